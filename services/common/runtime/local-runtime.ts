@@ -1,0 +1,121 @@
+import { setTimeout as delay } from "node:timers/promises";
+import { describeCause } from "../errors.ts";
+import { recordStageRun } from "../heartbeats.ts";
+import type { Logger } from "../logger.ts";
+import type { LoopStage, ScheduledStage, StageContext, StageDefinition } from "./stage.ts";
+
+export interface LocalRuntimeOptions {
+  stages: readonly StageDefinition[];
+  /** Builds each stage's context; the runtime supplies the stage's logger and the stop signal. */
+  context: Omit<StageContext, "logger" | "signal">;
+  logger: Logger;
+  /** How long stop() waits for running stages before it gives up on them. */
+  shutdownGraceMs: number;
+  /** Called after every scheduled run, for the dev dashboard. */
+  onRun?: (event: StageRunEvent) => void;
+}
+
+export interface StageRunEvent {
+  stage: string;
+  ok: boolean;
+  durationMs: number;
+  result?: Record<string, unknown> | undefined;
+  error?: string | undefined;
+}
+
+export interface LocalRuntime {
+  /** Resolves when every stage has finished after stop(). */
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+const LOOP_RESTART_BACKOFF_MS = [1_000, 2_000, 5_000, 15_000, 30_000];
+
+/**
+ * Runs every registered stage in this process: scheduled stages right away and then every
+ * interval after the previous run *finished* (so a slow run is never overlapped by the next one
+ * of the same stage), loops once each, restarted with backoff if they crash.
+ */
+export function startLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
+  const controller = new AbortController();
+  const { signal } = controller;
+  const contextFor = (stage: StageDefinition): StageContext => ({
+    ...options.context,
+    logger: options.logger.child({ stage: stage.name }),
+    signal,
+  });
+
+  const runScheduled = async (stage: ScheduledStage): Promise<void> => {
+    const context = contextFor(stage);
+    while (!signal.aborted) {
+      const startedAt = context.clock.now();
+      const started = performance.now();
+      let result: Record<string, unknown> | undefined;
+      let error: string | undefined;
+      try {
+        result = await stage.run(context);
+        context.logger.info(
+          { ...result, durationMs: Math.round(performance.now() - started) },
+          "run finished",
+        );
+      } catch (cause) {
+        error = describeCause(cause);
+        context.logger.error({ err: cause }, "run failed; next run on schedule");
+      }
+      const durationMs = Math.round(performance.now() - started);
+      await recordStageRun(context.db, {
+        stage: stage.name,
+        instance: context.instance,
+        startedAt,
+        finishedAt: context.clock.now(),
+        error,
+        details: result,
+      }).catch((cause: unknown) => context.logger.warn({ err: cause }, "could not record heartbeat"));
+      options.onRun?.({ stage: stage.name, ok: error === undefined, durationMs, result, error });
+      await delay(Math.max(0, stage.intervalMs - durationMs), undefined, { signal }).catch(() => undefined);
+    }
+  };
+
+  const runLoop = async (stage: LoopStage): Promise<void> => {
+    const context = contextFor(stage);
+    let crashes = 0;
+    while (!signal.aborted) {
+      try {
+        await stage.run(context);
+        return;
+      } catch (cause) {
+        const backoff =
+          LOOP_RESTART_BACKOFF_MS[Math.min(crashes, LOOP_RESTART_BACKOFF_MS.length - 1)] ?? 30_000;
+        crashes += 1;
+        context.logger.error({ err: cause, restartInMs: backoff }, "loop crashed; restarting");
+        await delay(backoff, undefined, { signal }).catch(() => undefined);
+      }
+    }
+  };
+
+  const running = options.stages.map((stage) =>
+    stage.kind === "scheduled" ? runScheduled(stage) : runLoop(stage),
+  );
+  const done = Promise.all(running).then(() => undefined);
+  options.logger.info(
+    {
+      stages: options.stages.map(
+        (stage) => `${stage.name}(${stage.kind === "scheduled" ? `${stage.intervalMs / 1000}s` : "loop"})`,
+      ),
+    },
+    "running",
+  );
+  return {
+    done,
+    async stop() {
+      controller.abort();
+      const grace = delay(options.shutdownGraceMs, "timeout" as const, { ref: false });
+      if ((await Promise.race([done.then(() => "done" as const), grace])) === "timeout") {
+        options.logger.warn(
+          { graceMs: options.shutdownGraceMs },
+          "stages did not stop in time; leaving their leases to expire",
+        );
+      }
+    },
+  };
+}

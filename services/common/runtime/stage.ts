@@ -1,0 +1,36 @@
+import type { Clock } from "../clock.ts";
+import type { Config } from "../config.ts";
+import type { DatabasePool } from "../db.ts";
+import type { Logger } from "../logger.ts";
+import type { ParameterStore } from "../params/store.ts";
+
+/** What every stage core is handed by its adapter (Lambda handler, Fargate loop, local runtime). */
+export interface StageContext {
+  readonly db: DatabasePool;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly params: ParameterStore;
+  readonly config: Config;
+  /** Aborted when the process is stopping: finish or release the current batch, then return. */
+  readonly signal: AbortSignal;
+  /** Who is running: host and pid, stamped on leases and heartbeats. */
+  readonly instance: string;
+}
+
+/** A stage run on a timer (AWS: an EventBridge schedule invoking a Lambda). */
+export interface ScheduledStage {
+  readonly name: string;
+  readonly kind: "scheduled";
+  readonly intervalMs: number;
+  /** One run; its result is logged and kept in the heartbeat's details. */
+  run(context: StageContext): Promise<Record<string, unknown> | undefined>;
+}
+
+/** An always-on stage (AWS: a Fargate service); resolves once `signal` aborts and it has cleaned up. */
+export interface LoopStage {
+  readonly name: string;
+  readonly kind: "loop";
+  run(context: StageContext): Promise<void>;
+}
+
+export type StageDefinition = ScheduledStage | LoopStage;
