@@ -1,0 +1,166 @@
+import os from "node:os";
+import { systemClock } from "./clock.ts";
+import { type Config, loadConfig } from "./config.ts";
+import { closeDatabase, connectDatabase, type DatabasePool } from "./db.ts";
+import { ConfigError } from "./errors.ts";
+import { recordStageRun } from "./heartbeats.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import { postgresParameterStore, recordParamAudit } from "./params/postgres.ts";
+import type { ParameterStore } from "./params/store.ts";
+import type { LoopStage, ScheduledStage, StageContext } from "./runtime/stage.ts";
+import { databaseUrlFromRdsSecret, envSecrets, type SecretsProvider } from "./secrets.ts";
+
+/**
+ * The AWS adapters of every stage: a Lambda handler for scheduled stages and a long-running
+ * process for Fargate loops. They are the only code on AWS that reads process.env; they load
+ * the AWS SDK clients lazily so the local runtime never pays for them.
+ */
+
+export interface OpenedContext {
+  context: Omit<StageContext, "signal">;
+  close(): Promise<void>;
+}
+
+async function databaseUrl(config: Config, secrets: SecretsProvider): Promise<string> {
+  if (config.database.url) return config.database.url;
+  if (config.database.secretId) {
+    const secret = await secrets.get(config.database.secretId);
+    if (!secret) throw new ConfigError("OPS_DB_SECRET_ID", `secret ${config.database.secretId} has no value`);
+    return databaseUrlFromRdsSecret(secret);
+  }
+  throw new ConfigError("DATABASE_URL", "is not set and neither is OPS_DB_SECRET_ID", "set one of them");
+}
+
+/**
+ * Config, logger, secrets, pool and parameter store for one stage process.
+ * @throws ConfigError on bad configuration; DatabaseUnavailableError when the database is unreachable.
+ */
+export async function openStageContext(
+  stage: string,
+  env: Readonly<Record<string, string | undefined>>,
+  logger?: Logger,
+): Promise<OpenedContext> {
+  const config = loadConfig(env);
+  const root =
+    logger ?? createLogger({ level: config.log.level, pretty: false, base: { service: "ops-pipeline" } });
+  const log = root.child({ stage });
+  let secrets: SecretsProvider = envSecrets(env);
+  let params: (db: DatabasePool) => ParameterStore = postgresParameterStore;
+  if (config.target === "aws") {
+    const [{ SecretsManagerClient }, { SSMClient }, { secretsManagerSecrets }, { ssmParameterStore }] =
+      await Promise.all([
+        import("@aws-sdk/client-secrets-manager"),
+        import("@aws-sdk/client-ssm"),
+        import("./secrets.ts"),
+        import("./params/ssm.ts"),
+      ]);
+    secrets = secretsManagerSecrets(new SecretsManagerClient({ region: config.aws.region }));
+    const ssm = new SSMClient({ region: config.aws.region });
+    params = (db) =>
+      ssmParameterStore({
+        client: ssm,
+        prefix: config.aws.paramPrefix,
+        audit: (entry) => recordParamAudit(db, entry),
+      });
+  }
+  const db = await connectDatabase(
+    {
+      url: await databaseUrl(config, secrets),
+      statementTimeoutMs: config.database.statementTimeoutMs,
+      idleTimeoutMs: config.database.idleTimeoutMs,
+      idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
+      connectTimeoutMs: config.database.connectTimeoutMs,
+      maximumPoolSize: config.database.maximumPoolSize,
+    },
+    log,
+  );
+  return {
+    context: {
+      db,
+      clock: systemClock,
+      logger: log,
+      params: params(db),
+      config,
+      instance: `${os.hostname()}:${process.pid}`,
+    },
+    close: () => closeDatabase(db),
+  };
+}
+
+/** The part of the Lambda context the handler uses. */
+export interface LambdaContextLike {
+  getRemainingTimeInMillis(): number;
+  awsRequestId?: string;
+}
+
+/**
+ * A Lambda handler for a scheduled stage. The pool survives warm invocations; the run is told to
+ * stop (its signal aborts) 5 s before the function's timeout so it can record what it did.
+ */
+export function lambdaHandler(
+  stage: ScheduledStage,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+) {
+  let opened: Promise<OpenedContext> | undefined;
+  return async (_event: unknown, lambda: LambdaContextLike): Promise<Record<string, unknown>> => {
+    opened ??= openStageContext(stage.name, env).catch((error: unknown) => {
+      opened = undefined;
+      throw error;
+    });
+    const { context } = await opened;
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(),
+      Math.max(0, lambda.getRemainingTimeInMillis() - 5_000),
+    );
+    const startedAt = context.clock.now();
+    const logger = context.logger.child({ requestId: lambda.awsRequestId });
+    try {
+      const result = (await stage.run({ ...context, logger, signal: controller.signal })) ?? {};
+      await recordStageRun(context.db, {
+        stage: stage.name,
+        instance: context.instance,
+        startedAt,
+        finishedAt: context.clock.now(),
+        details: result,
+      });
+      logger.info(result, "run finished");
+      return result;
+    } catch (error) {
+      await recordStageRun(context.db, {
+        stage: stage.name,
+        instance: context.instance,
+        startedAt,
+        finishedAt: context.clock.now(),
+        error: error instanceof Error ? error.message : String(error),
+      }).catch(() => undefined);
+      logger.error({ err: error }, "run failed");
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
+/**
+ * The entry point of a Fargate service: runs the loop until SIGTERM (ECS sends it on deploys and
+ * scale-in, then SIGKILL after stopTimeout), then closes the pool and exits.
+ */
+export async function runLoopProcess(
+  stage: LoopStage,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<void> {
+  const { context, close } = await openStageContext(stage.name, env);
+  const controller = new AbortController();
+  const stop = (signal: NodeJS.Signals) => {
+    context.logger.info({ signal }, "stopping: finishing or releasing the current batch");
+    controller.abort();
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+  try {
+    await stage.run({ ...context, signal: controller.signal });
+  } finally {
+    await close();
+  }
+}
