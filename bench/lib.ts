@@ -1,3 +1,10 @@
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { closeDatabase, connectDatabase, type DatabasePool } from "../services/common/db.ts";
+import { startEmbeddedPostgres } from "../services/common/embedded-postgres.ts";
+import { migrate } from "../services/common/migrator.ts";
+
 /**
  * Benchmark helpers, per BENCHMARKING.md: warm up, run several times, report the median, and
  * print every figure beside a baseline measured in the same process.
@@ -46,4 +53,59 @@ export function report(
     lines.push(`            ${m.label.padEnd(44)} ${fmt(m)}  (${ratio.toFixed(2)}× baseline)`);
   }
   console.log(lines.join("\n"));
+}
+
+export interface BenchDatabase {
+  pool: DatabasePool;
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A migrated, empty database for one benchmark: on DATABASE_URL's server (a fresh database
+ * created there) or on an embedded server in a temporary folder, removed afterwards.
+ */
+export async function benchDatabase(poolSize = 10): Promise<BenchDatabase> {
+  let adminUrl = process.env.DATABASE_URL;
+  let stopServer: (() => Promise<void>) | undefined;
+  if (!adminUrl) {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "ops-bench-"));
+    await chmod(dir, 0o755);
+    const server = await startEmbeddedPostgres({ dataDir: path.join(dir, "pgdata") });
+    adminUrl = server.url;
+    stopServer = async () => {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    };
+  }
+  const { default: pg } = await import("pg");
+  const name = `ops_bench_${process.pid}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  await migrate({ connectionString: url.toString() });
+  const pool = await connectDatabase({
+    url: url.toString(),
+    statementTimeoutMs: 600_000,
+    idleTimeoutMs: 10_000,
+    idleInTransactionTimeoutMs: 600_000,
+    connectTimeoutMs: 10_000,
+    maximumPoolSize: poolSize,
+  });
+  return {
+    pool,
+    url: url.toString(),
+    async close() {
+      await closeDatabase(pool);
+      const drop = new pg.Client({ connectionString: adminUrl });
+      await drop.connect();
+      await drop.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await drop.end();
+      await stopServer?.();
+    },
+  };
 }
