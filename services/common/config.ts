@@ -38,6 +38,35 @@ const envSchema = z.object({
   OPS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   /** How long a stopping local runtime waits for running stages before giving up on them. */
   OPS_SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(15_000),
+
+  // ---- lane-telemetry: market data providers (issue 5) ----
+  /** Providers in order of preference, comma-separated: tickers one fails go to the next. */
+  OPS_MARKET_PROVIDERS: z
+    .string()
+    .regex(/^(yahoo|alpaca)(,(yahoo|alpaca))*$/, "must be a comma-separated list of yahoo, alpaca")
+    .default("yahoo,alpaca"),
+  /** Yahoo chart v8 base URL (keyless); tests point it at a local server. */
+  OPS_YAHOO_BASE_URL: z.url().default("https://query2.finance.yahoo.com"),
+  /** Alpaca market data v2 base URL (keyed). */
+  OPS_ALPACA_DATA_BASE_URL: z.url().default("https://data.alpaca.markets"),
+  /** Alpaca data feed: iex (free) or sip (paid). */
+  OPS_ALPACA_FEED: z.enum(["iex", "sip"]).default("iex"),
+  /** Names of the secrets (env variables locally, Secrets Manager ids on AWS) holding the Alpaca keys. */
+  OPS_ALPACA_KEY_ID_SECRET: z.string().min(1).default("ALPACA_API_KEY_ID"),
+  OPS_ALPACA_SECRET_KEY_SECRET: z.string().min(1).default("ALPACA_API_SECRET_KEY"),
+  /** One HTTP request's timeout. */
+  OPS_MARKET_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** The whole fetch of a run, retries included; what is not fetched by then waits for the next run. */
+  OPS_MARKET_RUN_BUDGET_MS: z.coerce.number().int().positive().default(120_000),
+  /** Retries of one request after a 429 or 5xx (backoff doubles from OPS_MARKET_RETRY_BASE_MS). */
+  OPS_MARKET_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(3),
+  OPS_MARKET_RETRY_BASE_MS: z.coerce.number().int().positive().default(500),
+  /** How much history each run asks for, so a missed run's bars are filled in by the next. */
+  OPS_MARKET_FETCH_LOOKBACK_MINUTES: z.coerce.number().int().min(10).max(7 * 24 * 60).default(240),
+  /** Tickers seen in classified events over this many hours join the watchlist. */
+  OPS_WATCHLIST_NEWS_HOURS: z.coerce.number().int().min(0).max(24 * 30).default(24),
+  /** The watchlist's cap: configured tickers first, then the most mentioned news tickers. */
+  OPS_WATCHLIST_MAX: z.coerce.number().int().min(1).max(2_000).default(200),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -63,6 +92,22 @@ export interface Config {
     readonly color: boolean;
   };
   readonly runtime: { readonly shutdownGraceMs: number };
+  /** lane-telemetry (issue 5). */
+  readonly market: {
+    readonly providers: readonly ("yahoo" | "alpaca")[];
+    readonly yahooBaseUrl: string;
+    readonly alpacaBaseUrl: string;
+    readonly alpacaFeed: "iex" | "sip";
+    readonly alpacaKeyIdSecret: string;
+    readonly alpacaSecretKeySecret: string;
+    readonly requestTimeoutMs: number;
+    readonly runBudgetMs: number;
+    readonly maxRetries: number;
+    readonly retryBaseMs: number;
+    readonly fetchLookbackMinutes: number;
+    readonly watchlistNewsHours: number;
+    readonly watchlistMax: number;
+  };
 }
 
 function deepFreeze<T>(value: T): T {
@@ -120,5 +165,20 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     aws: { region: e.AWS_REGION, paramPrefix: e.OPS_PARAM_PREFIX },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT, color: e.NO_COLOR === undefined },
     runtime: { shutdownGraceMs: e.OPS_SHUTDOWN_GRACE_MS },
+    market: {
+      providers: [...new Set(e.OPS_MARKET_PROVIDERS.split(",") as ("yahoo" | "alpaca")[])],
+      yahooBaseUrl: e.OPS_YAHOO_BASE_URL.replace(/\/+$/, ""),
+      alpacaBaseUrl: e.OPS_ALPACA_DATA_BASE_URL.replace(/\/+$/, ""),
+      alpacaFeed: e.OPS_ALPACA_FEED,
+      alpacaKeyIdSecret: e.OPS_ALPACA_KEY_ID_SECRET,
+      alpacaSecretKeySecret: e.OPS_ALPACA_SECRET_KEY_SECRET,
+      requestTimeoutMs: e.OPS_MARKET_REQUEST_TIMEOUT_MS,
+      runBudgetMs: e.OPS_MARKET_RUN_BUDGET_MS,
+      maxRetries: e.OPS_MARKET_MAX_RETRIES,
+      retryBaseMs: e.OPS_MARKET_RETRY_BASE_MS,
+      fetchLookbackMinutes: e.OPS_MARKET_FETCH_LOOKBACK_MINUTES,
+      watchlistNewsHours: e.OPS_WATCHLIST_NEWS_HOURS,
+      watchlistMax: e.OPS_WATCHLIST_MAX,
+    },
   });
 }
