@@ -5,5 +5,13 @@ import type { StageDefinition } from "./common/runtime/stage.ts";
  * nowhere else; on AWS each has its own Lambda handler or Fargate entry point instead.
  */
 export async function loadStages(): Promise<StageDefinition[]> {
-  return [];
+  const [laneTelemetry, dispatchEngine] = await Promise.all([
+    import("./lane-telemetry/stage.ts"),
+    import("./dispatch-engine/stage.ts"),
+  ]);
+  return [
+    // The local runtime is an adapter: its secrets (Alpaca keys) come from the environment.
+    laneTelemetry.laneTelemetryStage(laneTelemetry.secretsForTarget(process.env)),
+    dispatchEngine.dispatchEngineStage(),
+  ];
 }

@@ -62,9 +62,19 @@ const envSchema = z.object({
   OPS_MARKET_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(3),
   OPS_MARKET_RETRY_BASE_MS: z.coerce.number().int().positive().default(500),
   /** How much history each run asks for, so a missed run's bars are filled in by the next. */
-  OPS_MARKET_FETCH_LOOKBACK_MINUTES: z.coerce.number().int().min(10).max(7 * 24 * 60).default(240),
+  OPS_MARKET_FETCH_LOOKBACK_MINUTES: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(7 * 24 * 60)
+    .default(240),
   /** Tickers seen in classified events over this many hours join the watchlist. */
-  OPS_WATCHLIST_NEWS_HOURS: z.coerce.number().int().min(0).max(24 * 30).default(24),
+  OPS_WATCHLIST_NEWS_HOURS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(24 * 30)
+    .default(24),
   /** The watchlist's cap: configured tickers first, then the most mentioned news tickers. */
   OPS_WATCHLIST_MAX: z.coerce.number().int().min(1).max(2_000).default(200),
 });

@@ -133,7 +133,11 @@ export function alpacaProvider(options: AlpacaOptions): MarketDataProvider {
       url.searchParams.set("feed", options.feed);
       url.searchParams.set("sort", "asc");
       if (pageToken) url.searchParams.set("page_token", pageToken);
-      const answer = await getJson(url, headers, { ...options.http, provider: "alpaca", signal: request.signal });
+      const answer = await getJson(url, headers, {
+        ...options.http,
+        provider: "alpaca",
+        signal: request.signal,
+      });
       if (answer.status >= 400) {
         const message =
           typeof answer.body === "object" && answer.body !== null && "message" in answer.body

@@ -72,9 +72,11 @@ export function secretsForTarget(
     if (config.target !== "aws") return envSecrets(env);
     let provider: Promise<SecretsProvider> | undefined;
     const load = () => {
-      provider ??= Promise.all([import("@aws-sdk/client-secrets-manager"), import("../common/secrets.ts")]).then(
-        ([{ SecretsManagerClient }, { secretsManagerSecrets }]) =>
-          secretsManagerSecrets(new SecretsManagerClient({ region: config.aws.region })),
+      provider ??= Promise.all([
+        import("@aws-sdk/client-secrets-manager"),
+        import("../common/secrets.ts"),
+      ]).then(([{ SecretsManagerClient }, { secretsManagerSecrets }]) =>
+        secretsManagerSecrets(new SecretsManagerClient({ region: config.aws.region })),
       );
       return provider;
     };

@@ -50,7 +50,10 @@ const chartBody = z.object({
       )
       .nullable()
       .optional(),
-    error: z.object({ code: z.string().optional(), description: z.string().optional() }).nullable().optional(),
+    error: z
+      .object({ code: z.string().optional(), description: z.string().optional() })
+      .nullable()
+      .optional(),
   }),
 });
 
@@ -80,7 +83,10 @@ export function parseYahooChart(
 ): { candles: Candle[]; dropped: DroppedCounts } {
   const parsed = chartBody.safeParse(body);
   if (!parsed.success) {
-    throw new MarketDataError("yahoo", `${ticker}: not a chart v8 answer (${parsed.error.issues[0]?.message})`);
+    throw new MarketDataError(
+      "yahoo",
+      `${ticker}: not a chart v8 answer (${parsed.error.issues[0]?.message})`,
+    );
   }
   const { chart } = parsed.data;
   if (chart.error) {

@@ -1,0 +1,178 @@
+import { z } from "zod";
+import { type CommonQueryMethods, type DatabaseTransactionConnection, sql } from "../common/db.ts";
+import {
+  halfLifeMinutes,
+  type Recommendation,
+  type RuleParams,
+  SMA_LENGTH,
+  TICK_MS,
+  type TickerSnapshot,
+  weightedSentiment,
+} from "./rule.ts";
+
+const weightedEvent = z.object({
+  id: z.number(),
+  rawId: z.number(),
+  score: z.number(),
+  confidence: z.number(),
+  ageMinutes: z.number(),
+  weight: z.number(),
+});
+
+const snapshotRow = z.object({
+  ticker: z.string(),
+  events: z.array(weightedEvent),
+  close: z.number().nullable(),
+  sma20: z.number().nullable(),
+  candle_count: z.number(),
+  last_candle_ts: z.number().nullable(),
+});
+
+/**
+ * Everything the rule needs about every ticker with news in the window, as of `asOf`, in ONE
+ * set-based statement:
+ * - events: classified events published in (asOf − lookback, asOf] whose raw row was ingested
+ *   and whose classification was written by `asOf` (no look-ahead in replay), each with its
+ *   recency × confidence weight;
+ * - candles: the last 20 completed 5-minute candles (ts + 5 min ≤ asOf) per ticker, read through
+ *   the (ticker, ts) primary key, and their mean and count from a window function.
+ * `onlyTickers` restricts to some tickers (the per-ticker benchmark baseline uses it, through
+ * the GIN index on `tickers`).
+ */
+export async function selectSnapshots(
+  db: Pick<CommonQueryMethods, "any">,
+  options: { asOf: Date; params: Pick<RuleParams, "lookbackMinutes">; onlyTickers?: readonly string[] },
+): Promise<TickerSnapshot[]> {
+  const asOf = sql.timestamp(options.asOf);
+  const only = options.onlyTickers ? sql.array(options.onlyTickers, "text") : null;
+  const rows = await db.any(sql.type(snapshotRow)`
+    WITH window_events AS (
+      SELECT e.id, e.raw_id, t.ticker, e.score::float8 AS score,
+             greatest(e.p_positive, e.p_negative, e.p_neutral)::float8 AS confidence,
+             (extract(epoch FROM (${asOf} - e.published_at)) / 60)::float8 AS age_minutes
+      FROM inbound_events_classified e
+      JOIN inbound_events_raw r ON r.id = e.raw_id
+      CROSS JOIN LATERAL (SELECT DISTINCT unnest(e.tickers)) AS t(ticker)
+      WHERE e.published_at > ${asOf} - make_interval(mins => ${options.params.lookbackMinutes})
+        AND e.published_at <= ${asOf}
+        AND e.classified_at <= ${asOf}
+        AND r.ingested_at <= ${asOf}
+        AND (${only}::text[] IS NULL OR e.tickers && ${only}::text[])
+    ),
+    per_ticker AS (
+      SELECT ticker,
+             jsonb_agg(jsonb_build_object(
+               'id', id, 'rawId', raw_id, 'score', score, 'confidence', confidence,
+               'ageMinutes', age_minutes,
+               'weight', confidence * power(0.5::float8, age_minutes / ${halfLifeMinutes(options.params)}::float8)
+             ) ORDER BY id) AS events
+      FROM window_events
+      WHERE ${only}::text[] IS NULL OR ticker = ANY(${only}::text[])
+      GROUP BY ticker
+    ),
+    last_candles AS (
+      SELECT p.ticker, c.ts, c.close,
+             avg(c.close) OVER per_ticker_window AS sma20,
+             count(*) OVER per_ticker_window AS candle_count,
+             row_number() OVER (PARTITION BY p.ticker ORDER BY c.ts DESC) AS newest_first
+      FROM per_ticker p
+      CROSS JOIN LATERAL (
+        SELECT l.ts, l.close FROM lane_telemetry l
+        WHERE l.ticker = p.ticker AND l.interval_sec = 300
+          AND l.ts <= ${asOf} - make_interval(secs => ${TICK_MS / 1000})
+        ORDER BY l.ts DESC
+        LIMIT ${SMA_LENGTH}
+      ) c
+      WINDOW per_ticker_window AS (PARTITION BY p.ticker)
+    )
+    SELECT p.ticker, p.events, c.close, c.sma20, coalesce(c.candle_count, 0)::int AS candle_count,
+           c.ts AS last_candle_ts
+    FROM per_ticker p
+    LEFT JOIN last_candles c ON c.ticker = p.ticker AND c.newest_first = 1
+    ORDER BY p.ticker`);
+  return rows.map((row) => ({
+    ticker: row.ticker,
+    sentiment: weightedSentiment(row.events),
+    events: row.events,
+    close: row.close,
+    sma20: row.sma20,
+    candleCount: row.candle_count,
+    lastCandleTs: row.last_candle_ts,
+  }));
+}
+
+/** Tickers with any event in the window (the per-ticker baseline's list). */
+export async function selectTickersInWindow(
+  db: Pick<CommonQueryMethods, "anyFirst">,
+  options: { asOf: Date; params: Pick<RuleParams, "lookbackMinutes"> },
+): Promise<readonly string[]> {
+  const asOf = sql.timestamp(options.asOf);
+  return db.anyFirst(sql.type(z.object({ ticker: z.string() }))`
+    SELECT DISTINCT t.ticker
+    FROM inbound_events_classified e
+    JOIN inbound_events_raw r ON r.id = e.raw_id
+    CROSS JOIN LATERAL unnest(e.tickers) AS t(ticker)
+    WHERE e.published_at > ${asOf} - make_interval(mins => ${options.params.lookbackMinutes})
+      AND e.published_at <= ${asOf} AND e.classified_at <= ${asOf} AND r.ingested_at <= ${asOf}
+    ORDER BY t.ticker`);
+}
+
+const insertedRow = z.object({ id: z.number(), ticker: z.string(), side: z.enum(["BUY", "SELL"]) });
+export type InsertedRecommendation = z.infer<typeof insertedRow>;
+
+/**
+ * Inserts recommendations in one statement; one whose [as_of, cooldown_until) overlaps an
+ * existing one of the same ticker and side is skipped by the database's exclusion constraint
+ * (invariant 3: `ON CONFLICT ON CONSTRAINT ... DO NOTHING` accepts an exclusion constraint as
+ * arbiter; only DO UPDATE does not). A concurrent engine's uncommitted row makes this wait, then
+ * skip. Then `NOTIFY ops_recommendations` with each new id, delivered at commit.
+ * Returns the rows actually inserted.
+ */
+export async function insertRecommendations(
+  tx: DatabaseTransactionConnection,
+  recommendations: readonly Recommendation[],
+): Promise<readonly InsertedRecommendation[]> {
+  if (recommendations.length === 0) return [];
+  const inserted = await tx.any(sql.type(insertedRow)`
+    INSERT INTO dispatch_recommendations
+      (ticker, side, as_of, cooldown_until, rule_version, sentiment, event_count, close, sma20, threshold, inputs)
+    SELECT * FROM ${sql.unnest(
+      recommendations.map((r) => [
+        r.ticker,
+        r.side,
+        r.asOf.toISOString(),
+        r.cooldownUntil.toISOString(),
+        r.inputs.ruleVersion,
+        r.sentiment,
+        r.eventCount,
+        r.close,
+        r.sma20,
+        r.threshold,
+        JSON.stringify(r.inputs),
+      ]),
+      [
+        "text",
+        "text",
+        "timestamptz",
+        "timestamptz",
+        "text",
+        "float8",
+        "int4",
+        "float8",
+        "float8",
+        "float8",
+        "jsonb",
+      ],
+    )}
+    ON CONFLICT ON CONSTRAINT dispatch_recommendations_cooldown DO NOTHING
+    RETURNING id, ticker, side`);
+  if (inserted.length > 0) {
+    await tx.query(sql.unsafe`
+      SELECT pg_notify('ops_recommendations', id::text)
+      FROM unnest(${sql.array(
+        inserted.map((r) => r.id),
+        "int8",
+      )}::bigint[]) AS id`);
+  }
+  return inserted;
+}
