@@ -99,12 +99,6 @@ export function parseYahooChart(
   const dropped = noDrops();
   if (!result) return { candles: [], dropped };
   const { seconds } = INTERVALS[interval];
-  if (result.meta.dataGranularity && result.meta.dataGranularity !== INTERVALS[interval].yahoo) {
-    throw new MarketDataError(
-      "yahoo",
-      `${ticker}: asked for ${INTERVALS[interval].yahoo} bars, got ${result.meta.dataGranularity}`,
-    );
-  }
   const quote = result.indicators.quote?.[0] ?? {};
   const timestamps = result.timestamp ?? [];
   const lengths = [quote.open, quote.high, quote.low, quote.close].map((a) => a?.length ?? 0);
@@ -114,6 +108,12 @@ export function parseYahooChart(
       throw new MarketDataError("yahoo", `${ticker}: quotes without timestamps`);
     }
     return { candles: [], dropped };
+  }
+  if (result.meta.dataGranularity && result.meta.dataGranularity !== INTERVALS[interval].yahoo) {
+    throw new MarketDataError(
+      "yahoo",
+      `${ticker}: asked for ${INTERVALS[interval].yahoo} bars, got ${result.meta.dataGranularity}`,
+    );
   }
   if (lengths.some((n) => n !== timestamps.length)) {
     throw new MarketDataError(

@@ -251,12 +251,12 @@ describe("opsctl replay's core", () => {
     // Three hours of history for three tickers, news and candles arriving as time passes.
     const start = new Date("2026-11-24T14:00:00Z");
     const at = (m: number) => new Date(start.getTime() + m * 60_000);
-    const paths: Record<string, (i: number) => number> = {
-      UPUP: (i) => 100 + i * 0.1 + Math.sin(i / 3),
-      DOWN: (i) => 80 - i * 0.08 + Math.cos(i / 4),
-      WAVE: (i) => 50 + 3 * Math.sin(i / 6),
-    };
-    for (const [ticker, path] of Object.entries(paths)) {
+    const paths: [string, (i: number) => number][] = [
+      ["UPUP", (i) => 100 + i * 0.1 + Math.sin(i / 3)],
+      ["DOWN", (i) => 80 - i * 0.08 + Math.cos(i / 4)],
+      ["WAVE", (i) => 50 + 3 * Math.sin(i / 6)],
+    ];
+    for (const [ticker, path] of paths) {
       await seedCandles(
         db.pool,
         ticker,

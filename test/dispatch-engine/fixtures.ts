@@ -20,8 +20,8 @@ export interface EventSeed {
 export async function seedEvent(pool: DatabasePool, seed: EventSeed): Promise<number> {
   const ingestedAt = seed.ingestedAt ?? new Date(seed.publishedAt.getTime() + 60_000);
   const classifiedAt = seed.classifiedAt ?? new Date(ingestedAt.getTime() + 60_000);
-  const pPositive = seed.pPositive ?? (seed.score >= 0 ? seed.score : 0);
-  const pNegative = seed.pNegative ?? (seed.score < 0 ? -seed.score : 0);
+  const pPositive = seed.pPositive ?? Math.max(seed.score, 0);
+  const pNegative = seed.pNegative ?? Math.max(-seed.score, 0);
   const pNeutral = Math.max(0, 1 - pPositive - pNegative);
   uid += 1;
   const rawId = (await pool.oneFirst(sql.unsafe`
