@@ -41,11 +41,31 @@ const snapshotRow = z.object({
  */
 export async function selectSnapshots(
   db: Pick<CommonQueryMethods, "any">,
-  options: { asOf: Date; params: Pick<RuleParams, "lookbackMinutes">; onlyTickers?: readonly string[] },
+  options: SnapshotOptions,
 ): Promise<TickerSnapshot[]> {
+  const rows = await db.any(selectSnapshotsQuery(options));
+  return rows.map((row) => ({
+    ticker: row.ticker,
+    sentiment: weightedSentiment(row.events),
+    events: row.events,
+    close: row.close,
+    sma20: row.sma20,
+    candleCount: row.candle_count,
+    lastCandleTs: row.last_candle_ts,
+  }));
+}
+
+export interface SnapshotOptions {
+  asOf: Date;
+  params: Pick<RuleParams, "lookbackMinutes">;
+  onlyTickers?: readonly string[];
+}
+
+/** The statement behind `selectSnapshots` (exported for EXPLAIN in the benchmark). */
+export function selectSnapshotsQuery(options: SnapshotOptions) {
   const asOf = sql.timestamp(options.asOf);
   const only = options.onlyTickers ? sql.array(options.onlyTickers, "text") : null;
-  const rows = await db.any(sql.type(snapshotRow)`
+  return sql.type(snapshotRow)`
     WITH window_events AS (
       SELECT e.id, e.raw_id, t.ticker, e.score::float8 AS score,
              greatest(e.p_positive, e.p_negative, e.p_neutral)::float8 AS confidence,
@@ -89,16 +109,7 @@ export async function selectSnapshots(
            c.ts AS last_candle_ts
     FROM per_ticker p
     LEFT JOIN last_candles c ON c.ticker = p.ticker AND c.newest_first = 1
-    ORDER BY p.ticker`);
-  return rows.map((row) => ({
-    ticker: row.ticker,
-    sentiment: weightedSentiment(row.events),
-    events: row.events,
-    close: row.close,
-    sma20: row.sma20,
-    candleCount: row.candle_count,
-    lastCandleTs: row.last_candle_ts,
-  }));
+    ORDER BY p.ticker`;
 }
 
 /** Tickers with any event in the window (the per-ticker baseline's list). */
