@@ -2,6 +2,9 @@ import { z } from "zod";
 import { type CommonQueryMethods, sql } from "../common/db.ts";
 import type { Candle } from "./market-data.ts";
 
+/** The `watchlist` parameter's pattern, applied to tickers taken from the news too. */
+export const TICKER_PATTERN = /^[A-Z][A-Z0-9.-]{0,15}$/;
+
 /**
  * The configured tickers, then the tickers of classified events published in the last
  * `newsHours` (most mentioned first), up to `max`. Ties break by name so the cap is stable.
@@ -19,6 +22,9 @@ export async function selectWatchlist(
           CROSS JOIN LATERAL unnest(e.tickers) AS t(ticker)
           WHERE e.published_at > ${sql.timestamp(options.now)} - make_interval(hours => ${options.newsHours})
             AND e.published_at <= ${sql.timestamp(options.now)}
+            -- The watchlist parameter's own pattern: a longer "ticker" from the extractor could
+            -- never be stored (lane_telemetry allows 16 characters) and would fail the whole upsert.
+            AND t.ticker ~ ${TICKER_PATTERN.source}
           GROUP BY t.ticker
           ORDER BY count(*) DESC, t.ticker
           LIMIT ${options.max}`);

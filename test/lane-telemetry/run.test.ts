@@ -358,6 +358,8 @@ describe("lane-telemetry against local providers", () => {
     await seedEvent(db.pool, { tickers: ["NEWS"], score: 0.1, publishedAt: hoursAgo(2) });
     await seedEvent(db.pool, { tickers: ["AAPL"], score: 0.1, publishedAt: hoursAgo(3) });
     await seedEvent(db.pool, { tickers: ["OLD"], score: 0.1, publishedAt: hoursAgo(30) });
+    // Longer than lane_telemetry's 16 characters: never watched, so it cannot fail the upsert.
+    await seedEvent(db.pool, { tickers: ["ABCDEFGHIJKLMNOPQ"], score: 0.1, publishedAt: hoursAgo(1) });
     const list = (max: number) =>
       selectWatchlist(db.pool, { configured: ["AAPL", "MSFT"], now, newsHours: 24, max });
     assert.deepEqual(await list(10), ["AAPL", "MSFT", "NEWS", "ZETA"]);
