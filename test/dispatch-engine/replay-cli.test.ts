@@ -58,7 +58,7 @@ describe("opsctl replay", () => {
     assert.equal(written, 0);
   });
 
-  it("recommends nothing under a threshold above the sentiment", async () => {
+  it("recommends nothing under a threshold above the sentiment, saying so in plain text", async () => {
     const { code, stdout } = await opsctl(db.url, [
       "replay",
       "--from",
@@ -67,10 +67,12 @@ describe("opsctl replay", () => {
       "2026-11-25T15:10Z",
       "--threshold",
       "0.95",
-      "--json",
     ]);
     assert.equal(code, 0);
-    assert.deepEqual((JSON.parse(stdout) as { recommendations: unknown[] }).recommendations, []);
+    assert.equal(
+      stdout.trim(),
+      "0 recommendation(s) over 5 tick(s); 0 suppressed by the cooldown; nothing written",
+    );
   });
 
   it("exits 2 with what to do on a reversed range", async () => {
