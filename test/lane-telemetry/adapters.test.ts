@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { loadConfig } from "../../services/common/config.ts";
+import { ConfigError } from "../../services/common/errors.ts";
 import { loadStages } from "../../services/registry.ts";
 
 describe("lane-telemetry and dispatch-engine adapters", () => {
@@ -19,5 +21,23 @@ describe("lane-telemetry and dispatch-engine adapters", () => {
     ]);
     assert.equal(typeof telemetry.handler, "function");
     assert.equal(typeof engine.handler, "function");
+  });
+
+  it("reads the market configuration with its defaults and names a bad key", () => {
+    const market = loadConfig({}).market;
+    assert.deepEqual(market.providers, ["yahoo", "alpaca"]);
+    assert.equal(market.alpacaKeyIdSecret, "ALPACA_API_KEY_ID");
+    assert.deepEqual(loadConfig({ OPS_MARKET_PROVIDERS: "alpaca,yahoo,alpaca" }).market.providers, [
+      "alpaca",
+      "yahoo",
+    ]);
+    assert.throws(
+      () => loadConfig({ OPS_MARKET_PROVIDERS: "yahoo,polygon" }),
+      (error: unknown) => error instanceof ConfigError && error.key === "OPS_MARKET_PROVIDERS",
+    );
+    assert.throws(
+      () => loadConfig({ OPS_ALPACA_DATA_BASE_URL: "not a url" }),
+      (error: unknown) => error instanceof ConfigError && error.key === "OPS_ALPACA_DATA_BASE_URL",
+    );
   });
 });
