@@ -5,5 +5,9 @@ import type { StageDefinition } from "./common/runtime/stage.ts";
  * nowhere else; on AWS each has its own Lambda handler or Fargate entry point instead.
  */
 export async function loadStages(): Promise<StageDefinition[]> {
-  return [];
+  const [{ dispatcherStage }, { secretsForTarget }] = await Promise.all([
+    import("./dispatcher/stage.ts"),
+    import("./dispatcher/secrets-adapter.ts"),
+  ]);
+  return [dispatcherStage(secretsForTarget(process.env))];
 }

@@ -38,6 +38,30 @@ const envSchema = z.object({
   OPS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   /** How long a stopping local runtime waits for running stages before giving up on them. */
   OPS_SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(15_000),
+
+  // ---- dispatcher (services/dispatcher) ----
+  /** Poll fallback: the dispatcher looks for PENDING work this often even without a NOTIFY. */
+  OPS_DISPATCHER_POLL_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
+  /** Parameter cache lifetime; at most 15 s so an operator's dry-run / kill-switch change lands quickly. */
+  OPS_DISPATCHER_PARAMS_TTL_MS: z.coerce.number().int().min(0).max(15_000).default(10_000),
+  /** Recommendations decided per wake-up before a heartbeat and a fresh parameter read. */
+  OPS_DISPATCHER_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
+  /** Size of a BUY order in USD (gated by max-notional-per-trade). */
+  OPS_DISPATCHER_ORDER_NOTIONAL_USD: z.coerce.number().positive().default(1_000),
+  /** Dry-run simulator: slippage against the fill, in basis points of the latest close. */
+  OPS_DISPATCHER_SLIPPAGE_BPS: z.coerce.number().min(0).max(1_000).default(5),
+  /** Dry-run simulator: fees in basis points of notional, plus a fixed fee per order. */
+  OPS_DISPATCHER_FEE_BPS: z.coerce.number().min(0).max(1_000).default(0),
+  OPS_DISPATCHER_FEE_PER_ORDER_USD: z.coerce.number().min(0).default(0),
+  /** Cash a new paper account starts with. */
+  OPS_DISPATCHER_STARTING_CASH_USD: z.coerce.number().positive().default(100_000),
+  /** Alpaca paper-trading API, e.g. https://paper-api.alpaca.markets. Unset: no broker is configured. */
+  OPS_ALPACA_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** Names of the secrets (env vars locally, Secrets Manager ids on AWS) holding the key pair. */
+  OPS_ALPACA_KEY_ID_SECRET: z.string().min(1).default("ALPACA_API_KEY_ID"),
+  OPS_ALPACA_SECRET_KEY_SECRET: z.string().min(1).default("ALPACA_API_SECRET_KEY"),
+  /** Per broker request; well under the database's idle-in-transaction timeout. */
+  OPS_ALPACA_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -63,6 +87,26 @@ export interface Config {
     readonly color: boolean;
   };
   readonly runtime: { readonly shutdownGraceMs: number };
+  readonly dispatcher: DispatcherConfig;
+}
+
+/** The dispatcher's block (services/dispatcher). */
+export interface DispatcherConfig {
+  readonly pollIntervalMs: number;
+  readonly paramsTtlMs: number;
+  readonly batchSize: number;
+  readonly orderNotionalUsd: number;
+  readonly slippageBps: number;
+  readonly feeBps: number;
+  readonly feePerOrderUsd: number;
+  readonly startingCashUsd: number;
+  readonly alpaca: {
+    /** Absent: no broker configured, so dry-run off rejects everything at the dry-run gate. */
+    readonly baseUrl: string | undefined;
+    readonly keyIdSecret: string;
+    readonly secretKeySecret: string;
+    readonly timeoutMs: number;
+  };
 }
 
 function deepFreeze<T>(value: T): T {
@@ -104,6 +148,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       "unset one of OPS_PG_PORT and DATABASE_URL",
     );
   }
+  // Only paper trading is built and tested; the live endpoint must not be reachable by a typo.
+  if (e.OPS_ALPACA_BASE_URL && new URL(e.OPS_ALPACA_BASE_URL).hostname === "api.alpaca.markets") {
+    throw new ConfigError(
+      "OPS_ALPACA_BASE_URL",
+      "points at Alpaca's live-trading API; only paper trading is supported",
+      "use https://paper-api.alpaca.markets",
+    );
+  }
   return deepFreeze<Config>({
     target: e.OPS_TARGET,
     dataDir: path.resolve(cwd, e.OPS_DATA_DIR),
@@ -120,5 +172,21 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     aws: { region: e.AWS_REGION, paramPrefix: e.OPS_PARAM_PREFIX },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT, color: e.NO_COLOR === undefined },
     runtime: { shutdownGraceMs: e.OPS_SHUTDOWN_GRACE_MS },
+    dispatcher: {
+      pollIntervalMs: e.OPS_DISPATCHER_POLL_INTERVAL_MS,
+      paramsTtlMs: e.OPS_DISPATCHER_PARAMS_TTL_MS,
+      batchSize: e.OPS_DISPATCHER_BATCH_SIZE,
+      orderNotionalUsd: e.OPS_DISPATCHER_ORDER_NOTIONAL_USD,
+      slippageBps: e.OPS_DISPATCHER_SLIPPAGE_BPS,
+      feeBps: e.OPS_DISPATCHER_FEE_BPS,
+      feePerOrderUsd: e.OPS_DISPATCHER_FEE_PER_ORDER_USD,
+      startingCashUsd: e.OPS_DISPATCHER_STARTING_CASH_USD,
+      alpaca: {
+        baseUrl: e.OPS_ALPACA_BASE_URL,
+        keyIdSecret: e.OPS_ALPACA_KEY_ID_SECRET,
+        secretKeySecret: e.OPS_ALPACA_SECRET_KEY_SECRET,
+        timeoutMs: e.OPS_ALPACA_TIMEOUT_MS,
+      },
+    },
   });
 }
