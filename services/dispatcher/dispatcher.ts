@@ -1,3 +1,4 @@
+import { AsyncResource } from "node:async_hooks";
 import { setTimeout as delay } from "node:timers/promises";
 import { z } from "zod";
 import type { Clock } from "../common/clock.ts";
@@ -158,6 +159,11 @@ export async function dispatchOne(deps: DispatcherDeps, batchParams: Params): Pr
   let params = batchParams;
   const brokerActive = () => params["dry-run"] === false && deps.broker !== null;
   let trip: { reason: string } | null = null;
+  // Slonik refuses queries on another connection from inside a transaction's async context.
+  // The intent and the kill-switch parameter must commit on their own, before ours, so they run
+  // in the context captured here, outside the transaction.
+  const outside = new AsyncResource("ops-dispatcher-autonomous");
+  const autonomously = <T>(fn: () => Promise<T>): Promise<T> => outside.runInAsyncScope(fn);
 
   const transaction = deps.db.transaction(async (tx): Promise<Outcome | null> => {
     const rec = await claimOne(tx, deps.instance, now, brokerActive());
@@ -171,7 +177,7 @@ export async function dispatchOne(deps: DispatcherDeps, batchParams: Params): Pr
     if (streak.tripped_at !== null) {
       // Tripped: only an operator disengaging the parameter resets the streak. The parameter was
       // engaged before tripped_at was committed, so a fresh read saying "disengaged" is a reset.
-      params = await deps.freshParams.getAll();
+      params = await autonomously(() => deps.freshParams.getAll());
       if (!params["kill-switch"].engaged) {
         await tx.query(sql.unsafe`
           UPDATE dispatch_error_streak SET consecutive_errors = 0, tripped_at = NULL`);
@@ -255,14 +261,16 @@ export async function dispatchOne(deps: DispatcherDeps, batchParams: Params): Pr
         const toFill = { ...order, ticker: rec.ticker };
         let executed: ExecutionResult;
         if (verdict.executor === "broker" && deps.broker) {
-          await recordBrokerIntent(deps.db, {
-            recommendationId: rec.id,
-            clientOrderId: String(rec.id),
-            instance: deps.instance,
-            now,
-            order: toFill,
-            decisions: verdict.decisions,
-          });
+          await autonomously(() =>
+            recordBrokerIntent(deps.db, {
+              recommendationId: rec.id,
+              clientOrderId: String(rec.id),
+              instance: deps.instance,
+              now,
+              order: toFill,
+              decisions: verdict.decisions,
+            }),
+          );
           orderSent = true;
           const placed = await placeOrFindOrder(deps.broker, { ...toFill, clientOrderId: String(rec.id) });
           executed = await recordBrokerFill(sp, toFill, placed.order, {
@@ -293,7 +301,7 @@ export async function dispatchOne(deps: DispatcherDeps, batchParams: Params): Pr
         log.error({ err: error }, "broker outcome unknown; leaving PENDING with its intent for recovery");
         throw new UnknownBrokerOutcomeError(rec.id, error);
       }
-      trip = await countExecutionError(tx, deps, params, message, now);
+      trip = await countExecutionError(tx, deps, params, message, now, autonomously);
       await decide(tx, rec.id, now, { status: "FAILED", error: message, decisions: verdict.decisions });
       log.error({ err: error, trippedKillSwitch: trip !== null }, "execution failed");
       return { id: rec.id, status: "FAILED", error: message, trippedKillSwitch: trip !== null };
@@ -306,7 +314,7 @@ export async function dispatchOne(deps: DispatcherDeps, batchParams: Params): Pr
     if (error instanceof UnknownBrokerOutcomeError) {
       const counted = await deps.db.transaction(async (tx) => {
         await tx.query(sql.unsafe`SELECT ${RISK_LOCK}`);
-        return countExecutionError(tx, deps, params, describeCause(error), now);
+        return countExecutionError(tx, deps, params, describeCause(error), now, autonomously);
       });
       if (counted) deps.logger.error({ reason: counted.reason }, "kill switch tripped");
     }
@@ -351,6 +359,7 @@ async function countExecutionError(
   params: Params,
   message: string,
   now: Date,
+  autonomously: <T>(fn: () => Promise<T>) => Promise<T>,
 ): Promise<{ reason: string } | null> {
   const threshold = params["kill-switch-error-threshold"];
   const updated = await tx.one(sql.type(streakRow)`
@@ -359,10 +368,12 @@ async function countExecutionError(
     RETURNING consecutive_errors, tripped_at`);
   if (updated.consecutive_errors < threshold || updated.tripped_at !== null) return null;
   const reason = `tripped after ${updated.consecutive_errors} consecutive execution errors; last: ${message}`;
-  await deps.params.set(
-    "kill-switch",
-    { engaged: true, reason, at: now.toISOString(), by: `dispatcher:${deps.instance}` },
-    { changedBy: `dispatcher:${deps.instance}`, reason },
+  await autonomously(() =>
+    deps.params.set(
+      "kill-switch",
+      { engaged: true, reason, at: now.toISOString(), by: `dispatcher:${deps.instance}` },
+      { changedBy: `dispatcher:${deps.instance}`, reason },
+    ),
   );
   await tx.query(sql.unsafe`UPDATE dispatch_error_streak SET tripped_at = ${sql.timestamp(now)}`);
   return { reason };
