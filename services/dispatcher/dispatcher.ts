@@ -3,7 +3,12 @@ import { setTimeout as delay } from "node:timers/promises";
 import { z } from "zod";
 import type { Clock } from "../common/clock.ts";
 import type { DispatcherConfig } from "../common/config.ts";
-import { type CommonQueryMethods, type DatabasePool, type DatabaseTransactionConnection, sql } from "../common/db.ts";
+import {
+  type CommonQueryMethods,
+  type DatabasePool,
+  type DatabaseTransactionConnection,
+  sql,
+} from "../common/db.ts";
 import { describeCause } from "../common/errors.ts";
 import { recordHeartbeat } from "../common/heartbeats.ts";
 import type { Logger } from "../common/logger.ts";
@@ -16,7 +21,7 @@ import type { ExecutionResult } from "./executors/types.ts";
 import { evaluateGates, type GateDecision, type GateFacts, type PlannedOrder } from "./gates.ts";
 import { exchangeTime } from "./market-hours.ts";
 import { NYSE_TIME_ZONE } from "./nyse-calendar.ts";
-import type { Account } from "./portfolio.ts";
+import type { Account, AccountState } from "./portfolio.ts";
 
 export const DISPATCHER_STAGE = "dispatcher";
 /** The channel the signal engine NOTIFYs after inserting recommendations. */
@@ -64,9 +69,17 @@ const claimedRow = z.object({
 });
 type Claimed = z.infer<typeof claimedRow>;
 const streakRow = z.object({ consecutive_errors: z.number(), tripped_at: z.number().nullable() });
-const countRow = z.object({ n: z.number() });
-const positionRow = z.object({ quantity: z.number(), avg_cost: z.number() });
-const candleRow = z.object({ ts: z.number(), close: z.number(), interval_sec: z.number() });
+const factsRow = z.object({
+  consecutive_errors: z.number(),
+  tripped_at: z.number().nullable(),
+  trades_today: z.number(),
+  held_quantity: z.number().nullable(),
+  held_avg_cost: z.number().nullable(),
+  cash: z.number().nullable(),
+  candle_ts: z.number().nullable(),
+  candle_close: z.number().nullable(),
+  candle_interval_sec: z.number().nullable(),
+});
 const intentRow = z.object({ order_request: z.unknown(), gate_decisions: z.unknown() });
 const plannedOrder = z.object({
   side: z.enum(["BUY", "SELL"]),
@@ -112,7 +125,6 @@ async function decide(
   id: number,
   now: Date,
   outcome:
-    | { status: "EXECUTED"; decisions: readonly GateDecision[] }
     | { status: "REJECTED"; gate: string; decisions: readonly GateDecision[] }
     | { status: "FAILED"; error: string; decisions: readonly GateDecision[] },
 ): Promise<void> {
@@ -128,21 +140,34 @@ async function decide(
   if (result.rowCount !== 1) throw new Error(`recommendation ${id} left PENDING under us`);
 }
 
-async function recordExecution(
+/**
+ * Records an execution in one statement: the execution row, the error streak's reset (a
+ * success breaks it) and the recommendation's move to EXECUTED (invariant 4).
+ */
+async function recordExecuted(
   tx: CommonQueryMethods,
   rec: Claimed,
   result: ExecutionResult,
+  decisions: readonly GateDecision[],
   now: Date,
 ): Promise<void> {
-  await tx.query(sql.unsafe`
-    INSERT INTO dispatch_executions
-      (recommendation_id, executor, client_order_id, broker_order_id, ticker, side, quantity, price, notional,
-       fees, executed_at, details, account, realised_pnl)
-    VALUES (${rec.id}, ${result.executor}, ${String(rec.id)}, ${result.brokerOrderId}, ${rec.ticker}, ${rec.side},
-            ${result.quantity}, ${result.price}, ${result.quantity * result.price}, ${result.fees},
-            ${sql.timestamp(now)}, ${sql.jsonb(result.details as never)}, ${result.account}, ${result.realisedPnl})`);
-  await tx.query(sql.unsafe`
-    UPDATE dispatch_error_streak SET consecutive_errors = 0 WHERE consecutive_errors <> 0`);
+  const at = sql.timestamp(now);
+  const updated = await tx.query(sql.unsafe`
+    WITH execution AS (
+      INSERT INTO dispatch_executions
+        (recommendation_id, executor, client_order_id, broker_order_id, ticker, side, quantity, price, notional,
+         fees, executed_at, details, account, realised_pnl)
+      VALUES (${rec.id}, ${result.executor}, ${String(rec.id)}, ${result.brokerOrderId}, ${rec.ticker}, ${rec.side},
+              ${result.quantity}, ${result.price}, ${result.quantity * result.price}, ${result.fees},
+              ${at}, ${sql.jsonb(result.details as never)}, ${result.account}, ${result.realisedPnl})
+      RETURNING recommendation_id
+    ), streak AS (
+      UPDATE dispatch_error_streak SET consecutive_errors = 0 WHERE consecutive_errors <> 0 RETURNING 1
+    )
+    UPDATE dispatch_recommendations SET status = 'EXECUTED', decided_at = ${at},
+      gate_decisions = ${sql.jsonb(decisions as never)}
+    WHERE id = (SELECT recommendation_id FROM execution) AND status = 'PENDING'`);
+  if (updated.rowCount !== 1) throw new Error(`recommendation ${rec.id} left PENDING under us`);
 }
 
 /**
@@ -171,22 +196,34 @@ export async function dispatchOne(deps: DispatcherDeps, batchParams: Params): Pr
     const log = deps.logger.child({ recommendationId: rec.id, ticker: rec.ticker, side: rec.side });
     await tx.query(sql.unsafe`SELECT ${RISK_LOCK}`);
 
-    let streak = await tx.one(
-      sql.type(streakRow)`SELECT consecutive_errors, tripped_at FROM dispatch_error_streak`,
-    );
-    if (streak.tripped_at !== null) {
-      // Tripped: only an operator disengaging the parameter resets the streak. The parameter was
-      // engaged before tripped_at was committed, so a fresh read saying "disengaged" is a reset.
-      params = await autonomously(() => deps.freshParams.getAll());
-      if (!params["kill-switch"].engaged) {
-        await tx.query(sql.unsafe`
-          UPDATE dispatch_error_streak SET consecutive_errors = 0, tripped_at = NULL`);
-        log.info("kill switch was reset by an operator; error streak cleared");
-        streak = { consecutive_errors: 0, tripped_at: null };
-      }
-    }
+    // Everything the gates and the executor need, read in one statement under the risk lock.
+    const account: Account = brokerActive() ? "alpaca-paper" : "dry-run";
+    const local = exchangeTime(now);
+    const f = await tx.one(sql.type(factsRow)`
+      SELECT s.consecutive_errors, s.tripped_at,
+        (SELECT count(*)::int FROM dispatch_executions
+          WHERE executed_at >= (${local.date}::date::timestamp AT TIME ZONE ${NYSE_TIME_ZONE})
+            AND executed_at < ((${local.date}::date + 1)::timestamp AT TIME ZONE ${NYSE_TIME_ZONE})) AS trades_today,
+        p.quantity AS held_quantity, p.avg_cost AS held_avg_cost, a.cash,
+        c.ts AS candle_ts, c.close AS candle_close, c.interval_sec AS candle_interval_sec
+      FROM dispatch_error_streak s
+      LEFT JOIN dispatch_positions p ON p.account = ${account} AND p.ticker = ${rec.ticker}
+      LEFT JOIN dispatch_accounts a ON a.account = ${account}
+      LEFT JOIN LATERAL (
+        SELECT ts, close, interval_sec FROM lane_telemetry
+        WHERE ticker = ${rec.ticker} AND ts <= ${sql.timestamp(now)} ORDER BY ts DESC LIMIT 1
+      ) c ON true`);
+    const position =
+      f.held_quantity !== null && f.held_avg_cost !== null
+        ? { quantity: f.held_quantity, avgCost: f.held_avg_cost }
+        : null;
+    const state: AccountState = { cash: f.cash, held: position };
+    const candle =
+      f.candle_ts !== null && f.candle_close !== null && f.candle_interval_sec !== null
+        ? { tsMs: f.candle_ts, close: f.candle_close, intervalSec: f.candle_interval_sec }
+        : null;
 
-    // A broker order may already exist for this recommendation: ask before anything else.
+    // A broker order may already exist for this recommendation: ask before deciding anything.
     if (brokerActive() && deps.broker) {
       const intent = await tx.maybeOne(sql.type(intentRow)`
         SELECT order_request, gate_decisions FROM dispatch_broker_intents WHERE recommendation_id = ${rec.id}`);
@@ -194,17 +231,13 @@ export async function dispatchOne(deps: DispatcherDeps, batchParams: Params): Pr
         const existing = await deps.broker.getOrderByClientOrderId(String(rec.id));
         if (existing) {
           const order = plannedOrder.parse(intent.order_request);
-          const result = await recordBrokerFill(tx, order, existing, {
+          const result = await recordBrokerFill(tx, order, existing, state, {
             now,
             startingCashUsd: deps.settings.startingCashUsd,
             recovered: true,
             placedNow: false,
           });
-          await recordExecution(tx, rec, result, now);
-          await decide(tx, rec.id, now, {
-            status: "EXECUTED",
-            decisions: intent.gate_decisions as GateDecision[],
-          });
+          await recordExecuted(tx, rec, result, intent.gate_decisions as GateDecision[], now);
           log.warn({ brokerOrderId: existing.id }, "recovered a broker order placed before a crash");
           await deps.beforeCommit?.(rec.id);
           return { id: rec.id, status: "EXECUTED", executor: "alpaca-paper", recovered: true };
@@ -213,33 +246,45 @@ export async function dispatchOne(deps: DispatcherDeps, batchParams: Params): Pr
       }
     }
 
-    const account: Account = brokerActive() ? "alpaca-paper" : "dry-run";
-    const local = exchangeTime(now);
-    const { n: tradesToday } = await tx.one(sql.type(countRow)`
-      SELECT count(*)::int AS n FROM dispatch_executions
-      WHERE executed_at >= (${local.date}::date::timestamp AT TIME ZONE ${NYSE_TIME_ZONE})
-        AND executed_at < ((${local.date}::date + 1)::timestamp AT TIME ZONE ${NYSE_TIME_ZONE})`);
-    const position = await tx.maybeOne(sql.type(positionRow)`
-      SELECT quantity, avg_cost FROM dispatch_positions WHERE account = ${account} AND ticker = ${rec.ticker}`);
-    const candle = await tx.maybeOne(sql.type(candleRow)`
-      SELECT ts, close, interval_sec FROM lane_telemetry
-      WHERE ticker = ${rec.ticker} AND ts <= ${sql.timestamp(now)} ORDER BY ts DESC LIMIT 1`);
+    let streak = { consecutiveErrors: f.consecutive_errors, trippedAtMs: f.tripped_at };
+    if (streak.trippedAtMs !== null) {
+      // Tripped: only an operator disengaging the parameter resets the streak. The parameter was
+      // engaged before tripped_at was committed, so a fresh read saying "disengaged" is a reset.
+      params = await autonomously(() => deps.freshParams.getAll());
+      if (!params["kill-switch"].engaged) {
+        await tx.query(sql.unsafe`
+          UPDATE dispatch_error_streak SET consecutive_errors = 0, tripped_at = NULL`);
+        log.info("kill switch was reset by an operator; error streak cleared");
+        streak = { consecutiveErrors: 0, trippedAtMs: null };
+      }
+    }
+    if (brokerActive() !== (account === "alpaca-paper")) {
+      // The fresh parameters flipped dry-run under us; decide this one on the next pass.
+      throw new Error("dry-run changed while deciding; retrying");
+    }
 
     const referencePrice = candle?.close ?? rec.close;
     const quantity =
-      rec.side === "BUY" ? sharesFor(deps.settings.orderNotionalUsd, referencePrice) : (position?.quantity ?? 0);
-    const order: PlannedOrder = { side: rec.side, quantity, referencePrice, notional: quantity * referencePrice };
+      rec.side === "BUY"
+        ? sharesFor(deps.settings.orderNotionalUsd, referencePrice)
+        : (position?.quantity ?? 0);
+    const order: PlannedOrder = {
+      side: rec.side,
+      quantity,
+      referencePrice,
+      notional: quantity * referencePrice,
+    };
     const facts: GateFacts = {
       now,
       params,
       brokerConfigured: deps.broker !== null,
       recommendation: { id: rec.id, ticker: rec.ticker, side: rec.side, asOfMs: rec.as_of },
-      errorStreak: { consecutiveErrors: streak.consecutive_errors, trippedAtMs: streak.tripped_at },
+      errorStreak: streak,
       exchangeDate: local.date,
-      tradesToday,
-      position: position ? { quantity: position.quantity, avgCost: position.avg_cost } : null,
+      tradesToday: f.trades_today,
+      position,
       heldNotional: position ? position.quantity * referencePrice : 0,
-      latestCandle: candle ? { tsMs: candle.ts, close: candle.close, intervalSec: candle.interval_sec } : null,
+      latestCandle: candle,
       order,
     };
     const verdict = evaluateGates(facts);
@@ -273,17 +318,16 @@ export async function dispatchOne(deps: DispatcherDeps, batchParams: Params): Pr
           );
           orderSent = true;
           const placed = await placeOrFindOrder(deps.broker, { ...toFill, clientOrderId: String(rec.id) });
-          executed = await recordBrokerFill(sp, toFill, placed.order, {
+          executed = await recordBrokerFill(sp, toFill, placed.order, state, {
             now,
             startingCashUsd: deps.settings.startingCashUsd,
             recovered: false,
             placedNow: placed.placedNow,
           });
         } else {
-          executed = await simulateFill(sp, toFill, deps.settings, now);
+          executed = await simulateFill(sp, toFill, state, deps.settings, now);
         }
-        await recordExecution(sp, rec, executed, now);
-        await decide(sp, rec.id, now, { status: "EXECUTED", decisions: verdict.decisions });
+        await recordExecuted(sp, rec, executed, verdict.decisions, now);
         await deps.beforeCommit?.(rec.id);
         return executed;
       });
@@ -331,7 +375,9 @@ export class UnknownBrokerOutcomeError extends Error {
     readonly recommendationId: number,
     cause: unknown,
   ) {
-    super(`broker outcome unknown for recommendation ${recommendationId}: ${describeCause(cause)}`, { cause });
+    super(`broker outcome unknown for recommendation ${recommendationId}: ${describeCause(cause)}`, {
+      cause,
+    });
   }
 }
 

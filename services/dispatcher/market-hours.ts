@@ -72,7 +72,8 @@ export function nyseSession(at: Date): MarketSession {
   const local = exchangeTime(at);
   const base = { exchangeDate: local.date, exchangeClock: local.clock };
   const year = NYSE_CALENDAR[local.year];
-  if (!year) return { ...base, open: false, reason: `no calendar for ${local.year}`, opensAt: null, closesAt: null };
+  if (!year)
+    return { ...base, open: false, reason: `no calendar for ${local.year}`, opensAt: null, closesAt: null };
   if (local.weekday === 0 || local.weekday === 6) {
     return { ...base, open: false, reason: "weekend", opensAt: null, closesAt: null };
   }

@@ -22,13 +22,19 @@ export interface Fill {
   fees: number;
 }
 
-const cashRow = z.object({ cash: z.number() });
-const positionRow = z.object({ quantity: z.number(), avg_cost: z.number() });
+/** The account and position as read under the dispatcher's risk lock, before this fill. */
+export interface AccountState {
+  /** Null when the account has no row yet: it starts with `startingCashUsd`. */
+  cash: number | null;
+  held: { quantity: number; avgCost: number } | null;
+}
 
 /**
  * Moves an account by one fill, inside the caller's transaction: cash, fees, the position
  * (average cost on buys; realised P&L on sells) and the account's realised P&L. Realised P&L
  * includes every fee as it is paid, so equity − starting cash = realised + unrealised.
+ * `state` must have been read under the dispatcher's risk lock (every writer holds it), which
+ * is what lets this take two statements instead of a read-lock-write round trip per table.
  * Returns the P&L this fill realised.
  * @throws InsufficientCashError when `enforceCash` and a BUY costs more than the account's cash.
  * @throws Error when a SELL exceeds the held quantity (the gates prevent it; a bug otherwise).
@@ -37,6 +43,7 @@ export async function applyFill(
   tx: CommonQueryMethods,
   account: Account,
   fill: Fill,
+  state: AccountState,
   options: {
     now: Date;
     startingCashUsd: number;
@@ -45,18 +52,31 @@ export async function applyFill(
   },
 ): Promise<number> {
   const now = sql.timestamp(options.now);
-  await tx.query(sql.unsafe`
-    INSERT INTO dispatch_accounts (account, starting_cash, cash, created_at, updated_at)
-    VALUES (${account}, ${options.startingCashUsd}, ${options.startingCashUsd}, ${now}, ${now})
-    ON CONFLICT (account) DO NOTHING`);
-  const { cash } = await tx.one(
-    sql.type(cashRow)`SELECT cash FROM dispatch_accounts WHERE account = ${account} FOR UPDATE`,
-  );
   const gross = fill.quantity * fill.price;
+  const held = state.held;
   let realised = -fill.fees;
   if (fill.side === "BUY") {
     const needed = gross + fill.fees;
-    if (options.enforceCash && needed > cash) throw new InsufficientCashError(needed, cash);
+    const available = state.cash ?? options.startingCashUsd;
+    if (options.enforceCash && needed > available) throw new InsufficientCashError(needed, available);
+  } else {
+    if (!held || held.quantity < fill.quantity - 1e-9) {
+      throw new Error(`sell of ${fill.quantity} ${fill.ticker} exceeds the held ${held?.quantity ?? 0}`);
+    }
+    realised += (fill.price - held.avgCost) * fill.quantity;
+  }
+  const cashDelta = fill.side === "BUY" ? -(gross + fill.fees) : gross - fill.fees;
+  // The account first: positions reference it.
+  await tx.query(sql.unsafe`
+    INSERT INTO dispatch_accounts (account, starting_cash, cash, realised_pnl, fees_paid, created_at, updated_at)
+    VALUES (${account}, ${options.startingCashUsd}, ${options.startingCashUsd + cashDelta}, ${realised},
+            ${fill.fees}, ${now}, ${now})
+    ON CONFLICT (account) DO UPDATE SET
+      cash = dispatch_accounts.cash + ${cashDelta},
+      fees_paid = dispatch_accounts.fees_paid + ${fill.fees},
+      realised_pnl = dispatch_accounts.realised_pnl + ${realised},
+      updated_at = EXCLUDED.updated_at`);
+  if (fill.side === "BUY") {
     await tx.query(sql.unsafe`
       INSERT INTO dispatch_positions (account, ticker, quantity, avg_cost, opened_at, updated_at)
       VALUES (${account}, ${fill.ticker}, ${fill.quantity}, ${fill.price}, ${now}, ${now})
@@ -65,30 +85,15 @@ export async function applyFill(
                    / (dispatch_positions.quantity + EXCLUDED.quantity),
         quantity = dispatch_positions.quantity + EXCLUDED.quantity,
         updated_at = EXCLUDED.updated_at`);
-  } else {
-    const held = await tx.maybeOne(sql.type(positionRow)`
-      SELECT quantity, avg_cost FROM dispatch_positions
-      WHERE account = ${account} AND ticker = ${fill.ticker} FOR UPDATE`);
-    if (!held || held.quantity < fill.quantity - 1e-9) {
-      throw new Error(`sell of ${fill.quantity} ${fill.ticker} exceeds the held ${held?.quantity ?? 0}`);
-    }
-    realised += (fill.price - held.avg_cost) * fill.quantity;
-    const left = held.quantity - fill.quantity;
-    if (left <= 1e-9) {
-      await tx.query(
-        sql.unsafe`DELETE FROM dispatch_positions WHERE account = ${account} AND ticker = ${fill.ticker}`,
-      );
-    } else {
-      await tx.query(sql.unsafe`
-        UPDATE dispatch_positions SET quantity = ${left}, updated_at = ${now}
-        WHERE account = ${account} AND ticker = ${fill.ticker}`);
-    }
+  } else if (held && held.quantity - fill.quantity <= 1e-9) {
+    await tx.query(
+      sql.unsafe`DELETE FROM dispatch_positions WHERE account = ${account} AND ticker = ${fill.ticker}`,
+    );
+  } else if (held) {
+    await tx.query(sql.unsafe`
+      UPDATE dispatch_positions SET quantity = ${held.quantity - fill.quantity}, updated_at = ${now}
+      WHERE account = ${account} AND ticker = ${fill.ticker}`);
   }
-  const cashDelta = fill.side === "BUY" ? -(gross + fill.fees) : gross - fill.fees;
-  await tx.query(sql.unsafe`
-    UPDATE dispatch_accounts SET cash = cash + ${cashDelta}, fees_paid = fees_paid + ${fill.fees},
-      realised_pnl = realised_pnl + ${realised}, updated_at = ${now}
-    WHERE account = ${account}`);
   return realised;
 }
 

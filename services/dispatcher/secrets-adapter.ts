@@ -11,9 +11,11 @@ export function secretsForTarget(env: Readonly<Record<string, string | undefined
     if (config.target !== "aws") return envSecrets(env);
     let loaded: Promise<SecretsProvider> | undefined;
     const load = () => {
-      loaded ??= Promise.all([import("@aws-sdk/client-secrets-manager"), import("../common/secrets.ts")]).then(
-        ([{ SecretsManagerClient }, { secretsManagerSecrets }]) =>
-          secretsManagerSecrets(new SecretsManagerClient({ region: config.aws.region })),
+      loaded ??= Promise.all([
+        import("@aws-sdk/client-secrets-manager"),
+        import("../common/secrets.ts"),
+      ]).then(([{ SecretsManagerClient }, { secretsManagerSecrets }]) =>
+        secretsManagerSecrets(new SecretsManagerClient({ region: config.aws.region })),
       );
       return loaded;
     };

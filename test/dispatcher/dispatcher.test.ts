@@ -46,9 +46,11 @@ describe("dispatcher", () => {
     clock = new FakeClock(OPEN_NOW);
   });
 
-  const recs = () => db.pool.any(sql.type(recRow)`
+  const recs = () =>
+    db.pool.any(sql.type(recRow)`
     SELECT id, status, rejected_gate, gate_decisions, error, decided_at FROM dispatch_recommendations ORDER BY id`);
-  const executions = () => db.pool.any(sql.type(execRow)`
+  const executions = () =>
+    db.pool.any(sql.type(execRow)`
     SELECT recommendation_id, executor, client_order_id, broker_order_id, quantity, price, fees, details
     FROM dispatch_executions ORDER BY recommendation_id`);
 
@@ -58,7 +60,13 @@ describe("dispatcher", () => {
       const [id] = await insertRecommendations(db.pool, [{ ticker: "AAPL" }]);
       const d = deps(db.pool, {
         clock,
-        settings: { slippageBps: 10, feeBps: 5, feePerOrderUsd: 1, orderNotionalUsd: 1_000, startingCashUsd: 10_000 },
+        settings: {
+          slippageBps: 10,
+          feeBps: 5,
+          feePerOrderUsd: 1,
+          orderNotionalUsd: 1_000,
+          startingCashUsd: 10_000,
+        },
       });
       const summary = await dispatchBatch(d);
       assert.equal(summary.executed, 1);
@@ -110,7 +118,11 @@ describe("dispatcher", () => {
       assert.equal(first?.status, "EXECUTED");
       assert.equal(second?.status, "REJECTED");
       assert.equal(second?.rejected_gate, "already-held");
-      const decisions = second?.gate_decisions as { gate: string; passed: boolean; values: Record<string, unknown> }[];
+      const decisions = second?.gate_decisions as {
+        gate: string;
+        passed: boolean;
+        values: Record<string, unknown>;
+      }[];
       const held = decisions.find((d) => d.gate === "already-held");
       assert.equal(held?.passed, false);
       assert.equal(held?.values.heldQuantity, 10);
@@ -214,7 +226,12 @@ describe("dispatcher", () => {
         b.outcomes.map((o) => (o.status === "REJECTED" ? o.rejectedGate : o.status)),
         ["kill-switch"],
       );
-      await setParam(db.pool, "kill-switch", { engaged: false, reason: "fixed", at: OPEN_NOW, by: "operator" });
+      await setParam(db.pool, "kill-switch", {
+        engaged: false,
+        reason: "fixed",
+        at: OPEN_NOW,
+        by: "operator",
+      });
       await insertRecommendations(db.pool, [{ ticker: "OK2" }]);
       const after = await dispatchBatch(other);
       assert.deepEqual(
@@ -229,7 +246,10 @@ describe("dispatcher", () => {
       await insertRecommendations(db.pool, [{ ticker: "X1" }, { ticker: "SMALL" }, { ticker: "X2" }]);
       // $600 of paper cash: a $1,000 order fails, a $100 order succeeds. One at a time, in id order.
       const big = deps(db.pool, { clock, settings: { startingCashUsd: 600, batchSize: 1 } });
-      const small = deps(db.pool, { clock, settings: { startingCashUsd: 600, orderNotionalUsd: 100, batchSize: 1 } });
+      const small = deps(db.pool, {
+        clock,
+        settings: { startingCashUsd: 600, orderNotionalUsd: 100, batchSize: 1 },
+      });
       const outcomes = [
         ...(await dispatchBatch(big)).outcomes,
         ...(await dispatchBatch(small)).outcomes,

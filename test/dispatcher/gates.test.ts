@@ -57,7 +57,11 @@ describe("dispatcher gates", () => {
     it("rejects when dry-run is off and no broker is configured", () => {
       const verdict = evaluateGates(facts({}, { "dry-run": false }));
       assert.equal(verdict.rejectedGate, "dry-run");
-      assert.deepEqual(verdict.decisions[0]?.values, { dryRun: false, brokerConfigured: false, executor: "broker" });
+      assert.deepEqual(verdict.decisions[0]?.values, {
+        dryRun: false,
+        brokerConfigured: false,
+        executor: "broker",
+      });
     });
   });
 
@@ -76,7 +80,10 @@ describe("dispatcher gates", () => {
       assert.equal(rejected(streak(3)), "kill-switch");
     });
     it("rejects while the streak is marked tripped even if the cached parameter still says disengaged", () => {
-      assert.equal(rejected(facts({ errorStreak: { consecutiveErrors: 0, trippedAtMs: NOW.getTime() } })), "kill-switch");
+      assert.equal(
+        rejected(facts({ errorStreak: { consecutiveErrors: 0, trippedAtMs: NOW.getTime() } })),
+        "kill-switch",
+      );
     });
   });
 
@@ -117,7 +124,10 @@ describe("dispatcher gates", () => {
 
   describe("already held", () => {
     it("rejects a second BUY entry on a ticker already held", () => {
-      assert.equal(rejected(facts({ position: { quantity: 0.5, avgCost: 100 }, heldNotional: 50 })), "already-held");
+      assert.equal(
+        rejected(facts({ position: { quantity: 0.5, avgCost: 100 }, heldNotional: 50 })),
+        "already-held",
+      );
     });
     it("rejects a SELL of a ticker not held: exits only, no short selling", () => {
       const sell = facts({
@@ -130,9 +140,13 @@ describe("dispatcher gates", () => {
 
   describe("stale data", () => {
     const recAged = (seconds: number) =>
-      facts({ recommendation: { id: 1, ticker: "AAPL", side: "BUY", asOfMs: NOW.getTime() - seconds * 1000 } });
+      facts({
+        recommendation: { id: 1, ticker: "AAPL", side: "BUY", asOfMs: NOW.getTime() - seconds * 1000 },
+      });
     const candleEndedAgo = (seconds: number) =>
-      facts({ latestCandle: { tsMs: NOW.getTime() - 300_000 - seconds * 1000, close: 100, intervalSec: 300 } });
+      facts({
+        latestCandle: { tsMs: NOW.getTime() - 300_000 - seconds * 1000, close: 100, intervalSec: 300 },
+      });
     it("passes a recommendation exactly max-recommendation-age-seconds old and rejects it a millisecond later", () => {
       assert.equal(rejected(recAged(900)), null);
       assert.equal(rejected(recAged(900.001)), "stale-data");
@@ -196,7 +210,12 @@ describe("dispatcher gates", () => {
       const verdict = evaluateGates(
         facts({
           now: new Date("2028-03-01T16:00:00.000Z"),
-          recommendation: { id: 1, ticker: "AAPL", side: "BUY", asOfMs: Date.parse("2028-03-01T16:00:00.000Z") },
+          recommendation: {
+            id: 1,
+            ticker: "AAPL",
+            side: "BUY",
+            asOfMs: Date.parse("2028-03-01T16:00:00.000Z"),
+          },
           latestCandle: { tsMs: Date.parse("2028-03-01T15:55:00.000Z"), close: 100, intervalSec: 300 },
         }),
       );

@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { FakeClock } from "../../services/common/clock.ts";
+import type { FakeClock } from "../../services/common/clock.ts";
 import { loadConfig } from "../../services/common/config.ts";
 import { type DatabasePool, sql } from "../../services/common/db.ts";
 import { createLogger } from "../../services/common/logger.ts";
@@ -13,7 +13,10 @@ import { alpacaBroker, type Broker } from "../../services/dispatcher/executors/a
 /** Tuesday 2026-12-01 10:00 New York (EST, UTC−5): a regular session. */
 export const OPEN_NOW = "2026-12-01T15:00:00.000Z";
 
-export const silentLogger = createLogger({ level: "silent", pretty: false });
+export const silentLogger = createLogger({
+  level: process.env.DISPATCHER_TEST_LOG ?? "silent",
+  pretty: false,
+});
 
 export function settings(overrides: Partial<DispatcherSettings> = {}): DispatcherSettings {
   const { alpaca: _alpaca, ...defaults } = loadConfig({}).dispatcher;
@@ -57,7 +60,10 @@ export interface RecSpec {
  * Inserts recommendations in one statement. Each gets a one-minute cooldown, so distinct
  * tickers (or distinct as_of minutes) keep clear of the cooldown EXCLUDE constraint.
  */
-export async function insertRecommendations(pool: DatabasePool, specs: readonly RecSpec[]): Promise<number[]> {
+export async function insertRecommendations(
+  pool: DatabasePool,
+  specs: readonly RecSpec[],
+): Promise<number[]> {
   const fallback = new Date(new Date(OPEN_NOW).getTime() - 60_000).toISOString();
   const rows = specs.map((spec) => {
     const asOf = spec.asOf ?? fallback;
@@ -188,7 +194,10 @@ export class FakeAlpaca {
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(payload));
     };
-    if (req.headers["apca-api-key-id"] !== this.keyId || req.headers["apca-api-secret-key"] !== this.secretKey) {
+    if (
+      req.headers["apca-api-key-id"] !== this.keyId ||
+      req.headers["apca-api-secret-key"] !== this.secretKey
+    ) {
       return send(401, { message: "unauthorized." });
     }
     if (this.mode === "error-500") return send(500, { message: "internal server error" });
@@ -197,7 +206,8 @@ export class FakeAlpaca {
       return order ? send(200, order) : send(404, { code: 40410000, message: "order not found" });
     }
     if (req.method === "POST" && url.pathname === "/v2/orders") {
-      if (this.mode === "refuse-403") return send(403, { code: 40310000, message: "insufficient buying power" });
+      if (this.mode === "refuse-403")
+        return send(403, { code: 40310000, message: "insufficient buying power" });
       const order = body as { client_order_id: string; symbol: string; side: string; qty: string };
       if (this.orders.has(order.client_order_id)) {
         return send(422, { code: 40010001, message: "client_order_id must be unique" });

@@ -61,7 +61,10 @@ function derivedHolidays(year: number): string[] {
     nthWeekday(year, 11, 4, 4),
     observed(utc(year, 12, 25)),
   ];
-  return days.filter((d): d is Date => d !== null).map(ymd).sort();
+  return days
+    .filter((d): d is Date => d !== null)
+    .map(ymd)
+    .sort();
 }
 
 function derivedEarlyCloses(year: number, holidays: readonly string[]): string[] {
@@ -82,18 +85,37 @@ describe("NYSE calendar data", () => {
     });
     it(`lists exactly the ${year} early closes NYSE's rules produce`, () => {
       const holidays = derivedHolidays(year);
-      assert.deepEqual(Object.keys(NYSE_CALENDAR[year]?.earlyCloses ?? {}).sort(), derivedEarlyCloses(year, holidays));
+      assert.deepEqual(
+        Object.keys(NYSE_CALENDAR[year]?.earlyCloses ?? {}).sort(),
+        derivedEarlyCloses(year, holidays),
+      );
     });
   }
 
   it("matches the dates given in the issue", () => {
     assert.deepEqual(Object.keys(NYSE_CALENDAR[2026]?.holidays ?? {}), [
-      "2026-01-01", "2026-01-19", "2026-02-16", "2026-04-03", "2026-05-25",
-      "2026-06-19", "2026-07-03", "2026-09-07", "2026-11-26", "2026-12-25",
+      "2026-01-01",
+      "2026-01-19",
+      "2026-02-16",
+      "2026-04-03",
+      "2026-05-25",
+      "2026-06-19",
+      "2026-07-03",
+      "2026-09-07",
+      "2026-11-26",
+      "2026-12-25",
     ]);
     assert.deepEqual(Object.keys(NYSE_CALENDAR[2027]?.holidays ?? {}), [
-      "2027-01-01", "2027-01-18", "2027-02-15", "2027-03-26", "2027-05-31",
-      "2027-06-18", "2027-07-05", "2027-09-06", "2027-11-25", "2027-12-24",
+      "2027-01-01",
+      "2027-01-18",
+      "2027-02-15",
+      "2027-03-26",
+      "2027-05-31",
+      "2027-06-18",
+      "2027-07-05",
+      "2027-09-06",
+      "2027-11-25",
+      "2027-12-24",
     ]);
   });
 });

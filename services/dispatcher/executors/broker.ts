@@ -1,6 +1,6 @@
 import { type CommonQueryMethods, sql } from "../../common/db.ts";
 import type { GateDecision, PlannedOrder } from "../gates.ts";
-import { applyFill } from "../portfolio.ts";
+import { type AccountState, applyFill } from "../portfolio.ts";
 import { type AlpacaOrder, type Broker, DuplicateClientOrderError } from "./alpaca.ts";
 import type { ExecutionResult } from "./types.ts";
 
@@ -68,6 +68,7 @@ export async function recordBrokerFill(
   tx: CommonQueryMethods,
   order: PlannedOrder & { ticker: string },
   brokerOrder: AlpacaOrder,
+  state: AccountState,
   options: { now: Date; startingCashUsd: number; recovered: boolean; placedNow: boolean },
 ): Promise<ExecutionResult> {
   const filled = brokerOrder.filled_avg_price ? Number(brokerOrder.filled_avg_price) : Number.NaN;
@@ -76,6 +77,7 @@ export async function recordBrokerFill(
     tx,
     "alpaca-paper",
     { ticker: order.ticker, side: order.side, quantity: order.quantity, price, fees: 0 },
+    state,
     { now: options.now, startingCashUsd: options.startingCashUsd, enforceCash: false },
   );
   return {

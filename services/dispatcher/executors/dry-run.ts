@@ -1,6 +1,6 @@
 import type { CommonQueryMethods } from "../../common/db.ts";
 import type { PlannedOrder } from "../gates.ts";
-import { applyFill } from "../portfolio.ts";
+import { type AccountState, applyFill } from "../portfolio.ts";
 import type { ExecutionResult } from "./types.ts";
 
 export interface SimulatorSettings {
@@ -19,6 +19,7 @@ export interface SimulatorSettings {
 export async function simulateFill(
   tx: CommonQueryMethods,
   order: PlannedOrder & { ticker: string },
+  state: AccountState,
   settings: SimulatorSettings,
   now: Date,
 ): Promise<ExecutionResult> {
@@ -30,6 +31,7 @@ export async function simulateFill(
     tx,
     "dry-run",
     { ticker: order.ticker, side: order.side, quantity: order.quantity, price, fees },
+    state,
     { now, startingCashUsd: settings.startingCashUsd, enforceCash: true },
   );
   return {
