@@ -73,7 +73,7 @@ describe("dispatcher", () => {
       const [rec] = await recs();
       assert.equal(rec?.status, "EXECUTED");
       assert.equal(rec?.decided_at, clock.now().getTime());
-      assert.equal((rec?.gate_decisions as unknown[]).length, 8);
+      assert.equal((rec?.gate_decisions as unknown[] | undefined)?.length, 8);
       const [exec] = await executions();
       assert.equal(exec?.executor, "dry-run");
       assert.equal(exec?.client_order_id, String(id));
@@ -158,7 +158,9 @@ describe("dispatcher", () => {
       await dispatchBatch(deps(db.pool, { clock }));
       const [rec] = await recs();
       assert.equal(rec?.rejected_gate, "market-hours");
-      const market = (rec?.gate_decisions as { gate: string; values: { reason: string } }[]).at(-1);
+      const market = (rec?.gate_decisions as { gate: string; values: { reason: string } }[] | undefined)?.at(
+        -1,
+      );
       assert.equal(market?.values.reason, "holiday: Thanksgiving Day");
     });
 
