@@ -78,8 +78,8 @@ describe("a dispatcher killed mid-execution and restarted", () => {
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
     }
-    // The server notices the dead connection and rolls back; meanwhile the row stays locked.
-    await until(() => true, "");
+    // The server notices the dead connection and rolls back; until then the row stays locked
+    // (SKIP LOCKED passes over it), hence the retries.
     const restarted = deps(db.pool, { clock: new FakeClock(OPEN_NOW), instance: "successor" });
     let decided = 0;
     for (let i = 0; i < 100 && decided === 0; i++) {
