@@ -30,7 +30,9 @@ describe("three dispatchers at once over 1,000 PENDING recommendations", () => {
     await alpaca.stop();
   });
 
-  it("executes each exactly once, spread over all three, and never calls the broker in dry-run", async () => {
+  it("executes each exactly once, spread over all three, and never calls the broker in dry-run", async function () {
+    // About 40 s on this shared 2-core machine (≈ 30 decisions/s); generous for a loaded CI.
+    this.timeout(180_000);
     await resetDispatcherTables(db.pool);
     await setParam(db.pool, "max-trades-per-day", 100_000);
     const names = tickers(1_000);
