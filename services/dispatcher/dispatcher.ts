@@ -182,6 +182,12 @@ async function recordExecuted(
 export async function dispatchOne(deps: DispatcherDeps, batchParams: Params): Promise<Outcome | null> {
   const now = deps.clock.now();
   let params = batchParams;
+  if (params["dry-run"] === false && deps.broker !== null) {
+    // Turning dry-run on must stop broker calls at once, not when the cache expires: a decision
+    // that could reach the broker re-reads the parameters uncached. Broker orders are rare; the
+    // extra read is nothing beside the HTTP call.
+    params = await deps.freshParams.getAll();
+  }
   const brokerActive = () => params["dry-run"] === false && deps.broker !== null;
   let trip: { reason: string } | null = null;
   // Slonik refuses queries on another connection from inside a transaction's async context.

@@ -338,6 +338,21 @@ describe("dispatcher", () => {
       assert.equal(statuses.at(-1), "PENDING", "the intent's recommendation waits for a broker");
     });
 
+    it("stops calling the broker the moment an operator turns dry-run on, whatever the cache holds", async () => {
+      await setParam(db.pool, "dry-run", false);
+      await insertCandles(db.pool, ["AAPL", "MSFT"]);
+      const d = deps(db.pool, { clock, broker: alpaca.broker(), paramsTtlMs: 60_000 });
+      await dispatchBatch(d); // caches dry-run off
+      await setParam(db.pool, "dry-run", true);
+      await insertRecommendations(db.pool, [{ ticker: "AAPL" }, { ticker: "MSFT" }]);
+      const summary = await dispatchBatch(d);
+      assert.deepEqual(
+        summary.outcomes.map((o) => (o.status === "EXECUTED" ? o.executor : o.status)),
+        ["dry-run", "dry-run"],
+      );
+      assert.equal(alpaca.requests.length, 0);
+    });
+
     it("places one market order with client_order_id = recommendation id when dry-run is off", async () => {
       await setParam(db.pool, "dry-run", false);
       await insertCandles(db.pool, ["AAPL"], { close: 100 });
