@@ -2,16 +2,18 @@ import type { StageDefinition } from "./common/runtime/stage.ts";
 
 /**
  * Every stage the local runtime (`npm start` / `opsctl dev`) runs. A new stage is added here and
- * nowhere else; on AWS each has its own Lambda handler or Fargate entry point instead.
+ * nowhere else; on AWS each has its own Lambda handler or Fargate entry point instead. Stages are
+ * imported lazily so a command that never runs them never loads them.
  */
 export async function loadStages(): Promise<StageDefinition[]> {
-  const [laneTelemetry, dispatchEngine] = await Promise.all([
+  const [laneTelemetry, dispatchEngine, dispatcher] = await Promise.all([
     import("./lane-telemetry/stage.ts"),
     import("./dispatch-engine/stage.ts"),
+    import("./dispatcher/stage.ts"),
   ]);
   return [
-    // The local runtime is an adapter: its secrets (Alpaca keys) come from the environment.
-    laneTelemetry.laneTelemetryStage(laneTelemetry.secretsForTarget(process.env)),
+    laneTelemetry.laneTelemetryStage(),
     dispatchEngine.dispatchEngineStage(),
+    dispatcher.dispatcherStage(),
   ];
 }

@@ -80,6 +80,7 @@ export async function openStageContext(
       clock: systemClock,
       logger: log,
       params: params(db),
+      secrets,
       config,
       instance: `${os.hostname()}:${process.pid}`,
     },

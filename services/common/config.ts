@@ -77,6 +77,27 @@ const envSchema = z.object({
     .default(24),
   /** The watchlist's cap: configured tickers first, then the most mentioned news tickers. */
   OPS_WATCHLIST_MAX: z.coerce.number().int().min(1).max(2_000).default(200),
+  // ---- dispatcher (services/dispatcher) ----
+  /** Poll fallback: the dispatcher looks for PENDING work this often even without a NOTIFY. */
+  OPS_DISPATCHER_POLL_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
+  /** Parameter cache lifetime; at most 15 s so an operator's dry-run / kill-switch change lands quickly. */
+  OPS_DISPATCHER_PARAMS_TTL_MS: z.coerce.number().int().min(0).max(15_000).default(10_000),
+  /** Recommendations decided per wake-up before a heartbeat and a fresh parameter read. */
+  OPS_DISPATCHER_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
+  /** Size of a BUY order in USD (gated by max-notional-per-trade). */
+  OPS_DISPATCHER_ORDER_NOTIONAL_USD: z.coerce.number().positive().default(1_000),
+  /** Dry-run simulator: slippage against the fill, in basis points of the latest close. */
+  OPS_DISPATCHER_SLIPPAGE_BPS: z.coerce.number().min(0).max(1_000).default(5),
+  /** Dry-run simulator: fees in basis points of notional, plus a fixed fee per order. */
+  OPS_DISPATCHER_FEE_BPS: z.coerce.number().min(0).max(1_000).default(0),
+  OPS_DISPATCHER_FEE_PER_ORDER_USD: z.coerce.number().min(0).default(0),
+  /** Cash a new paper account starts with. */
+  OPS_DISPATCHER_STARTING_CASH_USD: z.coerce.number().positive().default(100_000),
+  /** Alpaca paper-trading API, e.g. https://paper-api.alpaca.markets. Unset: no broker is configured. */
+  OPS_ALPACA_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  // OPS_ALPACA_KEY_ID_SECRET / OPS_ALPACA_SECRET_KEY_SECRET: shared with lane-telemetry, above.
+  /** Per broker request; well under the database's idle-in-transaction timeout. */
+  OPS_ALPACA_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -117,6 +138,26 @@ export interface Config {
     readonly fetchLookbackMinutes: number;
     readonly watchlistNewsHours: number;
     readonly watchlistMax: number;
+  };
+  readonly dispatcher: DispatcherConfig;
+}
+
+/** The dispatcher's block (services/dispatcher). */
+export interface DispatcherConfig {
+  readonly pollIntervalMs: number;
+  readonly paramsTtlMs: number;
+  readonly batchSize: number;
+  readonly orderNotionalUsd: number;
+  readonly slippageBps: number;
+  readonly feeBps: number;
+  readonly feePerOrderUsd: number;
+  readonly startingCashUsd: number;
+  readonly alpaca: {
+    /** Absent: no broker configured, so dry-run off rejects everything at the dry-run gate. */
+    readonly baseUrl: string | undefined;
+    readonly keyIdSecret: string;
+    readonly secretKeySecret: string;
+    readonly timeoutMs: number;
   };
 }
 
@@ -159,6 +200,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       "unset one of OPS_PG_PORT and DATABASE_URL",
     );
   }
+  // Only paper trading is built and tested; the live endpoint must not be reachable by a typo.
+  if (e.OPS_ALPACA_BASE_URL && new URL(e.OPS_ALPACA_BASE_URL).hostname === "api.alpaca.markets") {
+    throw new ConfigError(
+      "OPS_ALPACA_BASE_URL",
+      "points at Alpaca's live-trading API; only paper trading is supported",
+      "use https://paper-api.alpaca.markets",
+    );
+  }
   return deepFreeze<Config>({
     target: e.OPS_TARGET,
     dataDir: path.resolve(cwd, e.OPS_DATA_DIR),
@@ -189,6 +238,22 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       fetchLookbackMinutes: e.OPS_MARKET_FETCH_LOOKBACK_MINUTES,
       watchlistNewsHours: e.OPS_WATCHLIST_NEWS_HOURS,
       watchlistMax: e.OPS_WATCHLIST_MAX,
+    },
+    dispatcher: {
+      pollIntervalMs: e.OPS_DISPATCHER_POLL_INTERVAL_MS,
+      paramsTtlMs: e.OPS_DISPATCHER_PARAMS_TTL_MS,
+      batchSize: e.OPS_DISPATCHER_BATCH_SIZE,
+      orderNotionalUsd: e.OPS_DISPATCHER_ORDER_NOTIONAL_USD,
+      slippageBps: e.OPS_DISPATCHER_SLIPPAGE_BPS,
+      feeBps: e.OPS_DISPATCHER_FEE_BPS,
+      feePerOrderUsd: e.OPS_DISPATCHER_FEE_PER_ORDER_USD,
+      startingCashUsd: e.OPS_DISPATCHER_STARTING_CASH_USD,
+      alpaca: {
+        baseUrl: e.OPS_ALPACA_BASE_URL,
+        keyIdSecret: e.OPS_ALPACA_KEY_ID_SECRET,
+        secretKeySecret: e.OPS_ALPACA_SECRET_KEY_SECRET,
+        timeoutMs: e.OPS_ALPACA_TIMEOUT_MS,
+      },
     },
   });
 }

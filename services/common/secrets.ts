@@ -1,4 +1,4 @@
-import { GetSecretValueCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { OperatorError } from "./errors.ts";
 
 /** Where secrets (database credentials, API keys) come from. Values are never logged. */
@@ -43,8 +43,9 @@ export function secretsManagerSecrets(client: SecretsManagerClient): SecretsProv
     get(name) {
       let pending = cache.get(name);
       if (!pending) {
-        pending = client
-          .send(new GetSecretValueCommand({ SecretId: name }))
+        // The SDK module is loaded on first use, so local commands importing this file never pay for it.
+        pending = import("@aws-sdk/client-secrets-manager")
+          .then(({ GetSecretValueCommand }) => client.send(new GetSecretValueCommand({ SecretId: name })))
           .then((out) => out.SecretString)
           .catch((error: unknown) => {
             cache.delete(name);

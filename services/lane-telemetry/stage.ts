@@ -1,6 +1,6 @@
 import type { Config } from "../common/config.ts";
 import type { ScheduledStage } from "../common/runtime/stage.ts";
-import { envSecrets, type SecretsProvider } from "../common/secrets.ts";
+import type { SecretsProvider } from "../common/secrets.ts";
 import { alpacaProvider } from "./alpaca.ts";
 import type { MarketDataProvider } from "./market-data.ts";
 import { runLaneTelemetry } from "./run.ts";
@@ -32,24 +32,19 @@ export function providersFromConfig(
   );
 }
 
-/**
- * The lane-telemetry stage. The adapter supplies the secrets port (env locally, Secrets Manager
- * on AWS), built from the loaded config because only the adapter knows where it runs.
- */
-export function laneTelemetryStage(secretsFor: (config: Config) => SecretsProvider): ScheduledStage {
-  let secrets: SecretsProvider | undefined;
+/** The lane-telemetry stage; its Alpaca keys come from the context's secrets port. */
+export function laneTelemetryStage(): ScheduledStage {
   return {
     name: "lane-telemetry",
     kind: "scheduled",
     intervalMs: 300_000,
     async run(ctx) {
-      secrets ??= secretsFor(ctx.config);
       const params = await ctx.params.getAll();
       return runLaneTelemetry({
         db: ctx.db,
         clock: ctx.clock,
         logger: ctx.logger,
-        providers: providersFromConfig(ctx.config.market, secrets),
+        providers: providersFromConfig(ctx.config.market, ctx.secrets),
         configuredWatchlist: params.watchlist,
         watchlistNewsHours: ctx.config.market.watchlistNewsHours,
         watchlistMax: ctx.config.market.watchlistMax,
@@ -58,28 +53,5 @@ export function laneTelemetryStage(secretsFor: (config: Config) => SecretsProvid
         signal: ctx.signal,
       });
     },
-  };
-}
-
-/**
- * The secrets port for an adapter: Secrets Manager when OPS_TARGET=aws, else the environment.
- * Only adapters call this (it closes over their `env`).
- */
-export function secretsForTarget(
-  env: Readonly<Record<string, string | undefined>>,
-): (config: Config) => SecretsProvider {
-  return (config) => {
-    if (config.target !== "aws") return envSecrets(env);
-    let provider: Promise<SecretsProvider> | undefined;
-    const load = () => {
-      provider ??= Promise.all([
-        import("@aws-sdk/client-secrets-manager"),
-        import("../common/secrets.ts"),
-      ]).then(([{ SecretsManagerClient }, { secretsManagerSecrets }]) =>
-        secretsManagerSecrets(new SecretsManagerClient({ region: config.aws.region })),
-      );
-      return provider;
-    };
-    return { kind: "secrets-manager", get: async (name) => (await load()).get(name) };
   };
 }

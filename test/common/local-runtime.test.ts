@@ -7,6 +7,7 @@ import { silentLogger } from "../../services/common/logger.ts";
 import { postgresParameterStore } from "../../services/common/params/postgres.ts";
 import { startLocalRuntime } from "../../services/common/runtime/local-runtime.ts";
 import type { StageDefinition } from "../../services/common/runtime/stage.ts";
+import { envSecrets } from "../../services/common/secrets.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 
 describe("local runtime", () => {
@@ -16,6 +17,7 @@ describe("local runtime", () => {
     clock: systemClock,
     params: postgresParameterStore(db.pool),
     config: loadConfig({}),
+    secrets: envSecrets({}),
     instance: "test:1",
   });
 

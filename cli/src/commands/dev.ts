@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { envSecrets } from "../../../services/common/secrets.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput } from "../output.ts";
 
@@ -77,6 +78,8 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
             db: pool,
             clock: clock.systemClock,
             params: params.postgresParameterStore(pool),
+            // The CLI is the adapter: locally, secrets are the environment (with .env loaded).
+            secrets: envSecrets(process.env),
             config,
             instance,
           },

@@ -3,6 +3,7 @@ import type { Config } from "../config.ts";
 import type { DatabasePool } from "../db.ts";
 import type { Logger } from "../logger.ts";
 import type { ParameterStore } from "../params/store.ts";
+import type { SecretsProvider } from "../secrets.ts";
 
 /** What every stage core is handed by its adapter (Lambda handler, Fargate loop, local runtime). */
 export interface StageContext {
@@ -10,6 +11,8 @@ export interface StageContext {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly params: ParameterStore;
+  /** API keys and credentials: the environment locally, Secrets Manager on AWS. */
+  readonly secrets: SecretsProvider;
   readonly config: Config;
   /** Aborted when the process is stopping: finish or release the current batch, then return. */
   readonly signal: AbortSignal;

@@ -1,0 +1,134 @@
+import { z } from "zod";
+
+/**
+ * Alpaca's trading API (paper: https://paper-api.alpaca.markets), the two calls the dispatcher
+ * needs. The key pair travels only in request headers; no error or log line carries it.
+ */
+
+export const alpacaOrder = z.object({
+  id: z.string(),
+  client_order_id: z.string(),
+  status: z.string(),
+  symbol: z.string(),
+  side: z.string(),
+  qty: z.string().nullable().optional(),
+  filled_qty: z.string().nullable().optional(),
+  filled_avg_price: z.string().nullable().optional(),
+});
+export type AlpacaOrder = z.infer<typeof alpacaOrder>;
+
+export interface OrderRequest {
+  clientOrderId: string;
+  symbol: string;
+  side: "BUY" | "SELL";
+  /** Shares; fractional shares are allowed for market day orders. */
+  quantity: number;
+}
+
+/** The broker port the executor uses; the tests' fake server speaks the same HTTP. */
+export interface Broker {
+  readonly kind: "alpaca-paper";
+  /**
+   * Places a market day order.
+   * @throws DuplicateClientOrderError when an order with this client_order_id exists already.
+   * @throws BrokerError on any other refusal, timeout or network failure.
+   */
+  placeOrder(order: OrderRequest): Promise<AlpacaOrder>;
+  /**
+   * The order placed under `clientOrderId`, or null when the broker has none.
+   * @throws BrokerError on refusal, timeout or network failure.
+   */
+  getOrderByClientOrderId(clientOrderId: string): Promise<AlpacaOrder | null>;
+}
+
+export class BrokerError extends Error {
+  override readonly name: string = "BrokerError";
+  readonly status: number | undefined;
+  constructor(message: string, options: { status?: number; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.status = options.status;
+  }
+}
+
+/** Alpaca answers 422 "client_order_id must be unique" to a second order with the same id. */
+export class DuplicateClientOrderError extends BrokerError {
+  override readonly name = "DuplicateClientOrderError";
+}
+
+export interface AlpacaOptions {
+  baseUrl: string;
+  keyId: string;
+  secretKey: string;
+  timeoutMs: number;
+  fetch?: typeof fetch;
+}
+
+export function alpacaBroker(options: AlpacaOptions): Broker {
+  const doFetch = options.fetch ?? fetch;
+  const base = options.baseUrl.replace(/\/+$/, "");
+  const headers = {
+    "APCA-API-KEY-ID": options.keyId,
+    "APCA-API-SECRET-KEY": options.secretKey,
+    accept: "application/json",
+  };
+
+  async function call(method: "GET" | "POST", path: string, body?: unknown): Promise<Response> {
+    try {
+      return await doFetch(`${base}${path}`, {
+        method,
+        headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
+        body: body === undefined ? null : JSON.stringify(body),
+        signal: AbortSignal.timeout(options.timeoutMs),
+      });
+    } catch (cause) {
+      // The cause is a network or timeout error; it names the URL, never the headers.
+      throw new BrokerError(`${method} ${path} failed: ${cause instanceof Error ? cause.message : cause}`, {
+        cause,
+      });
+    }
+  }
+
+  async function parseOrder(response: Response, what: string): Promise<AlpacaOrder> {
+    const parsed = alpacaOrder.safeParse(await response.json().catch(() => undefined));
+    if (!parsed.success) throw new BrokerError(`${what}: the broker's answer is not an order`);
+    return parsed.data;
+  }
+
+  async function refusal(response: Response, what: string): Promise<BrokerError> {
+    const text = (await response.text().catch(() => "")).slice(0, 300);
+    return new BrokerError(`${what}: HTTP ${response.status} ${text}`, { status: response.status });
+  }
+
+  return {
+    kind: "alpaca-paper",
+    async placeOrder(order) {
+      const response = await call("POST", "/v2/orders", {
+        symbol: order.symbol,
+        qty: String(order.quantity),
+        side: order.side === "BUY" ? "buy" : "sell",
+        type: "market",
+        time_in_force: "day",
+        client_order_id: order.clientOrderId,
+      });
+      if (response.status === 422) {
+        const text = await response.text().catch(() => "");
+        if (/client_order_id must be unique/i.test(text)) {
+          throw new DuplicateClientOrderError(`order ${order.clientOrderId} exists already`, { status: 422 });
+        }
+        throw new BrokerError(`POST /v2/orders: HTTP 422 ${text.slice(0, 300)}`, { status: 422 });
+      }
+      if (!response.ok) throw await refusal(response, "POST /v2/orders");
+      return parseOrder(response, "POST /v2/orders");
+    },
+    async getOrderByClientOrderId(clientOrderId) {
+      const path = `/v2/orders:by_client_order_id?client_order_id=${encodeURIComponent(clientOrderId)}`;
+      const response = await call("GET", path);
+      if (response.status === 404) {
+        await response.body?.cancel();
+        return null;
+      }
+      if (!response.ok) throw await refusal(response, "GET /v2/orders:by_client_order_id");
+      return parseOrder(response, "GET /v2/orders:by_client_order_id");
+    },
+  };
+}

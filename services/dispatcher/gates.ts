@@ -1,0 +1,178 @@
+import type { Params } from "../common/params/definitions.ts";
+import { nyseSession } from "./market-hours.ts";
+
+/** The gates, in the order they run; `rejected_gate` names the first that rejects. */
+export const GATE_ORDER = [
+  "dry-run",
+  "kill-switch",
+  "max-trades-per-day",
+  "max-notional-per-trade",
+  "max-position-notional",
+  "already-held",
+  "stale-data",
+  "market-hours",
+] as const;
+export type GateName = (typeof GATE_ORDER)[number];
+
+export interface GateDecision {
+  gate: GateName;
+  passed: boolean;
+  /** Why it rejected, in words; absent when it passed. */
+  reason?: string;
+  /** Every value the gate looked at, so the decision explains itself (invariant 6). */
+  values: Record<string, unknown>;
+}
+
+export interface PlannedOrder {
+  side: "BUY" | "SELL";
+  quantity: number;
+  /** The price the order was sized at: the newest candle's close (the recommendation's close without one). */
+  referencePrice: number;
+  /** quantity × referencePrice. */
+  notional: number;
+}
+
+/** Everything the gates see, gathered in the claiming transaction; the gates themselves are pure. */
+export interface GateFacts {
+  now: Date;
+  params: Params;
+  brokerConfigured: boolean;
+  recommendation: { id: number; ticker: string; side: "BUY" | "SELL"; asOfMs: number };
+  /** The shared error streak behind the self-tripping kill switch. */
+  errorStreak: { consecutiveErrors: number; trippedAtMs: number | null };
+  exchangeDate: string;
+  /** Executions already recorded on this exchange-local day. */
+  tradesToday: number;
+  position: { quantity: number; avgCost: number } | null;
+  /** Current value of the held position at the reference price (0 when flat). */
+  heldNotional: number;
+  latestCandle: { tsMs: number; close: number; intervalSec: number } | null;
+  order: PlannedOrder;
+}
+
+export interface GateVerdict {
+  /** The first rejecting gate in GATE_ORDER, or null when every gate passed. */
+  rejectedGate: GateName | null;
+  decisions: GateDecision[];
+  executor: "dry-run" | "broker";
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/**
+ * Runs every gate and records each decision (all of them, not only up to the first rejection,
+ * so a rejected recommendation shows every reason it would have failed). Boundaries are
+ * inclusive on the allowed side: a limit equal to the value passes, one unit past it rejects.
+ */
+export function evaluateGates(facts: GateFacts): GateVerdict {
+  const { params, now, recommendation: rec, order } = facts;
+  const decisions: GateDecision[] = [];
+  const decide = (gate: GateName, passed: boolean, values: Record<string, unknown>, reason: string) =>
+    decisions.push(passed ? { gate, passed, values } : { gate, passed, reason, values });
+
+  const dryRun = params["dry-run"];
+  decide(
+    "dry-run",
+    dryRun || facts.brokerConfigured,
+    { dryRun, brokerConfigured: facts.brokerConfigured, executor: dryRun ? "dry-run" : "broker" },
+    "dry-run is off but no broker is configured: nothing may execute",
+  );
+
+  const kill = params["kill-switch"];
+  const threshold = params["kill-switch-error-threshold"];
+  const streakTripped =
+    facts.errorStreak.trippedAtMs !== null || facts.errorStreak.consecutiveErrors >= threshold;
+  decide(
+    "kill-switch",
+    !kill.engaged && !streakTripped,
+    {
+      engaged: kill.engaged,
+      reason: kill.reason,
+      at: kill.at,
+      by: kill.by,
+      consecutiveErrors: facts.errorStreak.consecutiveErrors,
+      errorThreshold: threshold,
+      trippedAt: iso(facts.errorStreak.trippedAtMs),
+    },
+    kill.engaged
+      ? `kill switch engaged${kill.reason ? `: ${kill.reason}` : ""}`
+      : "kill switch tripped by consecutive execution errors",
+  );
+
+  const maxTrades = params["max-trades-per-day"];
+  decide(
+    "max-trades-per-day",
+    facts.tradesToday < maxTrades,
+    { tradesToday: facts.tradesToday, maxTradesPerDay: maxTrades, exchangeDate: facts.exchangeDate },
+    `${facts.tradesToday} trades already on ${facts.exchangeDate}, limit ${maxTrades}`,
+  );
+
+  // Size limits bound new risk; an exit (SELL of a held position) only reduces it and is never
+  // held back by them.
+  const maxPerTrade = params["max-notional-per-trade"];
+  decide(
+    "max-notional-per-trade",
+    order.side === "SELL" || order.notional <= maxPerTrade,
+    { side: order.side, orderNotional: order.notional, maxNotionalPerTrade: maxPerTrade },
+    `order notional ${order.notional.toFixed(2)} exceeds ${maxPerTrade}`,
+  );
+
+  const maxPosition = params["max-position-notional"];
+  const after = order.side === "BUY" ? facts.heldNotional + order.notional : facts.heldNotional;
+  decide(
+    "max-position-notional",
+    order.side === "SELL" || after <= maxPosition,
+    {
+      side: order.side,
+      heldNotional: facts.heldNotional,
+      orderNotional: order.notional,
+      positionNotionalAfter: after,
+      maxPositionNotional: maxPosition,
+    },
+    `position would be ${after.toFixed(2)}, limit ${maxPosition}`,
+  );
+
+  const held = facts.position !== null && facts.position.quantity > 0;
+  decide(
+    "already-held",
+    order.side === "BUY" ? !held : held && order.quantity > 0,
+    { side: order.side, held, heldQuantity: facts.position?.quantity ?? 0 },
+    order.side === "BUY"
+      ? `${rec.ticker} is already held: no second entry`
+      : `${rec.ticker} is not held: exits only, no short selling`,
+  );
+
+  const maxRecAge = params["max-recommendation-age-seconds"];
+  const maxCandleAge = params["max-candle-age-seconds"];
+  const recAgeSeconds = (now.getTime() - rec.asOfMs) / 1000;
+  // A 5-minute candle stamped 10:00 describes 10:00–10:05: its age runs from its close.
+  const candleEndMs = facts.latestCandle
+    ? facts.latestCandle.tsMs + facts.latestCandle.intervalSec * 1000
+    : null;
+  const candleAgeSeconds = candleEndMs === null ? null : (now.getTime() - candleEndMs) / 1000;
+  const recFresh = recAgeSeconds <= maxRecAge;
+  const candleFresh = candleAgeSeconds !== null && candleAgeSeconds <= maxCandleAge;
+  decide(
+    "stale-data",
+    recFresh && candleFresh,
+    {
+      recommendationAsOf: iso(rec.asOfMs),
+      recommendationAgeSeconds: recAgeSeconds,
+      maxRecommendationAgeSeconds: maxRecAge,
+      newestCandleEnd: iso(candleEndMs),
+      candleAgeSeconds,
+      maxCandleAgeSeconds: maxCandleAge,
+    },
+    !recFresh
+      ? `recommendation is ${recAgeSeconds}s old, limit ${maxRecAge}s`
+      : candleAgeSeconds === null
+        ? `no candle for ${rec.ticker}`
+        : `newest candle closed ${candleAgeSeconds}s ago, limit ${maxCandleAge}s`,
+  );
+
+  const session = nyseSession(now);
+  decide("market-hours", session.open, { ...session }, `NYSE closed: ${session.reason}`);
+
+  const rejected = GATE_ORDER.find((gate) => decisions.some((d) => d.gate === gate && !d.passed)) ?? null;
+  return { rejectedGate: rejected, decisions, executor: dryRun ? "dry-run" : "broker" };
+}

@@ -1,0 +1,41 @@
+import { cachedParameterStore } from "../common/params/store.ts";
+import type { LoopStage } from "../common/runtime/stage.ts";
+import { configuredBroker } from "./broker-config.ts";
+import { DISPATCHER_STAGE, runDispatcher } from "./dispatcher.ts";
+import { listenForRecommendations } from "./listener.ts";
+
+/**
+ * The dispatcher as a loop stage (local runtime and Fargate). Broker keys come from the context's
+ * secrets port (environment locally, Secrets Manager on AWS).
+ */
+export function dispatcherStage(): LoopStage {
+  return {
+    name: DISPATCHER_STAGE,
+    kind: "loop",
+    async run(ctx) {
+      const settings = ctx.config.dispatcher;
+      const broker = await configuredBroker(settings, ctx.secrets, ctx.logger);
+      ctx.logger.info(
+        { broker: broker ? broker.kind : "none", pollIntervalMs: settings.pollIntervalMs },
+        "dispatcher starting; dry-run unless the dry-run parameter says otherwise",
+      );
+      const connectionString = ctx.db.configuration.connectionUri;
+      await runDispatcher(
+        {
+          db: ctx.db,
+          clock: ctx.clock,
+          logger: ctx.logger,
+          params: cachedParameterStore(ctx.params, settings.paramsTtlMs, ctx.clock),
+          freshParams: ctx.params,
+          instance: ctx.instance,
+          settings,
+          broker,
+        },
+        {
+          signal: ctx.signal,
+          listen: (onNotify) => listenForRecommendations(connectionString, onNotify, ctx.logger),
+        },
+      );
+    },
+  };
+}

@@ -1,0 +1,235 @@
+import { once } from "node:events";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { FakeClock } from "../../services/common/clock.ts";
+import { loadConfig } from "../../services/common/config.ts";
+import { type DatabasePool, sql } from "../../services/common/db.ts";
+import { createLogger } from "../../services/common/logger.ts";
+import { postgresParameterStore } from "../../services/common/params/postgres.ts";
+import { cachedParameterStore } from "../../services/common/params/store.ts";
+import type { DispatcherDeps, DispatcherSettings } from "../../services/dispatcher/dispatcher.ts";
+import { alpacaBroker, type Broker } from "../../services/dispatcher/executors/alpaca.ts";
+
+/** Tuesday 2026-12-01 10:00 New York (EST, UTC−5): a regular session. */
+export const OPEN_NOW = "2026-12-01T15:00:00.000Z";
+
+export const silentLogger = createLogger({
+  level: process.env.DISPATCHER_TEST_LOG ?? "silent",
+  pretty: false,
+});
+
+export function settings(overrides: Partial<DispatcherSettings> = {}): DispatcherSettings {
+  const { alpaca: _alpaca, ...defaults } = loadConfig({}).dispatcher;
+  return { ...defaults, pollIntervalMs: 200, paramsTtlMs: 0, ...overrides };
+}
+
+export function deps(
+  pool: DatabasePool,
+  options: {
+    clock: FakeClock;
+    broker?: Broker | null;
+    instance?: string;
+    settings?: Partial<DispatcherSettings>;
+    paramsTtlMs?: number;
+    beforeCommit?: (id: number) => Promise<void>;
+  },
+): DispatcherDeps {
+  const store = postgresParameterStore(pool);
+  return {
+    db: pool,
+    clock: options.clock,
+    logger: silentLogger,
+    params: cachedParameterStore(store, options.paramsTtlMs ?? 0, options.clock),
+    freshParams: store,
+    instance: options.instance ?? "test-dispatcher",
+    settings: settings(options.settings),
+    broker: options.broker ?? null,
+    ...(options.beforeCommit ? { beforeCommit: options.beforeCommit } : {}),
+  };
+}
+
+export interface RecSpec {
+  ticker: string;
+  side?: "BUY" | "SELL";
+  /** Default: one minute before OPEN_NOW. */
+  asOf?: string;
+  close?: number;
+}
+
+/**
+ * Inserts recommendations in one statement. Each gets a one-minute cooldown, so distinct
+ * tickers (or distinct as_of minutes) keep clear of the cooldown EXCLUDE constraint.
+ */
+export async function insertRecommendations(
+  pool: DatabasePool,
+  specs: readonly RecSpec[],
+): Promise<number[]> {
+  const fallback = new Date(new Date(OPEN_NOW).getTime() - 60_000).toISOString();
+  const rows = specs.map((spec) => {
+    const asOf = spec.asOf ?? fallback;
+    const until = new Date(new Date(asOf).getTime() + 60_000).toISOString();
+    return [spec.ticker, spec.side ?? "BUY", asOf, until, spec.close ?? 100];
+  });
+  const ids = await pool.anyFirst(sql.unsafe`
+    INSERT INTO dispatch_recommendations
+      (ticker, side, as_of, cooldown_until, rule_version, sentiment, event_count, close, sma20, threshold, inputs)
+    SELECT t.ticker, t.side, t.as_of, t.until, 'test-v1', 0.6, 3, t.close, t.close * 0.98, 0.35, '{}'::jsonb
+    FROM ${sql.unnest(rows, ["text", "text", "timestamptz", "timestamptz", "float8"])}
+      AS t(ticker, side, as_of, until, close)
+    ORDER BY t.ticker, t.as_of
+    RETURNING id`);
+  return (ids as number[]).sort((a, b) => a - b);
+}
+
+/** One 5-minute candle per ticker, ending at `endsAt` (default OPEN_NOW), closing at `close`. */
+export async function insertCandles(
+  pool: DatabasePool,
+  tickers: readonly string[],
+  options: { close?: number; endsAt?: string } = {},
+): Promise<void> {
+  const ts = new Date(new Date(options.endsAt ?? OPEN_NOW).getTime() - 300_000).toISOString();
+  const close = options.close ?? 100;
+  const rows = tickers.map((ticker) => [ticker, ts, close]);
+  await pool.query(sql.unsafe`
+    INSERT INTO lane_telemetry (ticker, ts, open, high, low, close, volume, source)
+    SELECT t.ticker, t.ts, t.close, t.close, t.close, t.close, 1000, 'test'
+    FROM ${sql.unnest(rows, ["text", "timestamptz", "float8"])} AS t(ticker, ts, close)
+    ON CONFLICT (ticker, ts) DO UPDATE SET close = EXCLUDED.close, open = EXCLUDED.close,
+      high = EXCLUDED.close, low = EXCLUDED.close`);
+}
+
+export async function setParam(pool: DatabasePool, key: string, value: unknown): Promise<void> {
+  await postgresParameterStore(pool).set(key as never, value as never, { changedBy: "test-operator" });
+}
+
+export function tickers(n: number, prefix = "T"): string[] {
+  return Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(4, "0")}`);
+}
+
+/** Clears dispatcher state between tests that share a database. */
+export async function resetDispatcherTables(pool: DatabasePool): Promise<void> {
+  await pool.query(sql.unsafe`
+    TRUNCATE dispatch_broker_intents, dispatch_executions, dispatch_positions, dispatch_accounts,
+      dispatch_recommendations, lane_telemetry, params, param_audit, stage_heartbeats`);
+  await pool.query(sql.unsafe`UPDATE dispatch_error_streak SET consecutive_errors = 0, tripped_at = NULL,
+    last_error = NULL, last_error_at = NULL`);
+}
+
+export interface FakeOrder {
+  id: string;
+  client_order_id: string;
+  symbol: string;
+  side: string;
+  qty: string;
+  status: string;
+  filled_qty: string;
+  filled_avg_price: string | null;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: unknown;
+}
+
+/**
+ * A local HTTP server speaking the two Alpaca order endpoints the dispatcher uses, with
+ * Alpaca's answers: 200 + order, 404 for an unknown client_order_id, 422 "client_order_id must
+ * be unique", 401 without the key pair. `mode` injects failures; `holdPosts` records a POSTed
+ * order but never answers (a dispatcher killed while waiting).
+ */
+export class FakeAlpaca {
+  readonly requests: RecordedRequest[] = [];
+  readonly orders = new Map<string, FakeOrder>();
+  mode: "ok" | "refuse-403" | "error-500" = "ok";
+  holdPosts = false;
+  fillPrice: string | null = "101.5";
+  keyId = "test-key-id";
+  secretKey = "test-secret-key";
+  #server: http.Server | undefined;
+  #held: http.ServerResponse[] = [];
+  #postWaiters: (() => void)[] = [];
+
+  get url(): string {
+    const address = this.#server?.address() as AddressInfo | null;
+    if (!address) throw new Error("fake broker not started");
+    return `http://127.0.0.1:${address.port}`;
+  }
+
+  posts(): RecordedRequest[] {
+    return this.requests.filter((r) => r.method === "POST");
+  }
+
+  /** Resolves once a POST has reached the server. */
+  nextPost(): Promise<void> {
+    return new Promise((resolve) => this.#postWaiters.push(resolve));
+  }
+
+  broker(timeoutMs = 2_000): Broker {
+    return alpacaBroker({ baseUrl: this.url, keyId: this.keyId, secretKey: this.secretKey, timeoutMs });
+  }
+
+  async start(): Promise<void> {
+    this.#server = http.createServer((req, res) => void this.#handle(req, res));
+    this.#server.listen(0, "127.0.0.1");
+    await once(this.#server, "listening");
+  }
+
+  async stop(): Promise<void> {
+    for (const res of this.#held) res.destroy();
+    this.#held = [];
+    this.#server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server?.close(() => resolve()) ?? resolve());
+  }
+
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString("utf8");
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    const body = text ? (JSON.parse(text) as unknown) : undefined;
+    this.requests.push({ method: req.method ?? "", path: url.pathname, headers: req.headers, body });
+    const send = (status: number, payload: unknown) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify(payload));
+    };
+    if (
+      req.headers["apca-api-key-id"] !== this.keyId ||
+      req.headers["apca-api-secret-key"] !== this.secretKey
+    ) {
+      return send(401, { message: "unauthorized." });
+    }
+    if (this.mode === "error-500") return send(500, { message: "internal server error" });
+    if (req.method === "GET" && url.pathname === "/v2/orders:by_client_order_id") {
+      const order = this.orders.get(url.searchParams.get("client_order_id") ?? "");
+      return order ? send(200, order) : send(404, { code: 40410000, message: "order not found" });
+    }
+    if (req.method === "POST" && url.pathname === "/v2/orders") {
+      if (this.mode === "refuse-403")
+        return send(403, { code: 40310000, message: "insufficient buying power" });
+      const order = body as { client_order_id: string; symbol: string; side: string; qty: string };
+      if (this.orders.has(order.client_order_id)) {
+        return send(422, { code: 40010001, message: "client_order_id must be unique" });
+      }
+      const placed: FakeOrder = {
+        id: `order-${this.orders.size + 1}`,
+        client_order_id: order.client_order_id,
+        symbol: order.symbol,
+        side: order.side,
+        qty: order.qty,
+        status: this.fillPrice ? "filled" : "accepted",
+        filled_qty: this.fillPrice ? order.qty : "0",
+        filled_avg_price: this.fillPrice,
+      };
+      this.orders.set(order.client_order_id, placed);
+      for (const waiter of this.#postWaiters.splice(0)) waiter();
+      if (this.holdPosts) {
+        this.#held.push(res);
+        return;
+      }
+      return send(200, placed);
+    }
+    send(404, { message: "not found" });
+  }
+}
