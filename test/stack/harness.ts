@@ -52,7 +52,7 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
   const state: Record<string, unknown> = {
     ...inputs,
     name: physical,
-    arn: `arn:aws:${service}:us-east-1:${ACCOUNT}:${type.split(":")[2]?.split("/")[0] ?? "r"}/${physical}`,
+    arn: `arn:aws:${service}:us-east-1:${ACCOUNT}:${(type.split(":")[2] ?? "r").toLowerCase()}/${physical}`,
   };
   if (type === "aws:s3/bucket:Bucket") state.bucket = `${name}-bucket-abc123`;
   if (type === "aws:rds/instance:Instance") state.address = `${inputs.identifier}.abc.us-east-1.rds.amazonaws.com`;
@@ -80,7 +80,8 @@ async function start(): Promise<MockedRun> {
   const pending = new Map<string, { ignoreChanges: string[]; parentUrn: string; provider: string }>();
   await pulumi.runtime.setMocks(
     {
-      newResource(args) {
+      newResource(raw) {
+        const args = { ...raw, inputs: unwrapSecrets(raw.inputs) as Record<string, unknown> };
         const extra = pending.get(`${args.type}::${args.name}`);
         const state = mockState(args.type, args.name, args.inputs as Record<string, unknown>);
         all.push({
@@ -165,6 +166,18 @@ async function start(): Promise<MockedRun> {
     outputs,
     devConfig: devConfig(),
   };
+}
+
+/** The mocks see secret inputs wrapped in Pulumi's secret signature; the tests want the values. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+function unwrapSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(unwrapSecrets);
+  if (value && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    if (SECRET_SIG in record) return unwrapSecrets(record.value);
+    return Object.fromEntries(Object.entries(record).map(([key, inner]) => [key, unwrapSecrets(inner)]));
+  }
+  return value;
 }
 
 /** Resolves an Output (or a structure holding Outputs) to its plain value. */
