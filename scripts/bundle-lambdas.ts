@@ -59,7 +59,9 @@ export function lambdaBuildOptions(stage: string, options: LambdaBundleOptions):
     // Runtime-provided (nodejs24.x ships SDK v3); pg-native is pg's optional native binding.
     external: ["@aws-sdk/*", "pg-native"],
     // Some bundled CommonJS dependencies call require() for Node built-ins; ESM has no require.
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    },
     logLevel: "warning",
   };
 }
@@ -82,7 +84,10 @@ export async function bundleLambda(stage: string, options: LambdaBundleOptions):
  * Bundles several stages; all of them are attempted, then the first failure is thrown.
  * @throws MissingHandlerError or the build error of the first stage that failed.
  */
-export async function bundleLambdas(stages: readonly string[], options: LambdaBundleOptions): Promise<LambdaBundle[]> {
+export async function bundleLambdas(
+  stages: readonly string[],
+  options: LambdaBundleOptions,
+): Promise<LambdaBundle[]> {
   const results = await Promise.allSettled(stages.map((stage) => bundleLambda(stage, options)));
   const failed = results.find((result) => result.status === "rejected");
   if (failed) throw failed.reason;
@@ -97,7 +102,9 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   for (const stage of stages) {
     try {
       const bundle = await bundleLambda(stage, { root });
-      console.log(`${stage.padEnd(16)} ${(bundle.bytes / 1024).toFixed(1).padStart(8)} KiB  ${path.relative(root, bundle.file)}`);
+      console.log(
+        `${stage.padEnd(16)} ${(bundle.bytes / 1024).toFixed(1).padStart(8)} KiB  ${path.relative(root, bundle.file)}`,
+      );
     } catch (error) {
       failed = true;
       console.error(`${stage.padEnd(16)} FAILED: ${error instanceof Error ? error.message : String(error)}`);

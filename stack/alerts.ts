@@ -61,7 +61,9 @@ export class Alerts extends pulumi.ComponentResource {
     // is enabled in the account's billing preferences (docs/deploy.md).
     const usEast1 = new aws.Provider(`${name}-us-east-1`, { region: "us-east-1" }, parent);
     const billingTopic =
-      args.region === "us-east-1" ? this.topic : this.createTopic(`${name}-billing`, args, { parent: this, provider: usEast1 });
+      args.region === "us-east-1"
+        ? this.topic
+        : this.createTopic(`${name}-billing`, args, { parent: this, provider: usEast1 });
     this.billingAlarm = new aws.cloudwatch.MetricAlarm(
       `${name}-billing`,
       {

@@ -20,7 +20,9 @@ export class BackupBucket extends pulumi.ComponentResource {
     super("ops-pipeline:stack:BackupBucket", name, {}, opts);
     const parent = { parent: this };
     if (args.expirationDays <= 7) {
-      throw new Error(`backup expiration must exceed the 7 dumps the job keeps, got ${args.expirationDays} days`);
+      throw new Error(
+        `backup expiration must exceed the 7 dumps the job keeps, got ${args.expirationDays} days`,
+      );
     }
     this.bucket = new aws.s3.Bucket(`${name}-bucket`, { forceDestroy: args.forceDestroy }, parent);
     new aws.s3.BucketPublicAccessBlock(

@@ -75,7 +75,8 @@ export function parseStackConfig(stack: string, get: ConfigSource): StackConfig 
   const text = (key: string, fallback?: string): string => {
     const value = get(key);
     if (value === undefined || value === "") {
-      if (fallback === undefined) throw new StackConfigError(key, "is required: set it in Pulumi.<stack>.yaml");
+      if (fallback === undefined)
+        throw new StackConfigError(key, "is required: set it in Pulumi.<stack>.yaml");
       return fallback;
     }
     return value;
@@ -110,7 +111,10 @@ export function parseStackConfig(stack: string, get: ConfigSource): StackConfig 
   };
 
   if (!/^[a-z][a-z0-9-]{0,19}$/.test(stack)) {
-    throw new StackConfigError("stack", `name ${JSON.stringify(stack)} must be lower-case, at most 20 characters`);
+    throw new StackConfigError(
+      "stack",
+      `name ${JSON.stringify(stack)} must be lower-case, at most 20 characters`,
+    );
   }
   const alertEmail = text("alertEmail");
   if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alertEmail)) {
@@ -140,7 +144,10 @@ export function parseStackConfig(stack: string, get: ConfigSource): StackConfig 
     const allowed = FARGATE_SIZES[cpu];
     if (!allowed) throw new StackConfigError(cpuKey, `must be 256, 512 or 1024, got ${cpu}`);
     if (!allowed.includes(mem)) {
-      throw new StackConfigError(memKey, `${mem} is not a Fargate size for ${cpuKey} ${cpu}: use one of ${allowed.join(", ")}`);
+      throw new StackConfigError(
+        memKey,
+        `${mem} is not a Fargate size for ${cpuKey} ${cpu}: use one of ${allowed.join(", ")}`,
+      );
     }
   }
   const logRetentionDays = int("logRetentionDays", 14, 1, 731);
@@ -150,7 +157,10 @@ export function parseStackConfig(stack: string, get: ConfigSource): StackConfig 
   const dbStorageGb = int("dbStorageGb", 20, 20, 1000);
   const dbInstanceClass = text("dbInstanceClass", "db.t4g.micro");
   if (!dbInstanceClass.startsWith("db.")) {
-    throw new StackConfigError("dbInstanceClass", `must be an RDS class like db.t4g.micro, got ${dbInstanceClass}`);
+    throw new StackConfigError(
+      "dbInstanceClass",
+      `must be an RDS class like db.t4g.micro, got ${dbInstanceClass}`,
+    );
   }
 
   return Object.freeze({
@@ -196,12 +206,14 @@ export function parseStackYaml(text: string): Record<string, string> {
     if (line.trim() === "" || line.trimStart().startsWith("#")) continue;
     if (!line.startsWith(" ")) {
       inConfig = line === "config:";
-      if (!inConfig && !/^[A-Za-z]+:/.test(line)) throw new StackConfigError("yaml", `line ${index + 1} not understood`);
+      if (!inConfig && !/^[A-Za-z]+:/.test(line))
+        throw new StackConfigError("yaml", `line ${index + 1} not understood`);
       continue;
     }
     if (!inConfig) continue;
     const match = /^\s+([A-Za-z0-9_-]+):([A-Za-z0-9_-]+):\s*(.*)$/.exec(line);
-    if (!match) throw new StackConfigError("yaml", `line ${index + 1} is not a flat "project:key: value" entry`);
+    if (!match)
+      throw new StackConfigError("yaml", `line ${index + 1} is not a flat "project:key: value" entry`);
     const [, project, key, value] = match as unknown as [string, string, string, string];
     if (value === "") throw new StackConfigError(key, `(line ${index + 1}) has no scalar value`);
     out[`${project}:${key}`] = value.replace(/^"(.*)"$/, "$1").replace(/^'(.*)'$/, "$1");

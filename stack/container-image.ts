@@ -31,7 +31,9 @@ export class ContainerImage extends pulumi.ComponentResource {
     super("ops-pipeline:stack:ContainerImage", name, {}, opts);
     if (args.prebuiltUri !== undefined) {
       if (!/[:@]/.test(args.prebuiltUri.split("/").pop() ?? "") || args.prebuiltUri.endsWith(":latest")) {
-        throw new Error(`image ${args.prebuiltUri} must be pinned by a tag other than latest, or by a digest`);
+        throw new Error(
+          `image ${args.prebuiltUri} must be pinned by a tag other than latest, or by a digest`,
+        );
       }
       this.imageUri = pulumi.output(args.prebuiltUri);
     } else {

@@ -1,7 +1,13 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { CpuArchitecture } from "./config.ts";
-import { assumeRolePolicy, ecrRepositoryArn, policyDocument, type Statement, WILDCARD_REASONS } from "./iam.ts";
+import {
+  assumeRolePolicy,
+  ecrRepositoryArn,
+  policyDocument,
+  type Statement,
+  WILDCARD_REASONS,
+} from "./iam.ts";
 
 /**
  * A Fargate task definition with everything it needs: its log group (with retention), an
@@ -134,7 +140,11 @@ export class ContainerTask extends pulumi.ComponentResource {
                   ...statements,
                   {
                     sid: "EcrPull",
-                    actions: ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                    actions: [
+                      "ecr:BatchGetImage",
+                      "ecr:GetDownloadUrlForLayer",
+                      "ecr:BatchCheckLayerAvailability",
+                    ],
                     resources: [arn],
                   },
                 ]

@@ -17,9 +17,18 @@ export const PRICES_AS_OF = "2025 (us-east-1 list prices; re-check before relyin
 export const HOURS_PER_MONTH = 730;
 
 export const PRICES = {
-  rdsT4gMicroHour: { usd: 0.016, source: "https://aws.amazon.com/rds/postgresql/pricing/ (db.t4g.micro, Single-AZ)" },
-  rdsT4gSmallHour: { usd: 0.032, source: "https://aws.amazon.com/rds/postgresql/pricing/ (db.t4g.small, Single-AZ)" },
-  rdsGp3GbMonth: { usd: 0.115, source: "https://aws.amazon.com/rds/postgresql/pricing/ (gp3 storage, Single-AZ)" },
+  rdsT4gMicroHour: {
+    usd: 0.016,
+    source: "https://aws.amazon.com/rds/postgresql/pricing/ (db.t4g.micro, Single-AZ)",
+  },
+  rdsT4gSmallHour: {
+    usd: 0.032,
+    source: "https://aws.amazon.com/rds/postgresql/pricing/ (db.t4g.small, Single-AZ)",
+  },
+  rdsGp3GbMonth: {
+    usd: 0.115,
+    source: "https://aws.amazon.com/rds/postgresql/pricing/ (gp3 storage, Single-AZ)",
+  },
   rdsExtendedSupportVcpuHour: {
     usd: 0.1,
     source: "https://aws.amazon.com/rds/postgresql/pricing/ (Extended Support, years 1-2, per vCPU-hour)",
@@ -27,7 +36,10 @@ export const PRICES = {
   ec2T4gNanoHour: { usd: 0.0042, source: "https://aws.amazon.com/ec2/pricing/on-demand/ (t4g.nano Linux)" },
   ec2T4gMicroHour: { usd: 0.0084, source: "https://aws.amazon.com/ec2/pricing/on-demand/ (t4g.micro Linux)" },
   ebsGp3GbMonth: { usd: 0.08, source: "https://aws.amazon.com/ebs/pricing/ (gp3)" },
-  publicIpv4Hour: { usd: 0.005, source: "https://aws.amazon.com/vpc/pricing/ (public IPv4 address, since 2024-02)" },
+  publicIpv4Hour: {
+    usd: 0.005,
+    source: "https://aws.amazon.com/vpc/pricing/ (public IPv4 address, since 2024-02)",
+  },
   natGatewayHour: { usd: 0.045, source: "https://aws.amazon.com/vpc/pricing/ (NAT gateway hour)" },
   natGatewayGb: { usd: 0.045, source: "https://aws.amazon.com/vpc/pricing/ (NAT gateway data processed)" },
   interfaceEndpointAzHour: { usd: 0.01, source: "https://aws.amazon.com/privatelink/pricing/ (per AZ)" },
@@ -35,19 +47,34 @@ export const PRICES = {
   fargateX86GbHour: { usd: 0.004445, source: "https://aws.amazon.com/fargate/pricing/ (Linux/x86)" },
   fargateArmVcpuHour: { usd: 0.03238, source: "https://aws.amazon.com/fargate/pricing/ (Linux/ARM)" },
   fargateArmGbHour: { usd: 0.00356, source: "https://aws.amazon.com/fargate/pricing/ (Linux/ARM)" },
-  fargateSpotVcpuHour: { usd: 0.012144, source: "https://aws.amazon.com/fargate/pricing/ (Spot, typical; varies)" },
-  fargateSpotGbHour: { usd: 0.0013335, source: "https://aws.amazon.com/fargate/pricing/ (Spot, typical; varies)" },
+  fargateSpotVcpuHour: {
+    usd: 0.012144,
+    source: "https://aws.amazon.com/fargate/pricing/ (Spot, typical; varies)",
+  },
+  fargateSpotGbHour: {
+    usd: 0.0013335,
+    source: "https://aws.amazon.com/fargate/pricing/ (Spot, typical; varies)",
+  },
   lambdaArmGbSecond: { usd: 0.0000133334, source: "https://aws.amazon.com/lambda/pricing/ (Arm)" },
   lambdaRequestMillion: { usd: 0.2, source: "https://aws.amazon.com/lambda/pricing/" },
   schedulerInvocationMillion: { usd: 1.0, source: "https://aws.amazon.com/eventbridge/pricing/ (Scheduler)" },
-  cloudwatchAlarmMetric: { usd: 0.1, source: "https://aws.amazon.com/cloudwatch/pricing/ (standard alarm metric)" },
-  cloudwatchCustomMetric: { usd: 0.3, source: "https://aws.amazon.com/cloudwatch/pricing/ (first 10k metrics)" },
+  cloudwatchAlarmMetric: {
+    usd: 0.1,
+    source: "https://aws.amazon.com/cloudwatch/pricing/ (standard alarm metric)",
+  },
+  cloudwatchCustomMetric: {
+    usd: 0.3,
+    source: "https://aws.amazon.com/cloudwatch/pricing/ (first 10k metrics)",
+  },
   logsIngestGb: { usd: 0.5, source: "https://aws.amazon.com/cloudwatch/pricing/ (logs, standard ingestion)" },
   logsStoredGbMonth: { usd: 0.03, source: "https://aws.amazon.com/cloudwatch/pricing/ (logs storage)" },
   secretMonth: { usd: 0.4, source: "https://aws.amazon.com/secrets-manager/pricing/" },
   s3StandardGbMonth: { usd: 0.023, source: "https://aws.amazon.com/s3/pricing/ (Standard, first 50 TB)" },
   ecrGbMonth: { usd: 0.1, source: "https://aws.amazon.com/ecr/pricing/" },
-  budgetMonth: { usd: 0, source: "https://aws.amazon.com/aws-cost-management/aws-budgets/pricing/ (first 2 budgets)" },
+  budgetMonth: {
+    usd: 0,
+    source: "https://aws.amazon.com/aws-cost-management/aws-budgets/pricing/ (first 2 budgets)",
+  },
   ssmStandardParameter: { usd: 0, source: "https://aws.amazon.com/systems-manager/pricing/ (standard tier)" },
 } as const;
 
@@ -123,12 +150,32 @@ export function priceStack(plan: StackPlan): CostReport {
   if (config.egress === "nat-instance") {
     const natHour = ec2Hourly(config.natInstanceType);
     add(`NAT instance ${config.natInstanceType}`, `${h} h × ${money(natHour)}`, h * natHour);
-    add("NAT instance root volume gp3 8 GB", `8 GB × ${money(PRICES.ebsGp3GbMonth.usd)}`, 8 * PRICES.ebsGp3GbMonth.usd);
-    add("NAT instance public IPv4", `${h} h × ${money(PRICES.publicIpv4Hour.usd)}`, h * PRICES.publicIpv4Hour.usd);
+    add(
+      "NAT instance root volume gp3 8 GB",
+      `8 GB × ${money(PRICES.ebsGp3GbMonth.usd)}`,
+      8 * PRICES.ebsGp3GbMonth.usd,
+    );
+    add(
+      "NAT instance public IPv4",
+      `${h} h × ${money(PRICES.publicIpv4Hour.usd)}`,
+      h * PRICES.publicIpv4Hour.usd,
+    );
   } else {
-    add("NAT gateway (one, single AZ)", `${h} h × ${money(PRICES.natGatewayHour.usd)}`, h * PRICES.natGatewayHour.usd);
-    add("NAT gateway data processed", `2 GB × ${money(PRICES.natGatewayGb.usd)}`, 2 * PRICES.natGatewayGb.usd);
-    add("NAT gateway Elastic IP", `${h} h × ${money(PRICES.publicIpv4Hour.usd)}`, h * PRICES.publicIpv4Hour.usd);
+    add(
+      "NAT gateway (one, single AZ)",
+      `${h} h × ${money(PRICES.natGatewayHour.usd)}`,
+      h * PRICES.natGatewayHour.usd,
+    );
+    add(
+      "NAT gateway data processed",
+      `2 GB × ${money(PRICES.natGatewayGb.usd)}`,
+      2 * PRICES.natGatewayGb.usd,
+    );
+    add(
+      "NAT gateway Elastic IP",
+      `${h} h × ${money(PRICES.publicIpv4Hour.usd)}`,
+      h * PRICES.publicIpv4Hour.usd,
+    );
   }
   add("S3 gateway endpoint", "free", 0);
 
@@ -206,7 +253,11 @@ export function priceStack(plan: StackPlan): CostReport {
     `${plan.backupStorageGb} GB × ${money(PRICES.s3StandardGbMonth.usd)}`,
     plan.backupStorageGb * PRICES.s3StandardGbMonth.usd,
   );
-  add("ECR images", `${plan.imagesGb} GB × ${money(PRICES.ecrGbMonth.usd)}`, plan.imagesGb * PRICES.ecrGbMonth.usd);
+  add(
+    "ECR images",
+    `${plan.imagesGb} GB × ${money(PRICES.ecrGbMonth.usd)}`,
+    plan.imagesGb * PRICES.ecrGbMonth.usd,
+  );
   add("AWS Budgets (1 budget)", "first 2 budgets free", 0);
   add("SNS e-mail notifications", "first 1,000 free; alerts are rare", 0);
 
@@ -279,7 +330,10 @@ export function formatCostReport(report: CostReport, moves: readonly CostMove[])
   for (const line of report.lines) {
     out.push(`  ${line.item.padEnd(width)}  ${`$${line.monthlyUsd.toFixed(2)}`.padStart(8)}   ${line.basis}`);
   }
-  out.push("", `  ${"TOTAL".padEnd(width)}  ${`$${report.totalUsd.toFixed(2)}`.padStart(8)}   budget $${report.budgetUsd}`);
+  out.push(
+    "",
+    `  ${"TOTAL".padEnd(width)}  ${`$${report.totalUsd.toFixed(2)}`.padStart(8)}   budget $${report.budgetUsd}`,
+  );
   out.push(
     report.withinBudget
       ? "  within budget"

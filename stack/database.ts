@@ -58,7 +58,8 @@ export class Database extends pulumi.ComponentResource {
   constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ops-pipeline:stack:Database", name, {}, opts);
     const parent = { parent: this };
-    if (args.storageGb < 20) throw new Error(`Database storage must be at least 20 GB for gp3, got ${args.storageGb}`);
+    if (args.storageGb < 20)
+      throw new Error(`Database storage must be at least 20 GB for gp3, got ${args.storageGb}`);
     // The program generates a new value on every run; ignoreChanges below keeps the first one.
     const password = pulumi.secret(args.password ?? generatePassword());
 

@@ -31,7 +31,9 @@ export function policyDocument(statements: readonly Statement[]): pulumi.Output<
       throw new Error(`IAM statement ${statement.sid ?? statement.actions.join(",")} uses a wildcard action`);
     }
     if (statement.resources.includes("*") && !statement.wildcardReason) {
-      throw new Error(`IAM statement ${statement.sid ?? statement.actions.join(",")} uses * without a reason`);
+      throw new Error(
+        `IAM statement ${statement.sid ?? statement.actions.join(",")} uses * without a reason`,
+      );
     }
   }
   return pulumi.jsonStringify({

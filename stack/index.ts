@@ -22,7 +22,8 @@ if (!codeDir) {
     LAMBDAS.map((lambda) => lambda.stage),
     { root },
   );
-  for (const bundle of bundles) pulumi.log.info(`bundled ${bundle.stage}: ${(bundle.bytes / 1024).toFixed(0)} KiB`);
+  for (const bundle of bundles)
+    pulumi.log.info(`bundled ${bundle.stage}: ${(bundle.bytes / 1024).toFixed(0)} KiB`);
   codeDir = path.join(root, "dist", "lambda");
 }
 const lambdaRoot = codeDir;

@@ -64,11 +64,12 @@ export class Network extends pulumi.ComponentResource {
     const parent = { parent: this };
     const cidrs = subnetCidrs(args.cidr, 2);
     this.cidr = args.cidr;
-    const az = (i: number) => pulumi.output(args.availabilityZones).apply((zones) => {
-      const zone = zones[i];
-      if (!zone) throw new Error(`the region offers fewer than ${i + 1} availability zones`);
-      return zone;
-    });
+    const az = (i: number) =>
+      pulumi.output(args.availabilityZones).apply((zones) => {
+        const zone = zones[i];
+        if (!zone) throw new Error(`the region offers fewer than ${i + 1} availability zones`);
+        return zone;
+      });
 
     this.vpc = new aws.ec2.Vpc(
       `${name}-vpc`,
@@ -102,7 +103,11 @@ export class Network extends pulumi.ComponentResource {
 
     const publicRoutes = new aws.ec2.RouteTable(
       `${name}-public-rt`,
-      { vpcId: this.vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }], tags: { Name: `${name}-public` } },
+      {
+        vpcId: this.vpc.id,
+        routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }],
+        tags: { Name: `${name}-public` },
+      },
       parent,
     );
     // Isolated: the local route only. The database has no path to or from the internet.
@@ -121,15 +126,15 @@ export class Network extends pulumi.ComponentResource {
       },
       parent,
     );
-    const associate = (tier: string, list: aws.ec2.Subnet[], table: aws.ec2.RouteTable) =>
-      list.forEach(
-        (subnet, i) =>
-          new aws.ec2.RouteTableAssociation(
-            `${name}-${tier}-rta-${i}`,
-            { subnetId: subnet.id, routeTableId: table.id },
-            parent,
-          ),
-      );
+    const associate = (tier: string, list: aws.ec2.Subnet[], table: aws.ec2.RouteTable) => {
+      for (const [i, subnet] of list.entries()) {
+        new aws.ec2.RouteTableAssociation(
+          `${name}-${tier}-rta-${i}`,
+          { subnetId: subnet.id, routeTableId: table.id },
+          parent,
+        );
+      }
+    };
     associate("public", publicSubnets, publicRoutes);
     associate("private", privateSubnets, privateRoutes);
     associate("isolated", isolatedSubnets, isolatedRoutes);
@@ -151,7 +156,9 @@ export class Network extends pulumi.ComponentResource {
       {
         vpcId: this.vpc.id,
         description: "Lambdas and Fargate tasks: no ingress; egress to the internet through the NAT",
-        egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], description: "egress" }],
+        egress: [
+          { protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], description: "egress" },
+        ],
       },
       parent,
     );
@@ -172,7 +179,11 @@ export class Network extends pulumi.ComponentResource {
     const parent = { parent: this };
     if (args.egress === "nat-gateway") {
       const eip = new aws.ec2.Eip(`${name}-nat-eip`, { domain: "vpc" }, parent);
-      const nat = new aws.ec2.NatGateway(`${name}-nat`, { subnetId: subnet.id, allocationId: eip.id }, parent);
+      const nat = new aws.ec2.NatGateway(
+        `${name}-nat`,
+        { subnetId: subnet.id, allocationId: eip.id },
+        parent,
+      );
       return { natGatewayId: nat.id };
     }
     const natSg = new aws.ec2.SecurityGroup(
@@ -180,8 +191,18 @@ export class Network extends pulumi.ComponentResource {
       {
         vpcId: this.vpc.id,
         description: "NAT instance: forwards traffic from inside the VPC only",
-        ingress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: [args.cidr], description: "from the VPC" }],
-        egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], description: "to the internet" }],
+        ingress: [
+          { protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: [args.cidr], description: "from the VPC" },
+        ],
+        egress: [
+          {
+            protocol: "-1",
+            fromPort: 0,
+            toPort: 0,
+            cidrBlocks: ["0.0.0.0/0"],
+            description: "to the internet",
+          },
+        ],
       },
       parent,
     );

@@ -105,7 +105,8 @@ export class OpsStack extends pulumi.ComponentResource {
     const scheduleGroup = new aws.scheduler.ScheduleGroup(`${name}-schedules`, { name: physical }, parent);
 
     // What every stage may read: its parameters (by path) and the database secret.
-    const paramArn = (suffix: string) => pulumi.interpolate`arn:aws:ssm:${region}:${accountId}:parameter${paramPrefix}${suffix}`;
+    const paramArn = (suffix: string) =>
+      pulumi.interpolate`arn:aws:ssm:${region}:${accountId}:parameter${paramPrefix}${suffix}`;
     const readParams: Statement = {
       sid: "ReadParameters",
       actions: ["ssm:GetParametersByPath", "ssm:GetParameter", "ssm:GetParameters"],
@@ -287,7 +288,10 @@ export class OpsStack extends pulumi.ComponentResource {
       databaseSecretArn: database.secret.arn,
       databaseEndpoint: database.instance.address,
       alertTopicArn: alerts.topic.arn,
-      functionNames: byName(functions, (fn) => fn.function.name) as Record<LambdaStage, pulumi.Output<string>>,
+      functionNames: byName(functions, (fn) => fn.function.name) as Record<
+        LambdaStage,
+        pulumi.Output<string>
+      >,
       serviceNames: byName(services, (svc) => svc.service.name),
       logGroupNames: {
         ...byName(functions, (fn) => fn.logGroup.name),

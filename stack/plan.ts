@@ -158,8 +158,7 @@ export function stackPlan(config: StackConfig): StackPlan {
     alarms,
     secrets: 1,
     customMetrics: 1 + Object.keys(WATCHDOG_METRICS.stalenessAlarmSeconds).length,
-    imagesGb:
-      (config.appImage ? 0 : 0.25) + (config.workerImage ? 0 : 0.45),
+    imagesGb: (config.appImage ? 0 : 0.25) + (config.workerImage ? 0 : 0.45),
     logIngestGbPerMonth: 0.5,
     backupStorageGb: 0.1,
   };

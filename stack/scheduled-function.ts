@@ -152,7 +152,9 @@ export class ScheduledFunction extends pulumi.ComponentResource {
       `${name}-scheduler-policy`,
       {
         role: role.id,
-        policy: policyDocument([{ sid: "Invoke", actions: ["lambda:InvokeFunction"], resources: [this.function.arn] }]),
+        policy: policyDocument([
+          { sid: "Invoke", actions: ["lambda:InvokeFunction"], resources: [this.function.arn] },
+        ]),
       },
       { parent: this },
     );

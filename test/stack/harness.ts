@@ -55,7 +55,8 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
     arn: `arn:aws:${service}:us-east-1:${ACCOUNT}:${(type.split(":")[2] ?? "r").toLowerCase()}/${physical}`,
   };
   if (type === "aws:s3/bucket:Bucket") state.bucket = `${name}-bucket-abc123`;
-  if (type === "aws:rds/instance:Instance") state.address = `${inputs.identifier}.abc.us-east-1.rds.amazonaws.com`;
+  if (type === "aws:rds/instance:Instance")
+    state.address = `${inputs.identifier}.abc.us-east-1.rds.amazonaws.com`;
   if (type === "aws:ecs/taskDefinition:TaskDefinition") {
     state.arn = `arn:aws:ecs:us-east-1:${ACCOUNT}:task-definition/${inputs.family}:1`;
   }
@@ -100,7 +101,10 @@ async function start(): Promise<MockedRun> {
           case "aws:index/getCallerIdentity:getCallerIdentity":
             return { accountId: ACCOUNT, arn: `arn:aws:iam::${ACCOUNT}:user/test`, userId: "test" };
           case "aws:index/getAvailabilityZones:getAvailabilityZones":
-            return { names: ["us-east-1a", "us-east-1b", "us-east-1c"], zoneIds: ["use1-az1", "use1-az2", "use1-az4"] };
+            return {
+              names: ["us-east-1a", "us-east-1b", "us-east-1c"],
+              zoneIds: ["use1-az1", "use1-az2", "use1-az4"],
+            };
           case "aws:index/getRegion:getRegion":
             return { region: "us-east-1", name: "us-east-1", id: "us-east-1" };
           case "aws:ssm/getParameter:getParameter":
@@ -139,7 +143,10 @@ async function start(): Promise<MockedRun> {
   pulumi.runtime.setAllConfig({ ...values, "ops-pipeline:lambdaCodeDir": FIXTURE_LAMBDA_DIR });
   const program = (await import("../../stack/index.ts")) as Record<string, unknown>;
   const { OpsStack } = await import("../../stack/ops-stack.ts");
-  const lambdaCode = () => new pulumi.asset.AssetArchive({ "index.mjs": new pulumi.asset.StringAsset("export const handler = () => {};") });
+  const lambdaCode = () =>
+    new pulumi.asset.AssetArchive({
+      "index.mjs": new pulumi.asset.StringAsset("export const handler = () => {};"),
+    });
   // Prod-like: deletion protection, a NAT gateway, on-demand ARM, images built by the stack.
   new OpsStack("ops-prodlike", {
     config: devConfig({
@@ -182,7 +189,8 @@ function unwrapSecrets(value: unknown): unknown {
 
 /** Resolves an Output (or a structure holding Outputs) to its plain value. */
 export function resolve(value: unknown): Promise<unknown> {
-  return new Promise((done) => pulumi.output(value).apply((plain) => done(plain)));
+  const output = pulumi.output(value as pulumi.Input<Record<string, unknown>>) as pulumi.Output<unknown>;
+  return new Promise((done) => output.apply((plain) => done(plain)));
 }
 
 /** Inputs that hold JSON documents (policies, container definitions) parsed. */

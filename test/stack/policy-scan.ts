@@ -21,7 +21,8 @@ export const WILDCARD_RESOURCE_ACTIONS = new Set([
 ]);
 
 const DB_PORT = 5432;
-const asArray = (value: unknown): unknown[] => (Array.isArray(value) ? value : value === undefined ? [] : [value]);
+const asArray = (value: unknown): unknown[] =>
+  Array.isArray(value) ? value : value === undefined ? [] : [value];
 
 interface PolicyStatement {
   Effect?: string;
@@ -55,7 +56,9 @@ export function scan(resources: readonly Registered[]): Violation[] {
         break;
       case "aws:s3/bucket:Bucket": {
         const id = `${r.name}-id`;
-        const block = ofType("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").find((b) => b.inputs.bucket === id);
+        const block = ofType("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").find(
+          (b) => b.inputs.bucket === id,
+        );
         const blocked =
           block &&
           ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"].every(
@@ -66,7 +69,8 @@ export function scan(resources: readonly Registered[]): Violation[] {
           "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         ).find((b) => b.inputs.bucket === id);
         if (!sse) flag(r, "unencrypted-storage", "no default encryption configuration");
-        if (i.acl === "public-read" || i.acl === "public-read-write") flag(r, "public-bucket", `acl ${String(i.acl)}`);
+        if (i.acl === "public-read" || i.acl === "public-read-write")
+          flag(r, "public-bucket", `acl ${String(i.acl)}`);
         break;
       }
       case "aws:ec2/instance:Instance": {
@@ -93,13 +97,15 @@ export function scan(resources: readonly Registered[]): Violation[] {
           );
           const coversDb =
             rule.protocol === "-1" || ((rule.fromPort ?? 0) <= DB_PORT && DB_PORT <= (rule.toPort ?? 65535));
-          if (open && coversDb) flag(r, "open-database-port", `ingress ${rule.fromPort}-${rule.toPort} from anywhere`);
+          if (open && coversDb)
+            flag(r, "open-database-port", `ingress ${rule.fromPort}-${rule.toPort} from anywhere`);
         }
         break;
       case "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": {
         const open = i.cidrIpv4 === "0.0.0.0/0" || i.cidrIpv6 === "::/0";
         const coversDb =
-          i.ipProtocol === "-1" || (Number(i.fromPort ?? 0) <= DB_PORT && DB_PORT <= Number(i.toPort ?? 65535));
+          i.ipProtocol === "-1" ||
+          (Number(i.fromPort ?? 0) <= DB_PORT && DB_PORT <= Number(i.toPort ?? 65535));
         if (open && coversDb) flag(r, "open-database-port", "ingress from anywhere");
         break;
       }
@@ -124,13 +130,17 @@ export function scan(resources: readonly Registered[]): Violation[] {
       case "aws:sns/topicPolicy:TopicPolicy":
       case "aws:s3/bucketPolicy:BucketPolicy":
         for (const statement of statementsOf(i.policy)) {
-          if (statement.Effect === "Allow" && (statement.Principal === "*" || JSON.stringify(statement.Principal).includes('"AWS":"*"'))) {
+          if (
+            statement.Effect === "Allow" &&
+            (statement.Principal === "*" || JSON.stringify(statement.Principal).includes('"AWS":"*"'))
+          ) {
             flag(r, "public-policy", "Allow to any principal");
           }
         }
         break;
       case "aws:cloudwatch/logGroup:LogGroup":
-        if (!(Number(i.retentionInDays) > 0)) flag(r, "log-retention", "retentionInDays unset: logs kept (and billed) forever");
+        if (!(Number(i.retentionInDays) > 0))
+          flag(r, "log-retention", "retentionInDays unset: logs kept (and billed) forever");
         break;
       case "aws:lambda/function:Function": {
         const group = (i.loggingConfig as { logGroup?: string } | undefined)?.logGroup;

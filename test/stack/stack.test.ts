@@ -14,7 +14,11 @@ let prodlike: Registered[];
 const ofType = (list: Registered[], type: string) => list.filter((r) => r.type === type);
 const one = (list: Registered[], type: string, nameSuffix = "") => {
   const found = ofType(list, type).filter((r) => r.name.endsWith(nameSuffix));
-  assert.equal(found.length, 1, `expected one ${type} ending ${nameSuffix}, found ${found.map((r) => r.name).join(", ")}`);
+  assert.equal(
+    found.length,
+    1,
+    `expected one ${type} ending ${nameSuffix}, found ${found.map((r) => r.name).join(", ")}`,
+  );
   return found[0]!;
 };
 const idOf = (r: Registered) => `${r.name}-id`;
@@ -30,7 +34,10 @@ describe("stack: network", () => {
   it("spans two availability zones with public, private and isolated subnets, none mapping public IPs", () => {
     const subnets = ofType(dev, "aws:ec2/subnet:Subnet");
     assert.equal(subnets.length, 6);
-    assert.deepEqual(new Set(subnets.map((s) => s.inputs.availabilityZone)), new Set(["us-east-1a", "us-east-1b"]));
+    assert.deepEqual(
+      new Set(subnets.map((s) => s.inputs.availabilityZone)),
+      new Set(["us-east-1a", "us-east-1b"]),
+    );
     for (const subnet of subnets) assert.equal(subnet.inputs.mapPublicIpOnLaunch, false, subnet.name);
   });
 
@@ -40,10 +47,10 @@ describe("stack: network", () => {
     const associations = ofType(dev, "aws:ec2/routeTableAssociation:RouteTableAssociation").filter(
       (a) => a.inputs.routeTableId === idOf(table),
     );
-    assert.deepEqual(
-      associations.map((a) => a.inputs.subnetId).sort(),
-      ["ops-dev-net-isolated-0-id", "ops-dev-net-isolated-1-id"],
-    );
+    assert.deepEqual(associations.map((a) => a.inputs.subnetId).sort(), [
+      "ops-dev-net-isolated-0-id",
+      "ops-dev-net-isolated-1-id",
+    ]);
   });
 
   it("routes the private subnets through one t4g.nano NAT instance, never a NAT gateway per AZ", () => {
@@ -56,7 +63,9 @@ describe("stack: network", () => {
     assert.match(String(nat.inputs.userData), /masquerade/);
     assert.deepEqual(nat.ignoreChanges, ["ami"]);
     const privateTable = one(dev, "aws:ec2/routeTable:RouteTable", "private-rt");
-    assert.deepEqual(privateTable.inputs.routes, [{ cidrBlock: "0.0.0.0/0", networkInterfaceId: "eni-0123" }]);
+    assert.deepEqual(privateTable.inputs.routes, [
+      { cidrBlock: "0.0.0.0/0", networkInterfaceId: "eni-0123" },
+    ]);
     // The NAT gateway option is one gateway in one AZ too.
     assert.equal(ofType(prodlike, "aws:ec2/natGateway:NatGateway").length, 1);
     assert.equal(ofType(prodlike, "aws:ec2/instance:Instance").length, 0);
@@ -93,13 +102,18 @@ describe("stack: database", () => {
   it("enforces TLS with a postgres17 parameter group setting rds.force_ssl=1", () => {
     const group = one(dev, "aws:rds/parameterGroup:ParameterGroup");
     assert.equal(group.inputs.family, "postgres17");
-    assert.deepEqual(group.inputs.parameters, [{ name: "rds.force_ssl", value: "1", applyMethod: "immediate" }]);
+    assert.deepEqual(group.inputs.parameters, [
+      { name: "rds.force_ssl", value: "1", applyMethod: "immediate" },
+    ]);
     assert.equal(one(dev, "aws:rds/instance:Instance").inputs.parameterGroupName, group.state.name);
   });
 
   it("lives in the isolated subnets and admits only the app security group on 5432", () => {
     const subnetGroup = one(dev, "aws:rds/subnetGroup:SubnetGroup");
-    assert.deepEqual(subnetGroup.inputs.subnetIds, ["ops-dev-net-isolated-0-id", "ops-dev-net-isolated-1-id"]);
+    assert.deepEqual(subnetGroup.inputs.subnetIds, [
+      "ops-dev-net-isolated-0-id",
+      "ops-dev-net-isolated-1-id",
+    ]);
     const sg = one(dev, "aws:ec2/securityGroup:SecurityGroup", "db-sg");
     assert.deepEqual(sg.inputs.ingress, [
       {
@@ -120,11 +134,16 @@ describe("stack: database", () => {
     assert.equal(secret.password, "FixedTestPassword0123456789abcdef");
     assert.equal(secret.host, "ops-pipeline-dev.abc.us-east-1.rds.amazonaws.com");
     assert.equal(secret.dbname, "ops");
-    assert.match(String(secret.url), /^postgres:\/\/ops:FixedTestPassword0123456789abcdef@.+:5432\/ops\?sslmode=require$/);
+    assert.match(
+      String(secret.url),
+      /^postgres:\/\/ops:FixedTestPassword0123456789abcdef@.+:5432\/ops\?sslmode=require$/,
+    );
     assert.deepEqual(version.ignoreChanges, ["secretString"]);
     assert.deepEqual(one(dev, "aws:rds/instance:Instance").ignoreChanges, ["password"]);
     // The dev program generated its password: 32 alphanumerics, the same in both places.
-    const devSecret = json<{ password: string }>(one(dev, "aws:secretsmanager/secretVersion:SecretVersion").inputs.secretString);
+    const devSecret = json<{ password: string }>(
+      one(dev, "aws:secretsmanager/secretVersion:SecretVersion").inputs.secretString,
+    );
     assert.match(devSecret.password, /^[A-Za-z0-9]{32}$/);
     assert.equal(one(dev, "aws:rds/instance:Instance").inputs.password, devSecret.password);
   });
@@ -133,7 +152,10 @@ describe("stack: database", () => {
 describe("stack: SSM parameters", () => {
   it("creates every parameter of definitions.ts under /ops-pipeline/<stack>/ with its JSON default", () => {
     const parameters = ofType(dev, "aws:ssm/parameter:Parameter");
-    assert.deepEqual(parameters.map((p) => p.inputs.name).sort(), PARAM_KEYS.map((key) => `/ops-pipeline/dev/${key}`).sort());
+    assert.deepEqual(
+      parameters.map((p) => p.inputs.name).sort(),
+      PARAM_KEYS.map((key) => `/ops-pipeline/dev/${key}`).sort(),
+    );
     for (const parameter of parameters) {
       const key = String(parameter.inputs.name).split("/").pop() as keyof typeof PARAMETERS;
       assert.deepEqual(JSON.parse(String(parameter.inputs.value)), PARAMETERS[key].default);
@@ -142,7 +164,9 @@ describe("stack: SSM parameters", () => {
   });
 
   it("creates dry-run as true", () => {
-    const dryRun = ofType(dev, "aws:ssm/parameter:Parameter").find((p) => p.inputs.name === "/ops-pipeline/dev/dry-run");
+    const dryRun = ofType(dev, "aws:ssm/parameter:Parameter").find(
+      (p) => p.inputs.name === "/ops-pipeline/dev/dry-run",
+    );
     assert.equal(dryRun?.inputs.value, "true");
   });
 
@@ -161,7 +185,10 @@ describe("stack: backup bucket", () => {
     for (const key of ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"]) {
       assert.equal(pab.inputs[key], true, key);
     }
-    const sse = one(dev, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration");
+    const sse = one(
+      dev,
+      "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    );
     assert.equal(
       (sse.inputs.rules as { applyServerSideEncryptionByDefault: { sseAlgorithm: string } }[])[0]!
         .applyServerSideEncryptionByDefault.sseAlgorithm,
@@ -199,7 +226,11 @@ describe("stack: Lambdas", () => {
     for (const lambda of LAMBDAS) {
       const fn = functions().find((f) => f.name === `ops-dev-${lambda.stage}-function`)!;
       assert.ok(Number(fn.inputs.timeout) < lambda.intervalMinutes * 60, lambda.stage);
-      const invoke = one(dev, "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig", `${lambda.stage}-async`);
+      const invoke = one(
+        dev,
+        "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
+        `${lambda.stage}-async`,
+      );
       assert.equal(invoke.inputs.maximumRetryAttempts, 0);
       assert.equal(invoke.inputs.maximumEventAgeInSeconds, Math.max(60, lambda.intervalMinutes * 60));
     }
@@ -215,9 +246,15 @@ describe("stack: Lambdas", () => {
   });
 
   it("gives each function its own role, reading only its parameters and the database secret", () => {
-    const roles = ofType(dev, "aws:iam/role:Role").filter((r) => /-(inbound-dock|lane-telemetry|dispatch-engine|watchdog)-role$/.test(r.name));
+    const roles = ofType(dev, "aws:iam/role:Role").filter((r) =>
+      /-(inbound-dock|lane-telemetry|dispatch-engine|watchdog)-role$/.test(r.name),
+    );
     assert.equal(roles.length, 4);
-    for (const fn of functions()) assert.ok(roles.some((role) => role.state.arn === fn.inputs.role), fn.name);
+    for (const fn of functions())
+      assert.ok(
+        roles.some((role) => role.state.arn === fn.inputs.role),
+        fn.name,
+      );
     const policy = json<{ Statement: { Sid: string; Resource: string[]; Action: string[] }[] }>(
       one(dev, "aws:iam/rolePolicy:RolePolicy", "inbound-dock-policy").inputs.policy,
     );
@@ -260,7 +297,10 @@ describe("stack: schedules", () => {
       assert.equal(schedule.inputs.state, "ENABLED");
       assert.deepEqual(schedule.inputs.flexibleTimeWindow, { mode: "OFF" });
       const target = schedule.inputs.target as { arn: string; retryPolicy: Record<string, number> };
-      assert.equal(target.arn, `arn:aws:lambda:us-east-1:123456789012:function/ops-dev-${stage}-function-abc123`);
+      assert.equal(
+        target.arn,
+        `arn:aws:lambda:us-east-1:123456789012:function/ops-dev-${stage}-function-abc123`,
+      );
       assert.deepEqual(target.retryPolicy, { maximumRetryAttempts: 0, maximumEventAgeInSeconds: 60 });
     }
   });
@@ -272,7 +312,10 @@ describe("stack: schedules", () => {
     const target = schedule.inputs.target as {
       arn: string;
       retryPolicy: { maximumRetryAttempts: number };
-      ecsParameters: { taskDefinitionArn: string; networkConfiguration: { assignPublicIp: boolean; subnets: string[] } };
+      ecsParameters: {
+        taskDefinitionArn: string;
+        networkConfiguration: { assignPublicIp: boolean; subnets: string[] };
+      };
     };
     assert.equal(target.arn, run.outputs.clusterArn);
     assert.equal(target.ecsParameters.taskDefinitionArn, run.outputs.backupTaskDefinitionArn);
@@ -283,7 +326,9 @@ describe("stack: schedules", () => {
 
 describe("stack: ECS", () => {
   const taskDef = (list: Registered[], container: string) => {
-    const def = ofType(list, "aws:ecs/taskDefinition:TaskDefinition").find((d) => String(d.inputs.family).endsWith(`-${container}`))!;
+    const def = ofType(list, "aws:ecs/taskDefinition:TaskDefinition").find((d) =>
+      String(d.inputs.family).endsWith(`-${container}`),
+    )!;
     return { def, container: json<Record<string, unknown>[]>(def.inputs.containerDefinitions)[0]! };
   };
 
@@ -291,13 +336,20 @@ describe("stack: ECS", () => {
     const services = ofType(dev, "aws:ecs/service:Service");
     assert.deepEqual(services.map((s) => s.inputs.name).sort(), ["dispatcher", "sortation"]);
     for (const service of services) {
-      assert.deepEqual(service.inputs.capacityProviderStrategies, [{ capacityProvider: "FARGATE_SPOT", weight: 1, base: 0 }]);
+      assert.deepEqual(service.inputs.capacityProviderStrategies, [
+        { capacityProvider: "FARGATE_SPOT", weight: 1, base: 0 },
+      ]);
       assert.deepEqual(service.inputs.deploymentCircuitBreaker, { enable: true, rollback: true });
-      assert.equal((service.inputs.networkConfiguration as { assignPublicIp: boolean }).assignPublicIp, false);
+      assert.equal(
+        (service.inputs.networkConfiguration as { assignPublicIp: boolean }).assignPublicIp,
+        false,
+      );
       assert.equal(service.inputs.desiredCount, 1);
     }
     for (const service of ofType(prodlike, "aws:ecs/service:Service")) {
-      assert.deepEqual(service.inputs.capacityProviderStrategies, [{ capacityProvider: "FARGATE", weight: 1, base: 0 }]);
+      assert.deepEqual(service.inputs.capacityProviderStrategies, [
+        { capacityProvider: "FARGATE", weight: 1, base: 0 },
+      ]);
     }
   });
 
@@ -305,13 +357,16 @@ describe("stack: ECS", () => {
     const plan = stackPlan(run.devConfig);
     for (const container of [...plan.services, ...plan.tasks]) {
       const { def } = taskDef(dev, container.name);
-      assert.deepEqual(def.inputs.runtimePlatform, { operatingSystemFamily: "LINUX", cpuArchitecture: "X86_64" });
+      assert.deepEqual(def.inputs.runtimePlatform, {
+        operatingSystemFamily: "LINUX",
+        cpuArchitecture: "X86_64",
+      });
       assert.equal(def.inputs.cpu, String(container.cpu));
       assert.equal(def.inputs.memory, String(container.memoryMb));
-      assert.deepEqual(
-        taskDef(prodlike, container.name).def.inputs.runtimePlatform,
-        { operatingSystemFamily: "LINUX", cpuArchitecture: "ARM64" },
-      );
+      assert.deepEqual(taskDef(prodlike, container.name).def.inputs.runtimePlatform, {
+        operatingSystemFamily: "LINUX",
+        cpuArchitecture: "ARM64",
+      });
     }
   });
 
@@ -336,15 +391,26 @@ describe("stack: ECS", () => {
     const policy = json<{ Statement: { Sid: string; Resource: string[] }[] }>(
       one(dev, "aws:iam/rolePolicy:RolePolicy", "backup-task-policy").inputs.policy,
     );
-    assert.deepEqual(policy.Statement.map((s) => s.Sid), ["ListBackups", "ReadWriteBackups"]);
-    assert.equal(ofType(dev, "aws:iam/rolePolicy:RolePolicy").filter((p) => p.name.endsWith("migrator-task-policy")).length, 0);
+    assert.deepEqual(
+      policy.Statement.map((s) => s.Sid),
+      ["ListBackups", "ReadWriteBackups"],
+    );
+    assert.equal(
+      ofType(dev, "aws:iam/rolePolicy:RolePolicy").filter((p) => p.name.endsWith("migrator-task-policy"))
+        .length,
+      0,
+    );
   });
 
   it("builds the app and worker images with awsx.ecr.Image for the tasks' platform when no URI is configured", () => {
     const images = ofType(dev, "awsx:ecr:Image");
-    assert.deepEqual(images.map((i) => i.inputs.dockerfile).sort(), ["docker/app.Dockerfile", "docker/worker.Dockerfile"]);
+    assert.deepEqual(images.map((i) => i.inputs.dockerfile).sort(), [
+      "docker/app.Dockerfile",
+      "docker/worker.Dockerfile",
+    ]);
     for (const image of images) assert.equal(image.inputs.platform, "linux/amd64");
-    for (const image of ofType(prodlike, "awsx:ecr:Image")) assert.equal(image.inputs.platform, "linux/arm64");
+    for (const image of ofType(prodlike, "awsx:ecr:Image"))
+      assert.equal(image.inputs.platform, "linux/arm64");
     const { container } = taskDef(dev, "sortation");
     assert.match(String(container.image), /worker@sha256:0{64}$/);
   });
@@ -364,7 +430,11 @@ describe("stack: alerts and alarms", () => {
   it("alarms on each Lambda's errors", () => {
     for (const lambda of LAMBDAS) {
       const name = (run.outputs.functionNames as Record<string, string>)[lambda.stage];
-      const alarm = alarms().find((a) => a.inputs.metricName === "Errors" && (a.inputs.dimensions as { FunctionName?: string } | undefined)?.FunctionName === name);
+      const alarm = alarms().find(
+        (a) =>
+          a.inputs.metricName === "Errors" &&
+          (a.inputs.dimensions as { FunctionName?: string } | undefined)?.FunctionName === name,
+      );
       assert.ok(alarm, `errors alarm for ${lambda.stage}`);
       assert.equal(alarm.inputs.namespace, "AWS/Lambda");
       assert.deepEqual(alarm.inputs.alarmActions, [topicArn()]);
@@ -373,7 +443,9 @@ describe("stack: alerts and alarms", () => {
 
   it("alarms when each service runs fewer tasks than desired, treating no data as breaching", () => {
     for (const service of ["sortation", "dispatcher"]) {
-      const alarm = alarms().find((a) => (a.inputs.dimensions as { ServiceName?: string } | undefined)?.ServiceName === service);
+      const alarm = alarms().find(
+        (a) => (a.inputs.dimensions as { ServiceName?: string } | undefined)?.ServiceName === service,
+      );
       assert.ok(alarm, `running alarm for ${service}`);
       assert.equal(alarm.inputs.statistic, "SampleCount");
       assert.equal(alarm.inputs.comparisonOperator, "LessThanThreshold");
@@ -386,7 +458,9 @@ describe("stack: alerts and alarms", () => {
   it("alarms on each stage's staleness and on the watchdog's missing heartbeat, with the shared metric names", () => {
     for (const stage of Object.keys(WATCHDOG_METRICS.stalenessAlarmSeconds)) {
       const alarm = alarms().find(
-        (a) => a.inputs.metricName === WATCHDOG_METRICS.staleness && (a.inputs.dimensions as Record<string, string> | undefined)?.Stage === stage,
+        (a) =>
+          a.inputs.metricName === WATCHDOG_METRICS.staleness &&
+          (a.inputs.dimensions as Record<string, string> | undefined)?.Stage === stage,
       );
       assert.ok(alarm, `staleness alarm for ${stage}`);
       assert.equal(alarm.inputs.namespace, "OpsPipeline");
@@ -407,7 +481,9 @@ describe("stack: alerts and alarms", () => {
     const budget = one(dev, "aws:budgets/budget:Budget");
     assert.equal(budget.inputs.limitAmount, "25.00");
     assert.equal(budget.inputs.timeUnit, "MONTHLY");
-    const kinds = (budget.inputs.notifications as { notificationType: string; subscriberSnsTopicArns: string[] }[]).map((n) => {
+    const kinds = (
+      budget.inputs.notifications as { notificationType: string; subscriberSnsTopicArns: string[] }[]
+    ).map((n) => {
       assert.deepEqual(n.subscriberSnsTopicArns, [topicArn()]);
       return n.notificationType;
     });
