@@ -33,21 +33,41 @@ export function subnetCidrs(vpcCidr: string, azCount: number) {
 
 /**
  * User data turning Amazon Linux 2023 into a NAT (the fck-nat recipe without its AMI): forward
- * IPv4 and masquerade out of the primary interface. nftables is in the base image, so the
- * instance needs no package download before it can route.
+ * IPv4 and masquerade out of the default-route interface. cloud-init runs it once, at first
+ * boot; it installs a oneshot unit that applies the rules at every boot. The instance sits in a
+ * public subnet with its own address, so it can install nftables if the image lacks it.
  */
 export const NAT_USER_DATA = `#!/bin/bash
 set -euo pipefail
-sysctl -w net.ipv4.ip_forward=1
-echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/90-nat.conf
-iface=$(ip -o route get 1.1.1.1 | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p')
-cat > /etc/nftables/nat.nft <<NFT
-table ip nat {
+command -v nft >/dev/null || dnf install -y nftables
+cat > /usr/local/sbin/ops-nat <<'SH'
+#!/bin/bash
+set -euo pipefail
+sysctl -qw net.ipv4.ip_forward=1
+iface=$(ip -o route show default | awk '{print $5; exit}')
+nft -f - <<NFT
+table ip ops_nat
+delete table ip ops_nat
+table ip ops_nat {
   chain postrouting { type nat hook postrouting priority srcnat; oifname "$iface" masquerade; }
 }
 NFT
-echo 'include "/etc/nftables/nat.nft"' >> /etc/sysconfig/nftables.conf
-systemctl enable --now nftables
+SH
+chmod 0755 /usr/local/sbin/ops-nat
+cat > /etc/systemd/system/ops-nat.service <<'UNIT'
+[Unit]
+Description=ops-pipeline NAT: IPv4 forwarding and masquerade
+Wants=network-online.target
+After=network-online.target
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/ops-nat
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl daemon-reload
+systemctl enable --now ops-nat.service
 `;
 
 export class Network extends pulumi.ComponentResource {

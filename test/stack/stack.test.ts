@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { PARAM_KEYS, PARAMETERS } from "../../services/common/params/definitions.ts";
 import { WATCHDOG_METRICS } from "../../stack/metrics.ts";
+import { NAT_USER_DATA } from "../../stack/network.ts";
 import { BACKUP_SCHEDULE, LAMBDAS, stackPlan } from "../../stack/plan.ts";
 import { json, type MockedRun, mockedRun, type Registered } from "./harness.ts";
 
@@ -60,7 +62,6 @@ describe("stack: network", () => {
     assert.equal(nat.inputs.sourceDestCheck, false);
     assert.equal(nat.inputs.associatePublicIpAddress, true);
     assert.equal((nat.inputs.metadataOptions as { httpTokens: string }).httpTokens, "required");
-    assert.match(String(nat.inputs.userData), /masquerade/);
     assert.deepEqual(nat.ignoreChanges, ["ami"]);
     const privateTable = one(dev, "aws:ec2/routeTable:RouteTable", "private-rt");
     assert.deepEqual(privateTable.inputs.routes, [
@@ -69,6 +70,15 @@ describe("stack: network", () => {
     // The NAT gateway option is one gateway in one AZ too.
     assert.equal(ofType(prodlike, "aws:ec2/natGateway:NatGateway").length, 1);
     assert.equal(ofType(prodlike, "aws:ec2/instance:Instance").length, 0);
+  });
+
+  it("configures the NAT with a boot-time unit written in valid shell", () => {
+    const script = String(one(dev, "aws:ec2/instance:Instance", "net-nat").inputs.userData);
+    assert.equal(script, NAT_USER_DATA);
+    const check = spawnSync("bash", ["-n"], { input: script, encoding: "utf8" });
+    assert.equal(check.status, 0, check.stderr);
+    assert.match(script, /oifname "\$iface" masquerade/);
+    assert.match(script, /systemctl enable --now ops-nat\.service/);
   });
 
   it("adds the free S3 gateway endpoint to the private and isolated route tables", () => {
