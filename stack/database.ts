@@ -34,6 +34,12 @@ export interface DatabaseArgs {
 }
 
 export const DB_PORT = 5432;
+/**
+ * Where the images keep Amazon RDS's CA bundle (docker/*.Dockerfile). node-postgres treats
+ * `sslmode=require` as verify-full and Node does not trust the RDS CAs by default; libpq
+ * (pg_dump) needs the root certificate for verify-full. Naming the bundle in the URL satisfies both.
+ */
+export const RDS_CA_BUNDLE_PATH = "/etc/ssl/certs/rds-global-bundle.pem";
 export const DB_NAME = "ops";
 export const DB_USER = "ops";
 
@@ -159,7 +165,10 @@ export class Database extends pulumi.ComponentResource {
   }
 }
 
-/** The secret's JSON: what databaseUrlFromRdsSecret reads, plus `url` for ECS to inject. */
+/**
+ * The secret's JSON: what databaseUrlFromRdsSecret reads (the Lambdas), plus `url` for ECS to
+ * inject as DATABASE_URL, verifying the server against the CA bundle baked into the images.
+ */
 export function databaseSecretJson(host: string, password: string): string {
   return JSON.stringify({
     engine: "postgres",
@@ -168,6 +177,6 @@ export function databaseSecretJson(host: string, password: string): string {
     host,
     port: DB_PORT,
     dbname: DB_NAME,
-    url: `postgres://${DB_USER}:${password}@${host}:${DB_PORT}/${DB_NAME}?sslmode=require`,
+    url: `postgres://${DB_USER}:${password}@${host}:${DB_PORT}/${DB_NAME}?sslmode=verify-full&sslrootcert=${RDS_CA_BUNDLE_PATH}`,
   });
 }

@@ -257,6 +257,10 @@ export class OpsStack extends pulumi.ComponentResource {
               OPS_DB_SECRET_ID: database.secret.arn,
               // One run at a time per function: a large pool would only hold idle connections.
               OPS_DB_POOL_SIZE: "2",
+              // node-postgres verifies the server certificate (it reads sslmode=require as
+              // verify-full); since nodejs20.x Lambda loads the Amazon CAs, RDS's included, only
+              // when told to, from this file the runtime ships.
+              NODE_EXTRA_CA_CERTS: "/var/runtime/ca-cert.pem",
               LOG_LEVEL: "info",
               LOG_FORMAT: "json",
               ...(lambda.stage === "watchdog" ? { OPS_ALERT_TOPIC_ARN: alerts.topic.arn } : {}),

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { PARAM_KEYS, PARAMETERS } from "../../services/common/params/definitions.ts";
+import { RDS_CA_BUNDLE_PATH } from "../../stack/database.ts";
 import { WATCHDOG_METRICS } from "../../stack/metrics.ts";
 import { NAT_USER_DATA } from "../../stack/network.ts";
 import { BACKUP_SCHEDULE, LAMBDAS, stackPlan } from "../../stack/plan.ts";
@@ -144,9 +145,10 @@ describe("stack: database", () => {
     assert.equal(secret.password, "FixedTestPassword0123456789abcdef");
     assert.equal(secret.host, "ops-pipeline-dev.abc.us-east-1.rds.amazonaws.com");
     assert.equal(secret.dbname, "ops");
-    assert.match(
-      String(secret.url),
-      /^postgres:\/\/ops:FixedTestPassword0123456789abcdef@.+:5432\/ops\?sslmode=require$/,
+    assert.equal(
+      secret.url,
+      "postgres://ops:FixedTestPassword0123456789abcdef@ops-pipeline-dev.abc.us-east-1.rds.amazonaws.com:5432/ops" +
+        `?sslmode=verify-full&sslrootcert=${RDS_CA_BUNDLE_PATH}`,
     );
     assert.deepEqual(version.ignoreChanges, ["secretString"]);
     assert.deepEqual(one(dev, "aws:rds/instance:Instance").ignoreChanges, ["password"]);
@@ -286,6 +288,8 @@ describe("stack: Lambdas", () => {
       assert.equal(env.OPS_TARGET, "aws");
       assert.equal(env.OPS_PARAM_PREFIX, "/ops-pipeline/dev");
       assert.match(env.OPS_DB_SECRET_ID!, /^arn:aws:secretsmanager:/);
+      // node-postgres verifies RDS's certificate; the runtime's CA file includes the RDS CAs.
+      assert.equal(env.NODE_EXTRA_CA_CERTS, "/var/runtime/ca-cert.pem");
       assert.ok(!JSON.stringify(env).includes("password"), fn.name);
     }
   });
