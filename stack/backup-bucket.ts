@@ -25,7 +25,7 @@ export class BackupBucket extends pulumi.ComponentResource {
       );
     }
     this.bucket = new aws.s3.Bucket(`${name}-bucket`, { forceDestroy: args.forceDestroy }, parent);
-    new aws.s3.BucketPublicAccessBlock(
+    const publicAccessBlock = new aws.s3.BucketPublicAccessBlock(
       `${name}-public-access`,
       {
         bucket: this.bucket.id,
@@ -91,7 +91,8 @@ export class BackupBucket extends pulumi.ComponentResource {
           ],
         }),
       },
-      parent,
+      // S3 refuses concurrent policy and public-access-block changes on one bucket.
+      { parent: this, dependsOn: [publicAccessBlock] },
     );
     this.registerOutputs({ bucket: this.bucket.bucket });
   }

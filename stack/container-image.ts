@@ -1,3 +1,4 @@
+import path from "node:path";
 import * as aws from "@pulumi/aws";
 import * as awsx from "@pulumi/awsx";
 import * as pulumi from "@pulumi/pulumi";
@@ -70,7 +71,7 @@ export class ContainerImage extends pulumi.ComponentResource {
         {
           repositoryUrl: repository.repositoryUrl,
           context: args.context,
-          dockerfile: args.dockerfile,
+          dockerfile: path.join(args.context, args.dockerfile),
           platform: args.architecture === "ARM64" ? "linux/arm64" : "linux/amd64",
         },
         { parent: this },

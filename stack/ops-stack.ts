@@ -203,7 +203,8 @@ export class OpsStack extends pulumi.ComponentResource {
             securityGroupIds: [network.appSecurityGroup.id],
             alarmTopicArn: alerts.topic.arn,
           },
-          parent,
+          // FARGATE_SPOT must be associated with the cluster before a service may use it.
+          { parent: this, dependsOn: [cluster] },
         ),
       ]),
     ) as Record<string, FargateService>;
@@ -221,7 +222,7 @@ export class OpsStack extends pulumi.ComponentResource {
         scheduleGroupName: scheduleGroup.name,
         enabled: config.schedulesEnabled,
       },
-      parent,
+      { parent: this, dependsOn: [cluster] },
     );
 
     // ----- Lambdas on schedules -----

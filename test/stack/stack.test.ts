@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import path from "node:path";
 import { PARAM_KEYS, PARAMETERS } from "../../services/common/params/definitions.ts";
 import { RDS_CA_BUNDLE_PATH } from "../../stack/database.ts";
 import { WATCHDOG_METRICS } from "../../stack/metrics.ts";
 import { NAT_USER_DATA } from "../../stack/network.ts";
 import { BACKUP_SCHEDULE, LAMBDAS, stackPlan } from "../../stack/plan.ts";
-import { json, type MockedRun, mockedRun, type Registered } from "./harness.ts";
+import { json, type MockedRun, mockedRun, type Registered, ROOT } from "./harness.ts";
 
 // Every property of issue 8 asserted on what the program registers under mocks. `dev` is the
 // program itself (stack/index.ts with Pulumi.dev.yaml); `prodlike` the same components with
@@ -335,6 +336,15 @@ describe("stack: schedules", () => {
     assert.equal(target.ecsParameters.taskDefinitionArn, run.outputs.backupTaskDefinitionArn);
     assert.equal(target.ecsParameters.networkConfiguration.assignPublicIp, false);
     assert.ok(target.retryPolicy.maximumRetryAttempts <= 2);
+    const policy = json<{ Statement: { Sid: string; Resource: string[]; Condition: unknown }[] }>(
+      one(dev, "aws:iam/rolePolicy:RolePolicy", "nightly-backup-policy").inputs.policy,
+    );
+    assert.deepEqual(policy.Statement[0]!.Resource, [
+      "arn:aws:ecs:us-east-1:123456789012:task-definition/ops-pipeline-dev-backup:*",
+    ]);
+    assert.deepEqual(policy.Statement[1]!.Condition, {
+      StringEquals: { "iam:PassedToService": "ecs-tasks.amazonaws.com" },
+    });
   });
 });
 
@@ -419,9 +429,10 @@ describe("stack: ECS", () => {
   it("builds the app and worker images with awsx.ecr.Image for the tasks' platform when no URI is configured", () => {
     const images = ofType(dev, "awsx:ecr:Image");
     assert.deepEqual(images.map((i) => i.inputs.dockerfile).sort(), [
-      "docker/app.Dockerfile",
-      "docker/worker.Dockerfile",
+      path.join(ROOT, "docker/app.Dockerfile"),
+      path.join(ROOT, "docker/worker.Dockerfile"),
     ]);
+    for (const image of images) assert.equal(image.inputs.context, ROOT);
     for (const image of images) assert.equal(image.inputs.platform, "linux/amd64");
     for (const image of ofType(prodlike, "awsx:ecr:Image"))
       assert.equal(image.inputs.platform, "linux/arm64");
