@@ -165,7 +165,12 @@ async function start(): Promise<MockedRun> {
   for (const [key, value] of Object.entries(program)) {
     outputs[key] = await resolve(value);
   }
-  const waitForRPCs = (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs;
+  // Internal to @pulumi/pulumi (exported, not typed): resolves once every pending registration
+  // has reached the mocks, so the tests see all resources, not only those the outputs waited on.
+  const waitForRPCs = (pulumi.runtime as unknown as { waitForRPCs?: () => Promise<void> }).waitForRPCs;
+  if (typeof waitForRPCs !== "function") {
+    throw new Error("@pulumi/pulumi no longer exports runtime.waitForRPCs: update test/stack/harness.ts");
+  }
   await waitForRPCs();
   return {
     all,
