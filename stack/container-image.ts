@@ -42,7 +42,9 @@ export class ContainerImage extends pulumi.ComponentResource {
         `${name}-repo`,
         {
           name: args.repositoryName,
-          imageTagMutability: "IMMUTABLE",
+          // Tasks reference images by digest (awsx.ecr.Image returns repo@sha256:...), so a
+          // moved tag cannot change what runs; MUTABLE keeps a re-push of a tag from failing.
+          imageTagMutability: "MUTABLE",
           imageScanningConfiguration: { scanOnPush: true },
           encryptionConfigurations: [{ encryptionType: "AES256" }],
           forceDelete: args.forceDelete,
