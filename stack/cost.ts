@@ -183,8 +183,8 @@ export function priceStack(plan: StackPlan): CostReport {
     const rate = fargateHourly(config, service.cpu, service.memoryMb);
     add(
       `Fargate ${rate.kind} ${service.name} ${service.cpu / 1024} vCPU ${service.memoryMb / 1024} GB × ${service.desiredCount}`,
-      `${h} h × ${money(rate.usd)}`,
-      h * rate.usd * service.desiredCount,
+      `${Math.round(service.hoursPerMonth)} h × ${money(rate.usd)}`,
+      service.hoursPerMonth * rate.usd * service.desiredCount,
     );
   }
   for (const task of plan.tasks) {
@@ -312,15 +312,32 @@ export function costMoves(config: StackConfig): CostMove[] {
       tradeOff: "FinBERT q8 plus onnxruntime need about 400-500 MB resident: risks OOM kills",
     },
   ];
-  return variants.map((variant) => {
-    const total = priceStack(stackPlan({ ...config, ...variant.config })).totalUsd;
-    return {
-      change: variant.change,
-      totalUsd: total,
-      deltaUsd: Math.round((total - base) * 100) / 100,
-      tradeOff: variant.tradeOff,
-    };
-  });
+  const move = (change: string, plan: StackPlan, tradeOff: string): CostMove => {
+    const total = priceStack(plan).totalUsd;
+    return { change, totalUsd: total, deltaUsd: Math.round((total - base) * 100) / 100, tradeOff };
+  };
+  const plan = stackPlan(config);
+  // Two choices the program does not offer as configuration, priced on a changed plan.
+  const marketHours = (60 / 168) * HOURS_PER_MONTH;
+  return [
+    ...variants.map((variant) =>
+      move(variant.change, stackPlan({ ...config, ...variant.config }), variant.tradeOff),
+    ),
+    move(
+      "(not built) services only in US market hours, about 60 of 168 h a week",
+      { ...plan, services: plan.services.map((service) => ({ ...service, hoursPerMonth: marketHours })) },
+      "scheduled scaling; sortation classifies the overnight backlog each morning; alarms must follow the schedule",
+    ),
+    move(
+      "(not built) no CloudWatch staleness alarms or per-stage metrics",
+      {
+        ...plan,
+        alarms: plan.alarms.filter((alarm) => !alarm.endsWith("-stale")),
+        customMetrics: 1,
+      },
+      "the watchdog's own SNS alerts still report staleness, but nothing outside it does",
+    ),
+  ];
 }
 
 /** The report as the text `npm run cost` prints. */

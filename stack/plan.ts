@@ -72,6 +72,8 @@ export interface ContainerPlan {
 export interface ServicePlan extends ContainerPlan {
   readonly name: ServiceName;
   readonly desiredCount: number;
+  /** Hours a month the service runs: always on (730) in every stack this program builds. */
+  readonly hoursPerMonth: number;
 }
 
 export interface TaskPlan extends ContainerPlan {
@@ -113,6 +115,7 @@ export function stackPlan(config: StackConfig): StackPlan {
       cpu: config.sortationCpu,
       memoryMb: config.sortationMemoryMb,
       desiredCount: config.serviceDesiredCount,
+      hoursPerMonth: 730,
     },
     {
       name: "dispatcher",
@@ -121,6 +124,7 @@ export function stackPlan(config: StackConfig): StackPlan {
       cpu: config.dispatcherCpu,
       memoryMb: config.dispatcherMemoryMb,
       desiredCount: config.serviceDesiredCount,
+      hoursPerMonth: 730,
     },
   ];
   const tasks: TaskPlan[] = [

@@ -41,6 +41,16 @@ describe("stack: cost model", () => {
       "ARM is cheaper than x86 on demand",
     );
     assert.ok(delta("services scaled to 0") < 0);
+    // Market hours keep 60 of 168 hours of what the two services cost.
+    const services = priceStack(stackPlan(devConfig()))
+      .lines.filter((line) => / (sortation|dispatcher) .* × 1$/.test(line.item))
+      .reduce((sum, line) => sum + line.monthlyUsd, 0);
+    assert.ok(services > 5);
+    assert.equal(
+      Math.round(delta("(not built) services only in US market hours") * 100),
+      Math.round(-services * (108 / 168) * 100),
+    );
+    assert.equal(delta("(not built) no CloudWatch staleness alarms"), -2.4);
   });
 
   it("counts every alarm and custom metric the program declares", () => {
