@@ -1,0 +1,308 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { Alerts } from "./alerts.ts";
+import { BackupBucket } from "./backup-bucket.ts";
+import { Cluster } from "./cluster.ts";
+import type { StackConfig } from "./config.ts";
+import { ContainerImage } from "./container-image.ts";
+import { ContainerTask } from "./container-task.ts";
+import { Database } from "./database.ts";
+import { FargateService } from "./fargate-service.ts";
+import type { Statement } from "./iam.ts";
+import { Network } from "./network.ts";
+import { RuntimeParameters } from "./parameters.ts";
+import { BACKUP_SCHEDULE, type LambdaStage, stackPlan } from "./plan.ts";
+import { ScheduledFunction } from "./scheduled-function.ts";
+import { ScheduledTask } from "./scheduled-task.ts";
+import { WatchdogAlarms } from "./watchdog-alarms.ts";
+
+/**
+ * The whole topology of ARCHITECTURE §4, composed from one component per concern. Reads like
+ * a table of contents: network, database, parameters, bucket, alerts, cluster and images,
+ * tasks and services, scheduled functions, watchdog alarms. Sizes and schedules come from
+ * stackPlan(config), the object the cost model prices.
+ */
+export interface OpsStackArgs {
+  config: StackConfig;
+  /** The bundled handler of each Lambda stage (a folder archive holding index.mjs). */
+  lambdaCode: (stage: LambdaStage) => pulumi.asset.Archive;
+  /** Repository root, the Docker build context when images are built. */
+  repositoryRoot: string;
+  /** Fixed database password (tests); generated when unset. */
+  databasePassword?: string;
+}
+
+/** What opsctl and operators read with `pulumi stack output --json`. */
+export interface OpsStackOutputs {
+  region: string;
+  clusterName: pulumi.Output<string>;
+  clusterArn: pulumi.Output<string>;
+  migratorTaskDefinitionArn: pulumi.Output<string>;
+  backupTaskDefinitionArn: pulumi.Output<string>;
+  privateSubnetIds: pulumi.Output<string>[];
+  appSecurityGroupId: pulumi.Output<string>;
+  paramPrefix: string;
+  backupBucket: pulumi.Output<string>;
+  databaseSecretArn: pulumi.Output<string>;
+  databaseEndpoint: pulumi.Output<string>;
+  alertTopicArn: pulumi.Output<string>;
+  functionNames: Record<LambdaStage, pulumi.Output<string>>;
+  serviceNames: Record<string, pulumi.Output<string>>;
+  logGroupNames: Record<string, pulumi.Output<string>>;
+}
+
+export class OpsStack extends pulumi.ComponentResource {
+  readonly outputs: OpsStackOutputs;
+
+  constructor(name: string, args: OpsStackArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("ops-pipeline:stack:OpsStack", name, {}, opts);
+    const { config } = args;
+    const plan = stackPlan(config);
+    const parent = { parent: this };
+    const physical = `ops-pipeline-${config.stack}`;
+    const logPrefix = `/ops-pipeline/${config.stack}`;
+    const paramPrefix = `/ops-pipeline/${config.stack}`;
+    const dev = !config.dbDeletionProtection;
+    const accountId = aws.getCallerIdentityOutput({}, parent).accountId;
+    const region = config.region;
+
+    const network = new Network(
+      `${name}-net`,
+      {
+        cidr: config.vpcCidr,
+        availabilityZones: aws.getAvailabilityZonesOutput({ state: "available" }, parent).names,
+        egress: config.egress,
+        natInstanceType: config.natInstanceType,
+      },
+      parent,
+    );
+    const database = new Database(
+      `${name}-db`,
+      {
+        vpcId: network.vpc.id,
+        subnetIds: network.isolatedSubnetIds,
+        clientSecurityGroupId: network.appSecurityGroup.id,
+        instanceClass: config.dbInstanceClass,
+        storageGb: config.dbStorageGb,
+        backupRetentionDays: config.dbBackupRetentionDays,
+        deletionProtection: config.dbDeletionProtection,
+        identifier: physical,
+        ...(args.databasePassword ? { password: args.databasePassword } : {}),
+      },
+      parent,
+    );
+    const params = new RuntimeParameters(`${name}-params`, { prefix: paramPrefix }, parent);
+    const backups = new BackupBucket(
+      `${name}-backups`,
+      { expirationDays: config.backupBucketExpirationDays, forceDestroy: dev },
+      parent,
+    );
+    const alerts = new Alerts(
+      `${name}-alerts`,
+      { email: config.alertEmail, monthlyBudgetUsd: config.monthlyBudgetUsd, region, accountId },
+      parent,
+    );
+    const scheduleGroup = new aws.scheduler.ScheduleGroup(`${name}-schedules`, { name: physical }, parent);
+
+    // What every stage may read: its parameters (by path) and the database secret.
+    const paramArn = (suffix: string) =>
+      pulumi.interpolate`arn:aws:ssm:${region}:${accountId}:parameter${paramPrefix}${suffix}`;
+    const readParams: Statement = {
+      sid: "ReadParameters",
+      actions: ["ssm:GetParametersByPath", "ssm:GetParameter", "ssm:GetParameters"],
+      resources: [paramArn(""), paramArn("/*")],
+    };
+    const tripKillSwitch: Statement = {
+      sid: "TripKillSwitch",
+      actions: ["ssm:PutParameter"],
+      resources: [params.parameters["kill-switch"].arn],
+    };
+    const readDbSecret: Statement = {
+      sid: "ReadDatabaseSecret",
+      actions: ["secretsmanager:GetSecretValue"],
+      resources: [database.secret.arn],
+    };
+
+    // ----- ECS: cluster, images, task definitions, services, nightly backup -----
+    const cluster = new Cluster(`${name}-ecs`, { clusterName: physical }, parent);
+    const image = (kind: "app" | "worker") =>
+      new ContainerImage(
+        `${name}-${kind}-image`,
+        {
+          prebuiltUri: kind === "app" ? config.appImage : config.workerImage,
+          dockerfile: `docker/${kind}.Dockerfile`,
+          context: args.repositoryRoot,
+          architecture: config.fargateArchitecture,
+          repositoryName: `${physical}/${kind}`,
+          forceDelete: dev,
+        },
+        parent,
+      ).imageUri;
+    const images = { app: image("app"), worker: image("worker") };
+    const baseEnvironment = {
+      OPS_TARGET: "aws",
+      AWS_REGION: region,
+      OPS_PARAM_PREFIX: paramPrefix,
+      LOG_LEVEL: "info",
+      LOG_FORMAT: "json",
+    };
+    const containerStatements: Record<string, Statement[]> = {
+      sortation: [readParams],
+      dispatcher: [readParams, tripKillSwitch],
+      migrator: [],
+      backup: [
+        { sid: "ListBackups", actions: ["s3:ListBucket"], resources: [backups.bucket.arn] },
+        {
+          sid: "ReadWriteBackups",
+          actions: ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+          resources: [pulumi.interpolate`${backups.bucket.arn}/*`],
+        },
+      ],
+    };
+    const containerEnvironment: Record<string, Record<string, pulumi.Input<string>>> = {
+      // The worker image bakes the model; the process must never try the network for it.
+      sortation: { OPS_MODEL_DIR: "/opt/models", HF_HUB_OFFLINE: "1" },
+      backup: { OPS_BACKUP_BUCKET: backups.bucket.bucket },
+    };
+    const task = (container: (typeof plan.services)[number] | (typeof plan.tasks)[number]) =>
+      new ContainerTask(
+        `${name}-${container.name}`,
+        {
+          container: container.name,
+          familyPrefix: physical,
+          image: images[container.image],
+          command: container.command,
+          cpu: container.cpu,
+          memoryMb: container.memoryMb,
+          architecture: config.fargateArchitecture,
+          environment: { ...baseEnvironment, ...containerEnvironment[container.name] },
+          secrets: { DATABASE_URL: pulumi.interpolate`${database.secret.arn}:url::` },
+          secretArns: [database.secret.arn],
+          taskStatements: containerStatements[container.name] ?? [],
+          logRetentionDays: config.logRetentionDays,
+          logPrefix,
+        },
+        parent,
+      );
+    const tasks = Object.fromEntries(
+      [...plan.services, ...plan.tasks].map((container) => [container.name, task(container)]),
+    ) as Record<string, ContainerTask>;
+    const services = Object.fromEntries(
+      plan.services.map((service) => [
+        service.name,
+        new FargateService(
+          `${name}-${service.name}-svc`,
+          {
+            serviceName: service.name,
+            clusterArn: cluster.cluster.arn,
+            clusterName: cluster.cluster.name,
+            taskDefinitionArn: tasks[service.name]!.taskDefinition.arn,
+            desiredCount: service.desiredCount,
+            capacity: config.fargateCapacity,
+            subnetIds: network.privateSubnetIds,
+            securityGroupIds: [network.appSecurityGroup.id],
+            alarmTopicArn: alerts.topic.arn,
+          },
+          // FARGATE_SPOT must be associated with the cluster before a service may use it.
+          { parent: this, dependsOn: [cluster] },
+        ),
+      ]),
+    ) as Record<string, FargateService>;
+    const backupTask = tasks.backup!;
+    new ScheduledTask(
+      `${name}-nightly-backup`,
+      {
+        schedule: BACKUP_SCHEDULE,
+        clusterArn: cluster.cluster.arn,
+        taskDefinitionArn: backupTask.taskDefinition.arn,
+        passRoleArns: [backupTask.executionRole.arn, backupTask.taskRole.arn],
+        capacity: config.fargateCapacity,
+        subnetIds: network.privateSubnetIds,
+        securityGroupIds: [network.appSecurityGroup.id],
+        scheduleGroupName: scheduleGroup.name,
+        enabled: config.schedulesEnabled,
+      },
+      { parent: this, dependsOn: [cluster] },
+    );
+
+    // ----- Lambdas on schedules -----
+    const functionStatements: Record<LambdaStage, Statement[]> = {
+      "inbound-dock": [readParams, readDbSecret],
+      "lane-telemetry": [readParams, readDbSecret],
+      "dispatch-engine": [readParams, readDbSecret],
+      watchdog: [
+        readParams,
+        readDbSecret,
+        { sid: "PublishAlerts", actions: ["sns:Publish"], resources: [alerts.topic.arn] },
+      ],
+    };
+    const functions = Object.fromEntries(
+      plan.lambdas.map((lambda) => [
+        lambda.stage,
+        new ScheduledFunction(
+          `${name}-${lambda.stage}`,
+          {
+            stage: lambda.stage,
+            code: args.lambdaCode(lambda.stage),
+            schedule: lambda.schedule,
+            intervalSeconds: lambda.intervalMinutes * 60,
+            timeoutSeconds: lambda.timeoutSeconds,
+            memoryMb: config.lambdaMemoryMb,
+            logRetentionDays: config.logRetentionDays,
+            logPrefix,
+            subnetIds: network.privateSubnetIds,
+            securityGroupIds: [network.appSecurityGroup.id],
+            environment: {
+              OPS_TARGET: "aws",
+              OPS_PARAM_PREFIX: paramPrefix,
+              OPS_DB_SECRET_ID: database.secret.arn,
+              // One run at a time per function: a large pool would only hold idle connections.
+              OPS_DB_POOL_SIZE: "2",
+              // node-postgres verifies the server certificate (it reads sslmode=require as
+              // verify-full); since nodejs20.x Lambda loads the Amazon CAs, RDS's included, only
+              // when told to, from this file the runtime ships.
+              NODE_EXTRA_CA_CERTS: "/var/runtime/ca-cert.pem",
+              LOG_LEVEL: "info",
+              LOG_FORMAT: "json",
+              ...(lambda.stage === "watchdog" ? { OPS_ALERT_TOPIC_ARN: alerts.topic.arn } : {}),
+            },
+            statements: functionStatements[lambda.stage],
+            alarmTopicArn: alerts.topic.arn,
+            scheduleGroupName: scheduleGroup.name,
+            enabled: config.schedulesEnabled,
+          },
+          parent,
+        ),
+      ]),
+    ) as Record<LambdaStage, ScheduledFunction>;
+
+    new WatchdogAlarms(`${name}-watchdog-alarms`, { topicArn: alerts.topic.arn }, parent);
+
+    const byName = <T, R>(record: Record<string, T>, pick: (value: T) => R) =>
+      Object.fromEntries(Object.entries(record).map(([key, value]) => [key, pick(value)]));
+    this.outputs = {
+      region,
+      clusterName: cluster.cluster.name,
+      clusterArn: cluster.cluster.arn,
+      migratorTaskDefinitionArn: tasks.migrator!.taskDefinition.arn,
+      backupTaskDefinitionArn: backupTask.taskDefinition.arn,
+      privateSubnetIds: network.privateSubnetIds,
+      appSecurityGroupId: network.appSecurityGroup.id,
+      paramPrefix,
+      backupBucket: backups.bucket.bucket,
+      databaseSecretArn: database.secret.arn,
+      databaseEndpoint: database.instance.address,
+      alertTopicArn: alerts.topic.arn,
+      functionNames: byName(functions, (fn) => fn.function.name) as Record<
+        LambdaStage,
+        pulumi.Output<string>
+      >,
+      serviceNames: byName(services, (svc) => svc.service.name),
+      logGroupNames: {
+        ...byName(functions, (fn) => fn.logGroup.name),
+        ...byName(tasks, (t) => t.logGroup.name),
+      },
+    };
+    this.registerOutputs({ ...this.outputs });
+  }
+}

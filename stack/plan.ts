@@ -1,0 +1,169 @@
+import type { StackConfig } from "./config.ts";
+import { WATCHDOG_METRICS } from "./metrics.ts";
+
+/**
+ * What the stack declares, as plain data: the program's components take their sizes and
+ * schedules from here and the cost model prices the same object, so the two cannot disagree
+ * (test/stack/stack.test.ts also checks the registered resources against it).
+ */
+
+export type LambdaStage = "inbound-dock" | "lane-telemetry" | "dispatch-engine" | "watchdog";
+
+export interface LambdaPlan {
+  readonly stage: LambdaStage;
+  /** EventBridge Scheduler expression. */
+  readonly schedule: string;
+  readonly intervalMinutes: number;
+  /** Shorter than the interval so one run ends before the next is due. */
+  readonly timeoutSeconds: number;
+  /** Expected mean billed duration, for the cost model only. */
+  readonly expectedDurationMs: number;
+  /** Needs the internet (feeds, market API) besides AWS APIs. */
+  readonly internet: boolean;
+}
+
+export const LAMBDAS: readonly LambdaPlan[] = [
+  {
+    stage: "inbound-dock",
+    schedule: "rate(1 minute)",
+    intervalMinutes: 1,
+    timeoutSeconds: 50,
+    expectedDurationMs: 3_000,
+    internet: true,
+  },
+  {
+    stage: "lane-telemetry",
+    schedule: "rate(5 minutes)",
+    intervalMinutes: 5,
+    timeoutSeconds: 120,
+    expectedDurationMs: 4_000,
+    internet: true,
+  },
+  {
+    stage: "dispatch-engine",
+    schedule: "rate(5 minutes)",
+    intervalMinutes: 5,
+    timeoutSeconds: 120,
+    expectedDurationMs: 1_500,
+    internet: false,
+  },
+  {
+    stage: "watchdog",
+    schedule: "rate(5 minutes)",
+    intervalMinutes: 5,
+    timeoutSeconds: 60,
+    expectedDurationMs: 1_000,
+    internet: false,
+  },
+];
+
+export type ServiceName = "sortation" | "dispatcher";
+export type TaskName = "migrator" | "backup";
+
+export interface ContainerPlan {
+  readonly name: ServiceName | TaskName;
+  /** Which image: `worker` bakes the FinBERT model, `app` has the CLI, services and pg_dump. */
+  readonly image: "app" | "worker";
+  readonly command: readonly string[];
+  readonly cpu: number;
+  readonly memoryMb: number;
+}
+
+export interface ServicePlan extends ContainerPlan {
+  readonly name: ServiceName;
+  readonly desiredCount: number;
+  /** Hours a month the service runs: always on (730) in every stack this program builds. */
+  readonly hoursPerMonth: number;
+}
+
+export interface TaskPlan extends ContainerPlan {
+  readonly name: TaskName;
+  /** Expected runs per month and minutes per run, for the cost model. */
+  readonly runsPerMonth: number;
+  readonly minutesPerRun: number;
+}
+
+/** The nightly backup's schedule (UTC): after US market close and the evening news peak. */
+export const BACKUP_SCHEDULE = "cron(30 3 * * ? *)";
+
+export interface StackPlan {
+  readonly config: StackConfig;
+  readonly lambdas: readonly LambdaPlan[];
+  readonly services: readonly ServicePlan[];
+  readonly tasks: readonly TaskPlan[];
+  /** Every CloudWatch alarm, by name suffix: the cost model counts them, tests find them. */
+  readonly alarms: readonly string[];
+  /** Secrets Manager secrets the stack creates. */
+  readonly secrets: number;
+  /** Custom metrics the watchdog publishes (EMF), each billed as a custom metric. */
+  readonly customMetrics: number;
+  /** Container images kept in ECR (built by the stack), with expected compressed sizes in GB. */
+  readonly imagesGb: number;
+  /** Expected log ingestion per month, GB, all groups together. */
+  readonly logIngestGbPerMonth: number;
+  /** Expected backup bucket size, GB (7 nightly dumps of a small database). */
+  readonly backupStorageGb: number;
+}
+
+/** The plan of a stack from its configuration. Pure. */
+export function stackPlan(config: StackConfig): StackPlan {
+  const services: ServicePlan[] = [
+    {
+      name: "sortation",
+      image: "worker",
+      command: ["node", "dist/services/sortation/main.js"],
+      cpu: config.sortationCpu,
+      memoryMb: config.sortationMemoryMb,
+      desiredCount: config.serviceDesiredCount,
+      hoursPerMonth: 730,
+    },
+    {
+      name: "dispatcher",
+      image: "app",
+      command: ["node", "dist/services/dispatcher/main.js"],
+      cpu: config.dispatcherCpu,
+      memoryMb: config.dispatcherMemoryMb,
+      desiredCount: config.serviceDesiredCount,
+      hoursPerMonth: 730,
+    },
+  ];
+  const tasks: TaskPlan[] = [
+    {
+      name: "migrator",
+      image: "app",
+      command: ["node", "cli/bin/opsctl.js", "migrate"],
+      cpu: 256,
+      memoryMb: 512,
+      runsPerMonth: 4,
+      minutesPerRun: 2,
+    },
+    {
+      name: "backup",
+      image: "app",
+      command: ["node", "dist/services/backup/main.js"],
+      cpu: 256,
+      memoryMb: 512,
+      runsPerMonth: 30,
+      minutesPerRun: 5,
+    },
+  ];
+  const alarms = [
+    ...LAMBDAS.map((lambda) => `${lambda.stage}-errors`),
+    ...services.filter((service) => service.desiredCount > 0).map((service) => `${service.name}-running`),
+    ...Object.keys(WATCHDOG_METRICS.stalenessAlarmSeconds).map((stage) => `${stage}-stale`),
+    "watchdog-heartbeat",
+    "billing",
+  ];
+  return {
+    config,
+    lambdas: LAMBDAS,
+    services,
+    tasks,
+    alarms,
+    secrets: 1,
+    customMetrics: 1 + Object.keys(WATCHDOG_METRICS.stalenessAlarmSeconds).length,
+    imagesGb: (config.appImage ? 0 : 0.25) + (config.workerImage ? 0 : 0.45),
+    logIngestGbPerMonth: 0.5,
+    backupStorageGb: 0.1,
+  };
+}

@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { costMoves, formatCostReport, HOURS_PER_MONTH, PRICES, priceStack } from "../../stack/cost.ts";
+import { stackPlan } from "../../stack/plan.ts";
+import { devConfig } from "./harness.ts";
+
+describe("stack: cost model", () => {
+  it("prices Pulumi.dev.yaml line by line and prints the total against the budget", () => {
+    const config = devConfig();
+    const report = priceStack(stackPlan(config));
+    // The figure the issue asks the test to print.
+    console.log(`\n${formatCostReport(report, costMoves(config))}\n`);
+    const sum = report.lines.reduce((total, line) => total + line.monthlyUsd, 0);
+    assert.equal(report.totalUsd, Math.round(sum * 100) / 100);
+    assert.equal(report.budgetUsd, 25);
+    assert.equal(report.withinBudget, report.totalUsd <= 25);
+    for (const line of report.lines)
+      assert.ok(line.monthlyUsd >= 0 && Number.isFinite(line.monthlyUsd), line.item);
+  });
+
+  it("prices the database at 730 hours of db.t4g.micro plus 20 GB of gp3, with Extended Support at zero", () => {
+    const report = priceStack(stackPlan(devConfig()));
+    const line = (prefix: string) => report.lines.find((l) => l.item.startsWith(prefix))!;
+    assert.equal(
+      line("RDS PostgreSQL 17 db.t4g.micro").monthlyUsd,
+      HOURS_PER_MONTH * PRICES.rdsT4gMicroHour.usd,
+    );
+    assert.equal(line("RDS gp3 storage 20 GB").monthlyUsd, 20 * PRICES.rdsGp3GbMonth.usd);
+    assert.equal(line("RDS Extended Support").monthlyUsd, 0);
+  });
+
+  it("shows a NAT gateway costing more than the whole NAT instance line, and Spot costing less than on-demand", () => {
+    const moves = costMoves(devConfig());
+    const delta = (change: string) => moves.find((m) => m.change.startsWith(change))!.deltaUsd;
+    assert.ok(
+      delta("egress nat-gateway") > 25,
+      "a NAT gateway alone would cost more than the budget's worth of change",
+    );
+    assert.ok(delta("Fargate on-demand ARM64") > 0);
+    assert.ok(
+      delta("Fargate on-demand x86") > delta("Fargate on-demand ARM64"),
+      "ARM is cheaper than x86 on demand",
+    );
+    assert.ok(delta("services scaled to 0") < 0);
+    // Market hours keep 60 of 168 hours of what the two services cost.
+    const services = priceStack(stackPlan(devConfig()))
+      .lines.filter((line) => / (sortation|dispatcher) .* × 1$/.test(line.item))
+      .reduce((sum, line) => sum + line.monthlyUsd, 0);
+    assert.ok(services > 5);
+    assert.equal(
+      Math.round(delta("(not built) services only in US market hours") * 100),
+      Math.round(-services * (108 / 168) * 100),
+    );
+    assert.equal(delta("(not built) no CloudWatch staleness alarms"), -2.4);
+  });
+
+  it("counts every alarm and custom metric the program declares", () => {
+    const plan = stackPlan(devConfig());
+    const report = priceStack(plan);
+    const alarms = report.lines.find((l) => l.item.startsWith("CloudWatch alarms"))!;
+    assert.equal(alarms.monthlyUsd, plan.alarms.length * PRICES.cloudwatchAlarmMetric.usd);
+    assert.equal(plan.alarms.length, 4 + 2 + 6 + 1 + 1);
+    assert.equal(stackPlan(devConfig({ "ops-pipeline:serviceDesiredCount": "0" })).alarms.length, 12);
+  });
+
+  it("names every price's source and refuses a type it has no price for", () => {
+    for (const [key, price] of Object.entries(PRICES))
+      assert.match(price.source, /^https:\/\/aws\.amazon\.com\//, key);
+    assert.throws(
+      () => priceStack(stackPlan(devConfig({ "ops-pipeline:dbInstanceClass": "db.r7g.large" }))),
+      /no price for db\.r7g\.large/,
+    );
+  });
+});
