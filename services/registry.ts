@@ -5,5 +5,6 @@ import type { StageDefinition } from "./common/runtime/stage.ts";
  * nowhere else; on AWS each has its own Lambda handler or Fargate entry point instead.
  */
 export async function loadStages(): Promise<StageDefinition[]> {
-  return [];
+  const [{ watchdogStage }] = await Promise.all([import("./watchdog/stage.ts")]);
+  return [watchdogStage];
 }
