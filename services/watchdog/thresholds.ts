@@ -86,7 +86,7 @@ const dbtAfter = z
   .object({ count: z.number().positive(), period: z.enum(["minute", "hour", "day"]) })
   .strict();
 const dbtThreshold = z.object({ warn_after: dbtAfter, error_after: dbtAfter }).strict();
-const overridesSchema = z.record(
+const overridesSchema = z.partialRecord(
   z.enum(WATCHED_STAGES),
   z
     .object({
