@@ -14,11 +14,13 @@ export interface RecordingServer {
   close(): Promise<void>;
 }
 
-export type Responder = (
-  request: RecordedRequest,
-) =>
-  | { status?: number; headers?: Record<string, string>; body?: string | Buffer }
-  | Promise<{ status?: number; headers?: Record<string, string>; body?: string | Buffer }>;
+export interface Answer {
+  status?: number;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+}
+
+export type Responder = (request: RecordedRequest) => Answer | Promise<Answer>;
 
 /** A 127.0.0.1 HTTP server that records every request and answers through `respond`. */
 export async function startRecordingServer(respond: Responder): Promise<RecordingServer> {
