@@ -24,11 +24,13 @@ export function backupTaskTarget(ecs: {
   securityGroups: readonly string[];
 }): BackupTaskTarget {
   const hint = "take it from the stack's outputs (pulumi stack output) or its generated .env";
-  if (!ecs.cluster) throw new ConfigError("OPS_ECS_CLUSTER", "is required to start the backup task on AWS", hint);
+  if (!ecs.cluster)
+    throw new ConfigError("OPS_ECS_CLUSTER", "is required to start the backup task on AWS", hint);
   if (!ecs.taskDefinition) {
     throw new ConfigError("OPS_BACKUP_TASK_DEFINITION", "is required to start the backup task on AWS", hint);
   }
-  if (ecs.subnets.length === 0) throw new ConfigError("OPS_ECS_SUBNETS", "is required to start the backup task on AWS", hint);
+  if (ecs.subnets.length === 0)
+    throw new ConfigError("OPS_ECS_SUBNETS", "is required to start the backup task on AWS", hint);
   return {
     cluster: ecs.cluster,
     taskDefinition: ecs.taskDefinition,
@@ -42,7 +44,11 @@ export function backupTaskTarget(ecs: {
  * it reaches S3 and RDS through the VPC). Returns the task ARN.
  * @throws BackupTaskError when ECS refuses or reports a failure (capacity, bad definition).
  */
-export async function startBackupTask(client: ECSClient, target: BackupTaskTarget, startedBy: string): Promise<string> {
+export async function startBackupTask(
+  client: ECSClient,
+  target: BackupTaskTarget,
+  startedBy: string,
+): Promise<string> {
   const { RunTaskCommand } = await import("@aws-sdk/client-ecs");
   let response: RunTaskCommandOutput;
   try {
@@ -132,7 +138,9 @@ export async function waitForBackupTask(
         throw new BackupTaskError(
           "BACKUP_TASK_FAILED",
           `the backup task stopped ${exitCode === null ? "before its container ran" : `with exit code ${exitCode}`}: ${task.stoppedReason ?? container?.reason ?? "no reason given"}`,
-          { hint: "read the task's log group in CloudWatch; the backups log shows the FAILED row with its error" },
+          {
+            hint: "read the task's log group in CloudWatch; the backups log shows the FAILED row with its error",
+          },
         );
       }
       return outcome;

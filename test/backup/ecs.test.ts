@@ -27,7 +27,10 @@ describe("the backup ECS task, against a local server speaking the ECS JSON prot
       });
       if (target.endsWith(".RunTask")) {
         return runFailure
-          ? json({ tasks: [], failures: [{ arn: "arn:cluster", reason: "Capacity is unavailable at this time" }] })
+          ? json({
+              tasks: [],
+              failures: [{ arn: "arn:cluster", reason: "Capacity is unavailable at this time" }],
+            })
           : json({ tasks: [{ taskArn: TASK, lastStatus: "PROVISIONING" }], failures: [] });
       }
       if (target.endsWith(".DescribeTasks")) {
@@ -85,7 +88,11 @@ describe("the backup ECS task, against a local server speaking the ECS JSON prot
       count: 1,
       startedBy: "opsctl:alice",
       networkConfiguration: {
-        awsvpcConfiguration: { subnets: ["subnet-a", "subnet-b"], securityGroups: ["sg-app"], assignPublicIp: "DISABLED" },
+        awsvpcConfiguration: {
+          subnets: ["subnet-a", "subnet-b"],
+          securityGroups: ["sg-app"],
+          assignPublicIp: "DISABLED",
+        },
       },
     });
   });
@@ -110,7 +117,9 @@ describe("the backup ECS task, against a local server speaking the ECS JSON prot
     assert.equal(outcome.exitCode, 0);
     assert.equal(sleeps.length, 5);
     assert.ok(sleeps.every((ms) => ms === 5_000));
-    const describes = server.requests.map((r) => JSON.parse(r.body.toString()) as { cluster: string; tasks: string[] });
+    const describes = server.requests.map(
+      (r) => JSON.parse(r.body.toString()) as { cluster: string; tasks: string[] },
+    );
     assert.equal(describes.length, 6);
     assert.deepEqual(describes[0], { cluster: "ops-dev", tasks: [TASK] });
   });

@@ -13,7 +13,10 @@ export interface FakeS3 extends RecordingServer {
 }
 
 function xml(body: string): Answer {
-  return { headers: { "content-type": "application/xml" }, body: `<?xml version="1.0" encoding="UTF-8"?>${body}` };
+  return {
+    headers: { "content-type": "application/xml" },
+    body: `<?xml version="1.0" encoding="UTF-8"?>${body}`,
+  };
 }
 
 const etag = (data: Buffer) => `"${createHash("md5").update(data).digest("hex")}"`;
@@ -38,7 +41,8 @@ export async function startFakeS3(bucket: string): Promise<FakeS3> {
     const url = new URL(request.url, "http://localhost");
     const [, bucketName = "", ...rest] = url.pathname.split("/");
     const key = decodeURIComponent(rest.join("/"));
-    if (bucketName !== bucket) return { status: 404, ...xml("<Error><Code>NoSuchBucket</Code><Message>no bucket</Message></Error>") };
+    if (bucketName !== bucket)
+      return { status: 404, ...xml("<Error><Code>NoSuchBucket</Code><Message>no bucket</Message></Error>") };
     switch (operationOf(request.method, url)) {
       case "CreateMultipartUpload": {
         const uploadId = randomUUID();
@@ -49,15 +53,25 @@ export async function startFakeS3(bucket: string): Promise<FakeS3> {
       }
       case "UploadPart": {
         const upload = uploads.get(url.searchParams.get("uploadId") ?? "");
-        if (!upload) return { status: 404, ...xml("<Error><Code>NoSuchUpload</Code><Message>no upload</Message></Error>") };
+        if (!upload)
+          return {
+            status: 404,
+            ...xml("<Error><Code>NoSuchUpload</Code><Message>no upload</Message></Error>"),
+          };
         upload.parts.set(Number(url.searchParams.get("partNumber")), request.body);
         return { headers: { etag: etag(request.body) } };
       }
       case "CompleteMultipartUpload": {
         const uploadId = url.searchParams.get("uploadId") ?? "";
         const upload = uploads.get(uploadId);
-        if (!upload) return { status: 404, ...xml("<Error><Code>NoSuchUpload</Code><Message>no upload</Message></Error>") };
-        const numbers = [...request.body.toString("utf8").matchAll(/<PartNumber>(\d+)<\/PartNumber>/g)].map((m) => Number(m[1]));
+        if (!upload)
+          return {
+            status: 404,
+            ...xml("<Error><Code>NoSuchUpload</Code><Message>no upload</Message></Error>"),
+          };
+        const numbers = [...request.body.toString("utf8").matchAll(/<PartNumber>(\d+)<\/PartNumber>/g)].map(
+          (m) => Number(m[1]),
+        );
         objects.set(key, Buffer.concat(numbers.map((n) => upload.parts.get(n) ?? Buffer.alloc(0))));
         uploads.delete(uploadId);
         return xml(
@@ -72,15 +86,27 @@ export async function startFakeS3(bucket: string): Promise<FakeS3> {
         return { headers: { etag: etag(request.body) } };
       case "GetObject": {
         const data = objects.get(key);
-        if (!data) return { status: 404, ...xml(`<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>${key}</Key></Error>`) };
-        return { headers: { "content-type": "application/octet-stream", "content-length": String(data.length) }, body: data };
+        if (!data)
+          return {
+            status: 404,
+            ...xml(
+              `<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>${key}</Key></Error>`,
+            ),
+          };
+        return {
+          headers: { "content-type": "application/octet-stream", "content-length": String(data.length) },
+          body: data,
+        };
       }
       case "ListObjectsV2": {
         const prefix = url.searchParams.get("prefix") ?? "";
         const contents = [...objects.entries()]
           .filter(([k]) => k.startsWith(prefix))
           .sort(([a], [b]) => a.localeCompare(b))
-          .map(([k, v]) => `<Contents><Key>${k}</Key><Size>${v.length}</Size><LastModified>2026-11-25T00:00:00.000Z</LastModified><ETag>${etag(v)}</ETag><StorageClass>STANDARD</StorageClass></Contents>`)
+          .map(
+            ([k, v]) =>
+              `<Contents><Key>${k}</Key><Size>${v.length}</Size><LastModified>2026-11-25T00:00:00.000Z</LastModified><ETag>${etag(v)}</ETag><StorageClass>STANDARD</StorageClass></Contents>`,
+          )
           .join("");
         return xml(
           `<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>${bucket}</Name><Prefix>${prefix}</Prefix><KeyCount>${objects.size}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>${contents}</ListBucketResult>`,
@@ -90,7 +116,10 @@ export async function startFakeS3(bucket: string): Promise<FakeS3> {
         objects.delete(key);
         return { status: 204 };
       default:
-        return { status: 400, ...xml("<Error><Code>NotImplemented</Code><Message>fake S3</Message></Error>") };
+        return {
+          status: 400,
+          ...xml("<Error><Code>NotImplemented</Code><Message>fake S3</Message></Error>"),
+        };
     }
   });
   return {

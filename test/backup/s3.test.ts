@@ -5,7 +5,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { runBackup } from "../../services/backup/backup.ts";
 import { findPgTool } from "../../services/backup/pg-tools.ts";
 import { restoreBackup } from "../../services/backup/restore.ts";
-import { s3BackupStorage, StorageError } from "../../services/backup/storage.ts";
+import { StorageError, s3BackupStorage } from "../../services/backup/storage.ts";
 import { FakeClock } from "../../services/common/clock.ts";
 import { createLogger } from "../../services/common/logger.ts";
 import { dropDatabase, TEST_POOL_OPTIONS, useTestDatabase } from "../helpers/db.ts";
@@ -56,10 +56,18 @@ describe("S3 backup storage against a local server speaking the S3 REST API", fu
     assert.equal(ops.at(-1), "CompleteMultipartUpload");
     for (const request of s3.requests) {
       assert.match(request.url, /^\/ops-backups\/backups\/ops-pipeline-20261125T000000000Z\.dump/);
-      assert.match(String(request.headers.authorization), /^AWS4-HMAC-SHA256 Credential=AKIDTEST\/\d{8}\/eu-west-1\/s3\//);
+      assert.match(
+        String(request.headers.authorization),
+        /^AWS4-HMAC-SHA256 Credential=AKIDTEST\/\d{8}\/eu-west-1\/s3\//,
+      );
     }
     const stored = s3.objects.get("backups/ops-pipeline-20261125T000000000Z.dump");
-    assert.equal(createHash("sha256").update(stored ?? "").digest("hex"), createHash("sha256").update(data).digest("hex"));
+    assert.equal(
+      createHash("sha256")
+        .update(stored ?? "")
+        .digest("hex"),
+      createHash("sha256").update(data).digest("hex"),
+    );
   });
 
   it("lists by prefix, reads back and deletes objects", async () => {
@@ -116,7 +124,9 @@ describe("S3 backup storage against a local server speaking the S3 REST API", fu
       // A dump this small fits one part: lib-storage sends a single PutObject.
       assert.equal(ops.filter((op) => op === "PutObject").length, 3);
       assert.equal(ops.filter((op) => op === "ListObjectsV2").length, 3);
-      const deletes = s3.requests.filter((r) => r.method === "DELETE").map((r) => decodeURIComponent(new URL(r.url, "http://x").pathname));
+      const deletes = s3.requests
+        .filter((r) => r.method === "DELETE")
+        .map((r) => decodeURIComponent(new URL(r.url, "http://x").pathname));
       assert.deepEqual(deletes, [`/ops-backups/${keys[0]}`]);
 
       const [, second] = keys;
