@@ -21,9 +21,13 @@ describe("opsctl backup (the command, spawned)", function () {
 
   async function opsctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     try {
-      const { stdout, stderr } = await run(process.execPath, ["--import", "tsx", "cli/src/main.ts", ...args], {
-        env: { ...process.env, DATABASE_URL: db.url, OPS_DATA_DIR: dataDir, LOG_LEVEL: "warn" },
-      });
+      const { stdout, stderr } = await run(
+        process.execPath,
+        ["--import", "tsx", "cli/src/main.ts", ...args],
+        {
+          env: { ...process.env, DATABASE_URL: db.url, OPS_DATA_DIR: dataDir, LOG_LEVEL: "warn" },
+        },
+      );
       return { code: 0, stdout, stderr };
     } catch (error) {
       const e = error as { code: number; stdout: string; stderr: string };
@@ -34,14 +38,21 @@ describe("opsctl backup (the command, spawned)", function () {
   it("takes a backup into the data folder, lists it, and restores it verified, with --json shapes", async () => {
     const now = await opsctl("--json", "backup", "now");
     assert.equal(now.code, 0, now.stderr);
-    const backup = JSON.parse(now.stdout) as { id: number; key: string; manifest: { tables: Record<string, number> } };
+    const backup = JSON.parse(now.stdout) as {
+      id: number;
+      key: string;
+      manifest: { tables: Record<string, number> };
+    };
     assert.deepEqual(await readdir(path.join(dataDir, "backups")), [backup.key]);
     assert.equal(backup.manifest.tables["public.lane_telemetry"], 25);
 
     const list = await opsctl("--json", "backup", "list");
     assert.equal(list.code, 0, list.stderr);
     const { backups } = JSON.parse(list.stdout) as { backups: Array<{ id: number; status: string }> };
-    assert.deepEqual(backups.map((b) => [b.id, b.status]), [[backup.id, "SUCCEEDED"]]);
+    assert.deepEqual(
+      backups.map((b) => [b.id, b.status]),
+      [[backup.id, "SUCCEEDED"]],
+    );
 
     const restore = await opsctl("--json", "backup", "restore", String(backup.id), "--verify");
     assert.equal(restore.code, 0, restore.stderr);
