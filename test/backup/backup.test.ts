@@ -161,7 +161,10 @@ describe("backup and restore with the real pg_dump and pg_restore", function () 
     const old: PgTool = { ...pgDump, major: 14, version: "14.11" };
     await assert.rejects(runBackup(deps({ pgDump: old })), (error: unknown) => {
       assert.ok(error instanceof PgToolError);
-      assert.match(error.message, /pg_dump 14\.11 .* is older than the PostgreSQL 1\d\.\d+ server/);
+      assert.match(
+        error.message,
+        /pg_dump 14\.11 .* is older than the PostgreSQL 1\d\.\d+.* server: its major version must be 1\d or newer/,
+      );
       assert.match(error.hint ?? "", /postgresql-client-1\d|OPS_PG_BIN_DIR/);
       return true;
     });

@@ -286,3 +286,49 @@ describe("watchdog runs against the database", () => {
     assert.equal(dispatcher?.StageStalenessSeconds, 90);
   });
 });
+
+describe("the registered watchdog stage", () => {
+  const db = useTestDatabase();
+
+  it("is in the local runtime's registry, every 5 minutes, and runs through a StageContext", async () => {
+    const { loadStages } = await import("../../services/registry.ts");
+    const { loadConfig } = await import("../../services/common/config.ts");
+    const { postgresParameterStore } = await import("../../services/common/params/postgres.ts");
+    const stage = (await loadStages()).find((s) => s.name === "watchdog");
+    assert.ok(stage && stage.kind === "scheduled");
+    assert.equal(stage.intervalMs, 300_000);
+    const result = await stage.run({
+      db: db.pool,
+      clock: new FakeClock("2026-11-25T15:00:00Z"),
+      logger,
+      params: postgresParameterStore(db.pool),
+      config: loadConfig({ DATABASE_URL: db.url }),
+      signal: new AbortController().signal,
+      instance: "test",
+    });
+    // A fresh database: every stage is never seen (WARN), nothing waits.
+    assert.equal(result?.checks, 11);
+    assert.deepEqual(
+      (result?.notOk as string[]).sort(),
+      WATCHED_STAGES.map((s) => `freshness:${s}=WARN`).sort(),
+    );
+  });
+
+  it("fails the run naming OPS_WATCHDOG_FRESHNESS when the overrides are bad", async () => {
+    const { watchdogStage } = await import("../../services/watchdog/stage.ts");
+    const { loadConfig } = await import("../../services/common/config.ts");
+    const { postgresParameterStore } = await import("../../services/common/params/postgres.ts");
+    await assert.rejects(
+      watchdogStage.run({
+        db: db.pool,
+        clock: new FakeClock("2026-11-25T15:00:00Z"),
+        logger,
+        params: postgresParameterStore(db.pool),
+        config: loadConfig({ DATABASE_URL: db.url, OPS_WATCHDOG_FRESHNESS: '{"sortation":{"heartbeat":1}}' }),
+        signal: new AbortController().signal,
+        instance: "test",
+      }),
+      /OPS_WATCHDOG_FRESHNESS: sortation\.heartbeat/,
+    );
+  });
+});
