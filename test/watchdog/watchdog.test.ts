@@ -309,7 +309,7 @@ describe("the registered watchdog stage", () => {
     // A fresh database: every stage is never seen (WARN), nothing waits.
     assert.equal(result?.checks, 11);
     assert.deepEqual(
-      (result?.notOk as string[]).sort(),
+      [...((result?.notOk as string[] | undefined) ?? [])].sort(),
       WATCHED_STAGES.map((s) => `freshness:${s}=WARN`).sort(),
     );
   });
