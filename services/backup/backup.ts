@@ -125,8 +125,16 @@ async function streamDump(
     },
   });
   const body = child.stdout.pipe(meter).pipe(new PassThrough());
-  const stored = deps.storage.put(key, body);
+  // A failed upload stops reading the pipe: stop pg_dump too, or it blocks on a full pipe forever.
+  const stored = deps.storage.put(key, body).catch((error: unknown) => {
+    child.kill();
+    throw error;
+  });
   const [code, upload] = await Promise.allSettled([exited, stored]);
+  if (upload.status === "rejected") {
+    await deps.storage.delete(key).catch(() => undefined);
+    throw upload.reason;
+  }
   if (code.status === "rejected" || code.value !== 0) {
     // The object may be whole but hold a truncated dump: never keep it.
     await deps.storage.delete(key).catch(() => undefined);
@@ -138,10 +146,6 @@ async function streamDump(
         hint: "read pg_dump's message above; check the database is reachable and the tool's version",
       },
     );
-  }
-  if (upload.status === "rejected") {
-    child.kill();
-    throw upload.reason;
   }
   deps.onProgress?.({ bytes, elapsedMs: performance.now() - started });
   return { sizeBytes: bytes, sha256: hash.digest("hex") };

@@ -67,13 +67,13 @@ export class ChecksumMismatchError extends RestoreError {
 export class RestoreVerificationError extends RestoreError {
   override readonly name = "RestoreVerificationError";
   readonly mismatches: TableCheck[];
-  constructor(mismatches: TableCheck[]) {
+  constructor(mismatches: TableCheck[], target: string) {
     super(
       "RESTORE_VERIFY_FAILED",
-      `row counts differ from the manifest in ${mismatches.length} table(s): ${mismatches
+      `row counts in ${target} differ from the manifest in ${mismatches.length} table(s): ${mismatches
         .slice(0, 5)
         .map((m) => `${m.table} expected ${m.expected}, found ${m.actual ?? "no table"}`)
-        .join("; ")}`,
+        .join("; ")}; the database is kept for inspection`,
       { hint: "do not use this restore; try an older backup with `opsctl backup restore ID --verify`" },
     );
     this.mismatches = mismatches;
@@ -185,7 +185,23 @@ export async function restoreBackup(deps: RestoreDeps, request: RestoreRequest):
       created = true;
       deps.onProgress?.(`created database ${name}`);
     }
-    const target = await connectDatabase({ url: targetUrl, ...deps.poolOptions });
+    const createdName = created ? new URL(targetUrl).pathname.slice(1) : undefined;
+    // A database this restore created is dropped again if nothing usable got into it.
+    const dropCreated = async () => {
+      if (createdName) {
+        await deps.db.query(
+          sql.unsafe`DROP DATABASE IF EXISTS ${sql.identifier([createdName])} WITH (FORCE)`,
+        );
+      }
+    };
+    let target: DatabasePool;
+    try {
+      target = await connectDatabase({ url: targetUrl, ...deps.poolOptions });
+    } catch (error) {
+      await dropCreated().catch(() => undefined);
+      throw error;
+    }
+    let restored = false;
     try {
       checkToolAgainstServer(deps.pgRestore, await serverMajor(target));
       const occupied = await target.oneFirst(sql.type(z.object({ n: z.number() }))`
@@ -200,11 +216,12 @@ export async function restoreBackup(deps: RestoreDeps, request: RestoreRequest):
       }
       deps.onProgress?.(`restoring into ${redactUrl(targetUrl)}`);
       await runPgRestore(deps.pgRestore, targetUrl, file);
+      restored = true;
       let tables: TableCheck[] = [];
       if (request.verify) {
         tables = await countTables(target, backup.manifest.tables);
         const mismatches = tables.filter((t) => t.actual !== t.expected);
-        if (mismatches.length > 0) throw new RestoreVerificationError(mismatches);
+        if (mismatches.length > 0) throw new RestoreVerificationError(mismatches, redactUrl(targetUrl));
         deps.onProgress?.(`verified row counts of ${tables.length} tables against the manifest`);
       }
       return {
@@ -219,6 +236,7 @@ export async function restoreBackup(deps: RestoreDeps, request: RestoreRequest):
       };
     } finally {
       await closeDatabase(target);
+      if (!restored) await dropCreated().catch(() => undefined);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

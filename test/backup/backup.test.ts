@@ -235,4 +235,44 @@ describe("backup and restore with the real pg_dump and pg_restore", function () 
     assert.equal(stat.mode & 0o777, 0o600);
     await rm(sub, { recursive: true });
   });
+
+  it("stops pg_dump and records FAILED when the upload fails, instead of hanging on a full pipe", async () => {
+    // Enough incompressible rows that the dump outgrows the 64 KiB pipe buffer.
+    await db.pool.query(
+      sql.unsafe`CREATE TABLE bulky AS SELECT md5(g::text) || md5((g * 7)::text) AS v FROM generate_series(1, 60000) AS g`,
+    );
+    try {
+      const { StorageError } = await import("../../services/backup/storage.ts");
+      const failing = {
+        ...localBackupStorage(dir),
+        async put() {
+          throw new StorageError("BACKUP_S3_FAILED", "S3 upload failed: SlowDown");
+        },
+      };
+      clock.advance(1_000);
+      await assert.rejects(runBackup(deps({ storage: failing })), /SlowDown/);
+      const [row] = await listBackups(db.pool);
+      assert.equal(row?.status, "FAILED");
+      assert.match(row?.error ?? "", /SlowDown/);
+    } finally {
+      await db.pool.query(sql.unsafe`DROP TABLE bulky`);
+    }
+  });
+
+  it("drops the database it created when pg_restore fails, and says why", async () => {
+    const [good] = (await listBackups(db.pool, 100)).filter(
+      (row) => row.status === "SUCCEEDED" && row.deleted_at === null,
+    );
+    assert.ok(good);
+    const countDatabases = () =>
+      db.pool.oneFirst(sql.type(z.object({ n: z.number() }))`
+        SELECT count(*) AS n FROM pg_database WHERE datname LIKE 'ops\\_restore\\_%'`);
+    const before = await countDatabases();
+    const broken: PgTool = { ...pgRestore, path: "/bin/false" };
+    await assert.rejects(
+      restoreBackup({ ...restoreDeps(), pgRestore: broken }, { id: good.id, verify: true }),
+      (error: unknown) => error instanceof RestoreError && error.code === "RESTORE_FAILED",
+    );
+    assert.equal(await countDatabases(), before);
+  });
 });
