@@ -6,14 +6,16 @@ import type { StageDefinition } from "./common/runtime/stage.ts";
  * imported lazily so a command that never runs them never loads them.
  */
 export async function loadStages(): Promise<StageDefinition[]> {
-  const [laneTelemetry, dispatchEngine, dispatcher] = await Promise.all([
+  const [laneTelemetry, dispatchEngine, dispatcher, watchdog] = await Promise.all([
     import("./lane-telemetry/stage.ts"),
     import("./dispatch-engine/stage.ts"),
     import("./dispatcher/stage.ts"),
+    import("./watchdog/stage.ts"),
   ]);
   return [
     laneTelemetry.laneTelemetryStage(),
     dispatchEngine.dispatchEngineStage(),
     dispatcher.dispatcherStage(),
+    watchdog.watchdogStage,
   ];
 }

@@ -1,4 +1,5 @@
 import { Command, Option } from "commander";
+import { backupCommand } from "./commands/backup.ts";
 import { devCommand } from "./commands/dev.ts";
 import { migrateCommand } from "./commands/migrate.ts";
 import { replayCommand } from "./commands/replay.ts";
@@ -14,7 +15,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text) });
-  for (const command of [migrateCommand(), devCommand(), replayCommand()]) {
+  for (const command of [migrateCommand(), devCommand(), replayCommand(), backupCommand()]) {
     program.addCommand(command.exitOverride());
   }
   return program;

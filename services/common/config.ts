@@ -98,6 +98,40 @@ const envSchema = z.object({
   // OPS_ALPACA_KEY_ID_SECRET / OPS_ALPACA_SECRET_KEY_SECRET: shared with lane-telemetry, above.
   /** Per broker request; well under the database's idle-in-transaction timeout. */
   OPS_ALPACA_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
+  // ---- watchdog (services/watchdog) ----
+  /** SNS topic the watchdog publishes transitions to, on AWS. */
+  OPS_ALERT_SNS_TOPIC_ARN: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:sns:/, "must be an SNS topic ARN")
+    .optional(),
+  /** Optional webhook (POST JSON) for alerts, besides the log line, locally. */
+  OPS_ALERT_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** JSON overrides of the freshness thresholds, dbt-style: {"sortation":{"heartbeat":{"warn_after":{"count":5,"period":"minute"}}}}. */
+  OPS_WATCHDOG_FRESHNESS: z.string().optional(),
+  /** CloudWatch namespace of the watchdog's Embedded Metric Format lines. */
+  OPS_METRICS_NAMESPACE: z.string().min(1).default("OpsPipeline"),
+
+  // ---- backup (services/backup) ----
+  /** Local backup folder; default <OPS_DATA_DIR>/backups. */
+  OPS_BACKUP_DIR: z.string().min(1).optional(),
+  /** S3 bucket of the backups, on AWS. */
+  OPS_BACKUP_BUCKET: z.string().min(3).optional(),
+  /** Key prefix of backup objects (in the bucket or under the folder). */
+  OPS_BACKUP_PREFIX: z
+    .string()
+    .regex(/^([A-Za-z0-9_.-]+\/)*$/, "must be empty or end with / (e.g. backups/)")
+    .default("backups/"),
+  /** How many successful backups retention keeps. */
+  OPS_BACKUP_KEEP: z.coerce.number().int().min(1).max(1000).default(7),
+  /** Folder holding pg_dump and pg_restore; unset: found on PATH. */
+  OPS_PG_BIN_DIR: z.string().min(1).optional(),
+  /** ECS cluster, task definition and network of the backup task, for `opsctl backup now` on AWS. */
+  OPS_ECS_CLUSTER: z.string().min(1).optional(),
+  OPS_BACKUP_TASK_DEFINITION: z.string().min(1).optional(),
+  /** Comma-separated subnet ids. */
+  OPS_ECS_SUBNETS: z.string().min(1).optional(),
+  /** Comma-separated security group ids. */
+  OPS_ECS_SECURITY_GROUPS: z.string().min(1).optional(),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -140,6 +174,28 @@ export interface Config {
     readonly watchlistMax: number;
   };
   readonly dispatcher: DispatcherConfig;
+  // ---- watchdog ----
+  readonly watchdog: {
+    readonly snsTopicArn: string | undefined;
+    readonly webhookUrl: string | undefined;
+    /** Raw JSON; parsed and checked by services/watchdog/thresholds.ts at stage start. */
+    readonly freshnessOverrides: string | undefined;
+    readonly metricsNamespace: string;
+  };
+  // ---- backup ----
+  readonly backup: {
+    readonly dir: string;
+    readonly bucket: string | undefined;
+    readonly prefix: string;
+    readonly keep: number;
+    readonly pgBinDir: string | undefined;
+    readonly ecs: {
+      readonly cluster: string | undefined;
+      readonly taskDefinition: string | undefined;
+      readonly subnets: readonly string[];
+      readonly securityGroups: readonly string[];
+    };
+  };
 }
 
 /** The dispatcher's block (services/dispatcher). */
@@ -159,6 +215,13 @@ export interface DispatcherConfig {
     readonly secretKeySecret: string;
     readonly timeoutMs: number;
   };
+}
+
+function splitList(value: string | undefined): string[] {
+  return (value ?? "")
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
 }
 
 function deepFreeze<T>(value: T): T {
@@ -253,6 +316,25 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
         keyIdSecret: e.OPS_ALPACA_KEY_ID_SECRET,
         secretKeySecret: e.OPS_ALPACA_SECRET_KEY_SECRET,
         timeoutMs: e.OPS_ALPACA_TIMEOUT_MS,
+      },
+    },
+    watchdog: {
+      snsTopicArn: e.OPS_ALERT_SNS_TOPIC_ARN,
+      webhookUrl: e.OPS_ALERT_WEBHOOK_URL,
+      freshnessOverrides: e.OPS_WATCHDOG_FRESHNESS,
+      metricsNamespace: e.OPS_METRICS_NAMESPACE,
+    },
+    backup: {
+      dir: path.resolve(cwd, e.OPS_BACKUP_DIR ?? path.join(e.OPS_DATA_DIR, "backups")),
+      bucket: e.OPS_BACKUP_BUCKET,
+      prefix: e.OPS_BACKUP_PREFIX,
+      keep: e.OPS_BACKUP_KEEP,
+      pgBinDir: e.OPS_PG_BIN_DIR,
+      ecs: {
+        cluster: e.OPS_ECS_CLUSTER,
+        taskDefinition: e.OPS_BACKUP_TASK_DEFINITION,
+        subnets: splitList(e.OPS_ECS_SUBNETS),
+        securityGroups: splitList(e.OPS_ECS_SECURITY_GROUPS),
       },
     },
   });

@@ -1,0 +1,271 @@
+import os from "node:os";
+import { Command, InvalidArgumentError } from "commander";
+import type { Config } from "../../../services/common/config.ts";
+import type { DatabasePool } from "../../../services/common/db.ts";
+import { ConfigError, OperatorError } from "../../../services/common/errors.ts";
+import type { Logger } from "../../../services/common/logger.ts";
+import { cliContext, type GlobalOptions } from "../context.ts";
+import { createOutput, type Output } from "../output.ts";
+
+interface OpenedBackupDatabase {
+  pool: DatabasePool;
+  url: string;
+  source: string;
+  close(): Promise<void>;
+}
+
+function poolOptions(config: Config) {
+  return {
+    statementTimeoutMs: config.database.statementTimeoutMs,
+    idleTimeoutMs: config.database.idleTimeoutMs,
+    idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
+    connectTimeoutMs: config.database.connectTimeoutMs,
+    maximumPoolSize: 3,
+  };
+}
+
+/**
+ * The database holding the backups log: DATABASE_URL, or locally the running `opsctl dev`'s
+ * server or an embedded one started for this command. Against AWS, DATABASE_URL is required (RDS
+ * is private: reach it through a tunnel or a bastion).
+ * @throws ConfigError; DatabaseUnavailableError; OperatorError when the schema is not migrated.
+ */
+async function openBackupDatabase(config: Config, logger: Logger): Promise<OpenedBackupDatabase> {
+  if (config.target === "aws" && !config.database.url) {
+    throw new ConfigError(
+      "DATABASE_URL",
+      "is required to read the backups log of the AWS stack",
+      "open a tunnel to the stack's RDS instance and set DATABASE_URL to it",
+    );
+  }
+  const [{ openLocalDatabase }, { connectDatabase, closeDatabase, sql }, { z }] = await Promise.all([
+    import("../local-database.ts"),
+    import("../../../services/common/db.ts"),
+    import("zod"),
+  ]);
+  const database = await openLocalDatabase(config, logger);
+  let pool: DatabasePool | undefined;
+  try {
+    pool = await connectDatabase({ url: database.url, ...poolOptions(config) }, logger);
+    const migrated = await pool.oneFirst(sql.type(z.object({ ok: z.boolean() }))`
+      SELECT to_regclass('public.backups') IS NOT NULL AS ok`);
+    if (!migrated) {
+      throw new OperatorError("SCHEMA_NOT_MIGRATED", "the database has no backups table", {
+        hint: "run `opsctl migrate` first",
+      });
+    }
+  } catch (error) {
+    if (pool) await closeDatabase(pool);
+    await database.release();
+    throw error;
+  }
+  const opened = pool;
+  return {
+    pool: opened,
+    url: database.url,
+    source: database.source,
+    close: async () => {
+      await closeDatabase(opened);
+      await database.release();
+    },
+  };
+}
+
+function formatBytes(bytes: number | null): string {
+  if (bytes === null) return "-";
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+function parseId(value: string): number {
+  const id = Number(value);
+  if (!Number.isSafeInteger(id) || id <= 0)
+    throw new InvalidArgumentError("must be a backup id (a positive integer)");
+  return id;
+}
+
+async function backupNowAws(config: Config, out: Output): Promise<void> {
+  const [{ ECSClient }, ecs] = await Promise.all([
+    import("@aws-sdk/client-ecs"),
+    import("../../../services/backup/ecs.ts"),
+  ]);
+  const target = ecs.backupTaskTarget(config.backup.ecs);
+  const client = new ECSClient({ region: config.aws.region });
+  try {
+    const taskArn = await ecs.startBackupTask(client, target, `opsctl:${os.userInfo().username}`);
+    out.note(`started backup task ${taskArn}`);
+    const started = Date.now();
+    const outcome = await ecs.waitForBackupTask(client, target.cluster, taskArn, {
+      onStatus: (status) => out.note(`  ${status} after ${Math.round((Date.now() - started) / 1000)}s`),
+    });
+    out.result({ target: "aws", ...outcome }, () => `backup task finished (exit code 0): ${taskArn}`);
+  } finally {
+    client.destroy();
+  }
+}
+
+async function backupNowLocal(config: Config, logger: Logger, out: Output): Promise<void> {
+  const [{ runBackup }, { findPgTool }, wiring, { systemClock }] = await Promise.all([
+    import("../../../services/backup/backup.ts"),
+    import("../../../services/backup/pg-tools.ts"),
+    import("../../../services/backup/wiring.ts"),
+    import("../../../services/common/clock.ts"),
+  ]);
+  const pgDump = await findPgTool("pg_dump", { binDir: config.backup.pgBinDir });
+  const database = await openBackupDatabase(config, logger);
+  try {
+    const kind = wiring.defaultStorageKind(config);
+    const result = await runBackup({
+      db: database.pool,
+      databaseUrl: database.url,
+      pgDump,
+      storage: await wiring.storageFor(kind, config),
+      prefix: wiring.prefixFor(kind, config),
+      keep: config.backup.keep,
+      clock: systemClock,
+      logger,
+      onProgress: (p) => out.note(`  dumped ${formatBytes(p.bytes)} in ${(p.elapsedMs / 1000).toFixed(1)}s`),
+    });
+    out.result(result, () =>
+      [
+        `backup ${result.id} SUCCEEDED: ${result.location}`,
+        `  ${formatBytes(result.sizeBytes)}, sha256 ${result.sha256}, ${Object.keys(result.manifest.tables).length} tables, ${result.durationMs} ms`,
+        `  retention kept ${result.retention.kept.length}, deleted ${result.retention.deleted.length}`,
+      ].join("\n"),
+    );
+  } finally {
+    await database.close();
+  }
+}
+
+export function backupCommand(): Command {
+  const backup = new Command("backup").description(
+    "back up the database (pg_dump -Fc to S3 or the local folder), list backups, restore one",
+  );
+
+  backup
+    .command("now")
+    .description("take a backup now: on AWS start the backup ECS task and follow it; locally run it here")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  opsctl backup now                       local: dump into OPS_BACKUP_DIR (default .ops/backups)
+  opsctl --target aws backup now          AWS: RunTask of the backup task definition, then wait`,
+    )
+    .exitOverride()
+    .action(async (_options: unknown, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const out = createOutput({ json: globals.json === true });
+      const { config, logger } = cliContext(globals);
+      if (config.target === "aws") await backupNowAws(config, out);
+      else await backupNowLocal(config, logger, out);
+    });
+
+  backup
+    .command("list")
+    .description("list backups, newest first, with status, size and checksum")
+    .option("--limit <n>", "how many", (v) => parseId(v), 50)
+    .exitOverride()
+    .action(async (options: { limit: number }, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const out = createOutput({ json: globals.json === true });
+      const { config, logger } = cliContext(globals);
+      const { listBackups } = await import("../../../services/backup/log.ts");
+      const database = await openBackupDatabase(config, logger);
+      try {
+        const rows = await listBackups(database.pool, options.limit);
+        out.result(
+          {
+            backups: rows.map((row) => ({
+              ...row,
+              started_at: new Date(row.started_at).toISOString(),
+              finished_at: row.finished_at === null ? null : new Date(row.finished_at).toISOString(),
+              deleted_at: row.deleted_at === null ? null : new Date(row.deleted_at).toISOString(),
+            })),
+          },
+          () =>
+            rows.length === 0
+              ? "no backups yet: take one with `opsctl backup now`"
+              : [
+                  `${"ID".padStart(5)}  ${"STATUS".padEnd(9)}  ${"STARTED (UTC)".padEnd(19)}  ${"SIZE".padStart(10)}  ${"TABLES".padStart(6)}  WHERE`,
+                  ...rows.map((row) => {
+                    const status = row.deleted_at === null ? row.status : "DELETED";
+                    const tables = row.manifest ? String(Object.keys(row.manifest.tables).length) : "-";
+                    return `${String(row.id).padStart(5)}  ${status.padEnd(9)}  ${new Date(row.started_at).toISOString().slice(0, 19).replace("T", " ")}  ${formatBytes(row.size_bytes).padStart(10)}  ${tables.padStart(6)}  ${row.storage}:${row.object_key}${row.error ? `  (${row.error.slice(0, 80)})` : ""}`;
+                  }),
+                ].join("\n"),
+        );
+      } finally {
+        await database.close();
+      }
+    });
+
+  backup
+    .command("restore")
+    .description("restore a backup into a new database (default) or an empty one; checksum checked first")
+    .argument("<id>", "backup id from `opsctl backup list`", parseId)
+    .option(
+      "--target <url>",
+      "an empty database to restore into (postgres://…); default: a new ops_restore_* database",
+    )
+    .option("--verify", "compare every table's row count with the backup's manifest")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  opsctl backup restore 12 --verify
+  opsctl backup restore 12 --target postgres://ops@127.0.0.1:5432/ops_scratch --verify
+
+The dump's size and sha256 are checked before anything is restored; pg_restore runs in one
+transaction, so a failed restore leaves the target as it was.`,
+    )
+    .exitOverride()
+    .action(async (id: number, options: { target?: string; verify?: boolean }, command: Command) => {
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const out = createOutput({ json: globals.json === true });
+      const { config, logger } = cliContext(globals);
+      if (options.target !== undefined && !/^postgres(ql)?:\/\//.test(options.target)) {
+        throw new OperatorError("RESTORE_TARGET_INVALID", "--target must be a postgres:// URL", {
+          hint: "pass the URL of an empty database, or omit --target to create a new one",
+        });
+      }
+      const [{ restoreBackup }, { findPgTool }, wiring, { systemClock }] = await Promise.all([
+        import("../../../services/backup/restore.ts"),
+        import("../../../services/backup/pg-tools.ts"),
+        import("../../../services/backup/wiring.ts"),
+        import("../../../services/common/clock.ts"),
+      ]);
+      const pgRestore = await findPgTool("pg_restore", { binDir: config.backup.pgBinDir });
+      const database = await openBackupDatabase(config, logger);
+      try {
+        const result = await restoreBackup(
+          {
+            db: database.pool,
+            databaseUrl: database.url,
+            pgRestore,
+            storageFor: (kind) => wiring.storageFor(kind, config),
+            clock: systemClock,
+            logger,
+            poolOptions: poolOptions(config),
+            onProgress: (message) => out.note(`  ${message}`),
+          },
+          { id, targetUrl: options.target, verify: options.verify === true },
+        );
+        out.result(result, () =>
+          [
+            `restored backup ${result.id} into ${result.target}${result.created ? " (new database)" : ""} in ${result.durationMs} ms`,
+            result.verified
+              ? `  verified: row counts of ${result.tables.length} tables equal the manifest`
+              : "  not verified (add --verify to compare row counts with the manifest)",
+          ].join("\n"),
+        );
+      } finally {
+        await database.close();
+      }
+    });
+
+  return backup;
+}

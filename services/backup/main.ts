@@ -1,0 +1,106 @@
+// The backup ECS task's entry point (nightly EventBridge schedule, or `opsctl backup now` on AWS):
+// one backup into S3, retention, then exit 0 or 1 so ECS (and `opsctl backup now`) see the outcome.
+import os from "node:os";
+import { systemClock } from "../common/clock.ts";
+import { loadConfig } from "../common/config.ts";
+import { closeDatabase, connectDatabase } from "../common/db.ts";
+import { ConfigError, describeCause } from "../common/errors.ts";
+import { recordStageRun } from "../common/heartbeats.ts";
+import { createLogger } from "../common/logger.ts";
+import { databaseUrlFromRdsSecret, envSecrets, type SecretsProvider } from "../common/secrets.ts";
+import { runBackup } from "./backup.ts";
+import { findPgTool } from "./pg-tools.ts";
+import { defaultStorageKind, prefixFor, storageFor } from "./wiring.ts";
+
+async function resolveDatabaseUrl(
+  config: ReturnType<typeof loadConfig>,
+  env: NodeJS.ProcessEnv,
+): Promise<string> {
+  if (config.database.url) return config.database.url;
+  if (!config.database.secretId) {
+    throw new ConfigError("DATABASE_URL", "is not set and neither is OPS_DB_SECRET_ID", "set one of them");
+  }
+  let secrets: SecretsProvider = envSecrets(env);
+  if (config.target === "aws") {
+    const [{ SecretsManagerClient }, { secretsManagerSecrets }] = await Promise.all([
+      import("@aws-sdk/client-secrets-manager"),
+      import("../common/secrets.ts"),
+    ]);
+    secrets = secretsManagerSecrets(new SecretsManagerClient({ region: config.aws.region }));
+  }
+  const secret = await secrets.get(config.database.secretId);
+  if (!secret) throw new ConfigError("OPS_DB_SECRET_ID", `secret ${config.database.secretId} has no value`);
+  return databaseUrlFromRdsSecret(secret);
+}
+
+async function main(env: NodeJS.ProcessEnv): Promise<number> {
+  const config = loadConfig(env);
+  const logger = createLogger({
+    level: config.log.level,
+    pretty: false,
+    base: { service: "ops-pipeline", stage: "backup" },
+  });
+  const url = await resolveDatabaseUrl(config, env);
+  const db = await connectDatabase(
+    {
+      url,
+      statementTimeoutMs: config.database.statementTimeoutMs,
+      idleTimeoutMs: config.database.idleTimeoutMs,
+      idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
+      connectTimeoutMs: config.database.connectTimeoutMs,
+      maximumPoolSize: 2,
+    },
+    logger,
+  );
+  const instance = `${os.hostname()}:${process.pid}`;
+  const startedAt = systemClock.now();
+  try {
+    const kind = defaultStorageKind(config);
+    const result = await runBackup({
+      db,
+      databaseUrl: url,
+      pgDump: await findPgTool("pg_dump", { binDir: config.backup.pgBinDir }),
+      storage: await storageFor(kind, config),
+      prefix: prefixFor(kind, config),
+      keep: config.backup.keep,
+      clock: systemClock,
+      logger,
+      onProgress: (p) => logger.debug({ bytes: p.bytes, elapsedMs: Math.round(p.elapsedMs) }, "dumping"),
+    });
+    const details = {
+      id: result.id,
+      key: result.key,
+      sizeBytes: result.sizeBytes,
+      deleted: result.retention.deleted.length,
+    };
+    await recordStageRun(db, {
+      stage: "backup",
+      instance,
+      startedAt,
+      finishedAt: systemClock.now(),
+      details,
+    });
+    logger.info({ ...details, sha256: result.sha256, durationMs: result.durationMs }, "backup finished");
+    return 0;
+  } catch (error) {
+    await recordStageRun(db, {
+      stage: "backup",
+      instance,
+      startedAt,
+      finishedAt: systemClock.now(),
+      error: describeCause(error),
+    }).catch(() => undefined);
+    logger.error({ err: error }, "backup failed");
+    return 1;
+  } finally {
+    await closeDatabase(db);
+  }
+}
+
+try {
+  process.exitCode = await main(process.env);
+} catch (error) {
+  // Configuration or connection failures before a backup row exists: still a clear line in the task log.
+  process.stderr.write(`backup: ${describeCause(error)}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,278 @@
+import { openMarketMsBetween } from "./market-hours.ts";
+import {
+  BACKLOG_THRESHOLDS,
+  LEVEL_RANK,
+  type Level,
+  type SignalKind,
+  type StageFreshness,
+  type Threshold,
+  WATCHED_STAGES,
+  type WatchedStage,
+} from "./thresholds.ts";
+
+/** What the watchdog read from the database in one run; timestamps are epoch ms, null when never seen. */
+export interface Observations {
+  stages: Record<WatchedStage, Record<SignalKind, number | null>>;
+  unclassified: { count: number; oldestAt: number | null };
+  pending: { count: number; oldestAt: number | null };
+  parked: { total: number; lastDay: number };
+  /** Enabled feeds with at least one consecutive failure. */
+  failingFeeds: ReadonlyArray<{ id: number; name: string; consecutiveFailures: number }>;
+  /** Classified rows per label: the last 24 h, and the 7 days before them. */
+  labels: { lastDay: Readonly<Record<string, number>>; week: Readonly<Record<string, number>> };
+}
+
+export type CheckKind = "freshness" | "backlog" | "feeds" | "drift";
+
+export interface CheckResult {
+  /** Stable key of the check: the unit of alert state and deduplication. */
+  key: string;
+  kind: CheckKind;
+  level: Level;
+  /** The measured value (seconds of staleness, rows, share points), null when unknown. */
+  value: number | null;
+  message: string;
+  /** For freshness checks: the stage; for backlogs: the backlog's name. Used as metric dimensions. */
+  subject: string;
+  /** Extra metric values for backlogs (count beside oldest age). */
+  count?: number;
+}
+
+function levelFor(valueMs: number, threshold: Threshold): Level {
+  if (valueMs >= threshold.errorAfterMs) return "ERROR";
+  if (valueMs >= threshold.warnAfterMs) return "WARN";
+  return "OK";
+}
+
+function worst(levels: readonly Level[]): Level {
+  return levels.reduce<Level>((a, b) => (LEVEL_RANK[b] > LEVEL_RANK[a] ? b : a), "OK");
+}
+
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s}s`;
+  const m = Math.round(s / 60);
+  if (m < 120) return `${m}min`;
+  const h = m / 60;
+  if (h < 48) return `${h.toFixed(1)}h`;
+  return `${(h / 24).toFixed(1)}d`;
+}
+
+function freshnessCheck(
+  stage: WatchedStage,
+  config: StageFreshness,
+  seen: Record<SignalKind, number | null>,
+  now: Date,
+): CheckResult {
+  const levels: Level[] = [];
+  const parts: string[] = [];
+  let staleness: number | null = null;
+  for (const [signal, threshold] of Object.entries(config.signals) as Array<[SignalKind, Threshold]>) {
+    const at = seen[signal];
+    if (at === null) {
+      levels.push(config.missingLevel);
+      parts.push(`${signal}: never seen`);
+      continue;
+    }
+    // Candles only count regular-session time: Friday 16:00 to Monday 09:35 is 5 minutes stale.
+    const ageMs =
+      signal === "data" && config.marketHours
+        ? openMarketMsBetween(new Date(at), now)
+        : Math.max(0, now.getTime() - at);
+    const level = levelFor(ageMs, threshold);
+    levels.push(level);
+    staleness = Math.max(staleness ?? 0, ageMs / 1000);
+    parts.push(
+      `${signal} ${formatDuration(ageMs)} old${config.marketHours && signal === "data" ? " (market time)" : ""}${
+        level === "OK"
+          ? ""
+          : ` (${level} after ${formatDuration(level === "ERROR" ? threshold.errorAfterMs : threshold.warnAfterMs)})`
+      }`,
+    );
+  }
+  return {
+    key: `freshness:${stage}`,
+    kind: "freshness",
+    subject: stage,
+    level: worst(levels),
+    value: staleness,
+    message: `${stage}: ${parts.join("; ")}`,
+  };
+}
+
+function backlogCheck(
+  name: string,
+  what: string,
+  backlog: { count: number; oldestAt: number | null },
+  threshold: Threshold,
+  now: Date,
+): CheckResult {
+  const ageMs = backlog.oldestAt === null ? 0 : Math.max(0, now.getTime() - backlog.oldestAt);
+  const level = backlog.count === 0 ? "OK" : levelFor(ageMs, threshold);
+  return {
+    key: `backlog:${name}`,
+    kind: "backlog",
+    subject: name,
+    level,
+    value: ageMs / 1000,
+    count: backlog.count,
+    message:
+      backlog.count === 0
+        ? `no ${what}`
+        : `${backlog.count} ${what}, oldest ${formatDuration(ageMs)} old${level === "OK" ? "" : ` (${level})`}`,
+  };
+}
+
+function countLevel(value: number, limits: { warn: number; error: number }): Level {
+  if (value >= limits.error) return "ERROR";
+  if (value >= limits.warn) return "WARN";
+  return "OK";
+}
+
+/** Shares of each label in a count table; an empty table gives no shares. */
+function shares(counts: Readonly<Record<string, number>>): {
+  total: number;
+  share: (label: string) => number;
+} {
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  return { total, share: (label) => (total === 0 ? 0 : (counts[label] ?? 0) / total) };
+}
+
+function driftCheck(labels: Observations["labels"]): CheckResult {
+  const limits = BACKLOG_THRESHOLDS.labelDrift;
+  const day = shares(labels.lastDay);
+  const week = shares(labels.week);
+  if (day.total < limits.minLastDay || week.total < limits.minWeek) {
+    return {
+      key: "drift:labels",
+      kind: "drift",
+      subject: "labels",
+      level: "OK",
+      value: null,
+      message: `too few classified rows to judge drift (${day.total} last day, ${week.total} week before; need ${limits.minLastDay} and ${limits.minWeek})`,
+    };
+  }
+  let largest = 0;
+  let label = "";
+  for (const candidate of new Set([...Object.keys(labels.lastDay), ...Object.keys(labels.week)])) {
+    const delta = Math.abs(day.share(candidate) - week.share(candidate));
+    if (delta > largest) {
+      largest = delta;
+      label = candidate;
+    }
+  }
+  const level = largest >= limits.error ? "ERROR" : largest >= limits.warn ? "WARN" : "OK";
+  const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+  return {
+    key: "drift:labels",
+    kind: "drift",
+    subject: "labels",
+    level,
+    value: largest,
+    message: label
+      ? `label shares moved by at most ${pct(largest)} (${label}: ${pct(day.share(label))} last day vs ${pct(week.share(label))} the week before)`
+      : "label shares unchanged",
+  };
+}
+
+/**
+ * Judges one run's observations. Pure: the same observations, thresholds and `now` give the same
+ * results, which is what lets the transition tests run on a fake clock.
+ */
+export function evaluateChecks(
+  observations: Observations,
+  freshness: Readonly<Record<WatchedStage, StageFreshness>>,
+  now: Date,
+): CheckResult[] {
+  const results: CheckResult[] = WATCHED_STAGES.map((stage) =>
+    freshnessCheck(stage, freshness[stage], observations.stages[stage], now),
+  );
+  results.push(
+    backlogCheck(
+      "unclassified",
+      "unclassified raw events",
+      observations.unclassified,
+      BACKLOG_THRESHOLDS.unclassifiedAge,
+      now,
+    ),
+    backlogCheck(
+      "pending-recommendations",
+      "PENDING recommendations",
+      observations.pending,
+      BACKLOG_THRESHOLDS.pendingAge,
+      now,
+    ),
+  );
+  const parkedLevel = countLevel(observations.parked.lastDay, BACKLOG_THRESHOLDS.parkedLastDay);
+  results.push({
+    key: "backlog:parked",
+    kind: "backlog",
+    subject: "parked",
+    level: parkedLevel,
+    value: observations.parked.lastDay,
+    count: observations.parked.total,
+    message: `${observations.parked.lastDay} raw events parked in the last 24h (${observations.parked.total} parked in all)`,
+  });
+  const failing = [...observations.failingFeeds].sort(
+    (a, b) => b.consecutiveFailures - a.consecutiveFailures,
+  );
+  const feedLevel = worst(
+    failing.map((feed) => countLevel(feed.consecutiveFailures, BACKLOG_THRESHOLDS.feedFailures)),
+  );
+  const repeated = failing.filter((feed) => feed.consecutiveFailures >= BACKLOG_THRESHOLDS.feedFailures.warn);
+  // One check for all feeds, not one per feed: a network outage failing 40 feeds is one alert.
+  results.push({
+    key: "feeds:failing",
+    kind: "feeds",
+    subject: "feeds",
+    level: feedLevel,
+    value: repeated.length,
+    message:
+      repeated.length === 0
+        ? "no feed failing repeatedly"
+        : `${repeated.length} feed(s) failing repeatedly: ${repeated
+            .slice(0, 5)
+            .map((feed) => `${feed.name} (#${feed.id}, ${feed.consecutiveFailures} in a row)`)
+            .join(", ")}${repeated.length > 5 ? ", …" : ""}`,
+  });
+  results.push(driftCheck(observations.labels));
+  return results;
+}
+
+export interface StoredCheckState {
+  checkKey: string;
+  level: Level;
+  since: number;
+}
+
+export interface Transition {
+  checkKey: string;
+  from: Level;
+  to: Level;
+  message: string;
+  value: number | null;
+}
+
+/**
+ * Alerts on transitions only: a check staying at its level says nothing, however many runs see
+ * it. A check seen for the first time starts from OK, so a first sighting at WARN or ERROR alerts.
+ */
+export function computeTransitions(
+  previous: ReadonlyMap<string, StoredCheckState>,
+  results: readonly CheckResult[],
+): Transition[] {
+  const transitions: Transition[] = [];
+  for (const result of results) {
+    const from = previous.get(result.key)?.level ?? "OK";
+    if (from !== result.level) {
+      transitions.push({
+        checkKey: result.key,
+        from,
+        to: result.level,
+        message: result.message,
+        value: result.value,
+      });
+    }
+  }
+  return transitions;
+}

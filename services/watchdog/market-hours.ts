@@ -1,0 +1,96 @@
+/**
+ * A deliberately small NYSE regular-session model for the watchdog: Monday to Friday,
+ * 09:30–16:00 America/New_York, daylight saving handled through Intl. It knows no holidays or
+ * half days (the dispatcher's full exchange calendar lives in services/dispatcher/; the watchdog
+ * does not depend on it so that a calendar bug cannot also silence the alarm about it). On a
+ * holiday the candle check therefore reads the day as open and warns: a false alarm, never a
+ * missed one.
+ */
+
+const ZONE = "America/New_York";
+const OPEN_MINUTE = 9 * 60 + 30;
+const CLOSE_MINUTE = 16 * 60;
+const DAY_MS = 86_400_000;
+
+const formatter = new Intl.DateTimeFormat("en-US", {
+  timeZone: ZONE,
+  hourCycle: "h23",
+  year: "numeric",
+  month: "2-digit",
+  day: "2-digit",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+});
+
+/** New York's offset from UTC at an instant, in ms (e.g. -4 h in summer). */
+function zoneOffsetMs(atMs: number): number {
+  const parts: Record<string, number> = {};
+  for (const part of formatter.formatToParts(new Date(atMs))) {
+    if (part.type !== "literal") parts[part.type] = Number(part.value);
+  }
+  const asUtc = Date.UTC(
+    parts.year ?? 1970,
+    (parts.month ?? 1) - 1,
+    parts.day ?? 1,
+    parts.hour ?? 0,
+    parts.minute ?? 0,
+    parts.second ?? 0,
+  );
+  return asUtc - Math.floor(atMs / 1000) * 1000;
+}
+
+/** The UTC instant of a New York wall-clock time on a calendar day (y, m0, d). */
+function newYorkWallToUtc(year: number, month0: number, day: number, minuteOfDay: number): number {
+  const naive = Date.UTC(year, month0, day, 0, minuteOfDay);
+  // Two passes settle the offset even on the days daylight saving changes (never at 09:30 or 16:00).
+  let guess = naive - zoneOffsetMs(naive);
+  guess = naive - zoneOffsetMs(guess);
+  return guess;
+}
+
+/** The regular session [open, close) of each weekday from the New York date of `fromMs` to that of `toMs`. */
+function sessionsBetween(fromMs: number, toMs: number): Array<[number, number]> {
+  const sessions: Array<[number, number]> = [];
+  // Walk New York calendar dates (as UTC midnights), so daylight saving cannot skip a day.
+  const first = new Date(fromMs + zoneOffsetMs(fromMs));
+  const last = new Date(toMs + zoneOffsetMs(toMs));
+  const lastDay = Date.UTC(last.getUTCFullYear(), last.getUTCMonth(), last.getUTCDate());
+  for (
+    let day = Date.UTC(first.getUTCFullYear(), first.getUTCMonth(), first.getUTCDate());
+    day <= lastDay;
+    day += DAY_MS
+  ) {
+    const d = new Date(day);
+    const weekday = d.getUTCDay();
+    if (weekday === 0 || weekday === 6) continue;
+    const y = d.getUTCFullYear();
+    const m = d.getUTCMonth();
+    const date = d.getUTCDate();
+    sessions.push([newYorkWallToUtc(y, m, date, OPEN_MINUTE), newYorkWallToUtc(y, m, date, CLOSE_MINUTE)]);
+  }
+  return sessions;
+}
+
+/** True while the regular session is open at `at`. */
+export function isMarketOpen(at: Date): boolean {
+  const ms = at.getTime();
+  return sessionsBetween(ms, ms).some(([open, close]) => ms >= open && ms < close);
+}
+
+/**
+ * Milliseconds of regular-session time between two instants: how stale candles are in the only
+ * time that counts for them. Spans longer than `capMs` of wall time are cut to the last `capMs`
+ * (default 14 days), so a table empty for months costs a bounded loop.
+ */
+export function openMarketMsBetween(from: Date, to: Date, capMs = 14 * DAY_MS): number {
+  const end = to.getTime();
+  const start = Math.max(from.getTime(), end - capMs);
+  if (end <= start) return 0;
+  let total = 0;
+  for (const [open, close] of sessionsBetween(start, end)) {
+    const overlap = Math.min(close, end) - Math.max(open, start);
+    if (overlap > 0) total += overlap;
+  }
+  return total;
+}

@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { ConfigError } from "../../services/common/errors.ts";
+import { computeTransitions, evaluateChecks, type Observations } from "../../services/watchdog/checks.ts";
+import { isMarketOpen, openMarketMsBetween } from "../../services/watchdog/market-hours.ts";
+import { resolveFreshness, WATCHED_STAGES, type WatchedStage } from "../../services/watchdog/thresholds.ts";
+
+const MIN = 60_000;
+
+function healthy(now: Date): Observations {
+  const at = now.getTime();
+  const stages = Object.fromEntries(
+    WATCHED_STAGES.map((stage) => [stage, { data: at, success: at, heartbeat: at }]),
+  ) as Observations["stages"];
+  return {
+    stages,
+    unclassified: { count: 0, oldestAt: null },
+    pending: { count: 0, oldestAt: null },
+    parked: { total: 0, lastDay: 0 },
+    failingFeeds: [],
+    labels: { lastDay: {}, week: {} },
+  };
+}
+
+function levelOf(observations: Observations, key: string, now: Date, overrides?: string) {
+  const result = evaluateChecks(observations, resolveFreshness(overrides), now).find((r) => r.key === key);
+  assert.ok(result, `no check ${key}`);
+  return result;
+}
+
+describe("watchdog checks (pure)", () => {
+  it("judges regular-session hours: Mon-Fri 09:30-16:00 New York, across daylight saving", () => {
+    assert.equal(isMarketOpen(new Date("2026-11-25T14:30:00Z")), true); // 09:30 EST
+    assert.equal(isMarketOpen(new Date("2026-11-25T14:29:59Z")), false);
+    assert.equal(isMarketOpen(new Date("2026-07-01T13:30:00Z")), true); // 09:30 EDT
+    assert.equal(isMarketOpen(new Date("2026-07-01T20:00:00Z")), false); // 16:00 EDT
+    assert.equal(isMarketOpen(new Date("2026-11-28T15:00:00Z")), false); // Saturday
+    // Friday 15:55 EST to Monday 09:40 EST: 5 + 10 minutes of session.
+    assert.equal(
+      openMarketMsBetween(new Date("2026-11-27T20:55:00Z"), new Date("2026-11-30T14:40:00Z")),
+      15 * MIN,
+    );
+    // Across the November change (1 Nov 2026): Friday 30 Oct 15:00 EDT to Monday 2 Nov 10:00 EST.
+    assert.equal(
+      openMarketMsBetween(new Date("2026-10-30T19:00:00Z"), new Date("2026-11-02T15:00:00Z")),
+      90 * MIN,
+    );
+  });
+
+  it("does not call candles stale over a weekend, but does an hour into Monday's session", () => {
+    const lastBar = new Date("2026-11-27T20:55:00Z").getTime(); // Friday 15:55 EST
+    const monday = new Date("2026-11-30T14:40:00Z"); // 09:40 EST: 15 min of session since the bar
+    const obs = healthy(monday);
+    obs.stages["lane-telemetry"].data = lastBar;
+    assert.equal(levelOf(obs, "freshness:lane-telemetry", monday).level, "OK");
+    const later = new Date("2026-11-30T15:35:00Z"); // 10:35: 65 min of session without a bar
+    const obsLater = healthy(later);
+    obsLater.stages["lane-telemetry"].data = lastBar;
+    const result = levelOf(obsLater, "freshness:lane-telemetry", later);
+    assert.equal(result.level, "ERROR");
+    assert.match(result.message, /market time/);
+  });
+
+  it("takes the worst signal of a stage and names it", () => {
+    const now = new Date("2026-11-25T15:00:00Z");
+    const obs = healthy(now);
+    obs.stages["inbound-dock"].success = now.getTime() - 7 * MIN;
+    const result = levelOf(obs, "freshness:inbound-dock", now);
+    assert.equal(result.level, "WARN");
+    assert.match(result.message, /success 7min old \(WARN after 5min\)/);
+    assert.equal(result.value, 420);
+  });
+
+  it("gives a never-seen stage its missing level", () => {
+    const now = new Date("2026-11-25T15:00:00Z");
+    const obs = healthy(now);
+    obs.stages.dispatcher.heartbeat = null;
+    assert.equal(levelOf(obs, "freshness:dispatcher", now).level, "WARN");
+    const strict = '{"dispatcher":{"missing_level":"ERROR"}}';
+    assert.equal(levelOf(obs, "freshness:dispatcher", now, strict).level, "ERROR");
+  });
+
+  it("applies dbt-style overrides and rejects bad ones naming the key", () => {
+    const overrides = resolveFreshness(
+      '{"backup":{"data":{"warn_after":{"count":2,"period":"day"},"error_after":{"count":3,"period":"day"}}}}',
+    );
+    assert.deepEqual(overrides.backup.signals.data, {
+      warnAfterMs: 2 * 86_400_000,
+      errorAfterMs: 3 * 86_400_000,
+    });
+    assert.throws(
+      () => resolveFreshness("{"),
+      (e: unknown) => e instanceof ConfigError && e.key === "OPS_WATCHDOG_FRESHNESS",
+    );
+    assert.throws(
+      () => resolveFreshness('{"nope":{}}'),
+      (e: unknown) => e instanceof ConfigError && /nope|stages are/.test(`${e.message} ${e.hint}`),
+    );
+    assert.throws(
+      () =>
+        resolveFreshness(
+          '{"dispatcher":{"heartbeat":{"warn_after":{"count":9,"period":"minute"},"error_after":{"count":2,"period":"minute"}}}}',
+        ),
+      /error_after is shorter than warn_after/,
+    );
+  });
+
+  it("measures label drift between the last day and the week before, once there are enough rows", () => {
+    const now = new Date("2026-11-25T15:00:00Z");
+    const obs = healthy(now);
+    obs.labels = {
+      lastDay: { positive: 10, negative: 5, neutral: 5 },
+      week: { positive: 50, negative: 50, neutral: 100 },
+    };
+    assert.equal(levelOf(obs, "drift:labels", now).value, null);
+    obs.labels = {
+      lastDay: { positive: 70, negative: 10, neutral: 20 },
+      week: { positive: 100, negative: 100, neutral: 200 },
+    };
+    const result = levelOf(obs, "drift:labels", now);
+    assert.equal(result.level, "ERROR");
+    assert.ok(Math.abs((result.value ?? 0) - 0.45) < 1e-9);
+    assert.match(result.message, /positive: 70% last day vs 25% the week before/);
+  });
+
+  it("alerts only on a change of level, starting from OK for a check never seen", () => {
+    const now = new Date("2026-11-25T15:00:00Z");
+    const results = evaluateChecks(healthy(now), resolveFreshness(undefined), now);
+    assert.deepEqual(computeTransitions(new Map(), results), []);
+    const stale = healthy(now);
+    stale.stages.dispatcher.heartbeat = now.getTime() - 11 * MIN;
+    const staleResults = evaluateChecks(stale, resolveFreshness(undefined), now);
+    const first = computeTransitions(new Map(), staleResults);
+    assert.deepEqual(
+      first.map((t) => [t.checkKey, t.from, t.to]),
+      [["freshness:dispatcher", "OK", "ERROR"]],
+    );
+    const previous = new Map(
+      staleResults.map((r) => [r.key, { checkKey: r.key, level: r.level, since: now.getTime() }]),
+    );
+    assert.deepEqual(computeTransitions(previous, staleResults), []);
+  });
+
+  it("lists every watched stage exactly once", () => {
+    const now = new Date();
+    const keys = evaluateChecks(healthy(now), resolveFreshness(undefined), now)
+      .filter((r) => r.kind === "freshness")
+      .map((r) => r.subject as WatchedStage);
+    assert.deepEqual(keys, [...WATCHED_STAGES]);
+  });
+});
