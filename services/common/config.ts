@@ -38,6 +38,12 @@ const envSchema = z.object({
   OPS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   /** How long a stopping local runtime waits for running stages before giving up on them. */
   OPS_SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(15_000),
+
+  // --- opsctl (issue 9) ---
+  /** The ops-api Lambda opsctl invokes on an AWS stack (name or ARN); the stack output `opsApiFunctionName`. */
+  OPS_API_FUNCTION_NAME: z.string().min(1).optional(),
+  /** Market data base URL for lane-telemetry (Yahoo chart v8 shape); `opsctl dev --demo` points it at its local server. */
+  OPS_YAHOO_BASE_URL: z.string().url().default("https://query1.finance.yahoo.com"),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -63,6 +69,8 @@ export interface Config {
     readonly color: boolean;
   };
   readonly runtime: { readonly shutdownGraceMs: number };
+  readonly opsctl: { readonly opsApiFunctionName: string | undefined };
+  readonly market: { readonly yahooBaseUrl: string };
 }
 
 function deepFreeze<T>(value: T): T {
@@ -120,5 +128,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     aws: { region: e.AWS_REGION, paramPrefix: e.OPS_PARAM_PREFIX },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT, color: e.NO_COLOR === undefined },
     runtime: { shutdownGraceMs: e.OPS_SHUTDOWN_GRACE_MS },
+    opsctl: { opsApiFunctionName: e.OPS_API_FUNCTION_NAME },
+    market: { yahooBaseUrl: e.OPS_YAHOO_BASE_URL.replace(/\/+$/, "") },
   });
 }

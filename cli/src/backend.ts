@@ -1,0 +1,113 @@
+import os from "node:os";
+import type { Clock } from "../../services/common/clock.ts";
+import type {
+  ListRecommendationsQuery,
+  RecommendationExplanation,
+  RecommendationList,
+} from "../../services/common/ops/recs.ts";
+import type { StatusSnapshot } from "../../services/common/ops/status.ts";
+import type { ParameterStore } from "../../services/common/params/store.ts";
+import type { CliContext } from "./context.ts";
+
+/** An audit entry as commands print it (the time as an ISO string on both targets). */
+export interface AuditLine {
+  key: string;
+  oldValue: unknown;
+  newValue: unknown;
+  changedBy: string;
+  changedAt: string;
+  store: "postgres" | "ssm";
+  reason: string | null;
+}
+
+/**
+ * What commands need from a stack, whichever it is: locally the database directly; on AWS the
+ * ops-api Lambda (the database is private) and SSM for parameters. Commands never see which.
+ */
+export interface OpsBackend {
+  readonly target: "local" | "aws";
+  /** Where the data comes from, for notes: "embedded", "url", "shared" or the function name. */
+  readonly source: string;
+  readonly clock: Clock;
+  statusSnapshot(): Promise<StatusSnapshot>;
+  listRecommendations(query: ListRecommendationsQuery): Promise<RecommendationList>;
+  explainRecommendation(id: number): Promise<RecommendationExplanation | null>;
+  params(): ParameterStore;
+  paramAudit(limit: number): Promise<AuditLine[]>;
+  close(): Promise<void>;
+}
+
+/** Who changes a parameter: the OS user at the host, as the audit trail records it. */
+export function operatorIdentity(): string {
+  let user = process.env.USER ?? "unknown";
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // no passwd entry (some containers): keep $USER
+  }
+  return `${user}@${os.hostname()}`;
+}
+
+/**
+ * Opens the backend of the configured target. Imports only what that target needs: the local
+ * target never loads the AWS SDK, the AWS target never loads the database driver.
+ * @throws OperatorError (DatabaseUnavailableError, ConfigError...) when the target is unreachable.
+ */
+export async function openBackend(context: CliContext, clock?: Clock): Promise<OpsBackend> {
+  const realClock = clock ?? (await import("../../services/common/clock.ts")).systemClock;
+  if (context.config.target === "aws") {
+    const { openAwsBackend } = await import("./aws-backend.ts");
+    return openAwsBackend(context, realClock);
+  }
+  return openLocalBackend(context, realClock);
+}
+
+async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsBackend> {
+  const [{ openLocalDatabase }, { connectDatabase }, status, recs, params] = await Promise.all([
+    import("./local-database.ts"),
+    import("../../services/common/db.ts"),
+    import("../../services/common/ops/status.ts"),
+    import("../../services/common/ops/recs.ts"),
+    import("../../services/common/params/postgres.ts"),
+  ]);
+  const { config, logger } = context;
+  const database = await openLocalDatabase(config, logger);
+  let pool: Awaited<ReturnType<typeof connectDatabase>>;
+  try {
+    pool = await connectDatabase(
+      {
+        url: database.url,
+        statementTimeoutMs: config.database.statementTimeoutMs,
+        idleTimeoutMs: config.database.idleTimeoutMs,
+        idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
+        connectTimeoutMs: config.database.connectTimeoutMs,
+        // A command runs a few queries at once; a small pool connects faster.
+        maximumPoolSize: Math.min(4, config.database.maximumPoolSize),
+      },
+      logger,
+    );
+  } catch (error) {
+    await database.release();
+    throw error;
+  }
+  const store = params.postgresParameterStore(pool);
+  return {
+    target: "local",
+    source: database.source,
+    clock,
+    statusSnapshot: () => status.readStatusSnapshot(pool, clock.now()),
+    listRecommendations: (query) => recs.listRecommendations(pool, query),
+    explainRecommendation: (id) => recs.explainRecommendation(pool, id),
+    params: () => store,
+    async paramAudit(limit) {
+      return (await params.listParamAudit(pool, limit)).map((entry) => ({
+        ...entry,
+        changedAt: entry.changedAt.toISOString(),
+      }));
+    },
+    async close() {
+      await pool.end();
+      await database.release();
+    },
+  };
+}
