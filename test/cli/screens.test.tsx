@@ -1,28 +1,54 @@
 import assert from "node:assert/strict";
 import { setTimeout as delay } from "node:timers/promises";
 import { render } from "ink-testing-library";
+import { priceChart } from "../../cli/src/ui/chart.ts";
+import { TypeToConfirm } from "../../cli/src/ui/confirm.tsx";
+import { ExplanationScreen, FollowScreen, RecommendationListScreen } from "../../cli/src/ui/recs-screens.tsx";
+import { StatusScreen } from "../../cli/src/ui/status-screen.tsx";
 import type { RecommendationExplanation, RecommendationSummary } from "../../services/common/ops/recs.ts";
 import { buildStatusReport, type StatusSnapshot } from "../../services/common/ops/status.ts";
 import { defaultParams } from "../../services/common/params/definitions.ts";
-import { priceChart } from "../../cli/src/ui/chart.ts";
-import { TypeToConfirm } from "../../cli/src/ui/confirm.tsx";
-import {
-  ExplanationScreen,
-  FollowScreen,
-  RecommendationListScreen,
-} from "../../cli/src/ui/recs-screens.tsx";
-import { StatusScreen } from "../../cli/src/ui/status-screen.tsx";
 
 const NOW = Date.parse("2026-11-24T15:00:00Z");
 
 function snapshot(): StatusSnapshot {
   return {
     heartbeats: [
-      { stage: "inbound-dock", instance: "h:1", beatAt: NOW - 20_000, lastSuccessAt: NOW - 20_000, lastErrorAt: null, lastError: null, runs: 9, failures: 0 },
-      { stage: "dispatcher", instance: "h:1", beatAt: NOW - 5 * 60_000, lastSuccessAt: NOW - 5 * 60_000, lastErrorAt: null, lastError: null, runs: 9, failures: 0 },
+      {
+        stage: "inbound-dock",
+        instance: "h:1",
+        beatAt: NOW - 20_000,
+        lastSuccessAt: NOW - 20_000,
+        lastErrorAt: null,
+        lastError: null,
+        runs: 9,
+        failures: 0,
+      },
+      {
+        stage: "dispatcher",
+        instance: "h:1",
+        beatAt: NOW - 5 * 60_000,
+        lastSuccessAt: NOW - 5 * 60_000,
+        lastErrorAt: null,
+        lastError: null,
+        runs: 9,
+        failures: 0,
+      },
     ],
-    newest: { rawIngestedAt: NOW - 20_000, classifiedAt: NOW - 60_000, telemetryTs: NOW - 5 * 60_000, recommendationCreatedAt: null, executionExecutedAt: null },
-    backlog: { unclassified: 3, oldestUnclassifiedAt: NOW - 90_000, parked: 0, pending: 2, oldestPendingAt: NOW - 60_000 },
+    newest: {
+      rawIngestedAt: NOW - 20_000,
+      classifiedAt: NOW - 60_000,
+      telemetryTs: NOW - 5 * 60_000,
+      recommendationCreatedAt: null,
+      executionExecutedAt: null,
+    },
+    backlog: {
+      unclassified: 3,
+      oldestUnclassifiedAt: NOW - 90_000,
+      parked: 0,
+      pending: 2,
+      oldestPendingAt: NOW - 60_000,
+    },
     executionsToday: 5,
     classifier: { classifier: "lexicon", modelId: "lexicon-v1" },
     lastBackup: null,
@@ -73,8 +99,14 @@ describe("opsctl screens (ink-testing-library frames)", () => {
   });
 
   it("status shows dry-run OFF and an engaged kill switch with its reason", () => {
-    const params = { ...defaultParams(), "dry-run": false, "kill-switch": { engaged: true, reason: "broker 500s", at: null, by: null } };
-    const { lastFrame, unmount } = render(<StatusScreen report={buildStatusReport(snapshot(), params, new Date(NOW), "aws")} />);
+    const params = {
+      ...defaultParams(),
+      "dry-run": false,
+      "kill-switch": { engaged: true, reason: "broker 500s", at: null, by: null },
+    };
+    const { lastFrame, unmount } = render(
+      <StatusScreen report={buildStatusReport(snapshot(), params, new Date(NOW), "aws")} />,
+    );
     const frame = lastFrame() ?? "";
     unmount();
     assert.match(frame, /dry-run OFF \(live orders\)/);
@@ -84,7 +116,11 @@ describe("opsctl screens (ink-testing-library frames)", () => {
 
   it("the recommendation list says how many there are when it is cut", () => {
     const { lastFrame, unmount } = render(
-      <RecommendationListScreen title="pending recommendations" recommendations={[rec(2), rec(1)]} total={7} />,
+      <RecommendationListScreen
+        title="pending recommendations"
+        recommendations={[rec(2), rec(1)]}
+        total={7}
+      />,
     );
     const frame = lastFrame() ?? "";
     unmount();
@@ -97,7 +133,9 @@ describe("opsctl screens (ink-testing-library frames)", () => {
       <FollowScreen lines={[rec(1)]} polls={0} lastPollAt={null} error={null} />,
     );
     assert.match(lastFrame() ?? "", /following new recommendations · 1 shown/);
-    rerender(<FollowScreen lines={[rec(1), rec(2, "REJECTED")]} polls={1} lastPollAt="15:00:01" error={null} />);
+    rerender(
+      <FollowScreen lines={[rec(1), rec(2, "REJECTED")]} polls={1} lastPollAt="15:00:01" error={null} />,
+    );
     const all = frames.join("\n");
     unmount();
     assert.match(all, /#1 /);
@@ -115,7 +153,14 @@ describe("opsctl screens (ink-testing-library frames)", () => {
       recommendation: { ...rec(42, "REJECTED") },
       inputsParsed: true,
       headlines: [
-        { eventId: 7, title: "Acme beats estimates", score: 0.91, weight: 1, label: "positive", publishedAt: null },
+        {
+          eventId: 7,
+          title: "Acme beats estimates",
+          score: 0.91,
+          weight: 1,
+          label: "positive",
+          publishedAt: null,
+        },
         { eventId: 8, title: null, score: 0.4, weight: null, label: null, publishedAt: null },
       ],
       thresholds: { threshold: 0.35, minEvents: 2 },
@@ -174,7 +219,15 @@ describe("opsctl screens (ink-testing-library frames)", () => {
   describe("type-to-confirm", () => {
     async function typeInto(text: string) {
       let result: boolean | undefined;
-      const app = render(<TypeToConfirm message="Turn dry-run off?" expected="live" onDone={(ok) => { result = ok; }} />);
+      const app = render(
+        <TypeToConfirm
+          message="Turn dry-run off?"
+          expected="live"
+          onDone={(ok) => {
+            result = ok;
+          }}
+        />,
+      );
       await delay(20);
       for (const char of text) {
         app.stdin.write(char);

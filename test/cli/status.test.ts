@@ -50,7 +50,16 @@ describe("status health evaluation", () => {
     const snapshot = emptySnapshot();
     const beatAt = clock.now().getTime();
     snapshot.heartbeats = [
-      { stage: "inbound-dock", instance: "a", beatAt, lastSuccessAt: beatAt, lastErrorAt: null, lastError: null, runs: 1, failures: 0 },
+      {
+        stage: "inbound-dock",
+        instance: "a",
+        beatAt,
+        lastSuccessAt: beatAt,
+        lastErrorAt: null,
+        lastError: null,
+        runs: 1,
+        failures: 0,
+      },
     ];
     assert.equal(evaluateHealth(snapshot, params, clock.now()).level, "ok");
     clock.advance(3 * 60_000);
@@ -58,7 +67,10 @@ describe("status health evaluation", () => {
     clock.advance(7 * 60_000);
     const report = evaluateHealth(snapshot, params, clock.now());
     assert.equal(report.level, "error");
-    assert.match(report.stages.find((stage) => stage.stage === "inbound-dock")?.message ?? "", /silent for 10m00s/);
+    assert.match(
+      report.stages.find((stage) => stage.stage === "inbound-dock")?.message ?? "",
+      /silent for 10m00s/,
+    );
   });
 
   it("warns when a stage's last run failed after its last success, naming the error", () => {
@@ -66,7 +78,16 @@ describe("status health evaluation", () => {
     const snapshot = emptySnapshot();
     const now = clock.now().getTime();
     snapshot.heartbeats = [
-      { stage: "lane-telemetry", instance: "a", beatAt: now, lastSuccessAt: now - 600_000, lastErrorAt: now, lastError: "HTTP 429", runs: 5, failures: 1 },
+      {
+        stage: "lane-telemetry",
+        instance: "a",
+        beatAt: now,
+        lastSuccessAt: now - 600_000,
+        lastErrorAt: now,
+        lastError: "HTTP 429",
+        runs: 5,
+        failures: 1,
+      },
     ];
     const report = evaluateHealth(snapshot, params, clock.now());
     assert.equal(report.level, "warn");
@@ -100,11 +121,21 @@ describe("status health evaluation", () => {
     const clock = new FakeClock(OPEN);
     const snapshot = emptySnapshot();
     snapshot.backlog.parked = 2;
-    const engaged = { ...params, "kill-switch": { engaged: true, reason: "broker down", at: null, by: "ops@host" } };
+    const engaged = {
+      ...params,
+      "kill-switch": { engaged: true, reason: "broker down", at: null, by: "ops@host" },
+    };
     const report = evaluateHealth(snapshot, engaged, clock.now());
     assert.equal(report.level, "warn");
     assert.match(report.checks.find((check) => check.key === "kill-switch")?.message ?? "", /broker down/);
-    snapshot.openAlerts = [{ checkKey: "freshness.raw", level: "ERROR", since: clock.now().getTime() - 60_000, message: "no events" }];
+    snapshot.openAlerts = [
+      {
+        checkKey: "freshness.raw",
+        level: "ERROR",
+        since: clock.now().getTime() - 60_000,
+        message: "no events",
+      },
+    ];
     assert.equal(evaluateHealth(snapshot, engaged, clock.now()).level, "error");
   });
 
@@ -112,14 +143,26 @@ describe("status health evaluation", () => {
     const clock = new FakeClock(OPEN);
     const snapshot = emptySnapshot();
     const started = clock.now().getTime() - 60_000;
-    snapshot.lastBackup = { id: 1, status: "SUCCEEDED", storage: "local", objectKey: "a", startedAt: started, finishedAt: started, sizeBytes: 10, error: null };
+    snapshot.lastBackup = {
+      id: 1,
+      status: "SUCCEEDED",
+      storage: "local",
+      objectKey: "a",
+      startedAt: started,
+      finishedAt: started,
+      sizeBytes: 10,
+      error: null,
+    };
     snapshot.lastSuccessfulBackupAt = started;
     assert.equal(evaluateHealth(snapshot, params, clock.now()).level, "ok");
     clock.advance(HEALTH_LIMITS.backupWarnMs);
     assert.equal(evaluateHealth(snapshot, params, clock.now()).level, "warn");
     snapshot.lastBackup = { ...snapshot.lastBackup, status: "FAILED", error: "pg_dump exited 1" };
     clock.set(OPEN);
-    assert.match(evaluateHealth(snapshot, params, clock.now()).checks.find((c) => c.key === "backup")?.message ?? "", /pg_dump/);
+    assert.match(
+      evaluateHealth(snapshot, params, clock.now()).checks.find((c) => c.key === "backup")?.message ?? "",
+      /pg_dump/,
+    );
   });
 });
 
@@ -140,18 +183,29 @@ describe("status snapshot from the database", () => {
       VALUES ('freshness.telemetry', 'WARN', now(), now(), 'candles late'), ('backlog.raw', 'OK', now(), now(), 'fine')`);
     const snapshot = await readStatusSnapshot(db.pool, now);
     assert.equal(snapshot.backlog.unclassified, 1);
-    assert.ok(snapshot.backlog.oldestUnclassifiedAt !== null && now.getTime() - snapshot.backlog.oldestUnclassifiedAt >= 170_000);
+    assert.ok(
+      snapshot.backlog.oldestUnclassifiedAt !== null &&
+        now.getTime() - snapshot.backlog.oldestUnclassifiedAt >= 170_000,
+    );
     assert.equal(snapshot.backlog.pending, 1);
     assert.equal(snapshot.executionsToday, 1);
     assert.deepEqual(snapshot.classifier, { classifier: "finbert", modelId: "ProsusAI/finbert" });
-    assert.deepEqual(snapshot.openAlerts.map((alert) => alert.checkKey), ["freshness.telemetry"]);
+    assert.deepEqual(
+      snapshot.openAlerts.map((alert) => alert.checkKey),
+      ["freshness.telemetry"],
+    );
     assert.equal(snapshot.paperPnl, "n/a");
-    assert.deepEqual(snapshot.heartbeats.map((beat) => beat.stage), ["inbound-dock", "sortation"]);
+    assert.deepEqual(
+      snapshot.heartbeats.map((beat) => beat.stage),
+      ["inbound-dock", "sortation"],
+    );
     assert.ok(snapshot.newest.telemetryTs !== null);
   });
 
   it("reads paper P&L only when a paper_positions table with realized_pnl exists", async () => {
-    await db.pool.query(sql.unsafe`CREATE TABLE paper_positions (ticker text, realized_pnl float8, unrealized_pnl float8)`);
+    await db.pool.query(
+      sql.unsafe`CREATE TABLE paper_positions (ticker text, realized_pnl float8, unrealized_pnl float8)`,
+    );
     await db.pool.query(sql.unsafe`INSERT INTO paper_positions VALUES ('ACME', 12.5, -2.25), ('MSFT', 1, 0)`);
     const snapshot = await readStatusSnapshot(db.pool, new Date());
     assert.deepEqual(snapshot.paperPnl, { totalUsd: 11.25, source: "paper_positions" });

@@ -35,9 +35,17 @@ export async function startFakeAws(
       calls.push({ target: `Lambda.Invoke:${name}`, body });
       try {
         const result = await invoke(name, body);
-        send(200, result.payload, result.functionError ? { "x-amz-function-error": result.functionError } : {});
+        send(
+          200,
+          result.payload,
+          result.functionError ? { "x-amz-function-error": result.functionError } : {},
+        );
       } catch (error) {
-        send(200, { errorMessage: String(error), errorType: "Error" }, { "x-amz-function-error": "Unhandled" });
+        send(
+          200,
+          { errorMessage: String(error), errorType: "Error" },
+          { "x-amz-function-error": "Unhandled" },
+        );
       }
       return;
     }

@@ -1,7 +1,10 @@
 import { type DatabasePool, sql } from "../../../services/common/db.ts";
 
 /** A small, realistic slice of a trading day, written straight into the tables status and recs read. */
-export async function seedTradingDay(pool: DatabasePool, now: Date): Promise<{ recommendationId: number; eventIds: number[] }> {
+export async function seedTradingDay(
+  pool: DatabasePool,
+  now: Date,
+): Promise<{ recommendationId: number; eventIds: number[] }> {
   const at = (minutesAgo: number) => sql.timestamp(new Date(now.getTime() - minutesAgo * 60_000));
   const eventIds: number[] = [];
   const titles = [
@@ -47,7 +50,11 @@ export async function seedTradingDay(pool: DatabasePool, now: Date): Promise<{ r
 }
 
 /** Inserts `count` recommendations quickly (one statement); spaced so the cooldown constraint holds. */
-export async function insertRecommendations(pool: DatabasePool, count: number, status = "PENDING"): Promise<void> {
+export async function insertRecommendations(
+  pool: DatabasePool,
+  count: number,
+  status = "PENDING",
+): Promise<void> {
   // Each (ticker, side) gets its own series of as_of one hour apart with a 30-minute cooldown:
   // [as_of, cooldown_until) never overlaps, so the EXCLUDE constraint accepts every row.
   await pool.query(sql.unsafe`
