@@ -42,7 +42,8 @@ export function cliContext(globals: GlobalOptions): CliContext {
 /**
  * On an AWS target, what the stack exports (`pulumi stack output --json > .ops/stack-outputs.json`,
  * or the file OPS_STACK_OUTPUTS names) fills region, parameter prefix and ops-api function name
- * where the environment does not set them. Keys read: region, paramPrefix, opsApiFunctionName.
+ * where the environment does not set them. Keys read: region, paramPrefix, opsApiFunctionName,
+ * logGroupPrefix.
  */
 function fillFromStackOutputs(env: Record<string, string | undefined>): void {
   const file = env.OPS_STACK_OUTPUTS ?? path.join(env.OPS_DATA_DIR || ".ops", "stack-outputs.json");
@@ -64,4 +65,5 @@ function fillFromStackOutputs(env: Record<string, string | undefined>): void {
   take("AWS_REGION", "region");
   take("OPS_PARAM_PREFIX", "paramPrefix");
   take("OPS_API_FUNCTION_NAME", "opsApiFunctionName");
+  take("OPS_LOG_GROUP_PREFIX", "logGroupPrefix");
 }

@@ -42,6 +42,11 @@ const envSchema = z.object({
   // --- opsctl (issue 9) ---
   /** The ops-api Lambda opsctl invokes on an AWS stack (name or ARN); the stack output `opsApiFunctionName`. */
   OPS_API_FUNCTION_NAME: z.string().min(1).optional(),
+  /** CloudWatch log groups of the stack are `${prefix}/${stage}` (`opsctl logs --target aws`); stack output `logGroupPrefix`. */
+  OPS_LOG_GROUP_PREFIX: z
+    .string()
+    .regex(/^\/[A-Za-z0-9_.\-/]+[^/]$/, "must start with / and not end with /")
+    .default("/ops-pipeline/dev"),
   /** Market data base URL for lane-telemetry (Yahoo chart v8 shape); `opsctl dev --demo` points it at its local server. */
   OPS_YAHOO_BASE_URL: z.string().url().default("https://query1.finance.yahoo.com"),
 });
@@ -69,7 +74,7 @@ export interface Config {
     readonly color: boolean;
   };
   readonly runtime: { readonly shutdownGraceMs: number };
-  readonly opsctl: { readonly opsApiFunctionName: string | undefined };
+  readonly opsctl: { readonly opsApiFunctionName: string | undefined; readonly logGroupPrefix: string };
   readonly market: { readonly yahooBaseUrl: string };
 }
 
@@ -128,7 +133,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     aws: { region: e.AWS_REGION, paramPrefix: e.OPS_PARAM_PREFIX },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT, color: e.NO_COLOR === undefined },
     runtime: { shutdownGraceMs: e.OPS_SHUTDOWN_GRACE_MS },
-    opsctl: { opsApiFunctionName: e.OPS_API_FUNCTION_NAME },
+    opsctl: { opsApiFunctionName: e.OPS_API_FUNCTION_NAME, logGroupPrefix: e.OPS_LOG_GROUP_PREFIX },
     market: { yahooBaseUrl: e.OPS_YAHOO_BASE_URL.replace(/\/+$/, "") },
   });
 }
