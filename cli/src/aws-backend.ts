@@ -8,6 +8,7 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import type { Clock } from "../../services/common/clock.ts";
 import { ConfigError, describeCause, OperatorError } from "../../services/common/errors.ts";
 import { ssmParameterStore } from "../../services/common/params/ssm.ts";
+import type { ParameterStore } from "../../services/common/params/store.ts";
 import type { OpsRequest, OpsResponse } from "../../services/ops-api/operations.ts";
 import type { AuditLine, OpsBackend } from "./backend.ts";
 import type { CliContext } from "./context.ts";
@@ -86,25 +87,27 @@ export async function openAwsBackend(context: CliContext, clock: Clock): Promise
       "run pulumi stack output --json > .ops/stack-outputs.json, or set OPS_API_FUNCTION_NAME",
     );
   }
-  const region = config.aws.region;
-  const api = opsApiClient(new Lambda({ region }), functionName);
-  const ssm = new SSMClient({ region });
-  const store = ssmParameterStore({
-    client: ssm,
-    prefix: config.aws.paramPrefix,
-    audit: async (entry) => {
-      await api.invoke({
-        op: "params.audit.record",
-        entry: {
-          key: entry.key,
-          oldValue: (entry.oldValue ?? null) as never,
-          newValue: entry.newValue as never,
-          changedBy: entry.changedBy,
-          reason: entry.reason,
-        },
-      });
-    },
-  });
+  const clientConfig = awsClientConfig(config);
+  const api = opsApiClient(new Lambda(clientConfig), functionName);
+  const ssm = new SSMClient(clientConfig);
+  const store = ssmErrorsAsOperatorErrors(
+    ssmParameterStore({
+      client: ssm,
+      prefix: config.aws.paramPrefix,
+      audit: async (entry) => {
+        await api.invoke({
+          op: "params.audit.record",
+          entry: {
+            key: entry.key,
+            oldValue: (entry.oldValue ?? null) as never,
+            newValue: entry.newValue as never,
+            changedBy: entry.changedBy,
+            reason: entry.reason,
+          },
+        });
+      },
+    }),
+  );
   return {
     target: "aws",
     source: functionName,
@@ -118,5 +121,42 @@ export async function openAwsBackend(context: CliContext, clock: Clock): Promise
     async close() {
       ssm.destroy();
     },
+  };
+}
+
+/** Region, and the endpoint override for tests and LocalStack, for every AWS SDK client opsctl makes. */
+export function awsClientConfig(config: CliContext["config"]): {
+  region: string | undefined;
+  endpoint?: string;
+  maxAttempts: number;
+} {
+  return {
+    region: config.aws.region,
+    ...(config.opsctl.awsEndpointUrl ? { endpoint: config.opsctl.awsEndpointUrl } : {}),
+    // An operator waits at the terminal: fail after 2 attempts rather than the SDK's long backoff.
+    maxAttempts: 2,
+  };
+}
+
+/**
+ * SSM failures (no credentials, no network, access denied) are the operator's to fix, not bugs:
+ * wrap them with what to check. Validation errors from the store pass through unchanged.
+ */
+function ssmErrorsAsOperatorErrors(store: ParameterStore): ParameterStore {
+  const wrap = async <T>(call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof OperatorError) throw error;
+      throw new OperatorError("SSM_UNAVAILABLE", `SSM Parameter Store: ${describeCause(error)}`, {
+        hint: "check AWS credentials, AWS_REGION, OPS_PARAM_PREFIX and ssm:GetParameter*/PutParameter permissions",
+        cause: error,
+      });
+    }
+  };
+  return {
+    kind: store.kind,
+    getAll: () => wrap(() => store.getAll()),
+    set: (key, value, who) => wrap(() => store.set(key, value, who)),
   };
 }

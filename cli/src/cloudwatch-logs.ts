@@ -74,6 +74,10 @@ export async function readCloudWatchLogs(
   }
 }
 
-export function cloudWatchLogsClient(region: string | undefined): CloudWatchLogsClient {
-  return new CloudWatchLogsClient({ region });
+export function cloudWatchLogsClient(config: {
+  region: string | undefined;
+  endpoint?: string;
+  maxAttempts: number;
+}): CloudWatchLogsClient {
+  return new CloudWatchLogsClient(config);
 }

@@ -42,6 +42,8 @@ const envSchema = z.object({
   // --- opsctl (issue 9) ---
   /** The ops-api Lambda opsctl invokes on an AWS stack (name or ARN); the stack output `opsApiFunctionName`. */
   OPS_API_FUNCTION_NAME: z.string().min(1).optional(),
+  /** opsctl only: send every AWS SDK call to this endpoint instead of AWS (tests, LocalStack). */
+  OPS_AWS_ENDPOINT_URL: z.string().url().optional(),
   /** CloudWatch log groups of the stack are `${prefix}/${stage}` (`opsctl logs --target aws`); stack output `logGroupPrefix`. */
   OPS_LOG_GROUP_PREFIX: z
     .string()
@@ -74,7 +76,11 @@ export interface Config {
     readonly color: boolean;
   };
   readonly runtime: { readonly shutdownGraceMs: number };
-  readonly opsctl: { readonly opsApiFunctionName: string | undefined; readonly logGroupPrefix: string };
+  readonly opsctl: {
+    readonly opsApiFunctionName: string | undefined;
+    readonly logGroupPrefix: string;
+    readonly awsEndpointUrl: string | undefined;
+  };
   readonly market: { readonly yahooBaseUrl: string };
 }
 
@@ -133,7 +139,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     aws: { region: e.AWS_REGION, paramPrefix: e.OPS_PARAM_PREFIX },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT, color: e.NO_COLOR === undefined },
     runtime: { shutdownGraceMs: e.OPS_SHUTDOWN_GRACE_MS },
-    opsctl: { opsApiFunctionName: e.OPS_API_FUNCTION_NAME, logGroupPrefix: e.OPS_LOG_GROUP_PREFIX },
+    opsctl: {
+      opsApiFunctionName: e.OPS_API_FUNCTION_NAME,
+      logGroupPrefix: e.OPS_LOG_GROUP_PREFIX,
+      awsEndpointUrl: e.OPS_AWS_ENDPOINT_URL,
+    },
     market: { yahooBaseUrl: e.OPS_YAHOO_BASE_URL.replace(/\/+$/, "") },
   });
 }

@@ -132,9 +132,8 @@ describe("the built opsctl binary", function () {
     await pool.query(sql.unsafe`
       INSERT INTO watchdog_state (check_key, level, since, last_evaluated_at, message) VALUES ('freshness.raw', 'ERROR', now(), now(), 'no events for 2h')`);
     assert.equal((await opsctl(["status", "--json"])).code, 4);
-    await pool.query(
-      sql.unsafe`DELETE FROM watchdog_state; DELETE FROM stage_heartbeats WHERE stage = 'dispatch-engine'`,
-    );
+    await pool.query(sql.unsafe`DELETE FROM watchdog_state`);
+    await pool.query(sql.unsafe`DELETE FROM stage_heartbeats WHERE stage = 'dispatch-engine'`);
   });
 
   it("dry-run off refuses without a terminal and --yes, then works with --yes and is audited", async () => {
@@ -218,7 +217,7 @@ describe("the built opsctl binary", function () {
     after(async () => aws.close());
     const awsEnv = () => ({
       ...FAKE_AWS_ENV,
-      AWS_ENDPOINT_URL: aws.url,
+      OPS_AWS_ENDPOINT_URL: aws.url,
       OPS_API_FUNCTION_NAME: "ops-pipeline-test-ops-api",
       OPS_PARAM_PREFIX: "/ops-pipeline/test",
       DATABASE_URL: "",

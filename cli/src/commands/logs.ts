@@ -53,7 +53,8 @@ Examples:
               });
             }
             const { cloudWatchLogsClient, readCloudWatchLogs } = await import("../cloudwatch-logs.ts");
-            const client = cloudWatchLogsClient(config.aws.region);
+            const { awsClientConfig } = await import("../aws-backend.ts");
+            const client = cloudWatchLogsClient(awsClientConfig(config));
             try {
               await readCloudWatchLogs(
                 client,

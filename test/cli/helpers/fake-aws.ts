@@ -11,6 +11,8 @@ import type { AddressInfo } from "node:net";
 export interface FakeAws {
   url: string;
   parameters: Map<string, string>;
+  /** CloudWatch Logs events per log group, as FilterLogEvents returns them. */
+  logEvents: Map<string, { eventId: string; timestamp: number; message: string; logStreamName: string }[]>;
   calls: { target: string; body: unknown }[];
   close(): Promise<void>;
 }
@@ -19,6 +21,7 @@ export async function startFakeAws(
   invoke: (functionName: string, payload: unknown) => Promise<{ payload: unknown; functionError?: string }>,
 ): Promise<FakeAws> {
   const parameters = new Map<string, string>();
+  const logEvents: FakeAws["logEvents"] = new Map();
   const calls: FakeAws["calls"] = [];
   const server = http.createServer(async (request, response) => {
     const chunks: Buffer[] = [];
@@ -74,6 +77,28 @@ export async function startFakeAws(
         parameters.set(name, String(body.Value));
         send(200, { Version: 1, Tier: "Standard" });
         return;
+      case "Logs_20140328.FilterLogEvents": {
+        const group = String(body.logGroupName);
+        const events = logEvents.get(group);
+        if (!events) {
+          send(400, {
+            __type: "ResourceNotFoundException",
+            message: "The specified log group does not exist.",
+          });
+          return;
+        }
+        // Pages of 2 so callers must follow nextToken, as they must with real pages of up to 1 MB.
+        const start = Number(body.startTime ?? 0);
+        const matching = events.filter((event) => event.timestamp >= start);
+        const offset = Number(body.nextToken ?? 0);
+        const page = matching.slice(offset, offset + 2);
+        send(200, {
+          events: page,
+          searchedLogStreams: [],
+          ...(offset + 2 < matching.length ? { nextToken: String(offset + 2) } : {}),
+        });
+        return;
+      }
       default:
         send(400, { __type: "InvalidAction", message: `unsupported ${target}` });
     }
@@ -84,6 +109,7 @@ export async function startFakeAws(
   return {
     url: `http://127.0.0.1:${port}`,
     parameters,
+    logEvents,
     calls,
     close: () =>
       new Promise<void>((resolve) => {
