@@ -33,15 +33,21 @@ describe("the built opsctl binary", function () {
     NO_COLOR: "1",
     ...extra,
   });
-  const opsctl = (args: string[], extra: Record<string, string> = {}): Run => {
-    const result = spawnSync(process.execPath, [BIN, ...args], {
-      cwd,
-      env: env(extra),
-      encoding: "utf8",
-      timeout: 60_000,
+  // Asynchronous on purpose: the fake AWS server in this process must keep answering meanwhile.
+  const opsctl = (args: string[], extra: Record<string, string> = {}): Promise<Run> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, ...args], { cwd, env: env(extra), timeout: 60_000 });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString();
+      });
+      child.stderr.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, stdout, stderr }));
     });
-    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-  };
   const json = (run: Run) => {
     try {
       return JSON.parse(run.stdout) as Record<string, unknown>;

@@ -465,3 +465,27 @@ export function buildStatusReport(
     killSwitch: params["kill-switch"],
   };
 }
+
+const countsRow = z.object({
+  raw: z.number(),
+  classified: z.number(),
+  recommendations: z.number(),
+  pending: z.number(),
+  executions: z.number(),
+  candles: z.number(),
+});
+export type PipelineCounts = z.infer<typeof countsRow>;
+
+/**
+ * Row counts for the dev dashboard (exact counts: fine for a laptop's tables, not for a status
+ * check on a large stack, which uses the indexed aggregates above).
+ */
+export async function readPipelineCounts(db: CommonQueryMethods): Promise<PipelineCounts> {
+  return db.one(sql.type(countsRow)`
+    SELECT (SELECT count(*) FROM inbound_events_raw) AS raw,
+           (SELECT count(*) FROM inbound_events_classified) AS classified,
+           (SELECT count(*) FROM dispatch_recommendations) AS recommendations,
+           (SELECT count(*) FROM dispatch_recommendations WHERE status = 'PENDING') AS pending,
+           (SELECT count(*) FROM dispatch_executions) AS executions,
+           (SELECT count(*) FROM lane_telemetry) AS candles`);
+}
