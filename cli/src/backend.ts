@@ -81,8 +81,9 @@ async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsB
         idleTimeoutMs: config.database.idleTimeoutMs,
         idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
         connectTimeoutMs: config.database.connectTimeoutMs,
-        // A command runs a few queries at once; a small pool connects faster.
-        maximumPoolSize: Math.min(4, config.database.maximumPoolSize),
+        // One connection: a command's few queries run faster in sequence on one session than
+        // in parallel on several, each of which costs a server fork and a login.
+        maximumPoolSize: 1,
       },
       logger,
     );
