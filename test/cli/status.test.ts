@@ -212,3 +212,25 @@ describe("status snapshot from the database", () => {
     await db.pool.query(sql.unsafe`DROP TABLE paper_positions`);
   });
 });
+
+describe("New York time without Intl", () => {
+  it("agrees with Intl on the offset across both DST switches of a year", async () => {
+    const { newYorkOffsetMs } = await import("../../services/common/ops/status.ts");
+    const format = new Intl.DateTimeFormat("en-US", {
+      timeZone: "America/New_York",
+      timeZoneName: "shortOffset",
+    });
+    for (
+      let t = Date.parse("2026-01-01T00:00:00Z");
+      t < Date.parse("2027-01-01T00:00:00Z");
+      t += 3 * 3_600_000
+    ) {
+      const name = format.formatToParts(new Date(t)).find((part) => part.type === "timeZoneName")?.value;
+      assert.equal(
+        newYorkOffsetMs(new Date(t)) / 3_600_000,
+        Number(name?.replace("GMT", "")),
+        new Date(t).toISOString(),
+      );
+    }
+  });
+});

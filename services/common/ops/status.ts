@@ -278,18 +278,30 @@ export const HEALTH_LIMITS = {
   backupWarnMs: 26 * 60 * 60_000,
 } as const;
 
+/**
+ * New York's UTC offset at `at`, by the US rule (EDT from the second Sunday of March 02:00 local to
+ * the first Sunday of November 02:00 local). Arithmetic instead of Intl: the first Intl time-zone
+ * lookup costs 40-100 ms of ICU start-up, which `opsctl status` would pay on every run.
+ */
+export function newYorkOffsetMs(at: Date): number {
+  const year = at.getUTCFullYear();
+  const nthSunday = (month: number, n: number) => {
+    const first = new Date(Date.UTC(year, month, 1)).getUTCDay();
+    return 1 + ((7 - first) % 7) + (n - 1) * 7;
+  };
+  // 02:00 EST = 07:00 UTC (spring forward); 02:00 EDT = 06:00 UTC (fall back).
+  const dstStart = Date.UTC(year, 2, nthSunday(2, 2), 7);
+  const dstEnd = Date.UTC(year, 10, nthSunday(10, 1), 6);
+  const t = at.getTime();
+  return t >= dstStart && t < dstEnd ? -4 * 3_600_000 : -5 * 3_600_000;
+}
+
 /** Regular US equity session (09:30-16:00 New York, Monday to Friday); holidays are not modelled. */
 export function usMarketOpen(now: Date): boolean {
-  const parts = new Intl.DateTimeFormat("en-US", {
-    timeZone: EXCHANGE_TIME_ZONE,
-    weekday: "short",
-    hour: "2-digit",
-    minute: "2-digit",
-    hourCycle: "h23",
-  }).formatToParts(now);
-  const get = (type: string) => parts.find((part) => part.type === type)?.value ?? "";
-  if (get("weekday") === "Sat" || get("weekday") === "Sun") return false;
-  const minutes = Number(get("hour")) * 60 + Number(get("minute"));
+  const local = new Date(now.getTime() + newYorkOffsetMs(now));
+  const weekday = local.getUTCDay();
+  if (weekday === 0 || weekday === 6) return false;
+  const minutes = local.getUTCHours() * 60 + local.getUTCMinutes();
   return minutes >= 9 * 60 + 30 && minutes < 16 * 60;
 }
 
