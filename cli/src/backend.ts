@@ -1,5 +1,6 @@
 import os from "node:os";
 import type { Clock } from "../../services/common/clock.ts";
+import { describeCause, OperatorError } from "../../services/common/errors.ts";
 import type {
   ListRecommendationsQuery,
   RecommendationExplanation,
@@ -91,17 +92,22 @@ async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsB
     await database.release();
     throw error;
   }
-  const store = params.postgresParameterStore(pool);
+  const rawStore = params.postgresParameterStore(pool);
+  const store: ParameterStore = {
+    kind: rawStore.kind,
+    getAll: () => explainMissingTables(() => rawStore.getAll()),
+    set: (key, value, who) => explainMissingTables(() => rawStore.set(key, value, who)),
+  };
   return {
     target: "local",
     source: database.source,
     clock,
-    statusSnapshot: () => status.readStatusSnapshot(pool, clock.now()),
-    listRecommendations: (query) => recs.listRecommendations(pool, query),
-    explainRecommendation: (id) => recs.explainRecommendation(pool, id),
+    statusSnapshot: () => explainMissingTables(() => status.readStatusSnapshot(pool, clock.now())),
+    listRecommendations: (query) => explainMissingTables(() => recs.listRecommendations(pool, query)),
+    explainRecommendation: (id) => explainMissingTables(() => recs.explainRecommendation(pool, id)),
     params: () => store,
     async paramAudit(limit) {
-      return (await params.listParamAudit(pool, limit)).map((entry) => ({
+      return (await explainMissingTables(() => params.listParamAudit(pool, limit))).map((entry) => ({
         ...entry,
         changedAt: entry.changedAt.toISOString(),
       }));
@@ -111,4 +117,29 @@ async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsB
       await database.release();
     },
   };
+}
+
+/**
+ * A database without the schema (a fresh embedded server, a new DATABASE_URL) fails with
+ * undefined_table (42P01): that is the operator's to fix with `opsctl migrate`, not a bug.
+ */
+async function explainMissingTables<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    const code =
+      (error as { cause?: { code?: unknown }; code?: unknown }).cause?.code ??
+      (error as { code?: unknown }).code;
+    if (code === "42P01") {
+      throw new OperatorError(
+        "NOT_MIGRATED",
+        `the database has no ops-pipeline schema (${describeCause(error)})`,
+        {
+          hint: "run opsctl migrate (with the same DATABASE_URL / OPS_DATA_DIR), or start opsctl dev",
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  }
 }

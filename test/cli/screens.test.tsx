@@ -254,3 +254,75 @@ describe("opsctl screens (ink-testing-library frames)", () => {
     });
   });
 });
+
+describe("opsctl dev dashboard (ink-testing-library frames)", () => {
+  it("shows each stage's runs, last result or error, the counts and the demo clock", async () => {
+    const { DevDashboard, summarizeResult } = await import("../../cli/src/ui/dev-dashboard.tsx");
+    const { lastFrame, unmount } = render(
+      <DevDashboard
+        state={{
+          database: "embedded",
+          logFile: ".ops/demo/logs/dev.log",
+          note: null,
+          demo: { url: "http://127.0.0.1:4000", clock: "2026-11-26 15:10", speed: 60 },
+          counts: { raw: 12, classified: 10, recommendations: 3, pending: 1, executions: 2, candles: 300 },
+          stages: [
+            {
+              name: "inbound-dock",
+              kind: "scheduled",
+              runs: 4,
+              failures: 0,
+              lastRunAt: "06:51:30",
+              lastDurationMs: 41,
+              last: summarizeResult({ fetched: 1, inserted: 4, feeds: [1] }),
+              ok: true,
+            },
+            {
+              name: "lane-telemetry",
+              kind: "scheduled",
+              runs: 2,
+              failures: 1,
+              lastRunAt: "06:51:31",
+              lastDurationMs: 12,
+              last: "HTTP 404 for ZZZ",
+              ok: false,
+            },
+            {
+              name: "sortation",
+              kind: "loop",
+              runs: 0,
+              failures: 0,
+              lastRunAt: null,
+              lastDurationMs: null,
+              last: null,
+              ok: null,
+            },
+          ],
+        }}
+      />,
+    );
+    const frame = lastFrame() ?? "";
+    unmount();
+    assert.match(frame, /demo day at 60× · demo clock 2026-11-26 15:10/);
+    assert.match(frame, /✓ inbound-dock\s+4 runs · last 06:51:30 41 ms · fetched=1 inserted=4/);
+    assert.match(frame, /✗ lane-telemetry\s+2 runs 1 failed · last 06:51:31 12 ms · HTTP 404 for ZZZ/);
+    assert.match(frame, /· sortation\s+loop/);
+    assert.match(
+      frame,
+      /raw 12 · classified 10 · candles 300 · recommendations 3 \(1 pending\) · executions 2/,
+    );
+  });
+
+  it("says so when no stage is registered yet", async () => {
+    const { DevDashboard } = await import("../../cli/src/ui/dev-dashboard.tsx");
+    const { lastFrame, unmount } = render(
+      <DevDashboard
+        state={{ database: "url", logFile: "x", note: null, demo: null, counts: null, stages: [] }}
+      />,
+    );
+    const frame = lastFrame() ?? "";
+    unmount();
+    assert.match(frame, /no stages registered yet/);
+    assert.match(frame, /counting…/);
+  });
+});
