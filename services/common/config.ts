@@ -132,6 +132,16 @@ const envSchema = z.object({
   OPS_ECS_SUBNETS: z.string().min(1).optional(),
   /** Comma-separated security group ids. */
   OPS_ECS_SECURITY_GROUPS: z.string().min(1).optional(),
+  // --- opsctl (issue 9) ---
+  /** The ops-api Lambda opsctl invokes on an AWS stack (name or ARN); the stack output `opsApiFunctionName`. */
+  OPS_API_FUNCTION_NAME: z.string().min(1).optional(),
+  /** opsctl only: send every AWS SDK call to this endpoint instead of AWS (tests, LocalStack). */
+  OPS_AWS_ENDPOINT_URL: z.string().url().optional(),
+  /** CloudWatch log groups of the stack are `${prefix}/${stage}` (`opsctl logs --target aws`); stack output `logGroupPrefix`. */
+  OPS_LOG_GROUP_PREFIX: z
+    .string()
+    .regex(/^\/[A-Za-z0-9_.\-/]+[^/]$/, "must start with / and not end with /")
+    .default("/ops-pipeline/dev"),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -174,6 +184,12 @@ export interface Config {
     readonly watchlistMax: number;
   };
   readonly dispatcher: DispatcherConfig;
+  /** opsctl (issue 9). */
+  readonly opsctl: {
+    readonly opsApiFunctionName: string | undefined;
+    readonly logGroupPrefix: string;
+    readonly awsEndpointUrl: string | undefined;
+  };
   // ---- watchdog ----
   readonly watchdog: {
     readonly snsTopicArn: string | undefined;
@@ -317,6 +333,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
         secretKeySecret: e.OPS_ALPACA_SECRET_KEY_SECRET,
         timeoutMs: e.OPS_ALPACA_TIMEOUT_MS,
       },
+    },
+    opsctl: {
+      opsApiFunctionName: e.OPS_API_FUNCTION_NAME,
+      logGroupPrefix: e.OPS_LOG_GROUP_PREFIX,
+      awsEndpointUrl: e.OPS_AWS_ENDPOINT_URL,
     },
     watchdog: {
       snsTopicArn: e.OPS_ALERT_SNS_TOPIC_ARN,

@@ -1,35 +1,88 @@
-import { Command } from "commander";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { Command, InvalidArgumentError } from "commander";
 import { envSecrets } from "../../../services/common/secrets.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
+import { localLogFile } from "../logs.ts";
 import { createOutput } from "../output.ts";
+
+interface DevOptions {
+  demo?: boolean;
+  demoSpeed: number;
+  dashboard: boolean;
+}
 
 export function devCommand(): Command {
   return new Command("dev")
     .description(
       "run the whole pipeline locally: embedded PostgreSQL (unless DATABASE_URL), migrations, every stage",
     )
+    .option(
+      "--demo",
+      "serve a bundled sample trading day from 127.0.0.1 through the real stages (no network, no keys)",
+    )
+    .option(
+      "--demo-speed <factor>",
+      "demo clock speed: demo minutes per real minute",
+      (text: string) => {
+        const n = Number(text);
+        if (!Number.isFinite(n) || n < 1 || n > 3600) throw new InvalidArgumentError("must be 1..3600");
+        return n;
+      },
+      60,
+    )
+    .option("--no-dashboard", "plain log lines on stderr even on a terminal")
     .addHelpText(
       "after",
       `
+Every stage's JSON log lines go to <OPS_DATA_DIR>/logs/dev.log (read them with opsctl logs STAGE).
+On a terminal a live dashboard shows each stage's last run and the row counts; elsewhere, logs on stderr.
+
+--demo uses OPS_DATA_DIR=.ops/demo unless OPS_DATA_DIR is set, registers the demo feed, sets the
+watchlist to the demo tickers, points OPS_YAHOO_BASE_URL at the demo server and runs the stages on a
+demo clock (a past session replayed --demo-speed times faster).
+
 Examples:
   npm start                      the same as opsctl dev
+  opsctl dev --demo              a sample day: classified events, recommendations, dry-run executions
   DATABASE_URL=postgres://… opsctl dev
-  OPS_DATA_DIR=/var/tmp/ops opsctl dev
+  OPS_DATA_DIR=/var/tmp/ops opsctl dev --no-dashboard
 
 Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
     )
-    .action(async (_options: unknown, command: Command) => {
+    .action(async (options: DevOptions, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const out = createOutput({ json: globals.json === true });
-      const { config, logger, instance } = cliContext(globals);
+      if (options.demo && !process.env.OPS_DATA_DIR) process.env.OPS_DATA_DIR = path.join(".ops", "demo");
+
+      // The demo server must be up before the configuration is read: its URL is the market base URL.
+      let demo: Awaited<ReturnType<typeof import("../demo/server.ts").startDemoServer>> | undefined;
+      let demoClock: import("../demo/clock.ts").DemoClock | undefined;
+      if (options.demo) {
+        const [{ DemoClock, latestClosedSessionOpen }, { startDemoServer }] = await Promise.all([
+          import("../demo/clock.ts"),
+          import("../demo/server.ts"),
+        ]);
+        demoClock = new DemoClock({
+          demoOpenMs: latestClosedSessionOpen(new Date()),
+          factor: options.demoSpeed,
+        });
+        demo = await startDemoServer(demoClock);
+        process.env.OPS_YAHOO_BASE_URL = demo.url;
+      }
+      const dashboard = options.dashboard && out.interactive && process.stderr.isTTY === true;
+      const base = cliContext(globals);
+      const { config, instance } = base;
       const [
         { openLocalDatabase },
         { migrate },
-        { connectDatabase },
+        { connectDatabase, sql },
         { startLocalRuntime },
         { loadStages },
         params,
         clock,
+        { pino },
+        { createLogger },
       ] = await Promise.all([
         import("../local-database.ts"),
         import("../../../services/common/migrator.ts"),
@@ -38,7 +91,30 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
         import("../../../services/registry.ts"),
         import("../../../services/common/params/postgres.ts"),
         import("../../../services/common/clock.ts"),
+        import("pino"),
+        import("../../../services/common/logger.ts"),
       ]);
+
+      // JSON lines for `opsctl logs` always; stderr too unless the dashboard owns the terminal.
+      const logFile = localLogFile(config.dataDir);
+      mkdirSync(path.dirname(logFile), { recursive: true });
+      const fileStream = pino.destination({ dest: logFile, append: true, sync: false });
+      const logger = dashboard
+        ? createLogger({
+            level: config.log.level,
+            pretty: false,
+            destination: fileStream,
+            base: { service: "ops-pipeline" },
+          })
+        : createLogger({
+            level: config.log.level,
+            pretty: false,
+            destination: pino.multistream([
+              { stream: fileStream, level: config.log.level as "info" },
+              { stream: pino.destination({ dest: 2, sync: true }), level: config.log.level as "info" },
+            ]),
+            base: { service: "ops-pipeline" },
+          });
 
       // Signals that arrive while starting up stop us as soon as the current step is done.
       let stopRequested = false;
@@ -57,6 +133,7 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
 
       const database = await openLocalDatabase(config, logger, { publish: true });
       let pool: Awaited<ReturnType<typeof connectDatabase>> | undefined;
+      let closeDashboard: (() => void) | undefined;
       try {
         const migrated = await migrate({ connectionString: database.url, logger });
         if (migrated.applied.length > 0) out.note(`applied ${migrated.applied.length} migration(s)`);
@@ -71,13 +148,77 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
           },
           logger,
         );
+        const store = params.postgresParameterStore(pool);
+        if (demo) {
+          // Ingest reads its feeds from the table: the demo feed replaces earlier demo runs' (other ports).
+          await pool.query(
+            sql.unsafe`DELETE FROM feeds WHERE name = 'ops-pipeline demo' AND url <> ${demo.feedUrl}`,
+          );
+          await pool.query(sql.unsafe`
+            INSERT INTO feeds (url, name, tags, terms)
+            VALUES (${demo.feedUrl}, 'ops-pipeline demo', ${sql.array(["demo"], "text")}, 'fictional sample data written by the project')
+            ON CONFLICT (url) DO NOTHING`);
+          const current = await store.getAll();
+          if (JSON.stringify(current.watchlist) !== JSON.stringify(demo.tickers)) {
+            await store.set("watchlist", demo.tickers, {
+              changedBy: "opsctl dev --demo",
+              reason: "demo tickers",
+            });
+          }
+          logger.info({ feed: demo.feedUrl, market: demo.url, tickers: demo.tickers }, "demo day served");
+        }
         const stages = await loadStages();
+        const stageClock = demoClock ?? clock.systemClock;
+
+        const { readPipelineCounts } = await import("../../../services/common/ops/status.ts");
+        let redraw: () => void = () => undefined;
+        const rows = stages.map((stage) => ({
+          name: stage.name,
+          kind: stage.kind,
+          runs: 0,
+          failures: 0,
+          lastRunAt: null as string | null,
+          lastDurationMs: null as number | null,
+          last: null as string | null,
+          ok: null as boolean | null,
+        }));
+        let counts: Awaited<ReturnType<typeof readPipelineCounts>> | null = null;
+        let summarize: (result: Record<string, unknown> | undefined) => string | null = () => null;
+        if (dashboard) {
+          const [{ render }, { createElement }, ui] = await Promise.all([
+            import("ink"),
+            import("react"),
+            import("../ui/dev-dashboard.tsx"),
+          ]);
+          summarize = ui.summarizeResult;
+          const element = () =>
+            createElement(ui.DevDashboard, {
+              state: {
+                database: database.source,
+                stages: rows.map((row) => ({ ...row })),
+                counts,
+                demo:
+                  demo && demoClock
+                    ? {
+                        url: demo.url,
+                        clock: demoClock.now().toISOString().slice(0, 16).replace("T", " "),
+                        speed: demoClock.factor,
+                      }
+                    : null,
+                logFile,
+                note: stopRequested ? "stopping…" : null,
+              },
+            });
+          const instance = render(element(), { exitOnCtrlC: false, patchConsole: true });
+          redraw = () => instance.rerender(element());
+          closeDashboard = () => instance.unmount();
+        }
         const runtime = startLocalRuntime({
           stages,
           context: {
             db: pool,
-            clock: clock.systemClock,
-            params: params.postgresParameterStore(pool),
+            clock: stageClock,
+            params: store,
             // The CLI is the adapter: locally, secrets are the environment (with .env loaded).
             secrets: envSecrets(process.env),
             config,
@@ -85,23 +226,58 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
           },
           logger,
           shutdownGraceMs: config.runtime.shutdownGraceMs,
+          onRun: (event) => {
+            const row = rows.find((candidate) => candidate.name === event.stage);
+            if (!row) return;
+            row.runs += 1;
+            if (!event.ok) row.failures += 1;
+            row.ok = event.ok;
+            row.lastRunAt = new Date().toISOString().slice(11, 19);
+            row.lastDurationMs = event.durationMs;
+            row.last = event.ok ? summarize(event.result) : (event.error ?? "failed");
+            redraw();
+          },
         });
+        const ticker = dashboard
+          ? setInterval(() => {
+              if (!pool) return;
+              readPipelineCounts(pool)
+                .then((value) => {
+                  counts = value;
+                  redraw();
+                })
+                .catch((error: unknown) => logger.warn({ err: error }, "dashboard counts failed"));
+            }, 1_000)
+          : undefined;
         const stopped = new Promise<void>((resolve) => {
           stop = async () => {
+            redraw();
+            if (ticker) clearInterval(ticker);
             await runtime.stop();
             resolve();
           };
         });
-        out.result(
-          { state: "running", database: database.source, stages: stages.map((stage) => stage.name) },
-          () =>
-            `ops-pipeline running: ${stages.length} stage(s) on the ${database.source} database. Ctrl-C to stop.`,
-        );
+        if (!dashboard) {
+          out.result(
+            {
+              state: "running",
+              database: database.source,
+              stages: stages.map((stage) => stage.name),
+              logFile,
+              demo: demo ? { url: demo.url, feedUrl: demo.feedUrl, tickers: demo.tickers } : null,
+            },
+            () =>
+              `ops-pipeline running: ${stages.length} stage(s) on the ${database.source} database${demo ? `, demo day from ${demo.url}` : ""}. Logs: ${logFile}. Ctrl-C to stop.`,
+          );
+        }
         if (stopRequested) await stop?.();
         await stopped;
       } finally {
+        closeDashboard?.();
         await pool?.end().catch((error: unknown) => logger.warn({ err: error }, "closing the pool failed"));
         await database.release();
+        await demo?.close();
+        fileStream.flushSync?.();
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
         out.note("stopped");

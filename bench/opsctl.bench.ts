@@ -1,0 +1,72 @@
+// Wall time of `opsctl status --json` and `opsctl recs --pending --json` on the local stack with
+// 10,000 recommendations, beside `node -e 0` in the same run (BENCHMARKING.md). Goal: < 400 ms.
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+import { sql } from "../services/common/db.ts";
+import { benchDatabase, type Measurement, report, timeIt } from "./lib.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const BIN = path.join(ROOT, "cli", "bin", "opsctl.js");
+const COUNT = 10_000;
+
+const build = spawnSync(
+  process.execPath,
+  [path.join(ROOT, "node_modules", "tsx", "dist", "cli.mjs"), "scripts/build.ts"],
+  {
+    cwd: ROOT,
+    encoding: "utf8",
+  },
+);
+if (build.status !== 0) throw new Error(`build failed: ${build.stderr}`);
+
+const db = await benchDatabase(4);
+try {
+  // One statement; each (ticker, side) series is spaced an hour apart with a 30-minute cooldown so
+  // the EXCLUDE constraint on (ticker, side, [as_of, cooldown_until)) accepts every row.
+  await db.pool.query(sql.unsafe`
+    INSERT INTO dispatch_recommendations (ticker, side, status, as_of, cooldown_until, rule_version, sentiment,
+      event_count, close, sma20, threshold, inputs)
+    SELECT 'T' || (n % 50), CASE WHEN n % 2 = 0 THEN 'BUY' ELSE 'SELL' END, 'PENDING',
+      now() - make_interval(hours => n), now() - make_interval(hours => n) + interval '30 minutes',
+      'bench-v1', 0.5, 2, 100, 99, 0.35, '{"events":[]}'::jsonb
+    FROM generate_series(1, ${COUNT}) AS n`);
+  await db.pool.query(sql.unsafe`ANALYZE dispatch_recommendations`);
+  const env = {
+    PATH: process.env.PATH ?? "",
+    HOME: process.env.HOME ?? "",
+    DATABASE_URL: db.url,
+    NO_COLOR: "1",
+  };
+  const run = (args: string[], expectStatus: number[]) => () => {
+    const result = spawnSync(process.execPath, args, { cwd: ROOT, env, encoding: "utf8" });
+    if (!expectStatus.includes(result.status ?? -1)) {
+      throw new Error(`${args.join(" ")} exited ${result.status}: ${result.stderr}`);
+    }
+  };
+  const options = { warmup: 2, repeat: 9 };
+  const measure = async (label: string, fn: () => void): Promise<Measurement> => {
+    const { medianMs, runs } = await timeIt(fn, options);
+    return { label, value: medianMs, unit: "ms", runs };
+  };
+  const baseline = await measure("node -e 0", run(["-e", "0"], [0]));
+  // status exits 3/4 here (10,000 old PENDING rows are a warning); the time is what is measured.
+  const status = await measure(
+    `opsctl status --json (${COUNT} recs)`,
+    run([BIN, "status", "--json"], [0, 3, 4]),
+  );
+  const pending = await measure(
+    `opsctl recs --pending --json (${COUNT})`,
+    run([BIN, "recs", "--pending", "--json"], [0]),
+  );
+  const help = await measure("opsctl --help (no database)", run([BIN, "--help"], [0]));
+  report("opsctl start-up and queries (wall time, median of 9)", "npm run bench -- opsctl", baseline, [
+    status,
+    pending,
+    help,
+  ]);
+  console.log(
+    `  goal: status and recs under 400 ms; runs (ms): status ${status.runs.map((r) => r.toFixed(0)).join(" ")}`,
+  );
+} finally {
+  await db.close();
+}

@@ -1,0 +1,145 @@
+import os from "node:os";
+import type { Clock } from "../../services/common/clock.ts";
+import { describeCause, OperatorError } from "../../services/common/errors.ts";
+import type {
+  ListRecommendationsQuery,
+  RecommendationExplanation,
+  RecommendationList,
+} from "../../services/common/ops/recs.ts";
+import type { StatusSnapshot } from "../../services/common/ops/status.ts";
+import type { ParameterStore } from "../../services/common/params/store.ts";
+import type { CliContext } from "./context.ts";
+
+/** An audit entry as commands print it (the time as an ISO string on both targets). */
+export interface AuditLine {
+  key: string;
+  oldValue: unknown;
+  newValue: unknown;
+  changedBy: string;
+  changedAt: string;
+  store: "postgres" | "ssm";
+  reason: string | null;
+}
+
+/**
+ * What commands need from a stack, whichever it is: locally the database directly; on AWS the
+ * ops-api Lambda (the database is private) and SSM for parameters. Commands never see which.
+ */
+export interface OpsBackend {
+  readonly target: "local" | "aws";
+  /** Where the data comes from, for notes: "embedded", "url", "shared" or the function name. */
+  readonly source: string;
+  readonly clock: Clock;
+  statusSnapshot(): Promise<StatusSnapshot>;
+  listRecommendations(query: ListRecommendationsQuery): Promise<RecommendationList>;
+  explainRecommendation(id: number): Promise<RecommendationExplanation | null>;
+  params(): ParameterStore;
+  paramAudit(limit: number): Promise<AuditLine[]>;
+  close(): Promise<void>;
+}
+
+/** Who changes a parameter: the OS user at the host, as the audit trail records it. */
+export function operatorIdentity(): string {
+  let user = process.env.USER ?? "unknown";
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // no passwd entry (some containers): keep $USER
+  }
+  return `${user}@${os.hostname()}`;
+}
+
+/**
+ * Opens the backend of the configured target. Imports only what that target needs: the local
+ * target never loads the AWS SDK, the AWS target never loads the database driver.
+ * @throws OperatorError (DatabaseUnavailableError, ConfigError...) when the target is unreachable.
+ */
+export async function openBackend(context: CliContext, clock?: Clock): Promise<OpsBackend> {
+  const realClock = clock ?? (await import("../../services/common/clock.ts")).systemClock;
+  if (context.config.target === "aws") {
+    const { openAwsBackend } = await import("./aws-backend.ts");
+    return openAwsBackend(context, realClock);
+  }
+  return openLocalBackend(context, realClock);
+}
+
+async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsBackend> {
+  const [{ openLocalDatabase }, { connectDatabase }, status, recs, params] = await Promise.all([
+    import("./local-database.ts"),
+    import("../../services/common/db.ts"),
+    import("../../services/common/ops/status.ts"),
+    import("../../services/common/ops/recs.ts"),
+    import("../../services/common/params/postgres.ts"),
+  ]);
+  const { config, logger } = context;
+  const database = await openLocalDatabase(config, logger);
+  let pool: Awaited<ReturnType<typeof connectDatabase>>;
+  try {
+    pool = await connectDatabase(
+      {
+        url: database.url,
+        statementTimeoutMs: config.database.statementTimeoutMs,
+        idleTimeoutMs: config.database.idleTimeoutMs,
+        idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
+        connectTimeoutMs: config.database.connectTimeoutMs,
+        // One connection: a command's few queries run faster in sequence on one session than
+        // in parallel on several, each of which costs a server fork and a login.
+        maximumPoolSize: 1,
+      },
+      logger,
+    );
+  } catch (error) {
+    await database.release();
+    throw error;
+  }
+  const rawStore = params.postgresParameterStore(pool);
+  const store: ParameterStore = {
+    kind: rawStore.kind,
+    getAll: () => explainMissingTables(() => rawStore.getAll()),
+    set: (key, value, who) => explainMissingTables(() => rawStore.set(key, value, who)),
+  };
+  return {
+    target: "local",
+    source: database.source,
+    clock,
+    statusSnapshot: () => explainMissingTables(() => status.readStatusSnapshot(pool, clock.now())),
+    listRecommendations: (query) => explainMissingTables(() => recs.listRecommendations(pool, query)),
+    explainRecommendation: (id) => explainMissingTables(() => recs.explainRecommendation(pool, id)),
+    params: () => store,
+    async paramAudit(limit) {
+      return (await explainMissingTables(() => params.listParamAudit(pool, limit))).map((entry) => ({
+        ...entry,
+        changedAt: entry.changedAt.toISOString(),
+      }));
+    },
+    async close() {
+      await pool.end();
+      await database.release();
+    },
+  };
+}
+
+/**
+ * A database without the schema (a fresh embedded server, a new DATABASE_URL) fails with
+ * undefined_table (42P01): that is the operator's to fix with `opsctl migrate`, not a bug.
+ */
+async function explainMissingTables<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    const code =
+      (error as { cause?: { code?: unknown }; code?: unknown }).cause?.code ??
+      (error as { code?: unknown }).code;
+    if (code === "42P01") {
+      throw new OperatorError(
+        "NOT_MIGRATED",
+        `the database has no ops-pipeline schema (${describeCause(error)})`,
+        {
+          hint: "run opsctl migrate (with the same DATABASE_URL / OPS_DATA_DIR), or start opsctl dev",
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  }
+}

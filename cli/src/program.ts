@@ -1,0 +1,59 @@
+import { Command, Option } from "commander";
+import { backupCommand } from "./commands/backup.ts";
+import { devCommand } from "./commands/dev.ts";
+import { dryRunCommand } from "./commands/dry-run.ts";
+import { killSwitchCommand } from "./commands/kill-switch.ts";
+import { logsCommand } from "./commands/logs.ts";
+import { migrateCommand } from "./commands/migrate.ts";
+import { paramsCommand } from "./commands/params.ts";
+import { recsCommand } from "./commands/recs.ts";
+import { replayCommand } from "./commands/replay.ts";
+import { statusCommand } from "./commands/status.ts";
+import { EXIT, reportError } from "./output.ts";
+
+/** Builds the program; exported so tests can parse without spawning. */
+export function buildProgram(): Command {
+  const program = new Command("opsctl")
+    .description("operate ops-pipeline: the local stack (embedded PostgreSQL) or an AWS stack")
+    .version("0.1.0")
+    .option("--json", "machine-readable output on stdout (stable shape)")
+    .addOption(new Option("--target <target>", "which stack to operate").choices(["local", "aws"]))
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(text) });
+  for (const command of [
+    migrateCommand(),
+    devCommand(),
+    statusCommand(),
+    recsCommand(),
+    dryRunCommand(),
+    killSwitchCommand(),
+    paramsCommand(),
+    logsCommand(),
+    replayCommand(),
+    backupCommand(),
+  ]) {
+    program.addCommand(command);
+  }
+  // Subcommands added with addCommand do not inherit these settings; apply them all the way down.
+  const configure = (command: Command) => {
+    command
+      .exitOverride()
+      .showHelpAfterError("(run with --help for usage)")
+      .configureOutput({ outputError: (text, write) => write(text) });
+    for (const child of command.commands) configure(child);
+  };
+  for (const child of program.commands) configure(child);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv as string[]);
+    // A command that reports a verdict (status: 3 warn, 4 error) sets process.exitCode itself.
+    return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
+  } catch (error) {
+    return reportError(error, argv.includes("--json"));
+  }
+}

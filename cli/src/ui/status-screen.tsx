@@ -1,0 +1,93 @@
+import { Box, Text } from "ink";
+import { formatAge, type StatusReport } from "../../../services/common/ops/status.ts";
+import { LEVEL_COLOR, LEVEL_MARK } from "./levels.ts";
+
+function age(nowMs: number, at: number | null): string {
+  return at === null ? "never" : `${formatAge(nowMs - at)} ago`;
+}
+
+/** `opsctl status`: one screen, top to bottom the way an operator scans it. */
+export function StatusScreen({ report }: { report: StatusReport }) {
+  const nowMs = Date.parse(report.at);
+  const { snapshot, health } = report;
+  const pnl = snapshot.paperPnl;
+  const freshness: [string, number | null][] = [
+    ["raw events ingested", snapshot.newest.rawIngestedAt],
+    ["events classified", snapshot.newest.classifiedAt],
+    ["candle (lane_telemetry.ts)", snapshot.newest.telemetryTs],
+    ["recommendation created", snapshot.newest.recommendationCreatedAt],
+    ["execution", snapshot.newest.executionExecutedAt],
+  ];
+  return (
+    <Box flexDirection="column">
+      <Text>
+        <Text bold>ops-pipeline</Text> {report.target} · {report.at} ·{" "}
+        <Text bold color={LEVEL_COLOR[health.level]}>
+          {health.level.toUpperCase()}
+        </Text>
+      </Text>
+      <Text>
+        dry-run{" "}
+        <Text bold color={report.dryRun ? "green" : "red"}>
+          {report.dryRun ? "ON" : "OFF (live orders)"}
+        </Text>
+        {"  "}kill-switch{" "}
+        <Text bold color={report.killSwitch.engaged ? "red" : "green"}>
+          {report.killSwitch.engaged
+            ? `ENGAGED${report.killSwitch.reason ? ` (${report.killSwitch.reason})` : ""}`
+            : "off"}
+        </Text>
+      </Text>
+      <Box marginTop={1} flexDirection="column">
+        <Text bold>stages</Text>
+        {health.stages.map((stage) => (
+          <Text key={stage.stage}>
+            <Text color={LEVEL_COLOR[stage.level]}>{LEVEL_MARK[stage.level]}</Text> {stage.stage.padEnd(16)}{" "}
+            {stage.message}
+          </Text>
+        ))}
+      </Box>
+      <Box marginTop={1} flexDirection="column">
+        <Text bold>newest rows</Text>
+        {freshness.map(([label, at]) => (
+          <Text key={label}>
+            {"  "}
+            {label.padEnd(27)} {age(nowMs, at)}
+          </Text>
+        ))}
+      </Box>
+      <Box marginTop={1} flexDirection="column">
+        <Text bold>checks</Text>
+        {health.checks.map((check) => (
+          <Text key={check.key}>
+            <Text color={LEVEL_COLOR[check.level]}>{LEVEL_MARK[check.level]}</Text> {check.key.padEnd(22)}{" "}
+            {check.message}
+          </Text>
+        ))}
+      </Box>
+      <Box marginTop={1} flexDirection="column">
+        <Text>
+          {`pending recommendations ${snapshot.backlog.pending} · executions today ${snapshot.executionsToday} · paper P&L ${pnl === "n/a" || pnl.totalUsd === null ? "n/a" : `${pnl.totalUsd.toFixed(2)} USD`}`}
+        </Text>
+        <Text>
+          classifier{" "}
+          {snapshot.classifier
+            ? `${snapshot.classifier.classifier} (${snapshot.classifier.modelId})`
+            : "none yet"}
+        </Text>
+        <Text>
+          last backup{" "}
+          {snapshot.lastBackup
+            ? `#${snapshot.lastBackup.id} ${snapshot.lastBackup.status} ${age(nowMs, snapshot.lastBackup.startedAt)} (${snapshot.lastBackup.storage})`
+            : "none yet"}
+        </Text>
+        <Text>
+          open alerts{" "}
+          {snapshot.openAlerts.length === 0
+            ? "none"
+            : snapshot.openAlerts.map((alert) => `${alert.checkKey} ${alert.level}`).join(", ")}
+        </Text>
+      </Box>
+    </Box>
+  );
+}

@@ -1,0 +1,287 @@
+import { z } from "zod";
+import { type CommonQueryMethods, sql } from "../db.ts";
+
+/**
+ * Recommendations as operators read them: lists (pending, newest, new since an id) and one
+ * recommendation's explanation, built only from what it stored (invariant 6) plus the headlines
+ * and candles its inputs name.
+ */
+
+export const RECOMMENDATION_STATUSES = ["PENDING", "EXECUTED", "REJECTED", "FAILED"] as const;
+export type RecommendationStatus = (typeof RECOMMENDATION_STATUSES)[number];
+
+const recommendationRow = z.object({
+  id: z.number(),
+  ticker: z.string(),
+  side: z.enum(["BUY", "SELL"]),
+  status: z.enum(RECOMMENDATION_STATUSES),
+  as_of: z.number(),
+  created_at: z.number(),
+  rule_version: z.string(),
+  sentiment: z.number(),
+  event_count: z.number(),
+  close: z.number(),
+  sma20: z.number(),
+  threshold: z.number(),
+  decided_at: z.number().nullable(),
+  rejected_gate: z.string().nullable(),
+  error: z.string().nullable(),
+});
+
+export interface RecommendationSummary {
+  id: number;
+  ticker: string;
+  side: "BUY" | "SELL";
+  status: RecommendationStatus;
+  asOf: string;
+  createdAt: string;
+  ruleVersion: string;
+  sentiment: number;
+  eventCount: number;
+  close: number;
+  sma20: number;
+  threshold: number;
+  decidedAt: string | null;
+  rejectedGate: string | null;
+  error: string | null;
+}
+
+function toSummary(row: z.infer<typeof recommendationRow>): RecommendationSummary {
+  return {
+    id: row.id,
+    ticker: row.ticker,
+    side: row.side,
+    status: row.status,
+    asOf: new Date(row.as_of).toISOString(),
+    createdAt: new Date(row.created_at).toISOString(),
+    ruleVersion: row.rule_version,
+    sentiment: row.sentiment,
+    eventCount: row.event_count,
+    close: row.close,
+    sma20: row.sma20,
+    threshold: row.threshold,
+    decidedAt: row.decided_at === null ? null : new Date(row.decided_at).toISOString(),
+    rejectedGate: row.rejected_gate,
+    error: row.error,
+  };
+}
+
+const columns = sql.fragment`id, ticker, side, status, as_of, created_at, rule_version, sentiment, event_count,
+  close, sma20, threshold, decided_at, rejected_gate, error`;
+
+export interface ListRecommendationsQuery {
+  /** Only this status (PENDING for `--pending`). */
+  status?: RecommendationStatus | undefined;
+  /** Only rows with a larger id (`--follow` polls with the last id it printed). */
+  afterId?: number | undefined;
+  /** Newest rows first unless `afterId` is given (then oldest first, so lines print in order). */
+  limit: number;
+}
+
+export interface RecommendationList {
+  recommendations: RecommendationSummary[];
+  /** How many rows match the filter in all (the list may be cut at `limit`). */
+  total: number;
+}
+
+/**
+ * Lists recommendations. Pending lists use the partial pending index; the total is a separate
+ * count so a cut list still says how many there are.
+ * @throws slonik errors when the database fails.
+ */
+export async function listRecommendations(
+  db: CommonQueryMethods,
+  query: ListRecommendationsQuery,
+): Promise<RecommendationList> {
+  const where = sql.join(
+    [
+      sql.fragment`true`,
+      ...(query.status ? [sql.fragment`status = ${query.status}`] : []),
+      ...(query.afterId !== undefined ? [sql.fragment`id > ${query.afterId}`] : []),
+    ],
+    sql.fragment` AND `,
+  );
+  const order = query.afterId !== undefined ? sql.fragment`id ASC` : sql.fragment`id DESC`;
+  const [rows, total] = await Promise.all([
+    db.any(sql.type(recommendationRow)`
+      SELECT ${columns} FROM dispatch_recommendations WHERE ${where} ORDER BY ${order} LIMIT ${query.limit}`),
+    db.oneFirst(sql.type(z.object({ total: z.number() }))`
+      SELECT count(*) AS total FROM dispatch_recommendations WHERE ${where}`),
+  ]);
+  return { recommendations: rows.map(toSummary), total };
+}
+
+/**
+ * The shape the dispatch engine is expected to store in `inputs`. Every part is optional and
+ * unknown keys pass through: the engine owns this document, and `recs show` must explain what it
+ * can and print the raw JSON for the rest rather than fail.
+ */
+export const recommendationInputsSchema = z.looseObject({
+  events: z
+    .array(
+      z.looseObject({
+        id: z.coerce.number().int(),
+        score: z.number().optional(),
+        weight: z.number().optional(),
+        label: z.string().optional(),
+        publishedAt: z.union([z.string(), z.number()]).optional(),
+      }),
+    )
+    .optional(),
+  eventIds: z.array(z.coerce.number().int()).optional(),
+  close: z.number().optional(),
+  sma20: z.number().optional(),
+  threshold: z.number().optional(),
+  thresholds: z.record(z.string(), z.unknown()).optional(),
+  params: z.record(z.string(), z.unknown()).optional(),
+  ruleVersion: z.string().optional(),
+});
+export type RecommendationInputs = z.infer<typeof recommendationInputsSchema>;
+
+const gateDecisionSchema = z.array(
+  z.looseObject({
+    gate: z.string(),
+    passed: z.boolean().optional(),
+    ok: z.boolean().optional(),
+    detail: z.unknown().optional(),
+    reason: z.string().optional(),
+  }),
+);
+
+export interface ExplainedHeadline {
+  eventId: number;
+  title: string | null;
+  score: number | null;
+  weight: number | null;
+  label: string | null;
+  publishedAt: string | null;
+}
+
+export interface GateDecision {
+  gate: string;
+  passed: boolean | null;
+  detail: string | null;
+}
+
+export interface RecommendationExplanation {
+  recommendation: RecommendationSummary;
+  /** True when `inputs` fitted the expected shape; else only `rawInputs` explains it. */
+  inputsParsed: boolean;
+  headlines: ExplainedHeadline[];
+  thresholds: Record<string, unknown>;
+  gateDecisions: GateDecision[] | null;
+  rawInputs: unknown;
+  rawGateDecisions: unknown;
+  /** Candles around as_of with the 20-bar simple moving average of close (null before 20 bars). */
+  chart: { ts: string; close: number; sma20: number | null }[];
+}
+
+const detailRow = recommendationRow.extend({ inputs: z.unknown(), gate_decisions: z.unknown() });
+const headlineRow = z.object({
+  id: z.number(),
+  title: z.string(),
+  published_at: z.number(),
+  score: z.number().nullable(),
+  label: z.string().nullable(),
+});
+const candleRow = z.object({ ts: z.number(), close: z.number() });
+
+function parseGateDecisions(raw: unknown): GateDecision[] | null {
+  if (raw === null || raw === undefined) return null;
+  // Either an array of {gate, passed|ok, detail|reason} or an object keyed by gate name.
+  const candidate = Array.isArray(raw)
+    ? raw
+    : typeof raw === "object"
+      ? Object.entries(raw as Record<string, unknown>).map(([gate, value]) =>
+          typeof value === "object" && value !== null ? { gate, ...value } : { gate, passed: value === true },
+        )
+      : null;
+  const parsed = gateDecisionSchema.safeParse(candidate);
+  if (!parsed.success) return null;
+  return parsed.data.map((decision) => {
+    const detail = decision.reason ?? decision.detail;
+    return {
+      gate: decision.gate,
+      passed: decision.passed ?? decision.ok ?? null,
+      detail: detail === undefined ? null : typeof detail === "string" ? detail : JSON.stringify(detail),
+    };
+  });
+}
+
+/** Candles loaded before as_of for the chart: 20 more than shown, so the SMA starts at the left edge. */
+export const CHART_BARS_BEFORE = 40;
+export const CHART_BARS_AFTER = 12;
+
+/**
+ * One recommendation and everything `recs show` prints. Returns null when there is no such id.
+ * @throws slonik errors when the database fails.
+ */
+export async function explainRecommendation(
+  db: CommonQueryMethods,
+  id: number,
+): Promise<RecommendationExplanation | null> {
+  const row = await db.maybeOne(sql.type(detailRow)`
+    SELECT ${columns}, inputs, gate_decisions FROM dispatch_recommendations WHERE id = ${id}`);
+  if (!row) return null;
+  const parsed = recommendationInputsSchema.safeParse(row.inputs);
+  const inputs = parsed.success ? parsed.data : undefined;
+  const eventEntries =
+    inputs?.events ?? (inputs?.eventIds ?? []).map((eventId) => ({ id: eventId }) as { id: number });
+  const ids = eventEntries.map((event) => event.id);
+  const [headlines, candles] = await Promise.all([
+    ids.length === 0
+      ? Promise.resolve([])
+      : db.any(sql.type(headlineRow)`
+          SELECT r.id, r.title, r.published_at, c.score, c.label
+          FROM inbound_events_raw r LEFT JOIN inbound_events_classified c ON c.raw_id = r.id
+          WHERE r.id = ANY(${sql.array(ids, "int8")})`),
+    db.any(sql.type(candleRow)`
+      (SELECT ts, close FROM lane_telemetry WHERE ticker = ${row.ticker} AND ts <= ${sql.timestamp(new Date(row.as_of))}
+       ORDER BY ts DESC LIMIT ${CHART_BARS_BEFORE + 20})
+      UNION ALL
+      (SELECT ts, close FROM lane_telemetry WHERE ticker = ${row.ticker} AND ts > ${sql.timestamp(new Date(row.as_of))}
+       ORDER BY ts ASC LIMIT ${CHART_BARS_AFTER})
+      ORDER BY ts`),
+  ]);
+  const byId = new Map(headlines.map((headline) => [headline.id, headline]));
+  const closes = candles.map((candle) => candle.close);
+  const chart = candles
+    .map((candle, index) => ({
+      ts: new Date(candle.ts).toISOString(),
+      close: candle.close,
+      sma20:
+        index >= 19 ? closes.slice(index - 19, index + 1).reduce((sum, value) => sum + value, 0) / 20 : null,
+    }))
+    .slice(-(CHART_BARS_BEFORE + CHART_BARS_AFTER));
+  const thresholds: Record<string, unknown> = {
+    threshold: row.threshold,
+    ...(inputs?.thresholds ?? {}),
+    ...(inputs?.params ?? {}),
+  };
+  return {
+    recommendation: toSummary(row),
+    inputsParsed: parsed.success,
+    headlines: eventEntries.map((event) => {
+      const found = byId.get(event.id);
+      const fromInputs = event as {
+        score?: number;
+        weight?: number;
+        label?: string;
+        publishedAt?: string | number;
+      };
+      return {
+        eventId: event.id,
+        title: found?.title ?? null,
+        score: fromInputs.score ?? found?.score ?? null,
+        weight: fromInputs.weight ?? null,
+        label: fromInputs.label ?? found?.label ?? null,
+        publishedAt: found ? new Date(found.published_at).toISOString() : null,
+      };
+    }),
+    thresholds,
+    gateDecisions: parseGateDecisions(row.gate_decisions),
+    rawInputs: row.inputs,
+    rawGateDecisions: row.gate_decisions ?? null,
+    chart,
+  };
+}

@@ -1,0 +1,255 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { FakeClock } from "../../services/common/clock.ts";
+import { closeDatabase, connectDatabase, type DatabasePool, sql } from "../../services/common/db.ts";
+import { handleOperation } from "../../services/ops-api/operations.ts";
+import { createDatabase, dropDatabase, TEST_POOL_OPTIONS } from "../helpers/db.ts";
+import { FAKE_AWS_ENV, type FakeAws, startFakeAws } from "./helpers/fake-aws.ts";
+import { insertRecommendations, seedTradingDay } from "./helpers/seed.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "..", "..");
+const BIN = path.join(ROOT, "cli", "bin", "opsctl.js");
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+describe("the built opsctl binary", function () {
+  this.timeout(120_000);
+  let database: { name: string; url: string };
+  let pool: DatabasePool;
+  let cwd: string;
+
+  const env = (extra: Record<string, string> = {}) => ({
+    PATH: process.env.PATH ?? "",
+    HOME: os.homedir(),
+    DATABASE_URL: database.url,
+    OPS_DATA_DIR: path.join(cwd, ".ops"),
+    NO_COLOR: "1",
+    ...extra,
+  });
+  // Asynchronous on purpose: the fake AWS server in this process must keep answering meanwhile.
+  const opsctl = (args: string[], extra: Record<string, string> = {}): Promise<Run> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, ...args], { cwd, env: env(extra), timeout: 60_000 });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString();
+      });
+      child.stderr.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, stdout, stderr }));
+    });
+  const json = (run: Run) => {
+    try {
+      return JSON.parse(run.stdout) as Record<string, unknown>;
+    } catch {
+      assert.fail(`stdout is not JSON (exit ${run.code}): ${run.stdout}\nstderr: ${run.stderr}`);
+    }
+  };
+
+  before(async () => {
+    const build = spawnSync(
+      process.execPath,
+      [path.join(ROOT, "node_modules", "tsx", "dist", "cli.mjs"), "scripts/build.ts"],
+      {
+        cwd: ROOT,
+        encoding: "utf8",
+      },
+    );
+    assert.equal(build.status, 0, build.stderr);
+    database = await createDatabase({ migrated: true });
+    pool = await connectDatabase({ url: database.url, ...TEST_POOL_OPTIONS });
+    cwd = await mkdtemp(path.join(os.tmpdir(), "opsctl-bin-"));
+  });
+  after(async () => {
+    await closeDatabase(pool);
+    await dropDatabase(database.name);
+    await rm(cwd, { recursive: true, force: true });
+  });
+
+  it("prints help with examples for every command and subcommand, exiting 0", async () => {
+    // Every command's help is checked in-process (test/cli/program.test.ts); here the binary itself.
+    for (const args of [[], ["status"], ["recs", "show"]]) {
+      const run = await opsctl([...args, "--help"]);
+      assert.equal(run.code, 0, `${args.join(" ")} --help: ${run.stderr}`);
+      assert.match(run.stdout, /Usage: opsctl/);
+      if (args.length > 0) assert.match(run.stdout, /Examples?:/, `${args.join(" ")} --help has examples`);
+    }
+  });
+
+  it("status --json on an empty stack is healthy (exit 0) with the documented shape", async () => {
+    const run = await opsctl(["status", "--json"]);
+    assert.equal(run.code, 0, run.stderr);
+    const report = json(run);
+    assert.equal(report.schemaVersion, 1);
+    assert.equal(report.target, "local");
+    assert.equal((report.health as { level: string }).level, "ok");
+    assert.equal(report.dryRun, true);
+    assert.deepEqual(Object.keys(report).sort(), [
+      "at",
+      "dryRun",
+      "health",
+      "killSwitch",
+      "schemaVersion",
+      "snapshot",
+      "target",
+    ]);
+  });
+
+  it("recs --pending --json and recs show --json read what the engine stored", async () => {
+    const { recommendationId } = await seedTradingDay(pool, new Date());
+    const list = json(await opsctl(["recs", "--pending", "--json"]));
+    assert.equal(list.total, 1);
+    assert.equal((list.recommendations as { id: number }[])[0]?.id, recommendationId);
+    const shown = await opsctl(["recs", "show", String(recommendationId), "--json"]);
+    assert.equal(shown.code, 0, shown.stderr);
+    const explanation = json(shown) as { headlines: { title: string }[]; inputsParsed: boolean };
+    assert.equal(explanation.inputsParsed, true);
+    assert.equal(explanation.headlines.length, 3);
+    const plain = await opsctl(["recs", "show", String(recommendationId)]);
+    assert.match(plain.stdout, /close \(\*\) vs SMA20/);
+    assert.ok(!plain.stdout.includes("\u001b["), "no ANSI escapes in a pipe");
+  });
+
+  it("recs show of a missing id exits 2 with an operator error in JSON", async () => {
+    const run = await opsctl(["recs", "show", "987654", "--json"]);
+    assert.equal(run.code, 2);
+    assert.deepEqual((json(run).error as { code: string }).code, "REC_NOT_FOUND");
+  });
+
+  it("status exits 3 when a stage went quiet and 4 when an alert is at ERROR", async () => {
+    await pool.query(sql.unsafe`
+      INSERT INTO stage_heartbeats (stage, instance, beat_at, last_success_at) VALUES ('dispatch-engine', 'x', now() - interval '20 minutes', now() - interval '20 minutes')`);
+    const warn = await opsctl(["status", "--json"]);
+    assert.equal(warn.code, 3, warn.stdout);
+    assert.equal((json(warn).health as { level: string }).level, "warn");
+    const plain = await opsctl(["status"]);
+    assert.equal(plain.code, 3);
+    assert.match(plain.stdout, /dispatch-engine\s+silent for 20m/);
+    await pool.query(sql.unsafe`
+      INSERT INTO watchdog_state (check_key, level, since, last_evaluated_at, message) VALUES ('freshness.raw', 'ERROR', now(), now(), 'no events for 2h')`);
+    assert.equal((await opsctl(["status", "--json"])).code, 4);
+    await pool.query(sql.unsafe`DELETE FROM watchdog_state`);
+    await pool.query(sql.unsafe`DELETE FROM stage_heartbeats WHERE stage = 'dispatch-engine'`);
+  });
+
+  it("dry-run off refuses without a terminal and --yes, then works with --yes and is audited", async () => {
+    const refused = await opsctl(["dry-run", "off"]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /no terminal/);
+    assert.match(refused.stderr, /next: .*--yes/);
+    assert.equal(json(await opsctl(["dry-run", "status", "--json"])).value, true);
+    const off = await opsctl(["dry-run", "off", "--yes", "--json", "--reason", "binary test"]);
+    assert.equal(off.code, 0, off.stderr);
+    assert.deepEqual([json(off).changed, json(off).newValue, json(off).store], [true, false, "postgres"]);
+    assert.equal(json(await opsctl(["dry-run", "status", "--json"])).value, false);
+    assert.equal((await opsctl(["dry-run", "on"])).code, 0);
+    const audit = json(await opsctl(["params", "audit", "--json"])) as {
+      entries: { key: string; newValue: unknown; reason: string | null }[];
+    };
+    assert.deepEqual(
+      audit.entries.filter((entry) => entry.key === "dry-run").map((entry) => [entry.newValue, entry.reason]),
+      [
+        [true, null],
+        [false, "binary test"],
+      ],
+    );
+  });
+
+  it("kill-switch on records who and why; params set validates and rejects bad values with exit 2", async () => {
+    const on = json(await opsctl(["kill-switch", "on", "--reason", "broker down", "--json"]));
+    assert.deepEqual((on.newValue as { engaged: boolean; reason: string }).reason, "broker down");
+    assert.equal((await opsctl(["status", "--json"])).code, 3, "an engaged kill switch is a warning");
+    assert.equal((await opsctl(["kill-switch", "off", "--json"])).code, 0);
+    const bad = await opsctl(["params", "set", "max-trades-per-day", "-3", "--json"]);
+    assert.equal(bad.code, 2);
+    assert.equal((json(bad).error as { code: string }).code, "PARAM_INVALID");
+    const unknown = await opsctl(["params", "set", "no-such-key", "1"]);
+    assert.equal(unknown.code, 2);
+    const list = json(await opsctl(["params", "list", "--json"])) as { params: { key: string }[] };
+    assert.ok(list.params.some((param) => param.key === "watchlist"));
+  });
+
+  it("an unreachable database is an operator error naming what to fix", async () => {
+    const run = await opsctl(["status"], { DATABASE_URL: "postgres://nobody:x@127.0.0.1:1/none" });
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /cannot connect to the database/);
+    assert.match(run.stderr, /next: /);
+    assert.doesNotMatch(run.stderr, /:x@/, "the password is not printed");
+  });
+
+  it("recs --follow in a pipe prints new rows as plain lines as they are created", async () => {
+    const child: ChildProcess = spawn(process.execPath, [BIN, "recs", "--follow", "--interval-ms", "200"], {
+      cwd,
+      env: env(),
+    });
+    let stdout = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const waitFor = async (pattern: RegExp) => {
+      for (let i = 0; i < 200 && !pattern.test(stdout); i++)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.match(stdout, pattern);
+    };
+    await waitFor(/ACME/);
+    await pool.query(sql.unsafe`
+      INSERT INTO dispatch_recommendations (ticker, side, as_of, cooldown_until, rule_version, sentiment, event_count, close, sma20, threshold, inputs)
+      VALUES ('NEWT', 'SELL', now(), now() + interval '1 hour', 'v1', -0.7, 2, 50, 52, 0.35, '{}')`);
+    await waitFor(/NEWT\s+SELL\s+PENDING/);
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    child.kill("SIGINT");
+    assert.equal(await exited, 0);
+    assert.doesNotMatch(stdout, /following/, "no live status line in a pipe");
+  });
+
+  describe("--target aws (local servers speaking Lambda Invoke and SSM)", () => {
+    let aws: FakeAws;
+    before(async () => {
+      const clock = new FakeClock(new Date());
+      aws = await startFakeAws(async (_name, payload) => ({
+        payload: await handleOperation(pool, clock, payload),
+      }));
+    });
+    after(async () => aws.close());
+    const awsEnv = () => ({
+      ...FAKE_AWS_ENV,
+      OPS_AWS_ENDPOINT_URL: aws.url,
+      OPS_API_FUNCTION_NAME: "ops-pipeline-test-ops-api",
+      OPS_PARAM_PREFIX: "/ops-pipeline/test",
+      DATABASE_URL: "",
+    });
+
+    it("status and recs go through the ops-api function, parameters through SSM", async () => {
+      await insertRecommendations(pool, 3);
+      const status = await opsctl(["status", "--json", "--target", "aws"], awsEnv());
+      assert.ok([0, 3, 4].includes(status.code ?? -1), `${status.code} ${status.stdout} ${status.stderr}`);
+      assert.equal(json(status).target, "aws");
+      const recs = json(await opsctl(["recs", "--pending", "--json", "--target", "aws"], awsEnv()));
+      assert.ok((recs.total as number) >= 3);
+      const off = await opsctl(["dry-run", "off", "--yes", "--json", "--target", "aws"], awsEnv());
+      assert.equal(off.code, 0, off.stderr);
+      assert.equal(json(off).store, "ssm");
+      assert.equal(aws.parameters.get("/ops-pipeline/test/dry-run"), "false");
+      const targets = new Set(aws.calls.map((call) => call.target));
+      assert.ok(targets.has("Lambda.Invoke:ops-pipeline-test-ops-api"));
+      assert.ok(targets.has("AmazonSSM.GetParametersByPath"));
+    });
+
+    it("without a function name it says how to get one", async () => {
+      const run = await opsctl(["status", "--target", "aws"], { ...awsEnv(), OPS_API_FUNCTION_NAME: "" });
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /OPS_API_FUNCTION_NAME/);
+      assert.match(run.stderr, /pulumi stack output --json/);
+    });
+  });
+});

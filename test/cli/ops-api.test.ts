@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { LambdaClient } from "@aws-sdk/client-lambda";
+import { OpsApiError, opsApiClient } from "../../cli/src/aws-backend.ts";
+import { FakeClock } from "../../services/common/clock.ts";
+import type { RecommendationExplanation, RecommendationList } from "../../services/common/ops/recs.ts";
+import type { StatusSnapshot } from "../../services/common/ops/status.ts";
+import { handleOperation, OpsRequestError, runOperation } from "../../services/ops-api/operations.ts";
+import { useTestDatabase } from "../helpers/db.ts";
+import { FAKE_AWS_ENV, type FakeAws, startFakeAws } from "./helpers/fake-aws.ts";
+import { seedTradingDay } from "./helpers/seed.ts";
+
+describe("ops-api: the fixed operation set behind the Lambda", () => {
+  const db = useTestDatabase();
+  const clock = new FakeClock(new Date());
+  let aws: FakeAws;
+  let lambda: LambdaClient;
+  let seeded: { recommendationId: number; eventIds: number[] };
+  before(async () => {
+    seeded = await seedTradingDay(db.pool, clock.now());
+    aws = await startFakeAws(async (name, payload) =>
+      name === "broken"
+        ? { payload: { errorMessage: "boom" }, functionError: "Unhandled" }
+        : { payload: await handleOperation(db.pool, clock, payload) },
+    );
+    lambda = new LambdaClient({
+      endpoint: aws.url,
+      region: FAKE_AWS_ENV.AWS_REGION,
+      credentials: {
+        accessKeyId: FAKE_AWS_ENV.AWS_ACCESS_KEY_ID,
+        secretAccessKey: FAKE_AWS_ENV.AWS_SECRET_ACCESS_KEY,
+      },
+    });
+  });
+  after(async () => {
+    lambda.destroy();
+    await aws.close();
+  });
+
+  it("refuses anything that is not one of its operations, SQL included", async () => {
+    for (const request of [
+      { op: "sql", query: "DROP TABLE feeds" },
+      { op: "recs.show", id: "1; DROP" },
+      null,
+      "status",
+    ]) {
+      await assert.rejects(runOperation(db.pool, clock, request), OpsRequestError);
+    }
+  });
+
+  it("answers status, recs list and recs show through Lambda Invoke over HTTP", async () => {
+    const api = opsApiClient(lambda, "ops-api");
+    const snapshot = await api.invoke<StatusSnapshot>({ op: "status.snapshot" });
+    assert.equal(snapshot.backlog.pending, 1);
+    assert.deepEqual(snapshot.classifier, { classifier: "finbert", modelId: "ProsusAI/finbert" });
+    const list = await api.invoke<RecommendationList>({ op: "recs.list", status: "PENDING", limit: 10 });
+    assert.equal(list.total, 1);
+    assert.equal(list.recommendations[0]?.id, seeded.recommendationId);
+    const explanation = await api.invoke<RecommendationExplanation>({
+      op: "recs.show",
+      id: seeded.recommendationId,
+    });
+    assert.deepEqual(
+      explanation.headlines.map((headline) => headline.eventId),
+      seeded.eventIds,
+    );
+    assert.match(explanation.headlines[0]?.title ?? "", /beats quarterly estimates/);
+    assert.equal(explanation.chart.length, 40);
+    assert.equal(explanation.chart[18]?.sma20, null);
+    assert.ok(typeof explanation.chart[19]?.sma20 === "number");
+    assert.equal(await api.invoke({ op: "recs.show", id: 999_999 }), null);
+  });
+
+  it("turns a crashed function into an operator error that points at its logs", async () => {
+    await assert.rejects(
+      opsApiClient(lambda, "broken").invoke({ op: "status.snapshot" }),
+      (error: unknown) => {
+        assert.ok(error instanceof OpsApiError);
+        assert.equal(error.code, "OPS_API_FAILED");
+        assert.match(error.hint ?? "", /opsctl logs ops-api/);
+        return true;
+      },
+    );
+  });
+
+  it("passes an operator error the function reports through with its code", async () => {
+    await assert.rejects(
+      opsApiClient(lambda, "ops-api").invoke({ op: "nope" } as never),
+      (error: unknown) => error instanceof OpsApiError && error.code === "OPS_REQUEST_INVALID",
+    );
+  });
+});

@@ -1,0 +1,328 @@
+import assert from "node:assert/strict";
+import { setTimeout as delay } from "node:timers/promises";
+import { render } from "ink-testing-library";
+import { priceChart } from "../../cli/src/ui/chart.ts";
+import { TypeToConfirm } from "../../cli/src/ui/confirm.tsx";
+import { ExplanationScreen, FollowScreen, RecommendationListScreen } from "../../cli/src/ui/recs-screens.tsx";
+import { StatusScreen } from "../../cli/src/ui/status-screen.tsx";
+import type { RecommendationExplanation, RecommendationSummary } from "../../services/common/ops/recs.ts";
+import { buildStatusReport, type StatusSnapshot } from "../../services/common/ops/status.ts";
+import { defaultParams } from "../../services/common/params/definitions.ts";
+
+const NOW = Date.parse("2026-11-24T15:00:00Z");
+
+function snapshot(): StatusSnapshot {
+  return {
+    heartbeats: [
+      {
+        stage: "inbound-dock",
+        instance: "h:1",
+        beatAt: NOW - 20_000,
+        lastSuccessAt: NOW - 20_000,
+        lastErrorAt: null,
+        lastError: null,
+        runs: 9,
+        failures: 0,
+      },
+      {
+        stage: "dispatcher",
+        instance: "h:1",
+        beatAt: NOW - 5 * 60_000,
+        lastSuccessAt: NOW - 5 * 60_000,
+        lastErrorAt: null,
+        lastError: null,
+        runs: 9,
+        failures: 0,
+      },
+    ],
+    newest: {
+      rawIngestedAt: NOW - 20_000,
+      classifiedAt: NOW - 60_000,
+      telemetryTs: NOW - 5 * 60_000,
+      recommendationCreatedAt: null,
+      executionExecutedAt: null,
+    },
+    backlog: {
+      unclassified: 3,
+      oldestUnclassifiedAt: NOW - 90_000,
+      parked: 0,
+      pending: 2,
+      oldestPendingAt: NOW - 60_000,
+    },
+    executionsToday: 5,
+    classifier: { classifier: "lexicon", modelId: "lexicon-v1" },
+    lastBackup: null,
+    lastSuccessfulBackupAt: null,
+    openAlerts: [],
+    paperPnl: "n/a",
+  };
+}
+
+function rec(id: number, status: RecommendationSummary["status"] = "PENDING"): RecommendationSummary {
+  return {
+    id,
+    ticker: "ACME",
+    side: "BUY",
+    status,
+    asOf: "2026-11-24T14:55:00.000Z",
+    createdAt: "2026-11-24T14:55:02.000Z",
+    ruleVersion: "v1",
+    sentiment: 0.62,
+    eventCount: 3,
+    close: 109.85,
+    sma20: 107.4,
+    threshold: 0.35,
+    decidedAt: null,
+    rejectedGate: status === "REJECTED" ? "market-hours" : null,
+    error: null,
+  };
+}
+
+describe("opsctl screens (ink-testing-library frames)", () => {
+  it("status shows the verdict, dry-run, each stage's freshness, backlogs and n/a P&L", () => {
+    const report = buildStatusReport(snapshot(), defaultParams(), new Date(NOW), "local");
+    const { lastFrame, unmount } = render(<StatusScreen report={report} />);
+    const frame = lastFrame() ?? "";
+    unmount();
+    // The dispatcher is 5 min silent (over 3 intervals of 1 min, under 10): WARN overall.
+    assert.match(frame, /WARN/);
+    assert.match(frame, /dry-run ON/);
+    assert.match(frame, /kill-switch off/);
+    assert.match(frame, /inbound-dock\s+beat 20s ago/);
+    assert.match(frame, /dispatcher\s+silent for 5m00s/);
+    assert.match(frame, /watchdog\s+no heartbeat yet/);
+    assert.match(frame, /3 unclassified, oldest 1m30s/);
+    assert.match(frame, /executions today 5/);
+    assert.match(frame, /P&L n\/a/);
+    assert.match(frame, /classifier lexicon \(lexicon-v1\)/);
+    assert.match(frame, /last backup none yet/);
+  });
+
+  it("status shows dry-run OFF and an engaged kill switch with its reason", () => {
+    const params = {
+      ...defaultParams(),
+      "dry-run": false,
+      "kill-switch": { engaged: true, reason: "broker 500s", at: null, by: null },
+    };
+    const { lastFrame, unmount } = render(
+      <StatusScreen report={buildStatusReport(snapshot(), params, new Date(NOW), "aws")} />,
+    );
+    const frame = lastFrame() ?? "";
+    unmount();
+    assert.match(frame, /dry-run OFF \(live orders\)/);
+    assert.match(frame, /kill-switch ENGAGED \(broker 500s\)/);
+    assert.match(frame, /ops-pipeline aws/);
+  });
+
+  it("the recommendation list says how many there are when it is cut", () => {
+    const { lastFrame, unmount } = render(
+      <RecommendationListScreen
+        title="pending recommendations"
+        recommendations={[rec(2), rec(1)]}
+        total={7}
+      />,
+    );
+    const frame = lastFrame() ?? "";
+    unmount();
+    assert.match(frame, /pending recommendations: 7 \(showing 2; --limit for more\)/);
+    assert.match(frame, /#2 .*ACME\s+BUY\s+PENDING\s+sentiment\s+0\.62 \(3 ev\)/);
+  });
+
+  it("follow keeps printed rows above the live line, and new rows appear on rerender", () => {
+    const { lastFrame, rerender, frames, unmount } = render(
+      <FollowScreen lines={[rec(1)]} polls={0} lastPollAt={null} error={null} />,
+    );
+    assert.match(lastFrame() ?? "", /following new recommendations · 1 shown/);
+    rerender(
+      <FollowScreen lines={[rec(1), rec(2, "REJECTED")]} polls={1} lastPollAt="15:00:01" error={null} />,
+    );
+    const all = frames.join("\n");
+    unmount();
+    assert.match(all, /#1 /);
+    assert.match(all, /#2 .*REJECTED[\s\S]*gate=market-hours/);
+    assert.match(lastFrame() ?? "", /2 shown · 1 polls · last 15:00:01/);
+  });
+
+  it("recs show explains headlines with scores, thresholds, gates and charts close vs SMA20", () => {
+    const chart = Array.from({ length: 30 }, (_, index) => ({
+      ts: new Date(NOW - (30 - index) * 300_000).toISOString(),
+      close: 100 + index,
+      sma20: index >= 19 ? 90 + index : null,
+    }));
+    const explanation: RecommendationExplanation = {
+      recommendation: { ...rec(42, "REJECTED") },
+      inputsParsed: true,
+      headlines: [
+        {
+          eventId: 7,
+          title: "Acme beats estimates",
+          score: 0.91,
+          weight: 1,
+          label: "positive",
+          publishedAt: null,
+        },
+        { eventId: 8, title: null, score: 0.4, weight: null, label: null, publishedAt: null },
+      ],
+      thresholds: { threshold: 0.35, minEvents: 2 },
+      gateDecisions: [
+        { gate: "dry-run", passed: true, detail: null },
+        { gate: "market-hours", passed: false, detail: "closed" },
+      ],
+      rawInputs: {},
+      rawGateDecisions: [],
+      chart,
+    };
+    const { lastFrame, unmount } = render(<ExplanationScreen explanation={explanation} />);
+    const frame = lastFrame() ?? "";
+    unmount();
+    assert.match(frame, /#42 BUY ACME REJECTED/);
+    assert.match(frame, /close 109\.85 vs SMA20 107\.40 \(above\)/);
+    assert.match(frame, /threshold=0\.35 minEvents=2/);
+    assert.match(frame, /0\.91 ×1\.00 #7 Acme beats estimates/);
+    assert.match(frame, /#8 \(event not found\)/);
+    assert.match(frame, /✗ market-hours closed/);
+    assert.match(frame, /129\.00 ┤/);
+    assert.doesNotMatch(frame, /raw JSON/);
+  });
+
+  it("recs show prints the raw inputs when they do not fit the expected shape", () => {
+    const explanation: RecommendationExplanation = {
+      recommendation: rec(5),
+      inputsParsed: false,
+      headlines: [],
+      thresholds: { threshold: 0.35 },
+      gateDecisions: null,
+      rawInputs: { events: "not-a-list", model: "x" },
+      rawGateDecisions: null,
+      chart: [],
+    };
+    const { lastFrame, unmount } = render(<ExplanationScreen explanation={explanation} />);
+    const frame = lastFrame() ?? "";
+    unmount();
+    assert.match(frame, /inputs do not have the expected shape; raw JSON/);
+    assert.match(frame, /"events": "not-a-list"/);
+    assert.match(frame, /not decided yet/);
+    assert.match(frame, /no candles around as_of/);
+  });
+
+  it("the chart puts the close above the SMA when it is higher and marks as_of", () => {
+    const lines = priceChart(
+      [
+        { ts: "2026-01-01T00:00:00Z", close: 10, sma20: 5 },
+        { ts: "2026-01-01T00:05:00Z", close: 10, sma20: 10 },
+      ],
+      { height: 3, markTs: "2026-01-01T00:00:00Z" },
+    );
+    assert.deepEqual(lines, ["     10.00 ┤*#", "           ┤| ", "      5.00 ┤- "]);
+  });
+
+  describe("type-to-confirm", () => {
+    async function typeInto(text: string) {
+      let result: boolean | undefined;
+      const app = render(
+        <TypeToConfirm
+          message="Turn dry-run off?"
+          expected="live"
+          onDone={(ok) => {
+            result = ok;
+          }}
+        />,
+      );
+      await delay(20);
+      for (const char of text) {
+        app.stdin.write(char);
+        await delay(5);
+      }
+      app.stdin.write("\r");
+      await delay(20);
+      const frame = app.lastFrame() ?? "";
+      app.unmount();
+      return { result, frame };
+    }
+
+    it("confirms only when the word is typed exactly", async () => {
+      const { result, frame } = await typeInto("live");
+      assert.equal(result, true);
+      assert.match(frame, /Type live and press Enter/);
+      assert.match(frame, /confirmed/);
+    });
+
+    it("cancels on anything else and says nothing changed", async () => {
+      const { result, frame } = await typeInto("yes");
+      assert.equal(result, false);
+      assert.match(frame, /cancelled: nothing changed/);
+    });
+  });
+});
+
+describe("opsctl dev dashboard (ink-testing-library frames)", () => {
+  it("shows each stage's runs, last result or error, the counts and the demo clock", async () => {
+    const { DevDashboard, summarizeResult } = await import("../../cli/src/ui/dev-dashboard.tsx");
+    const { lastFrame, unmount } = render(
+      <DevDashboard
+        state={{
+          database: "embedded",
+          logFile: ".ops/demo/logs/dev.log",
+          note: null,
+          demo: { url: "http://127.0.0.1:4000", clock: "2026-11-26 15:10", speed: 60 },
+          counts: { raw: 12, classified: 10, recommendations: 3, pending: 1, executions: 2, candles: 300 },
+          stages: [
+            {
+              name: "inbound-dock",
+              kind: "scheduled",
+              runs: 4,
+              failures: 0,
+              lastRunAt: "06:51:30",
+              lastDurationMs: 41,
+              last: summarizeResult({ fetched: 1, inserted: 4, feeds: [1] }),
+              ok: true,
+            },
+            {
+              name: "lane-telemetry",
+              kind: "scheduled",
+              runs: 2,
+              failures: 1,
+              lastRunAt: "06:51:31",
+              lastDurationMs: 12,
+              last: "HTTP 404 for ZZZ",
+              ok: false,
+            },
+            {
+              name: "sortation",
+              kind: "loop",
+              runs: 0,
+              failures: 0,
+              lastRunAt: null,
+              lastDurationMs: null,
+              last: null,
+              ok: null,
+            },
+          ],
+        }}
+      />,
+    );
+    const frame = lastFrame() ?? "";
+    unmount();
+    assert.match(frame, /demo day at 60× · demo clock 2026-11-26 15:10/);
+    assert.match(frame, /✓ inbound-dock\s+4 runs · last 06:51:30 41 ms · fetched=1 inserted=4/);
+    assert.match(frame, /✗ lane-telemetry\s+2 runs 1 failed · last 06:51:31 12 ms · HTTP 404 for ZZZ/);
+    assert.match(frame, /· sortation\s+loop/);
+    assert.match(
+      frame,
+      /raw 12 · classified 10 · candles 300 · recommendations 3 \(1 pending\) · executions 2/,
+    );
+  });
+
+  it("says so when no stage is registered yet", async () => {
+    const { DevDashboard } = await import("../../cli/src/ui/dev-dashboard.tsx");
+    const { lastFrame, unmount } = render(
+      <DevDashboard
+        state={{ database: "url", logFile: "x", note: null, demo: null, counts: null, stages: [] }}
+      />,
+    );
+    const frame = lastFrame() ?? "";
+    unmount();
+    assert.match(frame, /no stages registered yet/);
+    assert.match(frame, /counting…/);
+  });
+});
