@@ -141,9 +141,16 @@ async function backupNowLocal(config: Config, logger: Logger, out: Output): Prom
 }
 
 export function backupCommand(): Command {
-  const backup = new Command("backup").description(
-    "back up the database (pg_dump -Fc to S3 or the local folder), list backups, restore one",
-  );
+  const backup = new Command("backup")
+    .description("back up the database (pg_dump -Fc to S3 or the local folder), list backups, restore one")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  opsctl backup now                       take one now
+  opsctl backup list --json               every backup with size, sha256 and row counts
+  opsctl backup restore 12 --verify       restore into a new database, compare row counts`,
+    );
 
   backup
     .command("now")
@@ -168,6 +175,13 @@ Examples:
     .command("list")
     .description("list backups, newest first, with status, size and checksum")
     .option("--limit <n>", "how many", (v) => parseId(v), 50)
+    .addHelpText(
+      "after",
+      `
+Examples:
+  opsctl backup list
+  opsctl backup list --limit 7 --json`,
+    )
     .exitOverride()
     .action(async (options: { limit: number }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
