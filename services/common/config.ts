@@ -38,6 +38,32 @@ const envSchema = z.object({
   OPS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   /** How long a stopping local runtime waits for running stages before giving up on them. */
   OPS_SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(15_000),
+
+  // ---- inbound-dock (RSS/Atom ingest; docs/inbound-dock.md) ----
+  /** Contact sent in the User-Agent (SEC EDGAR refuses clients that give none): an e-mail or URL. */
+  OPS_INBOUND_CONTACT: z.string().min(3).default("ops-pipeline-operator@example.com"),
+  /** Overrides the whole User-Agent; it must still name a contact. */
+  OPS_INBOUND_USER_AGENT: z.string().min(3).optional(),
+  OPS_INBOUND_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+  OPS_INBOUND_FETCH_TIMEOUT_MS: z.coerce.number().int().positive().default(20_000),
+  /** Body cap after decompression. */
+  OPS_INBOUND_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(5 * 1024 * 1024),
+  OPS_INBOUND_MAX_REDIRECTS: z.coerce.number().int().min(0).max(20).default(5),
+  OPS_INBOUND_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  /** One run's wall-clock budget; keep it under the Lambda timeout (60 s in the stack). */
+  OPS_INBOUND_BUDGET_MS: z.coerce.number().int().positive().default(50_000),
+  OPS_INBOUND_FEED_INTERVAL_MS: z.coerce.number().int().positive().default(60_000),
+  OPS_INBOUND_BACKOFF_BASE_MS: z.coerce.number().int().positive().default(60_000),
+  OPS_INBOUND_BACKOFF_MAX_MS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(6 * 60 * 60 * 1000),
+  // ---- end inbound-dock ----
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -63,6 +89,20 @@ export interface Config {
     readonly color: boolean;
   };
   readonly runtime: { readonly shutdownGraceMs: number };
+  /** inbound-dock: see docs/inbound-dock.md. */
+  readonly inbound: {
+    readonly userAgent: string;
+    readonly contact: string;
+    readonly connectTimeoutMs: number;
+    readonly fetchTimeoutMs: number;
+    readonly maxBytes: number;
+    readonly maxRedirects: number;
+    readonly concurrency: number;
+    readonly budgetMs: number;
+    readonly feedIntervalMs: number;
+    readonly backoffBaseMs: number;
+    readonly backoffMaxMs: number;
+  };
 }
 
 function deepFreeze<T>(value: T): T {
@@ -120,5 +160,20 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     aws: { region: e.AWS_REGION, paramPrefix: e.OPS_PARAM_PREFIX },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT, color: e.NO_COLOR === undefined },
     runtime: { shutdownGraceMs: e.OPS_SHUTDOWN_GRACE_MS },
+    inbound: {
+      userAgent:
+        e.OPS_INBOUND_USER_AGENT ??
+        `ops-pipeline/0.1.0 (news-sentiment research pipeline; contact: ${e.OPS_INBOUND_CONTACT})`,
+      contact: e.OPS_INBOUND_CONTACT,
+      connectTimeoutMs: e.OPS_INBOUND_CONNECT_TIMEOUT_MS,
+      fetchTimeoutMs: e.OPS_INBOUND_FETCH_TIMEOUT_MS,
+      maxBytes: e.OPS_INBOUND_MAX_BYTES,
+      maxRedirects: e.OPS_INBOUND_MAX_REDIRECTS,
+      concurrency: e.OPS_INBOUND_CONCURRENCY,
+      budgetMs: e.OPS_INBOUND_BUDGET_MS,
+      feedIntervalMs: e.OPS_INBOUND_FEED_INTERVAL_MS,
+      backoffBaseMs: e.OPS_INBOUND_BACKOFF_BASE_MS,
+      backoffMaxMs: e.OPS_INBOUND_BACKOFF_MAX_MS,
+    },
   });
 }
