@@ -76,8 +76,30 @@ function looksLikeHtml(text: string): boolean {
   return /<(?:html|head|body)[\s>]/i.test(text.slice(0, 4096)) && !FEED_ROOT.test(text);
 }
 
+/**
+ * xml2js parses synchronously, but on some inputs (an empty document) it never calls back, so
+ * rss-parser's promise never settles. Anything not settled by the next macrotask never will be.
+ */
+export function settledOrFail<T>(promise: Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setImmediate(() =>
+      reject(new Error("parser did not finish (empty or unterminated document)")),
+    );
+    promise.then(
+      (value) => {
+        clearImmediate(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearImmediate(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
 async function attempt(text: string): Promise<ParsedFeed> {
-  const output = await parser.parseString(text);
+  const output = await settledOrFail(parser.parseString(text));
   return {
     title: textOf(output.title),
     link: textOf(output.link),

@@ -35,8 +35,8 @@ export function stripDeclarations(text: string): Repaired {
 }
 
 // Characters XML 1.0 forbids: C0 controls except tab/newline/return, lone surrogates, U+FFFE/F.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
 const INVALID_XML_CHARS =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 const XML_ENTITIES = new Set(["amp", "lt", "gt", "quot", "apos"]);
