@@ -35,11 +35,16 @@ describe("inbound-dock fetch", () => {
 
   it("sends If-None-Match and If-Modified-Since and reports a 304 as not modified", async () => {
     server.routes.set("/cond", (req, res) => {
-      if (req.headers["if-none-match"] === '"v1"' && req.headers["if-modified-since"] === "Tue, 01 Jan 2030 00:00:00 GMT") {
+      if (
+        req.headers["if-none-match"] === '"v1"' &&
+        req.headers["if-modified-since"] === "Tue, 01 Jan 2030 00:00:00 GMT"
+      ) {
         res.writeHead(304, { etag: '"v1"' }).end();
         return;
       }
-      res.writeHead(200, { etag: '"v1"', "last-modified": "Tue, 01 Jan 2030 00:00:00 GMT" }).end(rss([{ title: "x" }]));
+      res
+        .writeHead(200, { etag: '"v1"', "last-modified": "Tue, 01 Jan 2030 00:00:00 GMT" })
+        .end(rss([{ title: "x" }]));
     });
     const first = await fetchFeed(`${server.base}/cond`, NO_VALIDATORS, TEST_FETCH);
     assert.equal(first.kind, "ok");
@@ -54,7 +59,9 @@ describe("inbound-dock fetch", () => {
     const encoders = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync };
     for (const [encoding, encode] of Object.entries(encoders)) {
       server.routes.set(`/enc-${encoding}`, (_req, res) => {
-        res.writeHead(200, { "content-encoding": encoding, "content-type": "application/rss+xml" }).end(encode(Buffer.from(xml)));
+        res
+          .writeHead(200, { "content-encoding": encoding, "content-type": "application/rss+xml" })
+          .end(encode(Buffer.from(xml)));
       });
       const result = await fetchFeed(`${server.base}/enc-${encoding}`, NO_VALIDATORS, TEST_FETCH);
       assert.equal(result.kind === "ok" && result.body.toString("utf8"), xml, encoding);
@@ -94,13 +101,19 @@ describe("inbound-dock fetch", () => {
   it("aborts an oversized body, declared or streamed", async () => {
     const big = Buffer.alloc(TEST_FETCH.maxBytes + 10, 0x20);
     server.routes.set("/big", serve(big));
-    assert.equal((await fetchError(fetchFeed(`${server.base}/big`, NO_VALIDATORS, TEST_FETCH))).code, "too-large");
+    assert.equal(
+      (await fetchError(fetchFeed(`${server.base}/big`, NO_VALIDATORS, TEST_FETCH))).code,
+      "too-large",
+    );
     server.routes.set("/big-chunked", (_req, res) => {
       res.writeHead(200, { "content-type": "application/rss+xml" });
       for (let i = 0; i < 40; i++) res.write(Buffer.alloc(16 * 1024, 0x20));
       res.end();
     });
-    assert.equal((await fetchError(fetchFeed(`${server.base}/big-chunked`, NO_VALIDATORS, TEST_FETCH))).code, "too-large");
+    assert.equal(
+      (await fetchError(fetchFeed(`${server.base}/big-chunked`, NO_VALIDATORS, TEST_FETCH))).code,
+      "too-large",
+    );
   });
 
   it("stops a gzip bomb at the cap on decompressed bytes", async () => {

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
-import { createLogger, type Logger } from "../../services/common/logger.ts";
 import { type CommonQueryMethods, sql } from "../../services/common/db.ts";
+import { createLogger, type Logger } from "../../services/common/logger.ts";
 import type { FetchOptions } from "../../services/inbound-dock/fetch.ts";
 import type { IngestOptions } from "../../services/inbound-dock/ingest.ts";
 
@@ -66,7 +66,10 @@ export const TEST_INGEST: IngestOptions = {
   leaseMs: 120_000,
 };
 
-export function rss(items: { title: string; link?: string; guid?: string; pubDate?: string }[], title = "Test feed"): string {
+export function rss(
+  items: { title: string; link?: string; guid?: string; pubDate?: string }[],
+  title = "Test feed",
+): string {
   const body = items
     .map(
       (item) =>
@@ -79,7 +82,11 @@ export function rss(items: { title: string; link?: string; guid?: string; pubDat
 }
 
 /** Serves a fixed body with a content type. */
-export function serve(body: string | Buffer, contentType = "application/rss+xml; charset=utf-8", status = 200): Handler {
+export function serve(
+  body: string | Buffer,
+  contentType = "application/rss+xml; charset=utf-8",
+  status = 200,
+): Handler {
   return (_req, res) => {
     res.writeHead(status, { "content-type": contentType });
     res.end(body);
