@@ -107,6 +107,11 @@ function repairMojibake(text: string): string {
   );
 }
 
+const BLOCK_TAGS =
+  /<\/?(?:p|br|div|li|ul|ol|h[1-6]|tr|td|th|table|blockquote|hr|figure|figcaption|pre)\b[^>]*>/gi;
+const INLINE_TAGS =
+  /<\/?(?:a|b|i|u|s|em|strong|span|sup|sub|img|font|small|big|code|cite|abbr|q|strike|iframe|picture|source|video|audio|time|mark)\b[^>]*>/gi;
+
 /** Plain text from a title or summary: no tags, no entities, one space between words, trimmed. */
 export function plainText(value: string | undefined | null): string {
   if (!value) return "";
@@ -114,18 +119,17 @@ export function plainText(value: string | undefined | null): string {
     .replace(/<!\[CDATA\[([\s\S]*?)\]\]>/g, "$1")
     .replace(/<(script|style)\b[\s\S]*?<\/\1\s*>/gi, " ")
     .replace(/<!--[\s\S]*?-->/g, " ");
-  // Titles come escaped once more than they should in the wild (`&lt;b&gt;`): decode, strip tags,
-  // decode what was inside the tags' text.
+  // Tags present before decoding are real markup; strip them all. Titles also come escaped once
+  // more than they should (`&lt;b&gt;`): after decoding, strip what is plainly an HTML tag again,
+  // but keep text such as "<Q3>" that only looks like one.
+  text = text.replace(BLOCK_TAGS, " ").replace(/<\/?[A-Za-z][^>]*>/g, "");
   text = decodeEntities(text);
-  text = text
-    .replace(/<\/?(?:p|br|div|li|h[1-6]|tr|td|blockquote)\b[^>]*>/gi, " ")
-    .replace(/<\/?[A-Za-z][^>]*>/g, "");
-  text = decodeEntities(text);
+  text = text.replace(BLOCK_TAGS, " ").replace(INLINE_TAGS, "");
   text = repairMojibake(text);
   return (
     text
       // biome-ignore lint/suspicious/noControlCharactersInRegex: C0/C1 controls are what this removes or detects.
-      .replace(/[\u0000-\u001F\u007F\u200B\uFEFF]/g, " ")
+      .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F\u200B\uFEFF]/g, "")
       .replace(/\s+/g, " ")
       .trim()
   );
