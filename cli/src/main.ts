@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
 import { devCommand } from "./commands/dev.ts";
+import { feedsCommand } from "./commands/feeds.ts";
 import { migrateCommand } from "./commands/migrate.ts";
 import { EXIT, reportError } from "./output.ts";
 
@@ -13,7 +14,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text) });
-  for (const command of [migrateCommand(), devCommand()]) {
+  for (const command of [migrateCommand(), devCommand(), feedsCommand()]) {
     program.addCommand(command.exitOverride());
   }
   return program;

@@ -4,6 +4,10 @@ import { type IngestOptions, runIngest } from "./ingest.ts";
 
 export const STAGE_NAME = "inbound-dock";
 
+/** The placeholder contact config.ts defaults to; SEC EDGAR may throttle or refuse it. */
+const PLACEHOLDER_CONTACT = "ops-pipeline-operator@example.com";
+let warnedAboutContact = false;
+
 /** The ingest options a deployment's configuration asks for. */
 export function ingestOptionsFromConfig(config: Config): IngestOptions {
   const inbound = config.inbound;
@@ -31,6 +35,12 @@ export const inboundDockStage: ScheduledStage = {
   kind: "scheduled",
   intervalMs: 60_000,
   async run(context) {
+    if (context.config.inbound.contact === PLACEHOLDER_CONTACT && !warnedAboutContact) {
+      warnedAboutContact = true;
+      context.logger.warn(
+        "OPS_INBOUND_CONTACT is the placeholder; set it to a real e-mail, SEC EDGAR refuses clients without one",
+      );
+    }
     const summary = await runIngest({
       db: context.db,
       clock: context.clock,
