@@ -196,7 +196,7 @@ const MAX_SUMMARY = 4_000;
 export function normaliseItem(
   item: ParsedItem,
   context: { feedUrl: string; feedLink?: string | undefined; fetchedAt: Date },
-  options: { linkIdentifies?: boolean } = {},
+  options: { linkIdentifies?: boolean; canonical?: string | null } = {},
 ): NormalisedItem | null {
   const summaryText = plainText(item.summary);
   let title = plainText(item.title);
@@ -212,7 +212,12 @@ export function normaliseItem(
       link = rawLink;
     }
   }
-  const canonical = options.linkIdentifies === false ? null : canonicalLink(rawLink, base);
+  const canonical =
+    options.linkIdentifies === false
+      ? null
+      : options.canonical !== undefined
+        ? options.canonical
+        : canonicalLink(rawLink, base);
   const published = parsePublished(item.date, context.fetchedAt);
   return {
     eventUid: eventUid(
@@ -249,24 +254,25 @@ export function normaliseItems(
   const base = context.feedLink ? safeBase(context.feedLink, context.feedUrl) : context.feedUrl;
   const feedHome = canonicalLink(context.feedLink, context.feedUrl);
   // Which distinct items (by guid, else title and date) point at each canonical link.
+  const links = items.map((item) => canonicalLink(item.link, base));
   const linkUse = new Map<string, Set<string>>();
-  for (const item of items) {
-    const link = canonicalLink(item.link, base);
-    if (!link) continue;
+  items.forEach((item, index) => {
+    const link = links[index];
+    if (!link) return;
     const who = item.guid?.trim() || `${plainText(item.title)}\n${item.date ?? ""}`;
     const set = linkUse.get(link) ?? new Set<string>();
     set.add(who);
     linkUse.set(link, set);
-  }
+  });
   const seenUids = new Set<string>();
   const seenLinks = new Set<string>();
   const unique: NormalisedItem[] = [];
   let skipped = 0;
   let duplicates = 0;
-  for (const item of items) {
-    const link = canonicalLink(item.link, base);
+  for (const [index, item] of items.entries()) {
+    const link = links[index] ?? null;
     const linkIdentifies = link === null || (link !== feedHome && (linkUse.get(link)?.size ?? 0) <= 1);
-    const result = normaliseItem(item, context, { linkIdentifies });
+    const result = normaliseItem(item, context, { linkIdentifies, canonical: link });
     if (!result) {
       skipped += 1;
       continue;
