@@ -141,7 +141,6 @@ async function ingestFeed(deps: IngestDeps, feed: ClaimedFeed, signal: AbortSign
     status: fetched.status,
     validators: fetched.validators,
     itemsSeen: parsed.items.length,
-    parseNote: null,
   });
   if (parsed.repairs.length > 0) log.info({ repairs: parsed.repairs }, "feed parsed after repairs");
   log.debug({ seen: parsed.items.length, inserted, skipped, duplicates }, "feed stored");

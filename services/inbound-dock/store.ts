@@ -91,7 +91,6 @@ export async function storeItems(
     status: number;
     validators: Validators;
     itemsSeen: number;
-    parseNote: string | null;
   },
 ): Promise<number> {
   return db.transaction(async (tx) => {
@@ -105,7 +104,6 @@ export async function storeItems(
         etag = ${state.validators.etag}, last_modified = ${state.validators.lastModified},
         last_fetched_at = ${sql.timestamp(state.now)}, last_status = ${state.status},
         last_success_at = ${sql.timestamp(state.now)}, consecutive_failures = 0,
-        last_error = COALESCE(${state.parseNote}, last_error),
         next_fetch_at = ${sql.timestamp(state.nextFetchAt)},
         items_seen_last = ${state.itemsSeen}, items_new_last = ${inserted},
         updated_at = ${sql.timestamp(state.now)}
