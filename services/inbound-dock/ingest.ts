@@ -131,8 +131,10 @@ async function ingestFeed(deps: IngestDeps, feed: ClaimedFeed, signal: AbortSign
     throw error;
   }
   const { items, skipped, duplicates } = normaliseItems(parsed.items, {
-    feedUrl: fetched.url,
-    feedLink: parsed.link,
+    // The configured URL scopes bare guids, so a feed that moves behind a redirect keeps its
+    // event_uids; relative links resolve against the channel link, else where the body came from.
+    feedUrl: feed.url,
+    feedLink: parsed.link ?? fetched.url,
     fetchedAt: now,
   });
   const inserted = await storeItems(db, feed.id, items, {
