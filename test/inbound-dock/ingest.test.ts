@@ -2,9 +2,13 @@ import assert from "node:assert/strict";
 import pg from "pg";
 import { z } from "zod";
 import { FakeClock } from "../../services/common/clock.ts";
+import { loadConfig } from "../../services/common/config.ts";
 import { sql } from "../../services/common/db.ts";
+import { postgresParameterStore } from "../../services/common/params/postgres.ts";
 import { runIngest } from "../../services/inbound-dock/ingest.ts";
+import { inboundDockStage } from "../../services/inbound-dock/stage.ts";
 import { INBOUND_EVENTS_CHANNEL } from "../../services/inbound-dock/store.ts";
+import { loadStages } from "../../services/registry.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import {
   disableAllFeeds,
@@ -323,5 +327,34 @@ ${lols}]>
         (await feedState(db.pool, id).catch(() => ({ consecutive_failures: 0 }))).consecutive_failures,
         0,
       );
+  });
+
+  it("runs as the registered scheduled stage with options from configuration", async () => {
+    const stages = await loadStages();
+    // Compared by name: the dynamic import in the registry may load its own module instance here.
+    assert.deepEqual(
+      stages.filter((stage) => stage.name === "inbound-dock").map((stage) => stage.kind),
+      ["scheduled"],
+    );
+    assert.equal(inboundDockStage.kind, "scheduled");
+    assert.equal(inboundDockStage.intervalMs, 60_000);
+    let userAgent: string | undefined;
+    server.routes.set("/stage", (req, res) => {
+      userAgent = req.headers["user-agent"];
+      res.writeHead(200, { "content-type": "application/rss+xml" }).end(rss(ITEMS));
+    });
+    const feedId = await insertFeed(db.pool, `${server.base}/stage`);
+    const result = await inboundDockStage.run({
+      db: db.pool,
+      clock,
+      logger: quietLogger,
+      params: postgresParameterStore(db.pool),
+      config: loadConfig({ DATABASE_URL: db.url, OPS_INBOUND_CONTACT: "desk@fund.example" }),
+      signal: new AbortController().signal,
+      instance: "test",
+    });
+    assert.equal(result?.itemsNew, 3);
+    assert.equal(await rawCount(db.pool, feedId), 3);
+    assert.match(userAgent ?? "", /^ops-pipeline\/\S+ \(.*contact: desk@fund\.example\)$/);
   });
 });
