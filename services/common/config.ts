@@ -46,12 +46,12 @@ const envSchema = z.object({
   OPS_INBOUND_USER_AGENT: z.string().min(3).optional(),
   OPS_INBOUND_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
   OPS_INBOUND_FETCH_TIMEOUT_MS: z.coerce.number().int().positive().default(20_000),
-  /** Body cap after decompression. */
+  /** Body cap after decompression. Real feeds are tens to hundreds of KB; parsing a hostile body costs about 5 s of CPU per MB. */
   OPS_INBOUND_MAX_BYTES: z.coerce
     .number()
     .int()
     .positive()
-    .default(5 * 1024 * 1024),
+    .default(2 * 1024 * 1024),
   OPS_INBOUND_MAX_REDIRECTS: z.coerce.number().int().min(0).max(20).default(5),
   OPS_INBOUND_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   /** One run's wall-clock budget; keep it under the Lambda timeout (60 s in the stack). */

@@ -108,21 +108,41 @@ function repairMojibake(text: string): string {
 }
 
 const BLOCK_TAGS =
-  /<\/?(?:p|br|div|li|ul|ol|h[1-6]|tr|td|th|table|blockquote|hr|figure|figcaption|pre)\b[^>]*>/gi;
+  /<\/?(?:p|br|div|li|ul|ol|h[1-6]|tr|td|th|table|blockquote|hr|figure|figcaption|pre)\b[^<>]*>/gi;
 const INLINE_TAGS =
-  /<\/?(?:a|b|i|u|s|em|strong|span|sup|sub|img|font|small|big|code|cite|abbr|q|strike|iframe|picture|source|video|audio|time|mark)\b[^>]*>/gi;
+  /<\/?(?:a|b|i|u|s|em|strong|span|sup|sub|img|font|small|big|code|cite|abbr|q|strike|iframe|picture|source|video|audio|time|mark)\b[^<>]*>/gi;
+
+/** Removes every `open ... close` span (case-insensitive); an unterminated one runs to the end. */
+function removeSpans(text: string, open: string, close: string): string {
+  const lower = text.toLowerCase();
+  if (!lower.includes(open)) return text;
+  const parts: string[] = [];
+  let at = 0;
+  for (;;) {
+    const start = lower.indexOf(open, at);
+    if (start < 0) break;
+    parts.push(text.slice(at, start), " ");
+    const end = lower.indexOf(close, start + open.length);
+    at = end < 0 ? text.length : end + close.length;
+  }
+  parts.push(text.slice(at));
+  return parts.join("");
+}
 
 /** Plain text from a title or summary: no tags, no entities, one space between words, trimmed. */
 export function plainText(value: string | undefined | null): string {
   if (!value) return "";
-  let text = value
-    .replace(/<!\[CDATA\[([\s\S]*?)\]\]>/g, "$1")
-    .replace(/<(script|style)\b[\s\S]*?<\/\1\s*>/gi, " ")
-    .replace(/<!--[\s\S]*?-->/g, " ");
+  // CDATA wrappers rss-parser left (a title wrapped twice) go; comments, scripts and styles go
+  // whole. Done with indexOf, not lazy regular expressions: those rescan the rest of the text for
+  // each unterminated opener, quadratic on a hostile multi-megabyte description.
+  let text = value.replaceAll("<![CDATA[", "").replaceAll("]]>", "");
+  text = removeSpans(text, "<!--", "-->");
+  text = removeSpans(text, "<script", "</script>");
+  text = removeSpans(text, "<style", "</style>");
   // Tags present before decoding are real markup; strip them all. Titles also come escaped once
   // more than they should (`&lt;b&gt;`): after decoding, strip what is plainly an HTML tag again,
   // but keep text such as "<Q3>" that only looks like one.
-  text = text.replace(BLOCK_TAGS, " ").replace(/<\/?[A-Za-z][^>]*>/g, "");
+  text = text.replace(BLOCK_TAGS, " ").replace(/<\/?[A-Za-z][^<>]*>/g, "");
   text = decodeEntities(text);
   text = text.replace(BLOCK_TAGS, " ").replace(INLINE_TAGS, "");
   text = repairMojibake(text);

@@ -16,22 +16,42 @@ export interface Repaired {
   repairs: string[];
 }
 
-const DOCTYPE = /<!DOCTYPE(?:[^[>]|\[[\s\S]*?\]\s*)*>/gi;
-const ENTITY_DECL = /<!ENTITY[\s\S]*?>/gi;
+/**
+ * End (exclusive) of a markup declaration starting at `from` (`<!DOCTYPE`, `<!ENTITY`): the
+ * first `>` outside quotes and outside an internal subset `[...]`; the text's length when there
+ * is none. One pass, no regular expression: a hostile body must not make this quadratic.
+ */
+function declarationEnd(text: string, from: number): number {
+  let quote: string | undefined;
+  let depth = 0;
+  for (let i = from + 2; i < text.length; i++) {
+    const ch = text[i];
+    if (quote) {
+      if (ch === quote) quote = undefined;
+    } else if (ch === '"' || ch === "'") quote = ch;
+    else if (ch === "[") depth += 1;
+    else if (ch === "]") depth = Math.max(0, depth - 1);
+    else if (ch === ">" && depth === 0) return i + 1;
+  }
+  return text.length;
+}
 
 /** Removes DOCTYPE (with any internal subset) and stray ENTITY declarations. */
 export function stripDeclarations(text: string): Repaired {
-  let changed = false;
-  const out = text
-    .replace(DOCTYPE, () => {
-      changed = true;
-      return "";
-    })
-    .replace(ENTITY_DECL, () => {
-      changed = true;
-      return "";
-    });
-  return { text: out, repairs: changed ? ["doctype-stripped"] : [] };
+  const lower = text.toLowerCase();
+  const parts: string[] = [];
+  let at = 0;
+  for (;;) {
+    const doctype = lower.indexOf("<!doctype", at);
+    const entity = lower.indexOf("<!entity", at);
+    const next = doctype < 0 ? entity : entity < 0 ? doctype : Math.min(doctype, entity);
+    if (next < 0) break;
+    parts.push(text.slice(at, next));
+    at = declarationEnd(text, next);
+  }
+  if (parts.length === 0) return { text, repairs: [] };
+  parts.push(text.slice(at));
+  return { text: parts.join(""), repairs: ["doctype-stripped"] };
 }
 
 // Characters XML 1.0 forbids: C0 controls except tab/newline/return, lone surrogates, U+FFFE/F.
@@ -41,9 +61,28 @@ const INVALID_XML_CHARS =
 
 const XML_ENTITIES = new Set(["amp", "lt", "gt", "quot", "apos"]);
 
-/** Splits into [markup-or-text, cdata, markup-or-text, cdata, ...]; odd indexes are CDATA/comments. */
+/**
+ * Splits into [markup-or-text, protected, markup-or-text, protected, ...]: odd indexes are CDATA
+ * sections and comments, where `&` and `<` are literal. An unterminated one runs to the end. A
+ * single pass with indexOf (a lazy regular expression would rescan the rest of the text for every
+ * unterminated opener).
+ */
 function splitProtected(text: string): string[] {
-  return text.split(/(<!\[CDATA\[[\s\S]*?\]\]>|<!--[\s\S]*?-->)/);
+  const parts: string[] = [];
+  let at = 0;
+  for (;;) {
+    const cdata = text.indexOf("<![CDATA[", at);
+    const comment = text.indexOf("<!--", at);
+    const next = cdata < 0 ? comment : comment < 0 ? cdata : Math.min(cdata, comment);
+    if (next < 0) break;
+    const isCdata = next === cdata;
+    const close = text.indexOf(isCdata ? "]]>" : "-->", next + (isCdata ? 9 : 4));
+    const end = close < 0 ? text.length : close + 3;
+    parts.push(text.slice(at, next), text.slice(next, end));
+    at = end;
+  }
+  parts.push(text.slice(at));
+  return parts;
 }
 
 /**
@@ -85,7 +124,7 @@ export function stripInvalidChars(text: string): Repaired {
 
 /** XML declarations anywhere (after a comment, or a second one): the text is already decoded. */
 export function stripXmlDeclarations(text: string): Repaired {
-  const out = text.replace(/<\?xml[\s\S]*?\?>/gi, "");
+  const out = text.replace(/<\?xml\b[^<>]*\?>/gi, "");
   return { text: out, repairs: out.length !== text.length ? ["xml-declaration-removed"] : [] };
 }
 
@@ -132,7 +171,7 @@ export function closeTruncated(text: string): Repaired {
   const stack: string[] = [];
   const parts = splitProtected(out);
   for (let index = 0; index < parts.length; index += 2) {
-    for (const match of (parts[index] ?? "").matchAll(/<(\/?)([A-Za-z_][\w:.-]*)(?:\s[^>]*?)?(\/?)>/g)) {
+    for (const match of (parts[index] ?? "").matchAll(/<(\/?)([A-Za-z_][\w:.-]*)(?:\s[^<>]*?)?(\/?)>/g)) {
       const [, closing, name, selfClosing] = match;
       if (!name || selfClosing) continue;
       if (!closing) {
@@ -156,14 +195,14 @@ export function closeTruncated(text: string): Repaired {
 /** An RDF document without `<channel>` makes rss-parser 3.13 throw a TypeError; give it one. */
 export function ensureRdfChannel(text: string): Repaired {
   if (!/<rdf:RDF[\s>]/.test(text) || /<channel[\s>]/.test(text)) return { text, repairs: [] };
-  const out = text.replace(/(<rdf:RDF\b[^>]*>)/, "$1<channel></channel>");
+  const out = text.replace(/(<rdf:RDF\b[^<>]*>)/, "$1<channel></channel>");
   return { text: out, repairs: out !== text ? ["rdf-channel-added"] : [] };
 }
 
 /** `<rss></rss>` with no `<channel>` (an empty document) also makes rss-parser throw a TypeError. */
 export function ensureRssChannel(text: string): Repaired {
   if (!/<rss[\s>]/.test(text) || /<channel[\s>]/.test(text)) return { text, repairs: [] };
-  const out = text.replace(/(<rss\b[^>]*>)/, "$1<channel></channel>");
+  const out = text.replace(/(<rss\b[^<>]*>)/, "$1<channel></channel>");
   return { text: out, repairs: out !== text ? ["rss-channel-added"] : [] };
 }
 
