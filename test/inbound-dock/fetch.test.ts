@@ -77,12 +77,15 @@ describe("inbound-dock fetch", () => {
 
   it("times out a server that never sends headers", async () => {
     server.routes.set("/hang", () => undefined);
-    const started = performance.now();
     const error = await fetchError(
       fetchFeed(`${server.base}/hang`, NO_VALIDATORS, { ...TEST_FETCH, connectTimeoutMs: 200 }),
     );
     assert.equal(error.code, "timeout");
-    assert.ok(performance.now() - started < 1_400, "the headers timeout, not the total one, fired");
+    assert.match(
+      error.message,
+      /no response headers within 200 ms/,
+      "the headers timeout, not the total one, fired",
+    );
   });
 
   it("times out a slow server that trickles its body past the total timeout", async () => {
