@@ -239,6 +239,11 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const ids = postgresUserIds();
   const major = binaryMajor(bins.postgres);
 
+  // Before anything is created on disk: a port that is taken fails fast and leaves nothing behind.
+  const port = options.port ?? (await freePort());
+  if (options.port !== undefined && (await portInUse(port)))
+    throw classifyStartFailure("could not bind", dataDir, port);
+
   const versionFile = path.join(dataDir, "PG_VERSION");
   if (await exists(versionFile)) {
     const dataMajor = Number((await readFile(versionFile, "utf8")).trim());
@@ -275,10 +280,6 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     user: string;
     password: string;
   };
-
-  const port = options.port ?? (await freePort());
-  if (options.port !== undefined && (await portInUse(port)))
-    throw classifyStartFailure("could not bind", dataDir, port);
 
   if (ids) await chmod(dataDir, 0o700).catch(() => undefined);
   const child: ChildProcess = spawn(
