@@ -6,13 +6,15 @@ import type { StageDefinition } from "./common/runtime/stage.ts";
  * imported lazily so a command that never runs them never loads them.
  */
 export async function loadStages(): Promise<StageDefinition[]> {
-  const [laneTelemetry, dispatchEngine, dispatcher, watchdog] = await Promise.all([
+  const [inboundDock, laneTelemetry, dispatchEngine, dispatcher, watchdog] = await Promise.all([
+    import("./inbound-dock/stage.ts"),
     import("./lane-telemetry/stage.ts"),
     import("./dispatch-engine/stage.ts"),
     import("./dispatcher/stage.ts"),
     import("./watchdog/stage.ts"),
   ]);
   return [
+    inboundDock.inboundDockStage,
     laneTelemetry.laneTelemetryStage(),
     dispatchEngine.dispatchEngineStage(),
     dispatcher.dispatcherStage(),

@@ -2,6 +2,7 @@ import { Command, Option } from "commander";
 import { backupCommand } from "./commands/backup.ts";
 import { devCommand } from "./commands/dev.ts";
 import { dryRunCommand } from "./commands/dry-run.ts";
+import { feedsCommand } from "./commands/feeds.ts";
 import { killSwitchCommand } from "./commands/kill-switch.ts";
 import { logsCommand } from "./commands/logs.ts";
 import { migrateCommand } from "./commands/migrate.ts";
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
     paramsCommand(),
     logsCommand(),
     replayCommand(),
+    feedsCommand(),
     backupCommand(),
   ]) {
     program.addCommand(command);

@@ -142,6 +142,31 @@ const envSchema = z.object({
     .string()
     .regex(/^\/[A-Za-z0-9_.\-/]+[^/]$/, "must start with / and not end with /")
     .default("/ops-pipeline/dev"),
+  // ---- inbound-dock (RSS/Atom ingest; docs/inbound-dock.md) ----
+  /** Contact sent in the User-Agent (SEC EDGAR refuses clients that give none): an e-mail or URL. */
+  OPS_INBOUND_CONTACT: z.string().min(3).default("ops-pipeline-operator@example.com"),
+  /** Overrides the whole User-Agent; it must still name a contact. */
+  OPS_INBOUND_USER_AGENT: z.string().min(3).optional(),
+  OPS_INBOUND_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+  OPS_INBOUND_FETCH_TIMEOUT_MS: z.coerce.number().int().positive().default(20_000),
+  /** Body cap after decompression. Real feeds are tens to hundreds of KB; parsing a hostile body costs about 5 s of CPU per MB. */
+  OPS_INBOUND_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(2 * 1024 * 1024),
+  OPS_INBOUND_MAX_REDIRECTS: z.coerce.number().int().min(0).max(20).default(5),
+  OPS_INBOUND_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  /** One run's wall-clock budget; keep it under the Lambda timeout (60 s in the stack). */
+  OPS_INBOUND_BUDGET_MS: z.coerce.number().int().positive().default(50_000),
+  OPS_INBOUND_FEED_INTERVAL_MS: z.coerce.number().int().positive().default(60_000),
+  OPS_INBOUND_BACKOFF_BASE_MS: z.coerce.number().int().positive().default(60_000),
+  OPS_INBOUND_BACKOFF_MAX_MS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(6 * 60 * 60 * 1000),
+  // ---- end inbound-dock ----
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -182,6 +207,20 @@ export interface Config {
     readonly fetchLookbackMinutes: number;
     readonly watchlistNewsHours: number;
     readonly watchlistMax: number;
+  };
+  /** inbound-dock: see docs/inbound-dock.md. */
+  readonly inbound: {
+    readonly userAgent: string;
+    readonly contact: string;
+    readonly connectTimeoutMs: number;
+    readonly fetchTimeoutMs: number;
+    readonly maxBytes: number;
+    readonly maxRedirects: number;
+    readonly concurrency: number;
+    readonly budgetMs: number;
+    readonly feedIntervalMs: number;
+    readonly backoffBaseMs: number;
+    readonly backoffMaxMs: number;
   };
   readonly dispatcher: DispatcherConfig;
   /** opsctl (issue 9). */
@@ -333,6 +372,21 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
         secretKeySecret: e.OPS_ALPACA_SECRET_KEY_SECRET,
         timeoutMs: e.OPS_ALPACA_TIMEOUT_MS,
       },
+    },
+    inbound: {
+      userAgent:
+        e.OPS_INBOUND_USER_AGENT ??
+        `ops-pipeline/0.1.0 (news-sentiment research pipeline; contact: ${e.OPS_INBOUND_CONTACT})`,
+      contact: e.OPS_INBOUND_CONTACT,
+      connectTimeoutMs: e.OPS_INBOUND_CONNECT_TIMEOUT_MS,
+      fetchTimeoutMs: e.OPS_INBOUND_FETCH_TIMEOUT_MS,
+      maxBytes: e.OPS_INBOUND_MAX_BYTES,
+      maxRedirects: e.OPS_INBOUND_MAX_REDIRECTS,
+      concurrency: e.OPS_INBOUND_CONCURRENCY,
+      budgetMs: e.OPS_INBOUND_BUDGET_MS,
+      feedIntervalMs: e.OPS_INBOUND_FEED_INTERVAL_MS,
+      backoffBaseMs: e.OPS_INBOUND_BACKOFF_BASE_MS,
+      backoffMaxMs: e.OPS_INBOUND_BACKOFF_MAX_MS,
     },
     opsctl: {
       opsApiFunctionName: e.OPS_API_FUNCTION_NAME,

@@ -1,0 +1,170 @@
+import { Command, InvalidArgumentError } from "commander";
+import type { DatabasePool } from "../../../services/common/db.ts";
+import { OperatorError } from "../../../services/common/errors.ts";
+import type { FeedRow } from "../../../services/inbound-dock/feeds.ts";
+import { type CliContext, cliContext, type GlobalOptions } from "../context.ts";
+import { createOutput, type Output } from "../output.ts";
+
+function feedId(value: string): number {
+  const id = Number(value);
+  if (!Number.isSafeInteger(id) || id <= 0)
+    throw new InvalidArgumentError("a feed id is a positive whole number");
+  return id;
+}
+
+function iso(ms: number | null): string {
+  return ms === null ? "-" : new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+function feedLine(feed: FeedRow): string {
+  const state = !feed.enabled
+    ? "paused"
+    : feed.consecutive_failures > 0
+      ? `failing×${feed.consecutive_failures}`
+      : "ok";
+  const lines = [
+    `${String(feed.id).padStart(4)}  ${state.padEnd(10)} ${feed.name}${feed.tags.length ? `  [${feed.tags.join(", ")}]` : ""}`,
+    `      ${feed.url}`,
+    `      last success ${iso(feed.last_success_at)}  next fetch ${iso(feed.next_fetch_at)}  new last run ${feed.items_new_last}`,
+  ];
+  if (feed.last_error && feed.consecutive_failures > 0)
+    lines.push(`      last error ${iso(feed.last_error_at)}: ${feed.last_error}`);
+  return lines.join("\n");
+}
+
+/**
+ * Opens the local target's database (DATABASE_URL, a running `opsctl dev`, or an embedded one),
+ * runs `work`, and closes everything.
+ * @throws OperatorError DATABASE_NOT_MIGRATED when the feeds table does not exist yet.
+ */
+async function withDatabase<T>(context: CliContext, work: (db: DatabasePool) => Promise<T>): Promise<T> {
+  const [{ openLocalDatabase }, { connectDatabase, closeDatabase }] = await Promise.all([
+    import("../local-database.ts"),
+    import("../../../services/common/db.ts"),
+  ]);
+  const { config, logger } = context;
+  const database = await openLocalDatabase(config, logger);
+  try {
+    const pool = await connectDatabase(
+      {
+        url: database.url,
+        statementTimeoutMs: config.database.statementTimeoutMs,
+        idleTimeoutMs: config.database.idleTimeoutMs,
+        idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
+        connectTimeoutMs: config.database.connectTimeoutMs,
+        maximumPoolSize: 2,
+      },
+      logger,
+    );
+    try {
+      return await work(pool);
+    } catch (error) {
+      const code = (error as { cause?: { code?: unknown } }).cause?.code;
+      if (code === "42P01") {
+        throw new OperatorError("DATABASE_NOT_MIGRATED", "the database has no feeds table yet", {
+          hint: "run `opsctl migrate` first",
+          cause: error,
+        });
+      }
+      throw error;
+    } finally {
+      await closeDatabase(pool);
+    }
+  } finally {
+    await database.release();
+  }
+}
+
+function run(
+  command: Command,
+  work: (db: DatabasePool, out: Output, now: Date) => Promise<void>,
+): Promise<void> {
+  const globals = command.optsWithGlobals<GlobalOptions>();
+  const out = createOutput({ json: globals.json === true });
+  const context = cliContext(globals);
+  return withDatabase(context, (db) => work(db, out, new Date()));
+}
+
+export function feedsCommand(): Command {
+  // exitOverride before the subcommands exist, so they inherit it (commander copies settings at creation).
+  const feeds = new Command("feeds")
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(text) })
+    .description("the feeds inbound-dock polls: list, add, remove, pause, resume")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  opsctl feeds list
+  opsctl feeds add https://www.sec.gov/news/pressreleases.rss --name "SEC press releases" --tag sec
+  opsctl feeds pause 3        stop polling feed 3 (its stored events stay)
+  opsctl feeds resume 3       poll it again from the next run, backoff cleared
+  opsctl feeds remove 3       delete it (stored events stay, without a feed)
+  opsctl feeds list --json`,
+    );
+
+  feeds
+    .command("list")
+    .description("every feed with its health: last success, failures, next fetch, last error")
+    .action(async (_options: unknown, command: Command) => {
+      await run(command, async (db, out) => {
+        const { listFeeds } = await import("../../../services/inbound-dock/feeds.ts");
+        const rows = await listFeeds(db);
+        out.result({ feeds: rows }, () =>
+          rows.length
+            ? rows.map(feedLine).join("\n")
+            : "no feeds: add one with `opsctl feeds add URL --name NAME`",
+        );
+      });
+    });
+
+  feeds
+    .command("add")
+    .description("add a feed (enabled, fetched on the next run)")
+    .argument("<url>", "the feed's http(s) URL")
+    .requiredOption("--name <name>", "a short human name")
+    .option("--tag <tag>", "a tag (repeatable)", (value: string, previous: string[] = []) => [
+      ...previous,
+      value,
+    ])
+    .option("--terms <text>", "the publisher's terms of use, for the record")
+    .action(
+      async (url: string, options: { name: string; tag?: string[]; terms?: string }, command: Command) => {
+        await run(command, async (db, out) => {
+          const { addFeed } = await import("../../../services/inbound-dock/feeds.ts");
+          const feed = await addFeed(db, {
+            url,
+            name: options.name,
+            tags: options.tag ?? [],
+            terms: options.terms ?? null,
+          });
+          out.result({ feed }, () => `added feed ${feed.id}\n${feedLine(feed)}`);
+        });
+      },
+    );
+
+  for (const [name, description] of [
+    ["remove", "delete a feed; events it stored stay"],
+    ["pause", "stop polling a feed"],
+    ["resume", "poll a paused or failing feed again from the next run"],
+  ] as const) {
+    feeds
+      .command(name)
+      .description(description)
+      .argument("<id>", "the feed id (see `opsctl feeds list`)", feedId)
+      .action(async (id: number, _options: unknown, command: Command) => {
+        await run(command, async (db, out, now) => {
+          const core = await import("../../../services/inbound-dock/feeds.ts");
+          const feed =
+            name === "remove"
+              ? await core.removeFeed(db, id)
+              : name === "pause"
+                ? await core.pauseFeed(db, id, now)
+                : await core.resumeFeed(db, id, now);
+          const verb = name === "remove" ? "removed" : name === "pause" ? "paused" : "resumed";
+          out.result({ [verb]: feed }, () => `${verb} feed ${feed.id} (${feed.name})`);
+        });
+      });
+  }
+  return feeds;
+}

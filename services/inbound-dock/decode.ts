@@ -1,0 +1,150 @@
+import { gunzipSync } from "node:zlib";
+import iconv from "iconv-lite";
+
+/**
+ * Bytes to text before any XML parser sees them. A feed's charset can come from three places
+ * that disagree in the wild; we trust them in this order:
+ *   1. a byte-order mark (it cannot be wrong about the bytes that follow it),
+ *   2. the HTTP Content-Type charset (RFC 7303: it overrides the document's own declaration),
+ *   3. the XML declaration's `encoding`,
+ *   4. the shape of the first bytes (`<` in UTF-16/32 without a BOM), else UTF-8.
+ * Latin-1 and ASCII labels decode as windows-1252, as browsers do (WHATWG Encoding): publishers
+ * who say ISO-8859-1 routinely send curly quotes at 0x91-0x94.
+ */
+
+export interface DecodedDocument {
+  text: string;
+  /** The charset the bytes were decoded with (iconv-lite's name). */
+  charset: string;
+  /** Where the charset came from. */
+  source: "bom" | "http" | "xml-declaration" | "sniffed" | "default";
+  /** True when the body was gzip bytes served without Content-Encoding and was unpacked here. */
+  gunzipped: boolean;
+}
+
+/** The body is not text in any charset we can name, or expands past the cap. */
+export class DecodeError extends Error {
+  override readonly name = "DecodeError";
+}
+
+const LATIN1_ALIASES = new Set([
+  "iso-8859-1",
+  "iso8859-1",
+  "latin1",
+  "latin-1",
+  "l1",
+  "us-ascii",
+  "ascii",
+  "iso_8859-1",
+]);
+
+function normaliseLabel(label: string): string | undefined {
+  const cleaned = label
+    .trim()
+    .replace(/^["']|["']$/g, "")
+    .toLowerCase();
+  if (!cleaned) return undefined;
+  if (LATIN1_ALIASES.has(cleaned)) return "windows-1252";
+  // A bare "utf-16"/"utf-32" label without a BOM means big-endian (RFC 2781 / Unicode 3.9).
+  if (cleaned === "utf-16") return "utf-16be";
+  if (cleaned === "utf-32") return "utf-32be";
+  return iconv.encodingExists(cleaned) ? cleaned : undefined;
+}
+
+/** The `charset` parameter of a Content-Type header, if any. */
+export function charsetFromContentType(contentType: string | null | undefined): string | undefined {
+  const match = /;\s*charset\s*=\s*("?)([^";\s]+)\1/i.exec(contentType ?? "");
+  return match?.[2];
+}
+
+function bomCharset(bytes: Uint8Array): { charset: string; length: number } | undefined {
+  const [a, b, c, d] = bytes;
+  if (a === 0x00 && b === 0x00 && c === 0xfe && d === 0xff) return { charset: "utf-32be", length: 4 };
+  if (a === 0xff && b === 0xfe && c === 0x00 && d === 0x00) return { charset: "utf-32le", length: 4 };
+  if (a === 0xef && b === 0xbb && c === 0xbf) return { charset: "utf-8", length: 3 };
+  if (a === 0xfe && b === 0xff) return { charset: "utf-16be", length: 2 };
+  if (a === 0xff && b === 0xfe) return { charset: "utf-16le", length: 2 };
+  return undefined;
+}
+
+/** UTF-16/32 without a BOM still start with `<` (or whitespace) in their own width. */
+function sniffWidth(bytes: Uint8Array): string | undefined {
+  const [a, b, c, d] = bytes;
+  if (a === 0x00 && b === 0x00 && c === 0x00 && d !== 0x00) return "utf-32be";
+  if (a !== 0x00 && b === 0x00 && c === 0x00 && d === 0x00) return "utf-32le";
+  if (a === 0x00 && b !== 0x00 && c === 0x00 && d !== 0x00) return "utf-16be";
+  if (a !== 0x00 && b === 0x00 && c !== 0x00 && d === 0x00) return "utf-16le";
+  return undefined;
+}
+
+/** The XML declaration's encoding, read from the ASCII-compatible head of the document. */
+function declaredCharset(bytes: Uint8Array, width: string | undefined): string | undefined {
+  const head = width
+    ? iconv.decode(Buffer.from(bytes.subarray(0, 4096)), width)
+    : Buffer.from(bytes.subarray(0, 2048)).toString("latin1");
+  const match = /<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']/.exec(head);
+  return match?.[1];
+}
+
+/**
+ * Decodes a feed body.
+ * @param maxBytes cap on the size after gunzipping a body that arrived gzipped without saying so.
+ * @throws DecodeError when a sniffed gzip body is corrupt or expands past `maxBytes`.
+ */
+export function decodeFeedBody(
+  body: Uint8Array,
+  options: { contentType?: string | null | undefined; maxBytes?: number } = {},
+): DecodedDocument {
+  let bytes = body;
+  let gunzipped = false;
+  // node-feedparser's corpus has a feed that is gzip bytes with no Content-Encoding; some servers
+  // really do this (a pre-compressed file served as-is). The cap makes a bomb harmless here too.
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      bytes = gunzipSync(bytes, { maxOutputLength: options.maxBytes ?? 8 * 1024 * 1024 });
+      gunzipped = true;
+    } catch (error) {
+      throw new DecodeError(`body is gzip data that does not unpack within the size cap: ${String(error)}`, {
+        cause: error,
+      });
+    }
+  }
+  const bom = bomCharset(bytes);
+  const width = sniffWidth(bytes);
+  let charset: string;
+  let source: DecodedDocument["source"];
+  const http = normaliseLabel(charsetFromContentType(options.contentType) ?? "");
+  const declared = normaliseLabel(
+    declaredCharset(
+      bytes,
+      bom?.charset.startsWith("utf-") && bom.charset !== "utf-8" ? bom.charset : width,
+    ) ?? "",
+  );
+  if (bom) {
+    charset = bom.charset;
+    source = "bom";
+  } else if (http && !(width && !http.startsWith("utf-"))) {
+    charset = http;
+    source = "http";
+  } else if (declared && !(width && !declared.startsWith("utf-"))) {
+    // A document in UTF-16/32 cannot truthfully declare a single-byte charset; trust the width.
+    charset = width && declared.startsWith("utf-8") ? width : declared;
+    source = "xml-declaration";
+  } else if (width) {
+    charset = width;
+    source = "sniffed";
+  } else {
+    charset = "utf-8";
+    source = "default";
+  }
+  const payload = Buffer.from(bom ? bytes.subarray(bom.length) : bytes);
+  let text = iconv.decode(payload, charset, { stripBOM: true });
+  // A document that says (or is assumed to be) UTF-8 but holds not one valid multi-byte sequence,
+  // only invalid bytes, is legacy 8-bit text mislabelled; windows-1252 is the best guess. A UTF-8
+  // document with a few bad bytes keeps its UTF-8 (the bad bytes become U+FFFD).
+  if (charset === "utf-8" && source !== "http" && text.includes("\uFFFD") && !/[\u0080-\uFFFC]/.test(text)) {
+    text = iconv.decode(payload, "windows-1252");
+    charset = "windows-1252";
+  }
+  return { text: text.replace(/^\uFEFF/, ""), charset, source, gunzipped };
+}

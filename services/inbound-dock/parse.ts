@@ -1,0 +1,147 @@
+import Parser from "rss-parser";
+import { sanitise, stripDeclarations } from "./sanitise.ts";
+
+/** One item as the document states it, before normalising. */
+export interface ParsedItem {
+  title: string | undefined;
+  link: string | undefined;
+  guid: string | undefined;
+  /** The date text as written (pubDate, dc:date, updated, published). */
+  date: string | undefined;
+  summary: string | undefined;
+}
+
+export interface ParsedFeed {
+  title: string | undefined;
+  link: string | undefined;
+  items: ParsedItem[];
+  /** What the sanitiser changed to make the document parse; empty for a clean feed. */
+  repairs: string[];
+}
+
+/** The document is not a feed (an HTML page, another XML vocabulary, empty). */
+export class NotAFeedError extends Error {
+  override readonly name = "NotAFeedError";
+}
+
+/** The document looks like a feed but could not be parsed even after sanitising. */
+export class FeedParseError extends Error {
+  override readonly name = "FeedParseError";
+}
+
+type RawItem = Record<string, unknown>;
+
+// defaultRSS 2: `<rss>` without a version attribute (common in the wild) is read as RSS 2.0
+// instead of rejected. Extra item fields: Atom's <id>/<updated>/<published>, RSS 1.0's dc:date.
+const parser: Parser<Record<string, unknown>, RawItem> = new Parser({
+  defaultRSS: 2,
+  customFields: { item: ["id", "updated", "published", "description"] },
+});
+
+/** xml2js gives strings, `{_: text, $: attrs}` objects or arrays of them; we want text. */
+function textOf(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === "string") return value;
+  if (typeof value === "number") return String(value);
+  if (Array.isArray(value)) return textOf(value[0]);
+  if (typeof value === "object") {
+    const inner = (value as { _?: unknown })._;
+    if (inner !== undefined) return textOf(inner);
+    const href = (value as { $?: { href?: unknown } }).$?.href;
+    if (typeof href === "string") return href;
+  }
+  return undefined;
+}
+
+function toItem(raw: RawItem): ParsedItem {
+  return {
+    title: textOf(raw.title),
+    link: textOf(raw.link),
+    guid: textOf(raw.guid) ?? textOf(raw.id),
+    date:
+      textOf(raw.pubDate) ??
+      textOf(raw.isoDate) ??
+      textOf(raw.published) ??
+      textOf(raw.updated) ??
+      textOf(raw.date),
+    summary:
+      textOf(raw.contentSnippet) ?? textOf(raw.summary) ?? textOf(raw.content) ?? textOf(raw.description),
+  };
+}
+
+const FEED_ROOT = /<(?:[\w.-]+:)?(?:rss|feed|RDF)[\s>/]/;
+const ITEM_ELEMENT = /<(?:[\w.-]+:)?(?:item|entry)[\s>]/;
+
+function looksLikeHtml(text: string): boolean {
+  return /<(?:html|head|body)[\s>]/i.test(text.slice(0, 4096)) && !FEED_ROOT.test(text);
+}
+
+/**
+ * xml2js parses synchronously, but on some inputs (an empty document) it never calls back, so
+ * rss-parser's promise never settles. Anything not settled by the next macrotask never will be.
+ */
+export function settledOrFail<T>(promise: Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setImmediate(() =>
+      reject(new Error("parser did not finish (empty or unterminated document)")),
+    );
+    promise.then(
+      (value) => {
+        clearImmediate(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearImmediate(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+async function attempt(text: string): Promise<ParsedFeed> {
+  const output = await settledOrFail(parser.parseString(text));
+  return {
+    title: textOf(output.title),
+    link: textOf(output.link),
+    items: (output.items as RawItem[]).map(toItem),
+    repairs: [],
+  };
+}
+
+/**
+ * Parses decoded feed text with rss-parser; where that fails (or finds no items in a document
+ * that plainly has some), sanitises the text and parses again.
+ * @throws NotAFeedError for HTML or anything without an rss/feed/RDF root.
+ * @throws FeedParseError when even the sanitised text does not parse.
+ */
+export async function parseFeedText(input: string): Promise<ParsedFeed> {
+  const safe = stripDeclarations(input);
+  if (!FEED_ROOT.test(safe.text)) {
+    throw new NotAFeedError(
+      looksLikeHtml(safe.text)
+        ? "document is an HTML page, not a feed"
+        : safe.text.trim() === ""
+          ? "document is empty"
+          : "document has no rss, feed or rdf:RDF element",
+    );
+  }
+  let firstError: unknown;
+  try {
+    const feed = await attempt(safe.text);
+    if (feed.items.length > 0 || !ITEM_ELEMENT.test(safe.text)) return { ...feed, repairs: safe.repairs };
+  } catch (error) {
+    firstError = error;
+  }
+  const repaired = sanitise(safe.text);
+  try {
+    const feed = await attempt(repaired.text);
+    return { ...feed, repairs: [...safe.repairs, ...repaired.repairs] };
+  } catch (error) {
+    if (looksLikeHtml(safe.text))
+      throw new NotAFeedError("document is an HTML page, not a feed", { cause: error });
+    const message = error instanceof Error ? error.message : String(error);
+    throw new FeedParseError(`feed does not parse even after sanitising: ${message.split("\n")[0]}`, {
+      cause: firstError ?? error,
+    });
+  }
+}
