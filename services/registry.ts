@@ -5,5 +5,6 @@ import type { StageDefinition } from "./common/runtime/stage.ts";
  * nowhere else; on AWS each has its own Lambda handler or Fargate entry point instead.
  */
 export async function loadStages(): Promise<StageDefinition[]> {
-  return [];
+  const { sortationStage } = await import("./sortation/stage.ts");
+  return [sortationStage];
 }

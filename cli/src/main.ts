@@ -1,6 +1,7 @@
 import { Command, Option } from "commander";
 import { devCommand } from "./commands/dev.ts";
 import { migrateCommand } from "./commands/migrate.ts";
+import { tickersCommand } from "./commands/tickers.ts";
 import { EXIT, reportError } from "./output.ts";
 
 /** Builds the program; exported so tests can parse without spawning. */
@@ -13,7 +14,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text) });
-  for (const command of [migrateCommand(), devCommand()]) {
+  for (const command of [migrateCommand(), devCommand(), tickersCommand()]) {
     program.addCommand(command.exitOverride());
   }
   return program;
