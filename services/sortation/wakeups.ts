@@ -66,13 +66,19 @@ export async function listenForEvents(url: string, logger: Logger): Promise<Wake
         pending = false;
         return "notified";
       }
+      // The timer is cancelled when a notification wins, so no 60 s timer outlives the wait.
+      const timer = new AbortController();
+      const stop = () => timer.abort();
+      signal.addEventListener("abort", stop, { once: true });
       const notified = new Promise<"notified">((resolve) => {
         wake = () => resolve("notified");
       });
       const outcome = await Promise.race([
         notified,
-        delay(ms, "timeout" as const, { signal }).catch(() => "aborted" as const),
+        delay(ms, "timeout" as const, { signal: timer.signal }).catch(() => "aborted" as const),
       ]);
+      timer.abort();
+      signal.removeEventListener("abort", stop);
       wake = undefined;
       pending = false;
       return signal.aborted ? "aborted" : outcome;

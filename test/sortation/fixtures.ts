@@ -78,3 +78,11 @@ export async function insertRawEvents(
 }
 
 export const quiet = silentLogger();
+
+export const TEST_POOL = {
+  statementTimeoutMs: 30_000,
+  idleTimeoutMs: 5_000,
+  idleInTransactionTimeoutMs: 30_000,
+  connectTimeoutMs: 5_000,
+  maximumPoolSize: 2,
+};

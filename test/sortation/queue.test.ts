@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import path from "node:path";
 import { FakeClock } from "../../services/common/clock.ts";
 import { sql } from "../../services/common/db.ts";
 import { claimBatch, completeBatch, releaseRows } from "../../services/sortation/queries.ts";
+import { INBOUND_EVENTS_CHANNEL, listenForEvents } from "../../services/sortation/wakeups.ts";
 import { processBatch, runSortation, type SortationDeps } from "../../services/sortation/worker.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import { AnyRow, insertRawEvents, poisonAwareClassifier, quiet, testUniverse } from "./fixtures.ts";
@@ -270,5 +273,70 @@ describe("sortation work queue", () => {
         SELECT c.tickers FROM inbound_events_classified c WHERE c.raw_id = ${ids[0] ?? 0}`);
       assert.deepEqual(byWorker[0]?.tickers, ["NVDA"]);
     });
+  });
+});
+
+describe("a worker process killed mid-batch", function () {
+  this.timeout(120_000);
+  const db = useTestDatabase();
+
+  it("leaves its rows leased until the lease expires, then another worker classifies them", async () => {
+    const ids = await insertRawEvents(db.pool, 40, (i) => `Apple rallies ${i}`, "kill");
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", path.join(import.meta.dirname, "killable-worker.ts"), db.url],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const claimed = await new Promise<number>((resolve, reject) => {
+      child.stdout.on("data", (chunk: Buffer) => {
+        const match = /claimed (\d+)/.exec(chunk.toString());
+        if (match) resolve(Number(match[1]));
+      });
+      child.on("exit", (code) => reject(new Error(`worker exited early with ${code}`)));
+    });
+    assert.equal(claimed, 25);
+    const exited = new Promise((resolve) => child.on("exit", resolve));
+    child.kill("SIGKILL");
+    await exited;
+
+    const held = await db.pool.one(sql.type(AnyRow)`
+      SELECT count(*)::int AS n, min(lease_expires_at) AS until FROM inbound_events_raw
+      WHERE claimed_by LIKE 'killable:%'`);
+    assert.equal(held.n, 25);
+    // Before the lease runs out another worker gets only the 15 rows nobody held...
+    const clock = new FakeClock(Date.now());
+    const before = await processBatch(deps(db.pool, clock, "survivor"));
+    assert.equal(before.classified, 15);
+    // ...and after it, the dead worker's 25.
+    clock.set(Number(held.until));
+    const after = await processBatch(deps(db.pool, clock, "survivor"));
+    assert.equal(after.classified, 25);
+    const c = await counts(db.pool);
+    assert.deepEqual(
+      [c.processed, c.classified, c.distinct_raw, c.leased],
+      [ids.length, ids.length, ids.length, 0],
+    );
+  });
+});
+
+describe("wake-ups", () => {
+  const db = useTestDatabase();
+
+  it("wakes on NOTIFY ops_inbound_events before the poll interval, and on the interval without one", async () => {
+    const wakeups = await listenForEvents(db.url, quiet);
+    const controller = new AbortController();
+    try {
+      // Right after LISTEN it reports work once: rows may have arrived while nobody listened.
+      assert.equal(await wakeups.wait(60_000, controller.signal), "notified");
+      const waiting = wakeups.wait(60_000, controller.signal);
+      await db.pool.query(sql.type(AnyRow)`SELECT pg_notify(${INBOUND_EVENTS_CHANNEL}, '')`);
+      assert.equal(await waiting, "notified");
+      assert.equal(await wakeups.wait(30, controller.signal), "timeout");
+      const aborted = wakeups.wait(60_000, controller.signal);
+      controller.abort();
+      assert.equal(await aborted, "aborted");
+    } finally {
+      await wakeups.close();
+    }
   });
 });
