@@ -16,7 +16,7 @@ import { closeDatabase, connectDatabase, type DatabasePool, sql } from "../servi
 import { silentLogger } from "../services/common/logger.ts";
 import type { Classifier } from "../services/sortation/classifier.ts";
 import { loadFinbert } from "../services/sortation/finbert.ts";
-import { loadUniverse } from "../services/sortation/tickers.ts";
+import { loadShippedUniverse, type TickerUniverse } from "../services/sortation/tickers.ts";
 import { processBatch, type SortationDeps } from "../services/sortation/worker.ts";
 import { benchDatabase, type Measurement, median, report, timeIt } from "./lib.ts";
 
@@ -129,13 +129,24 @@ async function drain(deps: SortationDeps): Promise<number> {
   }
 }
 
-function workerDeps(pool: DatabasePool, name: string, classifier: Classifier, batch: number): SortationDeps {
+let shipped: TickerUniverse | undefined;
+async function universe(): Promise<TickerUniverse> {
+  shipped ??= await loadShippedUniverse();
+  return shipped;
+}
+
+async function workerDeps(
+  pool: DatabasePool,
+  name: string,
+  classifier: Classifier,
+  batch: number,
+): Promise<SortationDeps> {
   return {
     db: pool,
     clock: new FakeClock(Date.now()),
     logger: silentLogger(),
     classifier,
-    universe: loadUniverse(),
+    universe: await universe(),
     worker: name,
     settings: { claimBatchSize: batch, leaseMs: 600_000, maxAttempts: 5, pollIntervalMs: 1_000 },
   };
@@ -145,7 +156,9 @@ async function queueOverhead(pool: DatabasePool) {
   const rows = 5_000;
   const texts = headlines(200);
   const measure = async (workers: number): Promise<Measurement> => {
-    const deps = Array.from({ length: workers }, (_, i) => workerDeps(pool, `bench-${i}`, noop, 100));
+    const deps = await Promise.all(
+      Array.from({ length: workers }, (_, i) => workerDeps(pool, `bench-${i}`, noop, 100)),
+    );
     const runs: number[] = [];
     for (let i = 0; i < WARMUP + REPEAT; i++) {
       await resetQueue(pool, rows, texts);
@@ -238,7 +251,7 @@ async function child(request: ChildRequest): Promise<ChildResult> {
     const batch = 32;
     const rows = request.model.headlines * 2;
     const texts = headlines(rows);
-    const deps = workerDeps(pool, "bench-e2e", classifier, batch);
+    const deps = await workerDeps(pool, "bench-e2e", classifier, batch);
     const runs: number[] = [];
     for (let i = 0; i < WARMUP + REPEAT; i++) {
       await resetQueue(pool, rows, texts);

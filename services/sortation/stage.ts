@@ -3,7 +3,7 @@ import type { Logger } from "../common/logger.ts";
 import type { LoopStage, StageContext } from "../common/runtime/stage.ts";
 import type { Classifier } from "./classifier.ts";
 import { lexiconClassifier } from "./lexicon.ts";
-import { DEFAULT_SNAPSHOT_PATH, loadUniverse } from "./tickers.ts";
+import { loadShippedUniverse, loadUniverse } from "./tickers.ts";
 import { listenForEvents, pollOnly, type WakeSource } from "./wakeups.ts";
 import { runSortation } from "./worker.ts";
 
@@ -59,7 +59,7 @@ export const sortationStage: LoopStage = {
   async run(context: StageContext) {
     const config = context.config.sortation;
     const classifier = await openClassifier(config, context.logger);
-    const universe = loadUniverse(config.tickersFile ?? DEFAULT_SNAPSHOT_PATH);
+    const universe = config.tickersFile ? loadUniverse(config.tickersFile) : await loadShippedUniverse();
     context.logger.info(
       { tickers: universe.symbols.size, snapshot: universe.snapshot.derivedAt },
       "ticker universe loaded",

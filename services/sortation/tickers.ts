@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import path from "node:path";
 import { z } from "zod";
 import { OperatorError } from "../common/errors.ts";
 
@@ -31,7 +30,6 @@ export const TickerSnapshot = z.object({
 });
 export type TickerSnapshot = z.infer<typeof TickerSnapshot>;
 
-export const DEFAULT_SNAPSHOT_PATH = path.join(import.meta.dirname, "data", "ticker-universe.json");
 
 /** Listed on an exchange the signal engine can trade; OTC and unlisted rows are left out. */
 export const LISTED_EXCHANGES = ["Nasdaq", "NYSE", "CBOE"] as const;
@@ -174,28 +172,42 @@ export function buildUniverse(snapshot: TickerSnapshot): TickerUniverse {
   };
 }
 
-/**
- * Reads a snapshot file.
- * @throws OperatorError TICKERS_SNAPSHOT_INVALID when the file is missing or malformed.
- */
-export function loadUniverse(file: string = DEFAULT_SNAPSHOT_PATH): TickerUniverse {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, "utf8"));
-  } catch (cause) {
-    throw new OperatorError("TICKERS_SNAPSHOT_INVALID", `cannot read the ticker snapshot ${file}`, {
-      hint: "run `opsctl tickers refresh --from FILE` or unset OPS_SORTATION_TICKERS_FILE",
-      cause,
-    });
-  }
+function parseSnapshot(parsed: unknown, where: string): TickerUniverse {
   const result = TickerSnapshot.safeParse(parsed);
   if (!result.success) {
-    throw new OperatorError("TICKERS_SNAPSHOT_INVALID", `${file} is not a ticker snapshot`, {
+    throw new OperatorError("TICKERS_SNAPSHOT_INVALID", `${where} is not a ticker snapshot`, {
       hint: "regenerate it with `opsctl tickers refresh`",
       cause: result.error,
     });
   }
   return buildUniverse(result.data);
+}
+
+/**
+ * Reads a snapshot file (OPS_SORTATION_TICKERS_FILE).
+ * @throws OperatorError TICKERS_SNAPSHOT_INVALID when the file is missing or malformed.
+ */
+export function loadUniverse(file: string): TickerUniverse {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (cause) {
+    throw new OperatorError("TICKERS_SNAPSHOT_INVALID", `cannot read the ticker snapshot ${file}`, {
+      hint: "run `opsctl tickers refresh --from FILE --out FILE` or unset OPS_SORTATION_TICKERS_FILE",
+      cause,
+    });
+  }
+  return parseSnapshot(parsed, file);
+}
+
+/**
+ * The snapshot shipped in data/. Imported as a JSON module, not read by path, so that bundles
+ * (the CLI's esbuild output, the Fargate image) carry it along.
+ * @throws OperatorError TICKERS_SNAPSHOT_INVALID when the shipped file is malformed.
+ */
+export async function loadShippedUniverse(): Promise<TickerUniverse> {
+  const { default: data } = await import("./data/ticker-universe.json", { with: { type: "json" } });
+  return parseSnapshot(data, "services/sortation/data/ticker-universe.json");
 }
 
 const EXCHANGES =

@@ -6,6 +6,7 @@ import { deriveSnapshot, formatSnapshot } from "../../services/sortation/ticker-
 import {
   buildUniverse,
   extractTickers,
+  loadShippedUniverse,
   loadUniverse,
   normaliseCompanyName,
   TickerSnapshot,
@@ -104,6 +105,13 @@ describe("ticker snapshot", () => {
     ]);
   });
 
+  it("refuses a snapshot file that is missing, naming it", () => {
+    assert.throws(
+      () => loadUniverse("/nonexistent/tickers.json"),
+      (error: unknown) => error instanceof OperatorError && error.code === "TICKERS_SNAPSHOT_INVALID",
+    );
+  });
+
   it("refuses a file that is not the SEC list, saying what to pass", () => {
     assert.throws(
       () => deriveSnapshot('{"hello": 1}', { source: "x.json", now: new Date(), derivedBy: "t" }),
@@ -117,8 +125,8 @@ describe("ticker snapshot", () => {
     assert.equal(normaliseCompanyName("The Walt Disney Company"), "WALT DISNEY");
   });
 
-  it("ships a snapshot that loads and knows the largest listed companies", () => {
-    const shipped = loadUniverse();
+  it("ships a snapshot that loads and knows the largest listed companies", async () => {
+    const shipped = await loadShippedUniverse();
     for (const symbol of ["AAPL", "MSFT", "NVDA", "BRK-B", "JPM"])
       assert.ok(shipped.symbols.has(symbol), symbol);
     assert.deepEqual(extractTickers("Nvidia and JPMorgan Chase lead; Walmart slips", shipped), [
