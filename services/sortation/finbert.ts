@@ -27,6 +27,8 @@ export interface FinbertOptions {
   cacheDir?: string | undefined;
   /** onnxruntime intra-op threads; undefined: onnxruntime's default. */
   threads?: number | undefined;
+  /** The hub's base URL (default https://huggingface.co/); tests point it at a local server. */
+  hubUrl?: string | undefined;
 }
 
 /** Labels in FinBERT's config; a model without all three cannot fill the classified row. */
@@ -52,8 +54,12 @@ export async function loadFinbert(options: FinbertOptions): Promise<Classifier> 
     env.allowRemoteModels = false;
     env.localModelPath = `${options.modelDir}${path.sep}`;
   } else {
+    // Hub mode: only the hub and its cache, never a stray folder under the library's default path.
+    env.allowLocalModels = false;
     env.allowRemoteModels = true;
+    env.useFSCache = true;
     if (options.cacheDir) env.cacheDir = options.cacheDir;
+    if (options.hubUrl) env.remoteHost = options.hubUrl.endsWith("/") ? options.hubUrl : `${options.hubUrl}/`;
   }
   let revision = options.revision;
   if (options.modelDir) {

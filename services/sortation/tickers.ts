@@ -30,7 +30,6 @@ export const TickerSnapshot = z.object({
 });
 export type TickerSnapshot = z.infer<typeof TickerSnapshot>;
 
-
 /** Listed on an exchange the signal engine can trade; OTC and unlisted rows are left out. */
 export const LISTED_EXCHANGES = ["Nasdaq", "NYSE", "CBOE"] as const;
 

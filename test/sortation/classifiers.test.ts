@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { FakeClock } from "../../services/common/clock.ts";
@@ -253,5 +255,65 @@ describe("sortation stage", function () {
         tickers: ["NVDA"],
       },
     ]);
+  });
+});
+
+describe("FinBERT adapter without a model folder", function () {
+  this.timeout(120_000);
+
+  it("downloads the model once from the hub protocol, then loads it from the cache with the hub gone", async () => {
+    const requests: string[] = [];
+    const server = createServer(async (request, response) => {
+      requests.push(request.url ?? "");
+      // The hub's file route: /{model}/resolve/{revision}/{file}
+      const match = /^\/(.+?)\/resolve\/([^/]+)\/(.+)$/.exec(request.url ?? "");
+      // Any revision is served: transformers.js 4.3 asks for config.json and
+      // tokenizer_config.json at "main" before it honours the pinned revision.
+      if (!match || match[1] !== "acme/finbert") {
+        response.statusCode = 404;
+        response.end();
+        return;
+      }
+      try {
+        const body = await readFile(path.join(TEST_MODEL_DIR, TEST_MODEL_ID, match[3] ?? ""));
+        response.setHeader("content-length", body.length);
+        response.end(body);
+      } catch {
+        response.statusCode = 404;
+        response.end();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const cacheDir = await mkdtemp(path.join(os.tmpdir(), "ops-hub-cache-"));
+    const hubUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const options = {
+      modelDir: undefined,
+      modelId: "acme/finbert",
+      revision: "rev-1",
+      dtype: "q8" as const,
+      batchSize: 8,
+      threads: 1,
+      cacheDir,
+      hubUrl,
+    };
+    try {
+      const downloaded = await loadFinbert(options);
+      const first = await downloaded.classify(HEADLINES);
+      await downloaded.close();
+      assert.ok(requests.includes("/acme/finbert/resolve/rev-1/onnx/model_quantized.onnx"));
+      assert.equal(downloaded.modelRevision, "rev-1");
+      await new Promise((resolve) => server.close(resolve));
+      const before = requests.length;
+      const cached = await loadFinbert(options);
+      try {
+        assert.deepEqual(await cached.classify(HEADLINES), first);
+        assert.equal(requests.length, before, "the second load must not touch the hub");
+      } finally {
+        await cached.close();
+      }
+    } finally {
+      server.close();
+      await rm(cacheDir, { recursive: true, force: true });
+    }
   });
 });
