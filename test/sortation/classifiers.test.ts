@@ -269,7 +269,7 @@ describe("FinBERT adapter without a model folder", function () {
       const match = /^\/(.+?)\/resolve\/([^/]+)\/(.+)$/.exec(request.url ?? "");
       // Any revision is served: transformers.js 4.3 asks for config.json and
       // tokenizer_config.json at "main" before it honours the pinned revision.
-      if (!match || match[1] !== "acme/finbert") {
+      if (match?.[1] !== "acme/finbert") {
         response.statusCode = 404;
         response.end();
         return;
