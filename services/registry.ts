@@ -6,8 +6,9 @@ import type { StageDefinition } from "./common/runtime/stage.ts";
  * imported lazily so a command that never runs them never loads them.
  */
 export async function loadStages(): Promise<StageDefinition[]> {
-  const [inboundDock, laneTelemetry, dispatchEngine, dispatcher, watchdog] = await Promise.all([
+  const [inboundDock, sortation, laneTelemetry, dispatchEngine, dispatcher, watchdog] = await Promise.all([
     import("./inbound-dock/stage.ts"),
+    import("./sortation/stage.ts"),
     import("./lane-telemetry/stage.ts"),
     import("./dispatch-engine/stage.ts"),
     import("./dispatcher/stage.ts"),
@@ -15,6 +16,7 @@ export async function loadStages(): Promise<StageDefinition[]> {
   ]);
   return [
     inboundDock.inboundDockStage,
+    sortation.sortationStage,
     laneTelemetry.laneTelemetryStage(),
     dispatchEngine.dispatchEngineStage(),
     dispatcher.dispatcherStage(),

@@ -10,6 +10,7 @@ import { paramsCommand } from "./commands/params.ts";
 import { recsCommand } from "./commands/recs.ts";
 import { replayCommand } from "./commands/replay.ts";
 import { statusCommand } from "./commands/status.ts";
+import { tickersCommand } from "./commands/tickers.ts";
 import { EXIT, reportError } from "./output.ts";
 
 /** Builds the program; exported so tests can parse without spawning. */
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
     logsCommand(),
     replayCommand(),
     feedsCommand(),
+    tickersCommand(),
     backupCommand(),
   ]) {
     program.addCommand(command);

@@ -167,6 +167,29 @@ const envSchema = z.object({
     .positive()
     .default(6 * 60 * 60 * 1000),
   // ---- end inbound-dock ----
+  // ---- sortation (services/sortation, docs/sortation.md) ----
+  /** auto: FinBERT when OPS_SORTATION_MODEL_DIR is set, else the lexicon; or force one. */
+  OPS_SORTATION_CLASSIFIER: z.enum(["auto", "finbert", "lexicon"]).default("auto"),
+  /** Root of local model folders (`<dir>/<model id>/config.json ...`); set: no network at all. */
+  OPS_SORTATION_MODEL_DIR: z.string().min(1).optional(),
+  /** Model id: a folder under OPS_SORTATION_MODEL_DIR, or a hub id to download once and cache. */
+  OPS_SORTATION_MODEL_ID: z.string().min(1).default("Xenova/finbert"),
+  /** Stored on every row; `revision.txt` in the model folder wins over this. */
+  OPS_SORTATION_MODEL_REVISION: z.string().min(1).default("main"),
+  /** q8: onnx/model_quantized.onnx (int8); fp32: onnx/model.onnx. */
+  OPS_SORTATION_DTYPE: z.enum(["q8", "fp32"]).default("q8"),
+  /** Where hub downloads are cached when no model folder is configured. */
+  OPS_SORTATION_CACHE_DIR: z.string().min(1).optional(),
+  OPS_SORTATION_BATCH_SIZE: z.coerce.number().int().min(1).max(512).default(32),
+  /** Headlines per inference call (a claimed batch is split into these); q8 measured best at 32. */
+  OPS_SORTATION_INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).max(256).default(32),
+  OPS_SORTATION_LEASE_MS: z.coerce.number().int().min(1_000).default(120_000),
+  OPS_SORTATION_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
+  OPS_SORTATION_POLL_INTERVAL_MS: z.coerce.number().int().min(50).default(5_000),
+  /** onnxruntime intra-op threads; unset: onnxruntime's default (all cores). */
+  OPS_SORTATION_THREADS: z.coerce.number().int().min(1).max(64).optional(),
+  /** Ticker universe snapshot; unset: the one shipped in services/sortation/data/. */
+  OPS_SORTATION_TICKERS_FILE: z.string().min(1).optional(),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -223,6 +246,8 @@ export interface Config {
     readonly backoffMaxMs: number;
   };
   readonly dispatcher: DispatcherConfig;
+  /** The sortation worker (docs/sortation.md). */
+  readonly sortation: SortationConfig;
   /** opsctl (issue 9). */
   readonly opsctl: {
     readonly opsApiFunctionName: string | undefined;
@@ -251,6 +276,23 @@ export interface Config {
       readonly securityGroups: readonly string[];
     };
   };
+}
+
+export interface SortationConfig {
+  readonly classifier: "auto" | "finbert" | "lexicon";
+  /** Absolute; undefined means "download once from the hub and cache" (FinBERT) or lexicon (auto). */
+  readonly modelDir: string | undefined;
+  readonly modelId: string;
+  readonly modelRevision: string;
+  readonly dtype: "q8" | "fp32";
+  readonly cacheDir: string | undefined;
+  readonly claimBatchSize: number;
+  readonly inferenceBatchSize: number;
+  readonly leaseMs: number;
+  readonly maxAttempts: number;
+  readonly pollIntervalMs: number;
+  readonly threads: number | undefined;
+  readonly tickersFile: string | undefined;
 }
 
 /** The dispatcher's block (services/dispatcher). */
@@ -387,6 +429,21 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       feedIntervalMs: e.OPS_INBOUND_FEED_INTERVAL_MS,
       backoffBaseMs: e.OPS_INBOUND_BACKOFF_BASE_MS,
       backoffMaxMs: e.OPS_INBOUND_BACKOFF_MAX_MS,
+    },
+    sortation: {
+      classifier: e.OPS_SORTATION_CLASSIFIER,
+      modelDir: e.OPS_SORTATION_MODEL_DIR && path.resolve(cwd, e.OPS_SORTATION_MODEL_DIR),
+      modelId: e.OPS_SORTATION_MODEL_ID,
+      modelRevision: e.OPS_SORTATION_MODEL_REVISION,
+      dtype: e.OPS_SORTATION_DTYPE,
+      cacheDir: e.OPS_SORTATION_CACHE_DIR && path.resolve(cwd, e.OPS_SORTATION_CACHE_DIR),
+      claimBatchSize: e.OPS_SORTATION_BATCH_SIZE,
+      inferenceBatchSize: e.OPS_SORTATION_INFERENCE_BATCH_SIZE,
+      leaseMs: e.OPS_SORTATION_LEASE_MS,
+      maxAttempts: e.OPS_SORTATION_MAX_ATTEMPTS,
+      pollIntervalMs: e.OPS_SORTATION_POLL_INTERVAL_MS,
+      threads: e.OPS_SORTATION_THREADS,
+      tickersFile: e.OPS_SORTATION_TICKERS_FILE && path.resolve(cwd, e.OPS_SORTATION_TICKERS_FILE),
     },
     opsctl: {
       opsApiFunctionName: e.OPS_API_FUNCTION_NAME,

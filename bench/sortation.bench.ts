@@ -1,0 +1,450 @@
+// `npm run bench -- sortation`: the sortation worker's costs, each beside a baseline measured in
+// the same run (BENCHMARKING.md).
+//  1. claim + complete overhead with a no-op classifier: rows/s, 1 worker (baseline) vs 4.
+//  2. inference throughput, headlines/s by batch size, transformers.js pipeline (fp32 and q8)
+//     beside the same model in PyTorch eager fp32 on the same token ids; peak resident memory of
+//     each; and the worker end to end (claim, tokenise, infer, write) with the q8 model.
+//     Models: the committed tiny model, and a BERT-base-shaped one (FinBERT's architecture and
+//     size, random weights) generated into .ops/models/ by scripts/make-bert-model.py.
+//     SORTATION_BENCH_BASE=0 skips the base model (minutes on a busy 2-core machine).
+// Each ONNX configuration runs in its own child process so its peak RSS is its own.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { FakeClock } from "../services/common/clock.ts";
+import { closeDatabase, connectDatabase, type DatabasePool, sql } from "../services/common/db.ts";
+import { silentLogger } from "../services/common/logger.ts";
+import type { Classifier } from "../services/sortation/classifier.ts";
+import { loadFinbert } from "../services/sortation/finbert.ts";
+import { loadShippedUniverse, type TickerUniverse } from "../services/sortation/tickers.ts";
+import { processBatch, type SortationDeps } from "../services/sortation/worker.ts";
+import { benchDatabase, type Measurement, median, report, timeIt } from "./lib.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const COMMAND = "npm run bench -- sortation";
+const THREADS = 2;
+const WARMUP = 1;
+const REPEAT = 3;
+
+interface ModelUnderTest {
+  label: string;
+  size: "tiny" | "base";
+  dir: string;
+  id: string;
+  headlines: number;
+}
+
+const MODELS: ModelUnderTest[] = [
+  {
+    label: "tiny (2x32)",
+    size: "tiny",
+    dir: path.join(ROOT, "services/sortation/test-model"),
+    id: "ops-pipeline/tiny-finbert",
+    headlines: 128,
+  },
+  {
+    label: "BERT-base-shaped (FinBERT size, 12x768)",
+    size: "base",
+    dir: path.join(ROOT, ".ops/models"),
+    id: "ops-pipeline/finbert-shaped",
+    headlines: 64,
+  },
+];
+const BATCH_SIZES = [1, 8, 16, 32];
+
+/** Deterministic finance headlines of typical length (10-22 words). */
+function headlines(count: number): string[] {
+  const subjects = [
+    "Apple",
+    "Microsoft",
+    "Nvidia",
+    "Amazon",
+    "Tesla",
+    "Google",
+    "Meta",
+    "Netflix",
+    "Intel",
+    "Boeing",
+  ];
+  const verbs = [
+    "shares jump after earnings beat analyst estimates",
+    "stock falls as quarterly revenue misses forecast",
+    "raises annual guidance on strong cloud growth",
+    "cuts outlook, warns of weak consumer demand",
+    "announces billion dollar buyback and higher dividend",
+    "faces probe over chip sales, shares slide",
+    "to acquire software company in all-stock deal",
+    "upgrades lift stock to record high",
+  ];
+  const tails = [
+    "",
+    " as investors weigh rates and inflation",
+    " ahead of the fed meeting next week",
+    "; analysts say the market expects more cuts this year",
+    " while oil prices rise and bond yields fall",
+  ];
+  let state = 42;
+  const next = (n: number) => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return state % n;
+  };
+  return Array.from({ length: count }, () => {
+    const s = subjects[next(subjects.length)];
+    return `${s} ${verbs[next(verbs.length)]}${tails[next(tails.length)]}`;
+  });
+}
+
+function peakRssMb(): number {
+  const status = readFileSync("/proc/self/status", "utf8");
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+// ---------------------------------------------------------------- part 1: queue overhead
+
+const noop: Classifier = {
+  kind: "lexicon",
+  modelId: "bench/no-op",
+  modelRevision: null,
+  modelDtype: null,
+  classify: async (texts) =>
+    texts.map(() => ({ label: "neutral" as const, pPositive: 0, pNegative: 0, pNeutral: 1, score: 0 })),
+  close: async () => undefined,
+};
+
+async function resetQueue(pool: DatabasePool, rows: number, texts: readonly string[]) {
+  await pool.query(sql.unsafe`TRUNCATE inbound_events_raw CASCADE`);
+  const tuples = Array.from({ length: rows }, (_, i) => [`bench-${i}`, texts[i % texts.length] ?? "x"]);
+  await pool.query(sql.unsafe`
+    INSERT INTO inbound_events_raw (event_uid, title, published_at, fetched_at)
+    SELECT uid, title, now(), now() FROM ${sql.unnest(tuples, ["text", "text"])} AS u(uid, title)`);
+}
+
+async function drain(deps: SortationDeps): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const result = await processBatch(deps);
+    total += result.classified;
+    if (result.claimed === 0) return total;
+  }
+}
+
+let shipped: TickerUniverse | undefined;
+async function universe(): Promise<TickerUniverse> {
+  shipped ??= await loadShippedUniverse();
+  return shipped;
+}
+
+async function workerDeps(
+  pool: DatabasePool,
+  name: string,
+  classifier: Classifier,
+  batch: number,
+): Promise<SortationDeps> {
+  return {
+    db: pool,
+    clock: new FakeClock(Date.now()),
+    logger: silentLogger(),
+    classifier,
+    universe: await universe(),
+    worker: name,
+    settings: { claimBatchSize: batch, leaseMs: 600_000, maxAttempts: 5, pollIntervalMs: 1_000 },
+  };
+}
+
+async function queueOverhead(pool: DatabasePool) {
+  const rows = 5_000;
+  const texts = headlines(200);
+  const measure = async (workers: number): Promise<Measurement> => {
+    const deps = await Promise.all(
+      Array.from({ length: workers }, (_, i) => workerDeps(pool, `bench-${i}`, noop, 100)),
+    );
+    const runs: number[] = [];
+    for (let i = 0; i < WARMUP + REPEAT; i++) {
+      await resetQueue(pool, rows, texts);
+      const started = performance.now();
+      const done = await Promise.all(deps.map(drain));
+      const ms = performance.now() - started;
+      const total = done.reduce((a, b) => a + b, 0);
+      if (total !== rows) throw new Error(`classified ${total} rows, expected ${rows}`);
+      if (i >= WARMUP) runs.push(rows / (ms / 1000));
+    }
+    return {
+      label: `${workers} worker(s), batches of 100, ${rows} rows`,
+      value: median(runs),
+      unit: "rows/s",
+      runs,
+    };
+  };
+  const one = await measure(1);
+  const four = await measure(4);
+  report("claim + complete with a no-op classifier (includes ticker extraction)", COMMAND, one, [four]);
+}
+
+// ---------------------------------------------------------------- part 2: inference
+
+interface ChildRequest {
+  model: ModelUnderTest;
+  dtype: "fp32" | "q8";
+  e2eDatabaseUrl?: string;
+}
+interface ChildResult {
+  rates: Record<string, number>;
+  probabilities: number[][];
+  peakRssMb: number;
+  loadMs: number;
+  e2e?: { rowsPerSecond: number; batch: number };
+}
+
+function batchesOf<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** The headline set of one batch size: fewer at batch size 1, where PyTorch is slowest. */
+function setFor(model: ModelUnderTest, batchSize: number): string[] {
+  return headlines(batchSize === 1 ? Math.min(16, model.headlines) : model.headlines);
+}
+
+async function child(request: ChildRequest): Promise<ChildResult> {
+  const started = performance.now();
+  const classifier = await loadFinbert({
+    modelDir: request.model.dir,
+    modelId: request.model.id,
+    revision: "bench",
+    dtype: request.dtype,
+    batchSize: 1_000_000, // the benchmark splits the batches itself
+    threads: THREADS,
+  });
+  const loadMs = performance.now() - started;
+  const rates: Record<string, number> = {};
+  let probabilities: number[][] = [];
+  for (const bs of BATCH_SIZES) {
+    const texts = setFor(request.model, bs);
+    const batches = batchesOf(texts, bs);
+    const { medianMs } = await timeIt(
+      async () => {
+        for (const batch of batches) await classifier.classify(batch);
+      },
+      { warmup: WARMUP, repeat: REPEAT },
+    );
+    rates[bs] = texts.length / (medianMs / 1000);
+    if (probabilities.length === 0) {
+      probabilities = (await classifier.classify(batches[0] ?? [])).map((s) => [
+        s.pPositive,
+        s.pNegative,
+        s.pNeutral,
+      ]);
+    }
+  }
+  let e2e: ChildResult["e2e"];
+  if (request.e2eDatabaseUrl) {
+    const pool = await connectDatabase({
+      url: request.e2eDatabaseUrl,
+      statementTimeoutMs: 600_000,
+      idleTimeoutMs: 10_000,
+      idleInTransactionTimeoutMs: 600_000,
+      connectTimeoutMs: 10_000,
+      maximumPoolSize: 4,
+    });
+    const batch = 32;
+    const rows = request.model.headlines * 2;
+    const texts = headlines(rows);
+    const deps = await workerDeps(pool, "bench-e2e", classifier, batch);
+    const runs: number[] = [];
+    for (let i = 0; i < WARMUP + REPEAT; i++) {
+      await resetQueue(pool, rows, texts);
+      const t0 = performance.now();
+      const done = await drain(deps);
+      if (done !== rows) throw new Error(`end to end classified ${done} of ${rows}`);
+      if (i >= WARMUP) runs.push(rows / ((performance.now() - t0) / 1000));
+    }
+    await closeDatabase(pool);
+    e2e = { rowsPerSecond: median(runs), batch };
+  }
+  await classifier.close();
+  return { rates, probabilities, peakRssMb: peakRssMb(), loadMs, ...(e2e ? { e2e } : {}) };
+}
+
+function runProcess(command: string, args: string[], input: string, env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(command, args, { env, stdio: ["pipe", "pipe", "inherit"] });
+    let out = "";
+    proc.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    proc.on("error", reject);
+    proc.on("close", (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${command} ${args.join(" ")} exited with ${code}`)),
+    );
+    proc.stdin.end(input);
+  });
+}
+
+async function runChild(request: ChildRequest): Promise<ChildResult> {
+  const out = await runProcess(
+    process.execPath,
+    ["--import", "tsx", import.meta.filename, "--child"],
+    JSON.stringify(request),
+    process.env,
+  );
+  return JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as ChildResult;
+}
+
+interface TorchResult {
+  results: { batchSize: number; headlinesPerSecond: number }[];
+  probabilities: number[][];
+  peakRssMb: number;
+  threads: number;
+  torch: string;
+}
+
+async function torchBaseline(model: ModelUnderTest): Promise<{ result: TorchResult; meanTokens: number }> {
+  const { AutoTokenizer, env } = await import("@huggingface/transformers");
+  env.allowRemoteModels = false;
+  env.localModelPath = `${model.dir}${path.sep}`;
+  const tokenizer = await AutoTokenizer.from_pretrained(model.id);
+  const config = JSON.parse(readFileSync(path.join(model.dir, model.id, "config.json"), "utf8")) as {
+    ops_pipeline: { seed: number };
+  };
+  const batches: Record<string, { input_ids: number[][]; attention_mask: number[][] }[]> = {};
+  let tokens = 0;
+  let counted = 0;
+  for (const bs of BATCH_SIZES) {
+    batches[bs] = batchesOf(setFor(model, bs), bs).map((texts) => {
+      // The same tokeniser call the pipeline makes: pad to the longest in the batch, truncate.
+      const encoded = tokenizer(texts, { padding: true, truncation: true }) as {
+        input_ids: { tolist(): bigint[][] };
+        attention_mask: { tolist(): bigint[][] };
+      };
+      const ids = encoded.input_ids.tolist().map((row) => row.map(Number));
+      const mask = encoded.attention_mask.tolist().map((row) => row.map(Number));
+      if (bs === 1) {
+        tokens += ids[0]?.length ?? 0;
+        counted += 1;
+      }
+      return { input_ids: ids, attention_mask: mask };
+    });
+  }
+  const vocab = Object.keys(
+    (
+      JSON.parse(readFileSync(path.join(model.dir, model.id, "tokenizer.json"), "utf8")) as {
+        model: { vocab: Record<string, number> };
+      }
+    ).model.vocab,
+  ).length;
+  // BENCHMARKING.md: the baseline alone runs without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, so
+  // OpenBLAS picks its best kernel here; never in tests or CI.
+  const { OPENBLAS_CORETYPE: _c, OPENBLAS_L2_SIZE: _l, ...env2 } = process.env;
+  const out = await runProcess(
+    "/usr/bin/python3",
+    [path.join(import.meta.dirname, "sortation_torch_baseline.py")],
+    JSON.stringify({
+      size: model.size,
+      seed: config.ops_pipeline.seed,
+      vocabSize: vocab,
+      threads: THREADS,
+      warmup: WARMUP,
+      repeat: REPEAT,
+      batches,
+    }),
+    { ...env2, OPENBLAS_NUM_THREADS: String(THREADS), OMP_NUM_THREADS: String(THREADS) },
+  );
+  return { result: JSON.parse(out) as TorchResult, meanTokens: tokens / Math.max(1, counted) };
+}
+
+async function inference(model: ModelUnderTest, databaseUrl: string) {
+  if (!existsSync(path.join(model.dir, model.id, "onnx", "model.onnx"))) {
+    console.log(
+      `\n## ${model.label}: skipped, no model at ${path.join(model.dir, model.id)}\n` +
+        `generate it: /usr/bin/python3 scripts/make-bert-model.py --size ${model.size} --out ${path.join(path.relative(ROOT, model.dir), model.id)}`,
+    );
+    return;
+  }
+  const { result: torch, meanTokens } = await torchBaseline(model);
+  const fp32 = await runChild({ model, dtype: "fp32" });
+  const q8 = await runChild({ model, dtype: "q8", e2eDatabaseUrl: databaseUrl });
+  let maxDiff = 0;
+  torch.probabilities.forEach((row, i) => {
+    row.forEach((p, j) => {
+      maxDiff = Math.max(maxDiff, Math.abs(p - (fp32.probabilities[i]?.[j] ?? Number.NaN)));
+    });
+  });
+  console.log(
+    `\n# ${model.label}: ${meanTokens.toFixed(1)} tokens per headline on average (with [CLS]/[SEP]); ` +
+      `PyTorch ${torch.torch} on ${torch.threads} threads, onnxruntime ${THREADS} threads; ` +
+      `same model check: max |p_torch - p_onnx_fp32| = ${maxDiff.toExponential(2)}`,
+  );
+  for (const bs of BATCH_SIZES) {
+    const base = torch.results.find((r) => r.batchSize === bs)?.headlinesPerSecond ?? Number.NaN;
+    report(
+      `${model.label}, batch size ${bs}`,
+      COMMAND,
+      { label: "PyTorch eager fp32", value: base, unit: "headlines/s", runs: [] },
+      [
+        {
+          label: "transformers.js pipeline fp32",
+          value: fp32.rates[bs] ?? Number.NaN,
+          unit: "headlines/s",
+          runs: [],
+        },
+        {
+          label: "transformers.js pipeline q8 (int8 MatMuls)",
+          value: q8.rates[bs] ?? Number.NaN,
+          unit: "headlines/s",
+          runs: [],
+        },
+      ],
+    );
+  }
+  const best = (rates: Record<string, number>) => Math.max(...Object.values(rates));
+  const torchBest = Math.max(...torch.results.map((r) => r.headlinesPerSecond));
+  report(
+    `${model.label}: best batch size of each, memory and end to end`,
+    COMMAND,
+    { label: "PyTorch eager fp32, best batch size", value: torchBest, unit: "headlines/s", runs: [] },
+    [
+      { label: "pipeline fp32, best batch size", value: best(fp32.rates), unit: "headlines/s", runs: [] },
+      { label: "pipeline q8, best batch size", value: best(q8.rates), unit: "headlines/s", runs: [] },
+      ...(q8.e2e
+        ? [
+            {
+              label: `worker end to end q8 (claim+infer+write, batch ${q8.e2e.batch})`,
+              value: q8.e2e.rowsPerSecond,
+              unit: "headlines/s",
+              runs: [],
+            },
+          ]
+        : []),
+    ],
+  );
+  console.log(
+    `  peak resident memory: PyTorch ${torch.peakRssMb.toFixed(0)} MB, worker fp32 ${fp32.peakRssMb.toFixed(0)} MB, ` +
+      `worker q8 ${q8.peakRssMb.toFixed(0)} MB (incl. a database pool and the end-to-end run); ` +
+      `model load fp32 ${fp32.loadMs.toFixed(0)} ms, q8 ${q8.loadMs.toFixed(0)} ms`,
+  );
+}
+
+async function main() {
+  if (process.argv.includes("--child")) {
+    const input = readFileSync(0, "utf8");
+    process.stdout.write(`${JSON.stringify(await child(JSON.parse(input) as ChildRequest))}\n`);
+    return;
+  }
+  const database = await benchDatabase(10);
+  try {
+    await queueOverhead(database.pool);
+    for (const model of MODELS) {
+      if (model.size === "base" && process.env.SORTATION_BENCH_BASE === "0") {
+        console.log("\n## BERT-base-shaped model: skipped (SORTATION_BENCH_BASE=0)");
+        continue;
+      }
+      await inference(model, database.url);
+    }
+  } finally {
+    await database.close();
+  }
+}
+
+await main();

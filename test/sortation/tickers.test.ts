@@ -1,0 +1,163 @@
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { OperatorError } from "../../services/common/errors.ts";
+import { deriveSnapshot, formatSnapshot } from "../../services/sortation/ticker-snapshot.ts";
+import {
+  buildUniverse,
+  extractTickers,
+  loadShippedUniverse,
+  loadUniverse,
+  normaliseCompanyName,
+  TickerSnapshot,
+} from "../../services/sortation/tickers.ts";
+import { testUniverse } from "./fixtures.ts";
+
+const universe = testUniverse();
+const tickers = (text: string) => extractTickers(text, universe);
+
+describe("ticker extraction", () => {
+  it("finds cashtags, in any case, with share classes written with a dot", () => {
+    assert.deepEqual(tickers("$AAPL and $nvda rally; $BRK.B flat"), ["AAPL", "NVDA", "BRK-B"]);
+  });
+
+  it("ignores dollar amounts and cashtags of symbols outside the universe", () => {
+    assert.deepEqual(tickers("Startup raises $100 million, eyes $ZZZZ listing"), []);
+  });
+
+  it("takes exchange-qualified symbols as written, with or without space and parentheses", () => {
+    assert.deepEqual(tickers("Acme Robotics (NASDAQ: ACME) prices IPO"), ["ACME"]);
+    assert.deepEqual(tickers("Block (NYSE:XYZ) shares jump"), ["XYZ"]);
+    assert.deepEqual(tickers("Gartner, Inc. (NYSE: IT) beats"), ["IT"]);
+    assert.deepEqual(tickers("Filing from nyse american: ABCD"), ["ABCD"]);
+  });
+
+  it("finds company names written as proper nouns, longest name first", () => {
+    assert.deepEqual(tickers("Apple and Microsoft lead gains"), ["AAPL", "MSFT"]);
+    assert.deepEqual(tickers("Bank of America raises dividend"), ["BAC"]);
+    assert.deepEqual(tickers("Berkshire Hathaway buys more stock"), ["BRK-B"]);
+  });
+
+  it("does not take a lower-case common noun for a company", () => {
+    assert.deepEqual(tickers("Why an apple a day keeps analysts away"), []);
+  });
+
+  it("keeps bare uppercase English words out without context: ALL, IT, A, ON", () => {
+    assert.deepEqual(tickers("ALL eyes on the Fed as IT spending slows; A rally ON hold"), []);
+    assert.deepEqual(tickers("Stocks to watch: IT, ALL, ON"), []);
+  });
+
+  it("takes an ambiguous symbol with context: in parentheses or followed by shares or stock", () => {
+    assert.deepEqual(tickers("Allstate (ALL) raises outlook"), ["ALL"]);
+    assert.deepEqual(tickers("ON shares surge after guidance"), ["ON"]);
+  });
+
+  it("takes an unambiguous bare symbol in a normal headline, but not in an all-caps one", () => {
+    assert.deepEqual(tickers("NVDA, TSLA slide premarket"), ["NVDA", "TSLA"]);
+    assert.deepEqual(tickers("BREAKING: IBM TO CUT JOBS, SAYS CEO"), []);
+  });
+
+  it("returns several tickers of one headline once each, in order of appearance", () => {
+    assert.deepEqual(tickers("Tesla vs $TSLA bears; Apple (NASDAQ:AAPL) and Nvidia"), [
+      "TSLA",
+      "AAPL",
+      "NVDA",
+    ]);
+  });
+
+  it("does not match a one-word name that is an English word (Target) but does its symbol", () => {
+    assert.deepEqual(tickers("Analysts Target Higher Prices"), []);
+    assert.deepEqual(tickers("$TGT slides"), ["TGT"]);
+  });
+});
+
+describe("ticker snapshot", () => {
+  const sec = JSON.stringify({
+    fields: ["cik", "name", "ticker", "exchange"],
+    data: [
+      [320193, "Apple Inc.", "AAPL", "Nasdaq"],
+      [1067983, "BERKSHIRE HATHAWAY INC", "BRK-B", "NYSE"],
+      [1067983, "BERKSHIRE HATHAWAY INC", "BRK-A", "NYSE"],
+      [59478, "ELI LILLY & Co", "LLY", "NYSE"],
+      [1, "Pink Sheet Corp", "PINKY", "OTC"],
+      [2, "Unlisted Holdings", "UNLS", null],
+    ],
+  });
+
+  it("keeps only exchange-listed rows, normalised, with its provenance in the header", () => {
+    const now = new Date("2026-03-01T00:00:00Z");
+    const snapshot = deriveSnapshot(sec, { source: "test.json", now, derivedBy: "test" });
+    assert.deepEqual(snapshot.companies, [
+      ["AAPL", "Nasdaq", "APPLE"],
+      ["BRK-B", "NYSE", "BERKSHIRE HATHAWAY"],
+      ["BRK-A", "NYSE", "BERKSHIRE HATHAWAY"],
+      ["LLY", "NYSE", "ELI LILLY"],
+    ]);
+    assert.equal(snapshot.derivedAt, "2026-03-01T00:00:00.000Z");
+    assert.equal(snapshot.source, "test.json");
+    assert.match(snapshot.sourceSha256, /^[0-9a-f]{64}$/);
+    // The formatted file parses back to the same snapshot, and the first ticker of a name wins.
+    const reparsed = TickerSnapshot.parse(JSON.parse(formatSnapshot(snapshot)));
+    assert.deepEqual(reparsed, snapshot);
+    assert.deepEqual(extractTickers("Berkshire Hathaway sells Apple", buildUniverse(reparsed)), [
+      "BRK-B",
+      "AAPL",
+    ]);
+  });
+
+  it("refuses a snapshot file that is missing, naming it", () => {
+    assert.throws(
+      () => loadUniverse("/nonexistent/tickers.json"),
+      (error: unknown) => error instanceof OperatorError && error.code === "TICKERS_SNAPSHOT_INVALID",
+    );
+  });
+
+  it("refuses a file that is not the SEC list, saying what to pass", () => {
+    assert.throws(
+      () => deriveSnapshot('{"hello": 1}', { source: "x.json", now: new Date(), derivedBy: "t" }),
+      (error: unknown) => error instanceof OperatorError && error.code === "TICKERS_SOURCE_INVALID",
+    );
+  });
+
+  it("normalises legal forms away from company names", () => {
+    assert.equal(normaliseCompanyName("AT&T INC."), "AT&T");
+    assert.equal(normaliseCompanyName("KEYCORP /NEW/"), "KEYCORP");
+    assert.equal(normaliseCompanyName("The Walt Disney Company"), "WALT DISNEY");
+  });
+
+  it("ships a snapshot that loads and knows the largest listed companies", async () => {
+    const shipped = await loadShippedUniverse();
+    for (const symbol of ["AAPL", "MSFT", "NVDA", "BRK-B", "JPM"])
+      assert.ok(shipped.symbols.has(symbol), symbol);
+    assert.deepEqual(extractTickers("Nvidia and JPMorgan Chase lead; Walmart slips", shipped), [
+      "NVDA",
+      "JPM",
+      "WMT",
+    ]);
+  });
+
+  it("derives the shipped snapshot's rows from the corpus copy of the SEC list", function () {
+    const corpus = path.resolve(
+      import.meta.dirname,
+      "../../../shared/corpus/reference/sec_company_tickers_exchange.json",
+    );
+    if (!existsSync(corpus)) {
+      console.log(`    (skipped: ${corpus} is absent; see ../shared/corpus/README.md)`);
+      this.skip();
+    }
+    const text = readFileSync(corpus, "utf8");
+    const derived = deriveSnapshot(text, { source: "corpus", now: new Date(), derivedBy: "test" });
+    const shipped = TickerSnapshot.parse(
+      JSON.parse(
+        readFileSync(
+          path.resolve(import.meta.dirname, "../../services/sortation/data/ticker-universe.json"),
+          "utf8",
+        ),
+      ),
+    );
+    // Same source bytes (hash) give the same rows: the shipped file is derived, not edited.
+    if (shipped.sourceSha256 === derived.sourceSha256) assert.deepEqual(shipped.companies, derived.companies);
+    assert.ok(derived.companies.length > 5_000);
+    assert.ok(!derived.companies.some(([, exchange]) => exchange === "OTC"));
+  });
+});
