@@ -202,14 +202,30 @@ describe("status snapshot from the database", () => {
     assert.ok(snapshot.newest.telemetryTs !== null);
   });
 
-  it("reads paper P&L only when a paper_positions table with realized_pnl exists", async () => {
-    await db.pool.query(
-      sql.unsafe`CREATE TABLE paper_positions (ticker text, realized_pnl float8, unrealized_pnl float8)`,
-    );
-    await db.pool.query(sql.unsafe`INSERT INTO paper_positions VALUES ('ACME', 12.5, -2.25), ('MSFT', 1, 0)`);
-    const snapshot = await readStatusSnapshot(db.pool, new Date());
-    assert.deepEqual(snapshot.paperPnl, { totalUsd: 11.25, source: "paper_positions" });
-    await db.pool.query(sql.unsafe`DROP TABLE paper_positions`);
+  it("reads paper P&L from the dispatcher's paper account, marking positions at the newest close", async () => {
+    const now = new Date("2026-03-02T16:00:00Z");
+    await db.pool.query(sql.unsafe`
+      INSERT INTO dispatch_accounts (account, starting_cash, cash, realised_pnl, fees_paid, created_at, updated_at)
+      VALUES ('dry-run', 100000, 98000, 12.5, 1, now(), now())`);
+    await db.pool.query(sql.unsafe`
+      INSERT INTO dispatch_positions (account, ticker, quantity, avg_cost, opened_at, updated_at)
+      VALUES ('dry-run', 'ACME', 10, 100, now(), now())`);
+    await db.pool.query(sql.unsafe`
+      INSERT INTO lane_telemetry (ticker, ts, open, high, low, close, volume, source)
+      VALUES ('ACME', '2026-03-02T15:55:00Z', 99, 99.5, 98.9, 99.25, 10, 'test')`);
+    const snapshot = await readStatusSnapshot(db.pool, now);
+    assert.deepEqual(snapshot.paperPnl, {
+      totalUsd: 12.5 - 7.5,
+      realisedUsd: 12.5,
+      unrealisedUsd: -7.5,
+      cashUsd: 98000,
+      equityUsd: 98000 + 992.5,
+      positions: 1,
+      source: "dry-run",
+    });
+    await db.pool.query(sql.unsafe`DELETE FROM dispatch_positions`);
+    await db.pool.query(sql.unsafe`DELETE FROM dispatch_accounts`);
+    await db.pool.query(sql.unsafe`DELETE FROM lane_telemetry WHERE ticker = 'ACME'`);
   });
 });
 

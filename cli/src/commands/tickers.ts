@@ -37,9 +37,9 @@ async function readSource(from: string, userAgent: string): Promise<string> {
 }
 
 export function tickersCommand(): Command {
-  const tickers = new Command("tickers").description(
-    "the ticker universe the sortation worker matches against",
-  );
+  const tickers = new Command("tickers")
+    .description("the ticker universe the sortation worker matches against")
+    .addHelpText("after", "\nExamples:\n  opsctl tickers refresh --from company_tickers_exchange.json");
   tickers
     .command("refresh")
     .description("derive a new dated ticker snapshot from the SEC company list (file or URL)")

@@ -67,7 +67,7 @@ export function StatusScreen({ report }: { report: StatusReport }) {
       </Box>
       <Box marginTop={1} flexDirection="column">
         <Text>
-          {`pending recommendations ${snapshot.backlog.pending} · executions today ${snapshot.executionsToday} · paper P&L ${pnl === "n/a" || pnl.totalUsd === null ? "n/a" : `${pnl.totalUsd.toFixed(2)} USD`}`}
+          {`pending recommendations ${snapshot.backlog.pending} · executions today ${snapshot.executionsToday} · paper P&L ${pnl === "n/a" ? "n/a" : `${pnl.totalUsd.toFixed(2)} USD (realised ${pnl.realisedUsd.toFixed(2)}, ${pnl.positions} open)`}`}
         </Text>
         <Text>
           classifier{" "}

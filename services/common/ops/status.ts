@@ -44,9 +44,15 @@ export interface BackupSnapshot {
 }
 
 export interface PaperPnl {
-  /** Realised plus unrealised, USD; null when the tables exist but hold nothing to sum. */
-  totalUsd: number | null;
-  source: string;
+  /** Realised plus unrealised, USD. */
+  totalUsd: number;
+  realisedUsd: number;
+  unrealisedUsd: number;
+  cashUsd: number;
+  equityUsd: number;
+  positions: number;
+  /** The dispatcher's paper account it comes from. */
+  source: "dry-run";
 }
 
 /** Everything status needs from the database, in epoch milliseconds. */
@@ -71,7 +77,7 @@ export interface StatusSnapshot {
   lastBackup: BackupSnapshot | null;
   lastSuccessfulBackupAt: number | null;
   openAlerts: { checkKey: string; level: "WARN" | "ERROR"; since: number; message: string }[];
-  /** "n/a" when the paper portfolio tables do not exist (yet). */
+  /** "n/a" until the dry-run executor's first fill opens the paper account. */
   paperPnl: PaperPnl | "n/a";
 }
 
@@ -90,7 +96,6 @@ const aggregatesRow = z.object({
   classifier: z.string().nullable(),
   model_id: z.string().nullable(),
   last_success_backup: z.number().nullable(),
-  paper_table: z.string().nullable(),
 });
 
 const heartbeatRow = z.object({
@@ -153,8 +158,7 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
                                AT TIME ZONE ${EXCHANGE_TIME_ZONE})) AS executions_today,
       newest_class.classifier, newest_class.model_id,
       (SELECT finished_at FROM backups WHERE status = 'SUCCEEDED' ORDER BY finished_at DESC LIMIT 1)
-        AS last_success_backup,
-      to_regclass('paper_positions')::text AS paper_table
+        AS last_success_backup
     FROM (SELECT 1) AS one
     LEFT JOIN LATERAL (
       SELECT classifier, model_id FROM inbound_events_classified ORDER BY id DESC LIMIT 1
@@ -219,25 +223,24 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
       since: row.since,
       message: row.message,
     })),
-    paperPnl: aggregates.paper_table ? await readPaperPnl(db) : "n/a",
+    paperPnl: await readPaperPnl(db, now),
   };
 }
 
-/**
- * Paper P&L from the dispatcher's paper portfolio tables, whose exact shape is that engineer's to
- * define (sql/004x). Read defensively: a `realized_pnl`/`unrealized_pnl` column pair is summed when
- * present; anything else is reported as "n/a" rather than guessed.
- */
-async function readPaperPnl(db: CommonQueryMethods): Promise<PaperPnl | "n/a"> {
-  const columns = await db.anyFirst(sql.type(z.object({ column_name: z.string() }))`
-    SELECT column_name FROM information_schema.columns
-    WHERE table_name = 'paper_positions' AND table_schema = current_schema()`);
-  const has = (name: string) => columns.includes(name);
-  if (!has("realized_pnl")) return "n/a";
-  const unrealized = has("unrealized_pnl") ? sql.identifier(["unrealized_pnl"]) : sql.fragment`0`;
-  const total = await db.oneFirst(sql.type(z.object({ total: z.number().nullable() }))`
-    SELECT sum(realized_pnl + ${unrealized})::float8 AS total FROM paper_positions`);
-  return { totalUsd: total, source: "paper_positions" };
+/** Paper P&L: the dispatcher's own portfolio valuation (positions marked at the newest close). */
+async function readPaperPnl(db: CommonQueryMethods, now: Date): Promise<PaperPnl | "n/a"> {
+  const { paperPortfolio } = await import("../../dispatcher/portfolio.ts");
+  const portfolio = await paperPortfolio(db, now, "dry-run");
+  if (!portfolio.exists) return "n/a";
+  return {
+    totalUsd: portfolio.realisedPnl + portfolio.unrealisedPnl,
+    realisedUsd: portfolio.realisedPnl,
+    unrealisedUsd: portfolio.unrealisedPnl,
+    cashUsd: portfolio.cash,
+    equityUsd: portfolio.equity,
+    positions: portfolio.positions.length,
+    source: "dry-run",
+  };
 }
 
 export interface Check {
