@@ -106,6 +106,7 @@ Examples:
   feeds
     .command("list")
     .description("every feed with its health: last success, failures, next fetch, last error")
+    .addHelpText("after", "\nExamples:\n  opsctl feeds list\n  opsctl feeds list --json")
     .action(async (_options: unknown, command: Command) => {
       await run(command, async (db, out) => {
         const { listFeeds } = await import("../../../services/inbound-dock/feeds.ts");
@@ -128,6 +129,10 @@ Examples:
       value,
     ])
     .option("--terms <text>", "the publisher's terms of use, for the record")
+    .addHelpText(
+      "after",
+      '\nExamples:\n  opsctl feeds add https://www.sec.gov/news/pressreleases.rss --name "SEC press releases" --tag sec',
+    )
     .action(
       async (url: string, options: { name: string; tag?: string[]; terms?: string }, command: Command) => {
         await run(command, async (db, out) => {
@@ -152,6 +157,7 @@ Examples:
       .command(name)
       .description(description)
       .argument("<id>", "the feed id (see `opsctl feeds list`)", feedId)
+      .addHelpText("after", `\nExamples:\n  opsctl feeds ${name} 3\n  opsctl feeds ${name} 3 --json`)
       .action(async (id: number, _options: unknown, command: Command) => {
         await run(command, async (db, out, now) => {
           const core = await import("../../../services/inbound-dock/feeds.ts");
