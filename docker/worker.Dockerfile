@@ -36,7 +36,7 @@ FROM ${NODE_IMAGE} AS runtime
 # Amazon RDS's CA bundle: the database URL verifies the server against it (stack/database.ts).
 ADD --chmod=0644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
 ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/rds-global-bundle.pem
-ENV NODE_ENV=production OPS_MODEL_DIR=/opt/models HF_HUB_OFFLINE=1
+ENV NODE_ENV=production OPS_SORTATION_MODEL_DIR=/opt/models HF_HUB_OFFLINE=1
 WORKDIR /app
 COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --chown=root:root package.json ./

@@ -95,8 +95,11 @@ export async function bundleLambdas(
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { LAMBDAS } = await import("../stack/plan.ts");
-  const stages = process.argv.length > 2 ? process.argv.slice(2) : LAMBDAS.map((lambda) => lambda.stage);
+  const { LAMBDAS, OPS_API } = await import("../stack/plan.ts");
+  const stages =
+    process.argv.length > 2
+      ? process.argv.slice(2)
+      : [...LAMBDAS.map((lambda) => lambda.stage), OPS_API.stage];
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
   let failed = false;
   for (const stage of stages) {

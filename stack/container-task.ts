@@ -49,7 +49,7 @@ export class ContainerTask extends pulumi.ComponentResource {
     const parent = { parent: this };
     this.logGroup = new aws.cloudwatch.LogGroup(
       `${name}-logs`,
-      { name: `${args.logPrefix}/ecs/${args.container}`, retentionInDays: args.logRetentionDays },
+      { name: `${args.logPrefix}/${args.container}`, retentionInDays: args.logRetentionDays },
       parent,
     );
     this.executionRole = this.createExecutionRole(name, args);

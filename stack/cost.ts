@@ -204,17 +204,24 @@ export function priceStack(plan: StackPlan): CostReport {
     invocations += runs;
     gbSeconds += runs * (lambda.expectedDurationMs / 1000) * (config.lambdaMemoryMb / 1024);
   }
+  // The ops-api runs when an operator runs opsctl --target aws, not on a schedule.
+  const opsApi = plan.opsApi;
+  invocations += opsApi.invocationsPerMonth;
+  gbSeconds += opsApi.invocationsPerMonth * (opsApi.expectedDurationMs / 1000) * (opsApi.memoryMb / 1024);
   add(
-    `Lambda requests (${plan.lambdas.length} functions)`,
+    `Lambda requests (${plan.lambdas.length} scheduled functions + ops-api)`,
     `${Math.round(invocations)} × ${money(PRICES.lambdaRequestMillion.usd)}/M`,
     (invocations / 1e6) * PRICES.lambdaRequestMillion.usd,
   );
   add(
-    `Lambda duration Arm ${config.lambdaMemoryMb} MB`,
+    `Lambda duration Arm (${config.lambdaMemoryMb} MB scheduled, ${opsApi.memoryMb} MB ops-api)`,
     `${Math.round(gbSeconds)} GB-s × ${PRICES.lambdaArmGbSecond.usd}`,
     gbSeconds * PRICES.lambdaArmGbSecond.usd,
   );
-  const schedulerRuns = invocations + plan.tasks.find((task) => task.name === "backup")!.runsPerMonth;
+  const schedulerRuns =
+    invocations -
+    opsApi.invocationsPerMonth +
+    plan.tasks.find((task) => task.name === "backup")!.runsPerMonth;
   add(
     "EventBridge Scheduler invocations",
     `${Math.round(schedulerRuns)} × ${money(PRICES.schedulerInvocationMillion.usd)}/M`,

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { bundleLambdas } from "../scripts/bundle-lambdas.ts";
 import { parseStackConfig } from "./config.ts";
+import { OPS_API_STAGE } from "./ops-api-function.ts";
 import { OpsStack } from "./ops-stack.ts";
 import { LAMBDAS } from "./plan.ts";
 
@@ -18,10 +19,7 @@ const config = parseStackConfig(pulumi.getStack(), (key) =>
 
 let codeDir = config.lambdaCodeDir ? path.resolve(root, config.lambdaCodeDir) : undefined;
 if (!codeDir) {
-  const bundles = await bundleLambdas(
-    LAMBDAS.map((lambda) => lambda.stage),
-    { root },
-  );
+  const bundles = await bundleLambdas([...LAMBDAS.map((lambda) => lambda.stage), OPS_API_STAGE], { root });
   for (const bundle of bundles)
     pulumi.log.info(`bundled ${bundle.stage}: ${(bundle.bytes / 1024).toFixed(0)} KiB`);
   codeDir = path.join(root, "dist", "lambda");
@@ -49,3 +47,8 @@ export const alertTopicArn = stack.outputs.alertTopicArn;
 export const functionNames = stack.outputs.functionNames;
 export const serviceNames = stack.outputs.serviceNames;
 export const logGroupNames = stack.outputs.logGroupNames;
+export const opsApiFunctionName = stack.outputs.opsApiFunctionName;
+export const logGroupPrefix = stack.outputs.logGroupPrefix;
+export const operatorPolicyArn = stack.outputs.operatorPolicyArn;
+export const ecsSubnets = stack.outputs.ecsSubnets;
+export const ecsSecurityGroups = stack.outputs.ecsSecurityGroups;

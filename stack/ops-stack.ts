@@ -8,10 +8,11 @@ import { ContainerImage } from "./container-image.ts";
 import { ContainerTask } from "./container-task.ts";
 import { Database } from "./database.ts";
 import { FargateService } from "./fargate-service.ts";
-import type { Statement } from "./iam.ts";
+import { policyDocument, type Statement } from "./iam.ts";
 import { Network } from "./network.ts";
+import { OPS_API_STAGE, OpsApiFunction } from "./ops-api-function.ts";
 import { RuntimeParameters } from "./parameters.ts";
-import { BACKUP_SCHEDULE, type LambdaStage, stackPlan } from "./plan.ts";
+import { BACKUP_SCHEDULE, type LambdaStage, OPS_API, stackPlan } from "./plan.ts";
 import { ScheduledFunction } from "./scheduled-function.ts";
 import { ScheduledTask } from "./scheduled-task.ts";
 import { WatchdogAlarms } from "./watchdog-alarms.ts";
@@ -24,8 +25,8 @@ import { WatchdogAlarms } from "./watchdog-alarms.ts";
  */
 export interface OpsStackArgs {
   config: StackConfig;
-  /** The bundled handler of each Lambda stage (a folder archive holding index.mjs). */
-  lambdaCode: (stage: LambdaStage) => pulumi.asset.Archive;
+  /** The bundled handler of each Lambda stage and of the ops-api (a folder archive holding index.mjs). */
+  lambdaCode: (stage: LambdaStage | typeof OPS_API_STAGE) => pulumi.asset.Archive;
   /** Repository root, the Docker build context when images are built. */
   repositoryRoot: string;
   /** Fixed database password (tests); generated when unset. */
@@ -49,6 +50,15 @@ export interface OpsStackOutputs {
   functionNames: Record<LambdaStage, pulumi.Output<string>>;
   serviceNames: Record<string, pulumi.Output<string>>;
   logGroupNames: Record<string, pulumi.Output<string>>;
+  /** The ops-api function opsctl invokes (OPS_API_FUNCTION_NAME). */
+  opsApiFunctionName: pulumi.Output<string>;
+  /** Every log group is `${logGroupPrefix}/${stage}` (OPS_LOG_GROUP_PREFIX, `opsctl logs`). */
+  logGroupPrefix: string;
+  /** The managed policy an operator attaches to their user or role to run opsctl --target aws. */
+  operatorPolicyArn: pulumi.Output<string>;
+  /** The backup task's network, as opsctl backup now wants it (OPS_ECS_SUBNETS, OPS_ECS_SECURITY_GROUPS). */
+  ecsSubnets: pulumi.Output<string>;
+  ecsSecurityGroups: pulumi.Output<string>;
 }
 
 export class OpsStack extends pulumi.ComponentResource {
@@ -161,7 +171,7 @@ export class OpsStack extends pulumi.ComponentResource {
     };
     const containerEnvironment: Record<string, Record<string, pulumi.Input<string>>> = {
       // The worker image bakes the model; the process must never try the network for it.
-      sortation: { OPS_MODEL_DIR: "/opt/models", HF_HUB_OFFLINE: "1" },
+      sortation: { OPS_SORTATION_MODEL_DIR: "/opt/models", HF_HUB_OFFLINE: "1" },
       backup: { OPS_BACKUP_BUCKET: backups.bucket.bucket },
     };
     const task = (container: (typeof plan.services)[number] | (typeof plan.tasks)[number]) =>
@@ -226,6 +236,21 @@ export class OpsStack extends pulumi.ComponentResource {
     );
 
     // ----- Lambdas on schedules -----
+    // AWS_REGION is absent on purpose: Lambda reserves it and sets it itself (setting it fails
+    // the deployment); loadConfig needs it with OPS_TARGET=aws and finds the runtime's value.
+    const lambdaEnvironment: Record<string, pulumi.Input<string>> = {
+      OPS_TARGET: "aws",
+      OPS_PARAM_PREFIX: paramPrefix,
+      OPS_DB_SECRET_ID: database.secret.arn,
+      // One run at a time per function: a large pool would only hold idle connections.
+      OPS_DB_POOL_SIZE: "2",
+      // node-postgres verifies the server certificate (it reads sslmode=require as
+      // verify-full); since nodejs20.x Lambda loads the Amazon CAs, RDS's included, only
+      // when told to, from this file the runtime ships.
+      NODE_EXTRA_CA_CERTS: "/var/runtime/ca-cert.pem",
+      LOG_LEVEL: "info",
+      LOG_FORMAT: "json",
+    };
     const functionStatements: Record<LambdaStage, Statement[]> = {
       "inbound-dock": [readParams, readDbSecret],
       "lane-telemetry": [readParams, readDbSecret],
@@ -253,18 +278,8 @@ export class OpsStack extends pulumi.ComponentResource {
             subnetIds: network.privateSubnetIds,
             securityGroupIds: [network.appSecurityGroup.id],
             environment: {
-              OPS_TARGET: "aws",
-              OPS_PARAM_PREFIX: paramPrefix,
-              OPS_DB_SECRET_ID: database.secret.arn,
-              // One run at a time per function: a large pool would only hold idle connections.
-              OPS_DB_POOL_SIZE: "2",
-              // node-postgres verifies the server certificate (it reads sslmode=require as
-              // verify-full); since nodejs20.x Lambda loads the Amazon CAs, RDS's included, only
-              // when told to, from this file the runtime ships.
-              NODE_EXTRA_CA_CERTS: "/var/runtime/ca-cert.pem",
-              LOG_LEVEL: "info",
-              LOG_FORMAT: "json",
-              ...(lambda.stage === "watchdog" ? { OPS_ALERT_TOPIC_ARN: alerts.topic.arn } : {}),
+              ...lambdaEnvironment,
+              ...(lambda.stage === "watchdog" ? { OPS_ALERT_SNS_TOPIC_ARN: alerts.topic.arn } : {}),
             },
             statements: functionStatements[lambda.stage],
             alarmTopicArn: alerts.topic.arn,
@@ -276,7 +291,75 @@ export class OpsStack extends pulumi.ComponentResource {
       ]),
     ) as Record<LambdaStage, ScheduledFunction>;
 
+    // ----- ops-api: opsctl's fixed operations against the private database -----
+    // Its operations read and write the database only (services/ops-api/operations.ts): the
+    // parameter store is SSM, which opsctl reads and writes itself, so no SSM right here.
+    const opsApi = new OpsApiFunction(
+      `${name}-ops-api`,
+      {
+        code: args.lambdaCode(OPS_API_STAGE),
+        timeoutSeconds: OPS_API.timeoutSeconds,
+        memoryMb: OPS_API.memoryMb,
+        reservedConcurrency: OPS_API.reservedConcurrency,
+        logRetentionDays: config.logRetentionDays,
+        logPrefix,
+        subnetIds: network.privateSubnetIds,
+        securityGroupIds: [network.appSecurityGroup.id],
+        environment: lambdaEnvironment,
+        statements: [readDbSecret],
+        alarmTopicArn: alerts.topic.arn,
+      },
+      parent,
+    );
+
     new WatchdogAlarms(`${name}-watchdog-alarms`, { topicArn: alerts.topic.arn }, parent);
+
+    // ----- The operator policy: what a human needs for opsctl --target aws -----
+    const logGroups = [
+      ...Object.values(functions).map((fn) => fn.logGroup),
+      ...Object.values(tasks).map((t) => t.logGroup),
+      opsApi.logGroup,
+    ];
+    const operatorPolicy = new aws.iam.Policy(
+      `${name}-operator`,
+      {
+        name: `${physical}-operator`,
+        description: `opsctl --target aws on ${physical}: ops-api, parameters, logs, backup now`,
+        policy: policyDocument([
+          { sid: "InvokeOpsApi", actions: ["lambda:InvokeFunction"], resources: [opsApi.function.arn] },
+          {
+            sid: "Parameters",
+            actions: ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:PutParameter"],
+            resources: [paramArn(""), paramArn("/*")],
+          },
+          {
+            sid: "ReadLogs",
+            actions: ["logs:FilterLogEvents"],
+            resources: logGroups.map((group) => group.arn),
+          },
+          {
+            sid: "RunBackupTask",
+            actions: ["ecs:RunTask"],
+            resources: [backupTask.taskDefinition.arn],
+            conditions: { ArnEquals: { "ecs:cluster": cluster.cluster.arn } },
+          },
+          {
+            sid: "WatchBackupTask",
+            actions: ["ecs:DescribeTasks"],
+            resources: [
+              pulumi.interpolate`arn:aws:ecs:${region}:${accountId}:task/${cluster.cluster.name}/*`,
+            ],
+          },
+          {
+            sid: "PassBackupTaskRoles",
+            actions: ["iam:PassRole"],
+            resources: [backupTask.executionRole.arn, backupTask.taskRole.arn],
+            conditions: { StringEquals: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } },
+          },
+        ]),
+      },
+      parent,
+    );
 
     const byName = <T, R>(record: Record<string, T>, pick: (value: T) => R) =>
       Object.fromEntries(Object.entries(record).map(([key, value]) => [key, pick(value)]));
@@ -301,7 +384,13 @@ export class OpsStack extends pulumi.ComponentResource {
       logGroupNames: {
         ...byName(functions, (fn) => fn.logGroup.name),
         ...byName(tasks, (t) => t.logGroup.name),
+        [OPS_API_STAGE]: opsApi.logGroup.name,
       },
+      opsApiFunctionName: opsApi.function.name,
+      logGroupPrefix: logPrefix,
+      operatorPolicyArn: operatorPolicy.arn,
+      ecsSubnets: pulumi.all(network.privateSubnetIds).apply((ids) => ids.join(",")),
+      ecsSecurityGroups: network.appSecurityGroup.id,
     };
     this.registerOutputs({ ...this.outputs });
   }

@@ -57,6 +57,22 @@ export const LAMBDAS: readonly LambdaPlan[] = [
   },
 ];
 
+/**
+ * The ops-api function (services/ops-api/lambda.ts): opsctl's only way to the private database on
+ * AWS. Invoked by operators, never scheduled, so its cost follows use; the figures below assume a
+ * busy operator (about 100 opsctl commands a day) and are for the cost model only.
+ */
+export const OPS_API = {
+  stage: "ops-api",
+  timeoutSeconds: 30,
+  /** Memory of the function, MB: one small query per invocation. */
+  memoryMb: 256,
+  /** A few concurrent opsctl commands at most; bounds the database connections it can open. */
+  reservedConcurrency: 2,
+  invocationsPerMonth: 3_000,
+  expectedDurationMs: 300,
+} as const;
+
 export type ServiceName = "sortation" | "dispatcher";
 export type TaskName = "migrator" | "backup";
 
@@ -89,6 +105,8 @@ export const BACKUP_SCHEDULE = "cron(30 3 * * ? *)";
 export interface StackPlan {
   readonly config: StackConfig;
   readonly lambdas: readonly LambdaPlan[];
+  /** The unscheduled ops-api function. */
+  readonly opsApi: typeof OPS_API;
   readonly services: readonly ServicePlan[];
   readonly tasks: readonly TaskPlan[];
   /** Every CloudWatch alarm, by name suffix: the cost model counts them, tests find them. */
@@ -149,6 +167,7 @@ export function stackPlan(config: StackConfig): StackPlan {
   ];
   const alarms = [
     ...LAMBDAS.map((lambda) => `${lambda.stage}-errors`),
+    `${OPS_API.stage}-errors`,
     ...services.filter((service) => service.desiredCount > 0).map((service) => `${service.name}-running`),
     ...Object.keys(WATCHDOG_METRICS.stalenessAlarmSeconds).map((stage) => `${stage}-stale`),
     "watchdog-heartbeat",
@@ -157,6 +176,7 @@ export function stackPlan(config: StackConfig): StackPlan {
   return {
     config,
     lambdas: LAMBDAS,
+    opsApi: OPS_API,
     services,
     tasks,
     alarms,

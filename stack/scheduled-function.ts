@@ -66,7 +66,7 @@ export class ScheduledFunction extends pulumi.ComponentResource {
   private createLogGroup(name: string, args: ScheduledFunctionArgs) {
     return new aws.cloudwatch.LogGroup(
       `${name}-logs`,
-      { name: `${args.logPrefix}/lambda/${args.stage}`, retentionInDays: args.logRetentionDays },
+      { name: `${args.logPrefix}/${args.stage}`, retentionInDays: args.logRetentionDays },
       { parent: this },
     );
   }
@@ -181,7 +181,7 @@ export class ScheduledFunction extends pulumi.ComponentResource {
     return new aws.cloudwatch.MetricAlarm(
       `${name}-errors`,
       {
-        alarmDescription: `${args.stage}: the Lambda failed (see ${args.logPrefix}/lambda/${args.stage})`,
+        alarmDescription: `${args.stage}: the Lambda failed (see ${args.logPrefix}/${args.stage})`,
         namespace: "AWS/Lambda",
         metricName: "Errors",
         dimensions: { FunctionName: this.function.name },

@@ -43,7 +43,7 @@ export function cliContext(globals: GlobalOptions): CliContext {
  * On an AWS target, what the stack exports (`pulumi stack output --json > .ops/stack-outputs.json`,
  * or the file OPS_STACK_OUTPUTS names) fills region, parameter prefix and ops-api function name
  * where the environment does not set them. Keys read: region, paramPrefix, opsApiFunctionName,
- * logGroupPrefix.
+ * logGroupPrefix, clusterName, backupTaskDefinitionArn, ecsSubnets, ecsSecurityGroups.
  */
 function fillFromStackOutputs(env: Record<string, string | undefined>): void {
   const file = env.OPS_STACK_OUTPUTS ?? path.join(env.OPS_DATA_DIR || ".ops", "stack-outputs.json");
@@ -66,4 +66,9 @@ function fillFromStackOutputs(env: Record<string, string | undefined>): void {
   take("OPS_PARAM_PREFIX", "paramPrefix");
   take("OPS_API_FUNCTION_NAME", "opsApiFunctionName");
   take("OPS_LOG_GROUP_PREFIX", "logGroupPrefix");
+  // What `opsctl backup now` needs to start the backup task.
+  take("OPS_ECS_CLUSTER", "clusterName");
+  take("OPS_BACKUP_TASK_DEFINITION", "backupTaskDefinitionArn");
+  take("OPS_ECS_SUBNETS", "ecsSubnets");
+  take("OPS_ECS_SECURITY_GROUPS", "ecsSecurityGroups");
 }

@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
 import { backupCommand } from "./commands/backup.ts";
+import { costCommand } from "./commands/cost.ts";
 import { devCommand } from "./commands/dev.ts";
 import { dryRunCommand } from "./commands/dry-run.ts";
 import { feedsCommand } from "./commands/feeds.ts";
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
     feedsCommand(),
     tickersCommand(),
     backupCommand(),
+    costCommand(),
   ]) {
     program.addCommand(command);
   }

@@ -194,6 +194,9 @@ const envSchema = z.object({
 
 type Env = z.infer<typeof envSchema>;
 
+/** Every environment key loadConfig reads (the stack's tests check what it sets against this). */
+export const CONFIG_KEYS: readonly string[] = Object.keys(envSchema.shape);
+
 export interface Config {
   readonly target: "local" | "aws";
   readonly dataDir: string;

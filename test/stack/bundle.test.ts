@@ -5,7 +5,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
 import { bundleLambda, lambdaBuildOptions, MissingHandlerError } from "../../scripts/bundle-lambdas.ts";
-import { LAMBDAS } from "../../stack/plan.ts";
+import { LAMBDAS, OPS_API } from "../../stack/plan.ts";
 import { ROOT } from "./harness.ts";
 
 // The bundle goes under dist/ (ignored by git) so that Node resolves the runtime-provided
@@ -53,7 +53,8 @@ describe("stack: Lambda bundling", () => {
 
   it("bundles every real handler that exists and reports its size", async function () {
     this.timeout(120_000);
-    const present = LAMBDAS.filter((lambda) =>
+    // The scheduled stages and the ops-api opsctl invokes.
+    const present = [...LAMBDAS, OPS_API].filter((lambda) =>
       existsSync(path.join(ROOT, `services/${lambda.stage}/lambda.ts`)),
     );
     if (present.length === 0) {

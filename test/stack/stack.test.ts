@@ -220,7 +220,8 @@ describe("stack: backup bucket", () => {
 });
 
 describe("stack: Lambdas", () => {
-  const functions = () => ofType(dev, "aws:lambda/function:Function");
+  const functions = () =>
+    ofType(dev, "aws:lambda/function:Function").filter((fn) => fn.name !== "ops-dev-ops-api-function");
 
   it("deploys the four scheduled stages on nodejs24.x arm64 in the private subnets, one run at a time", () => {
     assert.equal(functions().length, 4);
@@ -403,7 +404,7 @@ describe("stack: ECS", () => {
       const env = container.environment as { name: string; value: string }[];
       assert.ok(!env.some((e) => e.name === "DATABASE_URL"), "never as plain environment");
       const log = (container.logConfiguration as { options: Record<string, string> }).options;
-      assert.equal(log["awslogs-group"], `/ops-pipeline/dev/ecs/${name}`);
+      assert.equal(log["awslogs-group"], `/ops-pipeline/dev/${name}`);
       assert.equal(container.readonlyRootFilesystem, true);
     }
   });
@@ -541,6 +542,7 @@ describe("stack: outputs", () => {
       "inbound-dock",
       "lane-telemetry",
       "migrator",
+      "ops-api",
       "sortation",
       "watchdog",
     ]);
