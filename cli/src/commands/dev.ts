@@ -59,13 +59,12 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
       let demo: Awaited<ReturnType<typeof import("../demo/server.ts").startDemoServer>> | undefined;
       let demoClock: import("../demo/clock.ts").DemoClock | undefined;
       if (options.demo) {
-        const [{ DemoClock, latestClosedSessionOpen }, { startDemoServer }] = await Promise.all([
-          import("../demo/clock.ts"),
-          import("../demo/server.ts"),
-        ]);
+        const [{ DemoClock, DEMO_START_OFFSET_MS, latestClosedSessionOpen }, { startDemoServer }] =
+          await Promise.all([import("../demo/clock.ts"), import("../demo/server.ts")]);
         demoClock = new DemoClock({
           demoOpenMs: latestClosedSessionOpen(new Date()),
           factor: options.demoSpeed,
+          startOffsetMs: DEMO_START_OFFSET_MS,
         });
         demo = await startDemoServer(demoClock);
         process.env.OPS_YAHOO_BASE_URL = demo.url;
@@ -226,6 +225,14 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
           },
           logger,
           shutdownGraceMs: config.runtime.shutdownGraceMs,
+          // The demo compresses schedules with its clock (a 5-minute stage runs every 5 demo
+          // minutes), kept within 2-5 s of wall time so the day moves without hammering the database.
+          ...(demoClock
+            ? {
+                intervalFor: (stage: { intervalMs: number }) =>
+                  Math.min(5_000, Math.max(2_000, stage.intervalMs / (demoClock?.factor ?? 1))),
+              }
+            : {}),
           onRun: (event) => {
             const row = rows.find((candidate) => candidate.name === event.stage);
             if (!row) return;
