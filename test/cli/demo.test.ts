@@ -64,7 +64,7 @@ describe("opsctl dev --demo", () => {
     });
     after(async () => server.close());
 
-    it("publishes headlines as RSS once the demo clock passes them, dated on the demo day", async () => {
+    it("publishes headlines as RSS once the demo clock passes them, dated on the demo day, with guids unique to that day", async () => {
       const parser = new Parser();
       assert.equal(
         (await parser.parseURL(server.feedUrl)).items.length,
@@ -75,7 +75,7 @@ describe("opsctl dev --demo", () => {
       const feed = await parser.parseURL(server.feedUrl);
       assert.deepEqual(
         feed.items.map((item) => item.guid),
-        ["demo-001", "demo-002", "demo-003", "demo-004"],
+        ["demo-001-2026-11-26", "demo-002-2026-11-26", "demo-003-2026-11-26", "demo-004-2026-11-26"],
       );
       assert.equal(new Date(feed.items[0]?.pubDate ?? "").toISOString(), "2026-11-26T14:35:00.000Z");
       assert.match(feed.items[0]?.title ?? "", /\(AAPL\)/);

@@ -165,6 +165,23 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
             });
           }
           logger.info({ feed: demo.feedUrl, market: demo.url, tickers: demo.tickers }, "demo day served");
+          if (demoClock) {
+            // Rows are deduplicated and recommendations cool down: a day this database has already
+            // replayed shows nothing new, which would look like a broken demo.
+            const { SESSION_MS } = await import("../demo/clock.ts");
+            const replayed = await pool.oneFirst(sql.unsafe`
+              SELECT count(*) FROM dispatch_recommendations
+              WHERE as_of >= ${sql.timestamp(new Date(demoClock.demoOpenMs))}
+                AND as_of < ${sql.timestamp(new Date(demoClock.demoOpenMs + SESSION_MS))}`);
+            if (Number(replayed) > 0) {
+              const day = new Date(demoClock.demoOpenMs).toISOString().slice(0, 10);
+              logger.warn({ day, recommendations: Number(replayed) }, "demo day already replayed here");
+              out.note(
+                `this database already replayed the demo day ${day}: expect no new recommendations (cool-downs, positions held)
+  next: delete ${config.dataDir} or set OPS_DATA_DIR to a new folder (with DATABASE_URL: a fresh database) to watch it from the start`,
+              );
+            }
+          }
         }
         const stages = await loadStages();
         const stageClock = demoClock ?? clock.systemClock;
