@@ -13,8 +13,9 @@ export const DEMO_START_OFFSET_MS = 20 * 5 * 60_000;
 
 /**
  * The demo clock: starts `startOffsetMs` (0 unless given) after the open of a past session
- * (`demoOpenMs`) and runs `factor` times faster than the wall clock, stopping at the close. Never ahead of real time when `demoOpenMs` is a
- * session that closed before the demo started, so rows it stamps are never in the future.
+ * (`demoOpenMs`) and runs `factor` times faster than the wall clock, stopping at the close. Never
+ * ahead of real time when `demoOpenMs` is a session that closed before the demo started, so rows it
+ * stamps are never in the future.
  */
 export class DemoClock implements Clock {
   readonly demoOpenMs: number;
