@@ -112,7 +112,11 @@ export async function storeItems(
   });
 }
 
-/** The bulk insert alone: one statement for the whole feed. */
+/**
+ * The bulk insert alone: one statement for the whole feed. `ingested_at` is the injected clock's
+ * time, not the server's now(): the dispatch engine only counts events ingested by its tick, so a
+ * replayed or demo clock must stamp rows on its own timeline.
+ */
 export async function insertItems(
   db: CommonQueryMethods,
   feedId: number | null,
@@ -121,8 +125,9 @@ export async function insertItems(
 ): Promise<number> {
   const rows = await db.any(sql.type(insertedRow)`
     INSERT INTO inbound_events_raw
-      (event_uid, feed_id, title, summary, link, canonical_link, published_at, published_estimated, fetched_at)
-    SELECT * FROM ${sql.unnest(
+      (event_uid, feed_id, title, summary, link, canonical_link, published_at, published_estimated, fetched_at,
+       ingested_at)
+    SELECT *, ${fetchedAt.toISOString()}::timestamptz FROM ${sql.unnest(
       items.map((item) => [
         item.eventUid,
         feedId,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import Parser from "rss-parser";
 import {
+  DEMO_START_OFFSET_MS,
   DemoClock,
   latestClosedSessionOpen,
   REFERENCE_OPEN_MS,
@@ -9,11 +10,17 @@ import {
 import { type DemoServer, startDemoServer } from "../../cli/src/demo/server.ts";
 
 describe("opsctl dev --demo", () => {
-  it("replays the latest session that already closed, in winter and in summer time", () => {
-    // Friday 2026-11-27 06:00 UTC: Thursday was Thanksgiving (holidays are not modelled), EST open 14:30 UTC.
+  it("replays the latest full session that already closed, skipping holidays, in winter and in summer time", () => {
+    // Friday 2026-11-27 06:00 UTC: Thursday was Thanksgiving (NYSE closed, the dispatcher would
+    // reject every order), so Wednesday's session, EST open 14:30 UTC.
     assert.equal(
       new Date(latestClosedSessionOpen(new Date("2026-11-27T06:00:00Z"))).toISOString(),
-      "2026-11-26T14:30:00.000Z",
+      "2026-11-25T14:30:00.000Z",
+    );
+    // Monday 2026-11-30 12:00 UTC: Friday 2026-11-27 closes early at 13:00, so Wednesday again.
+    assert.equal(
+      new Date(latestClosedSessionOpen(new Date("2026-11-30T12:00:00Z"))).toISOString(),
+      "2026-11-25T14:30:00.000Z",
     );
     // Monday 2026-07-13 12:00 UTC: the last closed session is Friday's, EDT open 13:30 UTC.
     assert.equal(
@@ -35,6 +42,19 @@ describe("opsctl dev --demo", () => {
     assert.equal(clock.now().getTime(), Date.parse("2026-11-26T14:30:00Z") + SESSION_MS);
   });
 
+  it("starts the demo clock 100 minutes into the session when asked, so 20 candles have completed", () => {
+    let wall = 1_000_000;
+    const clock = new DemoClock({
+      demoOpenMs: Date.parse("2026-11-25T14:30:00Z"),
+      factor: 60,
+      startOffsetMs: DEMO_START_OFFSET_MS,
+      wall: () => wall,
+    });
+    assert.equal(clock.now().toISOString(), "2026-11-25T16:10:00.000Z");
+    wall += 60_000;
+    assert.equal(clock.now().toISOString(), "2026-11-25T17:10:00.000Z");
+  });
+
   describe("demo server", () => {
     let wall = 0;
     let server: DemoServer;
@@ -44,7 +64,7 @@ describe("opsctl dev --demo", () => {
     });
     after(async () => server.close());
 
-    it("publishes headlines as RSS once the demo clock passes them, dated on the demo day", async () => {
+    it("publishes headlines as RSS once the demo clock passes them, dated on the demo day, with guids unique to that day", async () => {
       const parser = new Parser();
       assert.equal(
         (await parser.parseURL(server.feedUrl)).items.length,
@@ -55,7 +75,7 @@ describe("opsctl dev --demo", () => {
       const feed = await parser.parseURL(server.feedUrl);
       assert.deepEqual(
         feed.items.map((item) => item.guid),
-        ["demo-001", "demo-002", "demo-003", "demo-004"],
+        ["demo-001-2026-11-26", "demo-002-2026-11-26", "demo-003-2026-11-26", "demo-004-2026-11-26"],
       );
       assert.equal(new Date(feed.items[0]?.pubDate ?? "").toISOString(), "2026-11-26T14:35:00.000Z");
       assert.match(feed.items[0]?.title ?? "", /\(AAPL\)/);

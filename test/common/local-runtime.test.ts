@@ -51,6 +51,29 @@ describe("local runtime", () => {
     assert.equal(active, 0, "stop() waited for the running run");
   });
 
+  it("waits intervalFor(stage) between runs when given, instead of the stage's own interval", async () => {
+    let runs = 0;
+    const hourly: StageDefinition = {
+      name: "hourly-stage",
+      kind: "scheduled",
+      intervalMs: 3_600_000,
+      async run() {
+        runs += 1;
+        return { runs };
+      },
+    };
+    const runtime = startLocalRuntime({
+      stages: [hourly],
+      context: context(),
+      logger: silentLogger(),
+      shutdownGraceMs: 5_000,
+      intervalFor: (stage) => (stage.intervalMs === 3_600_000 ? 20 : stage.intervalMs),
+    });
+    await delay(400);
+    await runtime.stop();
+    assert.ok(runs >= 3, `an hourly stage compressed to 20 ms ran ${runs} times in 400 ms`);
+  });
+
   it("records each run's success or failure as the stage's heartbeat", async () => {
     let calls = 0;
     const flaky: StageDefinition = {

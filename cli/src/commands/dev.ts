@@ -59,13 +59,12 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
       let demo: Awaited<ReturnType<typeof import("../demo/server.ts").startDemoServer>> | undefined;
       let demoClock: import("../demo/clock.ts").DemoClock | undefined;
       if (options.demo) {
-        const [{ DemoClock, latestClosedSessionOpen }, { startDemoServer }] = await Promise.all([
-          import("../demo/clock.ts"),
-          import("../demo/server.ts"),
-        ]);
+        const [{ DemoClock, DEMO_START_OFFSET_MS, latestClosedSessionOpen }, { startDemoServer }] =
+          await Promise.all([import("../demo/clock.ts"), import("../demo/server.ts")]);
         demoClock = new DemoClock({
           demoOpenMs: latestClosedSessionOpen(new Date()),
           factor: options.demoSpeed,
+          startOffsetMs: DEMO_START_OFFSET_MS,
         });
         demo = await startDemoServer(demoClock);
         process.env.OPS_YAHOO_BASE_URL = demo.url;
@@ -166,6 +165,23 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
             });
           }
           logger.info({ feed: demo.feedUrl, market: demo.url, tickers: demo.tickers }, "demo day served");
+          if (demoClock) {
+            // Rows are deduplicated and recommendations cool down: a day this database has already
+            // replayed shows nothing new, which would look like a broken demo.
+            const { SESSION_MS } = await import("../demo/clock.ts");
+            const replayed = await pool.oneFirst(sql.unsafe`
+              SELECT count(*) FROM dispatch_recommendations
+              WHERE as_of >= ${sql.timestamp(new Date(demoClock.demoOpenMs))}
+                AND as_of < ${sql.timestamp(new Date(demoClock.demoOpenMs + SESSION_MS))}`);
+            if (Number(replayed) > 0) {
+              const day = new Date(demoClock.demoOpenMs).toISOString().slice(0, 10);
+              logger.warn({ day, recommendations: Number(replayed) }, "demo day already replayed here");
+              out.note(
+                `this database already replayed the demo day ${day}: expect no new recommendations (cool-downs, positions held)
+  next: delete ${config.dataDir} or set OPS_DATA_DIR to a new folder (with DATABASE_URL: a fresh database) to watch it from the start`,
+              );
+            }
+          }
         }
         const stages = await loadStages();
         const stageClock = demoClock ?? clock.systemClock;
@@ -226,6 +242,14 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
           },
           logger,
           shutdownGraceMs: config.runtime.shutdownGraceMs,
+          // The demo compresses schedules with its clock (a 5-minute stage runs every 5 demo
+          // minutes), kept within 2-5 s of wall time so the day moves without hammering the database.
+          ...(demoClock
+            ? {
+                intervalFor: (stage: { intervalMs: number }) =>
+                  Math.min(5_000, Math.max(2_000, stage.intervalMs / (demoClock?.factor ?? 1))),
+              }
+            : {}),
           onRun: (event) => {
             const row = rows.find((candidate) => candidate.name === event.stage);
             if (!row) return;

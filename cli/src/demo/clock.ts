@@ -1,27 +1,37 @@
 import type { Clock } from "../../../services/common/clock.ts";
+import { nyseSession } from "../../../services/dispatcher/market-hours.ts";
 
 /** The reference session the demo files are dated on (Tuesday 2026-01-06, 09:30-16:00 New York). */
 export const REFERENCE_OPEN_MS = Date.parse("2026-01-06T14:30:00Z");
 export const SESSION_MS = 390 * 60_000;
+/**
+ * Where in the session the demo clock starts: 100 minutes after the open, when the first 20
+ * five-minute candles have completed. The dispatch engine needs 20 for its SMA20; starting at the
+ * open would make a newcomer wait 100 demo minutes (100 s at 60×) before any recommendation.
+ */
+export const DEMO_START_OFFSET_MS = 20 * 5 * 60_000;
 
 /**
- * The demo clock: starts at the open of a past session (`demoOpenMs`) and runs `factor` times faster
- * than the wall clock, stopping at the close. Never ahead of real time when `demoOpenMs` is a
- * session that closed before the demo started, so rows it stamps are never in the future.
+ * The demo clock: starts `startOffsetMs` (0 unless given) after the open of a past session
+ * (`demoOpenMs`) and runs `factor` times faster than the wall clock, stopping at the close. Never
+ * ahead of real time when `demoOpenMs` is a session that closed before the demo started, so rows it
+ * stamps are never in the future.
  */
 export class DemoClock implements Clock {
   readonly demoOpenMs: number;
   readonly factor: number;
+  readonly startOffsetMs: number;
   readonly #startedAtMs: number;
   readonly #wall: () => number;
-  constructor(options: { demoOpenMs: number; factor: number; wall?: () => number }) {
+  constructor(options: { demoOpenMs: number; factor: number; startOffsetMs?: number; wall?: () => number }) {
     this.demoOpenMs = options.demoOpenMs;
     this.factor = options.factor;
+    this.startOffsetMs = options.startOffsetMs ?? 0;
     this.#wall = options.wall ?? Date.now;
     this.#startedAtMs = this.#wall();
   }
   now(): Date {
-    const elapsed = (this.#wall() - this.#startedAtMs) * this.factor;
+    const elapsed = this.startOffsetMs + (this.#wall() - this.#startedAtMs) * this.factor;
     return new Date(this.demoOpenMs + Math.min(elapsed, SESSION_MS));
   }
   /** Shifts a time on the reference day onto the demo day. */
@@ -31,11 +41,14 @@ export class DemoClock implements Clock {
 }
 
 /**
- * The open (09:30 New York) of the latest weekday session that closed before `now`. Uses the
- * offset New York has at that date (EST or EDT) via Intl, so DST is right.
+ * The open (09:30 New York) of the latest full regular NYSE session that closed before `now`: no
+ * weekend, holiday or early-close day (the dispatcher's market-hours gate reads the same calendar,
+ * so every demo minute is one it trades in). Uses the offset New York has at that date (EST or EDT)
+ * via Intl, so DST is right.
+ * @throws Error when no such session is in the last 14 days (a year without calendar data).
  */
 export function latestClosedSessionOpen(now: Date): number {
-  for (let daysBack = 0; daysBack < 10; daysBack++) {
+  for (let daysBack = 0; daysBack < 14; daysBack++) {
     const day = new Date(now.getTime() - daysBack * 86_400_000);
     const ymd = new Intl.DateTimeFormat("en-CA", {
       timeZone: "America/New_York",
@@ -58,7 +71,9 @@ export function latestClosedSessionOpen(now: Date): number {
       }).format(winter),
     );
     const open = hourThere === 9 ? winter : winter - 3_600_000;
-    if (open + SESSION_MS <= now.getTime()) return open;
+    // Open in the session's last minute: a regular day, not a holiday or an early close.
+    if (open + SESSION_MS <= now.getTime() && nyseSession(new Date(open + SESSION_MS - 60_000)).open)
+      return open;
   }
-  throw new Error("no weekday session in the last 10 days (impossible)");
+  throw new Error("no full NYSE session in the last 14 days (no exchange calendar for this year?)");
 }

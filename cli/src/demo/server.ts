@@ -60,6 +60,7 @@ export async function startDemoServer(clock: DemoClock, dataDir = demoDataDir())
     return { item, pubDate, at: Date.parse(pubDate) };
   });
   const [head] = rss.split("<item>");
+  const demoDay = new Date(clock.demoOpenMs).toISOString().slice(0, 10);
   const server = http.createServer((request, response) => {
     const url = new URL(request.url ?? "/", "http://127.0.0.1");
     const nowMs = clock.now().getTime();
@@ -67,7 +68,11 @@ export async function startDemoServer(clock: DemoClock, dataDir = demoDataDir())
       const visible = items
         .filter((entry) => clock.fromReference(entry.at) <= nowMs)
         .map((entry) =>
-          entry.item.replace(entry.pubDate, new Date(clock.fromReference(entry.at)).toUTCString()),
+          entry.item
+            .replace(entry.pubDate, new Date(clock.fromReference(entry.at)).toUTCString())
+            // Ingest dedupes on the guid: one per demo day, so a later day's run ingests its
+            // headlines again instead of treating them as already seen.
+            .replace(/<guid>([^<]+)<\/guid>/, `<guid>$1-${demoDay}</guid>`),
         );
       response.writeHead(200, { "content-type": "application/rss+xml; charset=utf-8" });
       response.end(`${head}${visible.join("\n    ")}\n  </channel>\n</rss>\n`);

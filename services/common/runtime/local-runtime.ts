@@ -11,6 +11,11 @@ export interface LocalRuntimeOptions {
   logger: Logger;
   /** How long stop() waits for running stages before it gives up on them. */
   shutdownGraceMs: number;
+  /**
+   * The wait between a scheduled stage's runs; `stage.intervalMs` unless given. `opsctl dev --demo`
+   * compresses it with its clock (a 5-minute stage every few seconds); real runs leave it unset.
+   */
+  intervalFor?: (stage: ScheduledStage) => number;
   /** Called after every scheduled run, for the dev dashboard. */
   onRun?: (event: StageRunEvent) => void;
 }
@@ -39,6 +44,7 @@ const LOOP_RESTART_BACKOFF_MS = [1_000, 2_000, 5_000, 15_000, 30_000];
 export function startLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
   const controller = new AbortController();
   const { signal } = controller;
+  const intervalFor = options.intervalFor ?? ((stage: ScheduledStage) => stage.intervalMs);
   const contextFor = (stage: StageDefinition): StageContext => ({
     ...options.context,
     logger: options.logger.child({ stage: stage.name }),
@@ -72,7 +78,7 @@ export function startLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
         details: result,
       }).catch((cause: unknown) => context.logger.warn({ err: cause }, "could not record heartbeat"));
       options.onRun?.({ stage: stage.name, ok: error === undefined, durationMs, result, error });
-      await delay(Math.max(0, stage.intervalMs - durationMs), undefined, { signal }).catch(() => undefined);
+      await delay(Math.max(0, intervalFor(stage) - durationMs), undefined, { signal }).catch(() => undefined);
     }
   };
 
@@ -100,7 +106,7 @@ export function startLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
   options.logger.info(
     {
       stages: options.stages.map(
-        (stage) => `${stage.name}(${stage.kind === "scheduled" ? `${stage.intervalMs / 1000}s` : "loop"})`,
+        (stage) => `${stage.name}(${stage.kind === "scheduled" ? `${intervalFor(stage) / 1000}s` : "loop"})`,
       ),
     },
     "running",

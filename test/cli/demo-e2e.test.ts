@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import pg from "pg";
+import { createDatabase, dropDatabase } from "../helpers/db.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "..", "..");
+const BIN = path.join(ROOT, "cli", "bin", "opsctl.js");
+
+interface Counts {
+  classified: number;
+  recommendations: number;
+  executions: number;
+}
+
+async function readCounts(client: pg.Client): Promise<Counts> {
+  const result = await client.query<{ classified: string; recommendations: string; executions: string }>(`
+    SELECT (SELECT count(*) FROM inbound_events_classified) AS classified,
+           (SELECT count(*) FROM dispatch_recommendations) AS recommendations,
+           (SELECT count(*) FROM dispatch_executions WHERE executor = 'dry-run') AS executions`);
+  const row = result.rows[0];
+  if (!row) throw new Error("count query returned no row");
+  return {
+    classified: Number(row.classified),
+    recommendations: Number(row.recommendations),
+    executions: Number(row.executions),
+  };
+}
+
+describe("opsctl dev --demo, end to end", function () {
+  this.timeout(150_000);
+  let work: string;
+  let database: { name: string; url: string };
+
+  before(async () => {
+    if (!existsSync(path.join(ROOT, "dist", "cli", "opsctl.js"))) {
+      const built = spawnSync(process.execPath, ["--import", "tsx", "scripts/build.ts"], {
+        cwd: ROOT,
+        stdio: "inherit",
+      });
+      assert.equal(built.status, 0, "build failed");
+    }
+    work = await mkdtemp(path.join(os.tmpdir(), "ops-demo-e2e-"));
+    // The data folder's parent must be searchable by the embedded server's user (as in dev.test.ts).
+    await chmod(work, 0o755);
+    database = await createDatabase({ migrated: true });
+  });
+  after(async () => {
+    await dropDatabase(database.name);
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it("turns the sample day into classified events, recommendations and dry-run executions, offline, then stops cleanly on SIGINT", async () => {
+    const child = spawn(process.execPath, [BIN, "dev", "--demo", "--no-dashboard"], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        DATABASE_URL: database.url,
+        OPS_DATA_DIR: path.join(work, "data"),
+        LOG_FORMAT: "json",
+        NO_COLOR: "1",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderrTail = "";
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderrTail = (stderrTail + chunk.toString("utf8")).slice(-8_000);
+    });
+    child.stdout.resume();
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    const started = Date.now();
+    let counts: Counts = { classified: 0, recommendations: 0, executions: 0 };
+    try {
+      while (Date.now() - started < 90_000 && child.exitCode === null) {
+        counts = await readCounts(client);
+        if (counts.classified > 0 && counts.recommendations > 0 && counts.executions > 0) break;
+        await delay(1_000);
+      }
+    } finally {
+      await client.end();
+      if (child.exitCode === null) child.kill("SIGINT");
+    }
+    const code = await exited;
+    assert.ok(
+      counts.classified > 0 && counts.recommendations > 0 && counts.executions > 0,
+      `after ${Math.round((Date.now() - started) / 1000)} s: ${JSON.stringify(counts)}\n${stderrTail}`,
+    );
+    assert.equal(code, 0, `dev --demo exited ${code}\n${stderrTail}`);
+  });
+});
