@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { type Config, loadConfig } from "../../services/common/config.ts";
+import type { Config } from "../../services/common/config.ts";
 import { ConfigError } from "../../services/common/errors.ts";
-import { createLogger, type Logger } from "../../services/common/logger.ts";
+import type { Logger } from "../../services/common/logger.ts";
 
 export interface GlobalOptions {
   json?: boolean;
@@ -16,12 +16,33 @@ export interface CliContext {
   instance: string;
 }
 
+type ConfigModule = typeof import("../../services/common/config.ts");
+type LoggerModule = typeof import("../../services/common/logger.ts");
+let heavy: { config: ConfigModule; logger: LoggerModule } | undefined;
+
+/**
+ * Loads what cliContext needs (config with zod, the logger with pino). Not imported at start-up so
+ * `--help` and declaring the commands stay cheap; the program awaits this in a preAction hook, so
+ * every action handler can call cliContext synchronously.
+ */
+export async function preloadCliContext(): Promise<void> {
+  if (heavy) return;
+  const [config, logger] = await Promise.all([
+    import("../../services/common/config.ts"),
+    import("../../services/common/logger.ts"),
+  ]);
+  heavy = { config, logger };
+}
+
 /**
  * The CLI is an adapter: the only place that reads process.env (after loading `.env` from the
  * working directory, without overriding variables already set).
  * @throws ConfigError naming the bad key.
  */
 export function cliContext(globals: GlobalOptions): CliContext {
+  if (!heavy) throw new Error("cliContext: await preloadCliContext() first (the program does, in preAction)");
+  const { loadConfig } = heavy.config;
+  const { createLogger } = heavy.logger;
   if (existsSync(".env")) process.loadEnvFile(".env");
   const env = { ...process.env };
   if (globals.target) env.OPS_TARGET = globals.target;

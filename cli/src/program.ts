@@ -12,6 +12,7 @@ import { recsCommand } from "./commands/recs.ts";
 import { replayCommand } from "./commands/replay.ts";
 import { statusCommand } from "./commands/status.ts";
 import { tickersCommand } from "./commands/tickers.ts";
+import { preloadCliContext } from "./context.ts";
 import { EXIT, reportError } from "./output.ts";
 
 /** Builds the program; exported so tests can parse without spawning. */
@@ -23,7 +24,10 @@ export function buildProgram(): Command {
     .addOption(new Option("--target <target>", "which stack to operate").choices(["local", "aws"]))
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(text) });
+    .configureOutput({ outputError: (text, write) => write(text) })
+    // Config (zod) and the logger (pino) load only once a command is about to run, not for --help
+    // or a usage error; every action can then call cliContext synchronously.
+    .hook("preAction", preloadCliContext);
   for (const command of [
     migrateCommand(),
     devCommand(),

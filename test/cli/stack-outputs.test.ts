@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { cliContext } from "../../cli/src/context.ts";
+import { cliContext, preloadCliContext } from "../../cli/src/context.ts";
 
 // The stack exports these names (test/stack/ops-api.test.ts checks the program exports them);
 // opsctl --target aws turns them into configuration keys.
@@ -22,6 +22,9 @@ const KEYS = [
 describe("opsctl --target aws reads the stack outputs", () => {
   let dir: string;
   let saved: Record<string, string | undefined>;
+
+  // The program loads config and logger in a preAction hook; called directly, the test does it.
+  before(preloadCliContext);
 
   beforeEach(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), "opsctl-outputs-"));

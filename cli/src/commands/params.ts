@@ -1,10 +1,6 @@
 import { Command, InvalidArgumentError } from "commander";
-import {
-  isParamKey,
-  PARAM_KEYS,
-  PARAMETERS,
-  type Params,
-} from "../../../services/common/params/definitions.ts";
+import type { Params } from "../../../services/common/params/definitions.ts";
+import { isParamKey, PARAM_KEYS } from "../../../services/common/params/keys.ts";
 import { openBackend } from "../backend.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput } from "../output.ts";
@@ -42,7 +38,10 @@ Examples:
         const out = createOutput({ json: globals.json === true });
         const backend = await openBackend(cliContext(globals));
         try {
-          const values = await backend.params().getAll();
+          const [values, { PARAMETERS }] = await Promise.all([
+            backend.params().getAll(),
+            import("../../../services/common/params/definitions.ts"),
+          ]);
           const rows = PARAM_KEYS.map((key) => ({
             key,
             value: values[key],

@@ -1,4 +1,7 @@
 import { z } from "zod";
+import { PARAM_KEYS, type ParamKey } from "./keys.ts";
+
+export { isParamKey, PARAM_KEYS, type ParamKey } from "./keys.ts";
 
 /**
  * The run-time parameters operators change without a deploy, with their types and defaults.
@@ -82,14 +85,12 @@ export const PARAMETERS = {
   },
 } as const;
 
-export type ParamKey = keyof typeof PARAMETERS;
+// keys.ts lists the same keys as PARAMETERS (both directions, checked by tsc).
+type SameKeys<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const keysMatch: SameKeys<keyof typeof PARAMETERS, ParamKey> = true;
+void keysMatch;
+
 export type Params = { -readonly [K in ParamKey]: z.infer<(typeof PARAMETERS)[K]["schema"]> };
-
-export const PARAM_KEYS = Object.keys(PARAMETERS) as ParamKey[];
-
-export function isParamKey(key: string): key is ParamKey {
-  return Object.hasOwn(PARAMETERS, key);
-}
 
 export function defaultParams(): Params {
   const out: Record<string, unknown> = {};

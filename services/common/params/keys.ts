@@ -1,0 +1,26 @@
+/**
+ * The parameter keys, in PARAMETERS' order, without their zod schemas: what declaring opsctl's
+ * commands needs (help text, argument check) without loading zod at start-up. definitions.ts
+ * checks at compile time that this list and PARAMETERS name the same keys.
+ */
+export const PARAM_KEYS = [
+  "dry-run",
+  "kill-switch",
+  "kill-switch-error-threshold",
+  "max-trades-per-day",
+  "max-notional-per-trade",
+  "max-position-notional",
+  "sentiment-threshold",
+  "min-events",
+  "lookback-minutes",
+  "cooldown-minutes",
+  "max-recommendation-age-seconds",
+  "max-candle-age-seconds",
+  "watchlist",
+] as const;
+
+export type ParamKey = (typeof PARAM_KEYS)[number];
+
+export function isParamKey(key: string): key is ParamKey {
+  return (PARAM_KEYS as readonly string[]).includes(key);
+}
