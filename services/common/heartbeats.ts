@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { type DatabasePool, sql } from "./db.ts";
+import { type CommonQueryMethods, type DatabasePool, sql } from "./db.ts";
 
 export interface StageRunRecord {
   stage: string;
@@ -56,7 +56,7 @@ export const heartbeatRow = z.object({
 });
 export type HeartbeatRow = z.infer<typeof heartbeatRow>;
 
-export async function listHeartbeats(db: Pick<DatabasePool, "any">): Promise<readonly HeartbeatRow[]> {
+export async function listHeartbeats(db: Pick<CommonQueryMethods, "any">): Promise<readonly HeartbeatRow[]> {
   return db.any(sql.type(heartbeatRow)`
     SELECT stage, instance, beat_at, last_success_at, last_error_at, last_error, runs, failures
     FROM stage_heartbeats ORDER BY stage`);

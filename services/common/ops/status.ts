@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { type CommonQueryMethods, sql } from "../db.ts";
+import { listHeartbeats } from "../heartbeats.ts";
 import type { Params } from "../params/definitions.ts";
 
 /**
@@ -98,17 +99,6 @@ const aggregatesRow = z.object({
   last_success_backup: z.number().nullable(),
 });
 
-const heartbeatRow = z.object({
-  stage: z.string(),
-  instance: z.string(),
-  beat_at: z.number(),
-  last_success_at: z.number().nullable(),
-  last_error_at: z.number().nullable(),
-  last_error: z.string().nullable(),
-  runs: z.number(),
-  failures: z.number(),
-});
-
 const backupRow = z.object({
   id: z.number(),
   status: z.string(),
@@ -164,9 +154,7 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
       SELECT classifier, model_id FROM inbound_events_classified ORDER BY id DESC LIMIT 1
     ) AS newest_class ON true`);
   const [heartbeats, lastBackup, alerts] = await Promise.all([
-    db.any(sql.type(heartbeatRow)`
-      SELECT stage, instance, beat_at, last_success_at, last_error_at, last_error, runs, failures
-      FROM stage_heartbeats ORDER BY stage`),
+    listHeartbeats(db),
     db.maybeOne(sql.type(backupRow)`
       SELECT id, status, storage, object_key, started_at, finished_at, size_bytes, error
       FROM backups WHERE deleted_at IS NULL ORDER BY started_at DESC, id DESC LIMIT 1`),
