@@ -25,6 +25,34 @@ export const WILDCARD_REASONS = {
  * A policy document JSON string.
  * @throws Error when a statement uses a "*" resource without a listed reason.
  */
+/**
+ * What every Lambda in the VPC needs: writing to its own log group, and the network-interface
+ * calls Lambda makes for VPC attachment. Scoped statements instead of the managed
+ * AWSLambdaVPCAccessExecutionRole, whose logs:* rights reach every log group.
+ */
+export function vpcLambdaStatements(logGroupArn: pulumi.Input<string>): Statement[] {
+  return [
+    {
+      sid: "Logs",
+      actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
+      resources: [pulumi.interpolate`${logGroupArn}:*`],
+    },
+    {
+      sid: "VpcNetworkInterface",
+      actions: [
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+      ],
+      resources: ["*"],
+      wildcardReason: WILDCARD_REASONS.lambdaVpc,
+    },
+  ];
+}
+
 export function policyDocument(statements: readonly Statement[]): pulumi.Output<string> {
   for (const statement of statements) {
     if (statement.actions.some((action) => action.includes("*") && action !== "ec2:Describe*")) {

@@ -1,6 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { assumeRolePolicy, policyDocument, type Statement, WILDCARD_REASONS } from "./iam.ts";
+import { assumeRolePolicy, policyDocument, type Statement, vpcLambdaStatements } from "./iam.ts";
 
 /**
  * One scheduled stage on Lambda: its log group (with retention), a role that may do only what
@@ -81,27 +81,7 @@ export class ScheduledFunction extends pulumi.ComponentResource {
       `${name}-policy`,
       {
         role: role.id,
-        policy: policyDocument([
-          {
-            sid: "Logs",
-            actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
-            resources: [pulumi.interpolate`${this.logGroup.arn}:*`],
-          },
-          {
-            sid: "VpcNetworkInterface",
-            actions: [
-              "ec2:CreateNetworkInterface",
-              "ec2:DescribeNetworkInterfaces",
-              "ec2:DescribeSubnets",
-              "ec2:DeleteNetworkInterface",
-              "ec2:AssignPrivateIpAddresses",
-              "ec2:UnassignPrivateIpAddresses",
-            ],
-            resources: ["*"],
-            wildcardReason: WILDCARD_REASONS.lambdaVpc,
-          },
-          ...args.statements,
-        ]),
+        policy: policyDocument([...vpcLambdaStatements(this.logGroup.arn), ...args.statements]),
       },
       { parent: this },
     );
