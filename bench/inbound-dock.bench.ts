@@ -3,7 +3,7 @@
 //   baseline:  one INSERT ... VALUES (...) ON CONFLICT DO NOTHING per item, in one transaction
 // and a re-ingest of the same feed (every item a duplicate): rows written and time.
 // Reproduce: npm run bench -- inbound-dock
-import { z } from "zod";
+import * as z from "zod";
 import { sql } from "../services/common/db.ts";
 import { decodeFeedBody } from "../services/inbound-dock/decode.ts";
 import { type NormalisedItem, normaliseItems } from "../services/inbound-dock/normalise.ts";

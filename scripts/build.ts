@@ -1,6 +1,7 @@
 // Bundles the CLI (and, with the stack issue, one file per Lambda handler) with esbuild.
 // Dependencies stay external for the CLI: it runs from the repository's node_modules.
 import { build } from "esbuild";
+import { zodNamespacePlugin } from "./lib/zod-namespace.ts";
 
 const started = performance.now();
 await build({
@@ -36,6 +37,7 @@ await build({
     js: 'import { createRequire as __opsCreateRequire } from "node:module"; const require = __opsCreateRequire(import.meta.url);',
   },
   jsx: "automatic",
+  plugins: [zodNamespacePlugin],
   sourcemap: "linked",
   logLevel: "warning",
   chunkNames: "chunks/[name]-[hash]",

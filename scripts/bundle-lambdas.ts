@@ -11,6 +11,7 @@ import { mkdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BuildOptions, build } from "esbuild";
+import { zodNamespacePlugin } from "./lib/zod-namespace.ts";
 
 export interface LambdaBundleOptions {
   /** Repository root: entries and output are resolved against it. */
@@ -62,6 +63,7 @@ export function lambdaBuildOptions(stage: string, options: LambdaBundleOptions):
     banner: {
       js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
     },
+    plugins: [zodNamespacePlugin],
     logLevel: "warning",
   };
 }

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { PassThrough, Transform } from "node:stream";
-import { z } from "zod";
+import * as z from "zod";
 import type { Clock } from "../common/clock.ts";
 import { type DatabasePool, sql } from "../common/db.ts";
 import { describeCause, OperatorError } from "../common/errors.ts";

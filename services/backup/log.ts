@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../common/db.ts";
 import { OperatorError } from "../common/errors.ts";
 
@@ -70,6 +70,12 @@ export async function markBackupFailed(
 }
 
 /** Newest first; deleted ones included (with deleted_at) so the history stays visible. */
+/** Whether the schema has the backups log yet (`opsctl migrate` creates it). */
+export async function backupsTableExists(db: CommonQueryMethods): Promise<boolean> {
+  return db.oneFirst(sql.type(z.object({ ok: z.boolean() }))`
+    SELECT to_regclass('public.backups') IS NOT NULL AS ok`);
+}
+
 export async function listBackups(db: CommonQueryMethods, limit = 50): Promise<readonly BackupRow[]> {
   return db.any(sql.type(backupRow)`
     SELECT id, object_key, storage, status, started_at, finished_at, size_bytes, sha256, manifest, error, deleted_at

@@ -3,7 +3,7 @@ import { constants } from "node:fs";
 import { access } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
-import { z } from "zod";
+import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../common/db.ts";
 import { OperatorError } from "../common/errors.ts";
 

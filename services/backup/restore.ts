@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { z } from "zod";
+import * as z from "zod";
 import type { Clock } from "../common/clock.ts";
 import { closeDatabase, connectDatabase, type DatabasePool, sql } from "../common/db.ts";
 import { OperatorError, redactUrl } from "../common/errors.ts";

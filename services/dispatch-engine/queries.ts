@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { type CommonQueryMethods, type DatabaseTransactionConnection, sql } from "../common/db.ts";
 import {
   halfLifeMinutes,

@@ -1,6 +1,6 @@
 import { AsyncResource } from "node:async_hooks";
 import { setTimeout as delay } from "node:timers/promises";
-import { z } from "zod";
+import * as z from "zod";
 import type { Clock } from "../common/clock.ts";
 import type { DispatcherConfig } from "../common/config.ts";
 import {

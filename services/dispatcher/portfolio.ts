@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../common/db.ts";
 
 export type Account = "dry-run" | "alpaca-paper";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { type CommonQueryMethods, type DatabasePool, sql } from "../common/db.ts";
 import type { Validators } from "./fetch.ts";
 import type { NormalisedItem } from "./normalise.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../common/db.ts";
 import type { Candle } from "./market-data.ts";
 

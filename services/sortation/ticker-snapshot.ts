@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 import { OperatorError } from "../common/errors.ts";
 import { LISTED_EXCHANGES, normaliseCompanyName, normaliseSymbol, type TickerSnapshot } from "./tickers.ts";
 

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../common/db.ts";
 import type { Observations } from "./checks.ts";
 import { type SignalKind, WATCHED_STAGES, type WatchedStage } from "./thresholds.ts";

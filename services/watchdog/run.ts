@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { Clock } from "../common/clock.ts";
 import { type DatabasePool, sql } from "../common/db.ts";
 import { describeCause } from "../common/errors.ts";

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { chmod, mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { applyRetention, BackupFailedError, runBackup } from "../../services/backup/backup.ts";
 import { getBackup, listBackups } from "../../services/backup/log.ts";
 import { findPgTool, type PgTool, PgToolError } from "../../services/backup/pg-tools.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { z } from "zod";
+import * as z from "zod";
 import { connectDatabase, SchemaValidationError, sql } from "../../services/common/db.ts";
 import { freePort } from "../../services/common/embedded-postgres.ts";
 import { DatabaseUnavailableError } from "../../services/common/errors.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { z } from "zod";
+import * as z from "zod";
 import { FakeClock } from "../../services/common/clock.ts";
 import { closeDatabase, connectDatabase, type DatabasePool, sql } from "../../services/common/db.ts";
 import { dispatchBatch } from "../../services/dispatcher/dispatcher.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import iconv from "iconv-lite";
-import { z } from "zod";
+import * as z from "zod";
 import { FakeClock } from "../../services/common/clock.ts";
 import { sql } from "../../services/common/db.ts";
 import { decodeFeedBody } from "../../services/inbound-dock/decode.ts";

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { z } from "zod";
+import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../../services/common/db.ts";
 import { createLogger, type Logger } from "../../services/common/logger.ts";
 import type { FetchOptions } from "../../services/inbound-dock/fetch.ts";

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { type DatabasePool, sql } from "../../services/common/db.ts";
 import { silentLogger } from "../../services/common/logger.ts";
 import type { Classifier } from "../../services/sortation/classifier.ts";

@@ -38,18 +38,17 @@ async function openBackupDatabase(config: Config, logger: Logger): Promise<Opene
       "open a tunnel to the stack's RDS instance and set DATABASE_URL to it",
     );
   }
-  const [{ openLocalDatabase }, { connectDatabase, closeDatabase, sql }, { z }] = await Promise.all([
-    import("../local-database.ts"),
-    import("../../../services/common/db.ts"),
-    import("zod"),
-  ]);
+  const [{ openLocalDatabase }, { connectDatabase, closeDatabase }, { backupsTableExists }] =
+    await Promise.all([
+      import("../local-database.ts"),
+      import("../../../services/common/db.ts"),
+      import("../../../services/backup/log.ts"),
+    ]);
   const database = await openLocalDatabase(config, logger);
   let pool: DatabasePool | undefined;
   try {
     pool = await connectDatabase({ url: database.url, ...poolOptions(config) }, logger);
-    const migrated = await pool.oneFirst(sql.type(z.object({ ok: z.boolean() }))`
-      SELECT to_regclass('public.backups') IS NOT NULL AS ok`);
-    if (!migrated) {
+    if (!(await backupsTableExists(pool))) {
       throw new OperatorError("SCHEMA_NOT_MIGRATED", "the database has no backups table", {
         hint: "run `opsctl migrate` first",
       });

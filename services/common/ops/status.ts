@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../db.ts";
 import { listHeartbeats } from "../heartbeats.ts";
 import type { Params } from "../params/definitions.ts";

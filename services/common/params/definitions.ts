@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { PARAM_KEYS, type ParamKey } from "./keys.ts";
 
 export { isParamKey, PARAM_KEYS, type ParamKey } from "./keys.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { type DatabasePool, sql } from "../db.ts";
 import type { ParamKey, Params } from "./definitions.ts";
 import { mergeWithDefaults, type ParamAuditEntry, type ParameterStore, parseParam } from "./store.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * Alpaca's trading API (paper: https://paper-api.alpaca.markets), the two calls the dispatcher
