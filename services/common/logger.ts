@@ -75,6 +75,24 @@ export function createLogger(options: LoggerOptions): Logger {
   );
 }
 
+/**
+ * Where `opsctl dev` logs: JSON lines appended to `file` (what `opsctl logs` reads) and, unless a
+ * dashboard owns the terminal, to stderr as well, both at `level`. `flushSync()` before exiting
+ * writes what is still buffered for the file.
+ */
+export function localLogDestination(
+  file: string,
+  options: { stderr: boolean; level: string },
+): DestinationStream & { flushSync(): void } {
+  const fileStream = pino.destination({ dest: file, append: true, sync: false });
+  if (!options.stderr) return fileStream;
+  const level = options.level as pino.Level;
+  return pino.multistream([
+    { stream: fileStream, level },
+    { stream: pino.destination({ dest: 2, sync: true }), level },
+  ]);
+}
+
 /** A logger that drops everything, for tests that do not look at logs. */
 export function silentLogger(): Logger {
   return pino({ level: "silent" });

@@ -80,8 +80,7 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
         { loadStages },
         params,
         clock,
-        { pino },
-        { createLogger },
+        { createLogger, localLogDestination },
       ] = await Promise.all([
         import("../local-database.ts"),
         import("../../../services/common/migrator.ts"),
@@ -90,30 +89,20 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
         import("../../../services/registry.ts"),
         import("../../../services/common/params/postgres.ts"),
         import("../../../services/common/clock.ts"),
-        import("pino"),
         import("../../../services/common/logger.ts"),
       ]);
 
       // JSON lines for `opsctl logs` always; stderr too unless the dashboard owns the terminal.
       const logFile = localLogFile(config.dataDir);
       mkdirSync(path.dirname(logFile), { recursive: true });
-      const fileStream = pino.destination({ dest: logFile, append: true, sync: false });
-      const logger = dashboard
-        ? createLogger({
-            level: config.log.level,
-            pretty: false,
-            destination: fileStream,
-            base: { service: "ops-pipeline" },
-          })
-        : createLogger({
-            level: config.log.level,
-            pretty: false,
-            destination: pino.multistream([
-              { stream: fileStream, level: config.log.level as "info" },
-              { stream: pino.destination({ dest: 2, sync: true }), level: config.log.level as "info" },
-            ]),
-            base: { service: "ops-pipeline" },
-          });
+      // pino comes through the logger module: bundled CommonJS has no named exports on import().
+      const logDestination = localLogDestination(logFile, { stderr: !dashboard, level: config.log.level });
+      const logger = createLogger({
+        level: config.log.level,
+        pretty: false,
+        destination: logDestination,
+        base: { service: "ops-pipeline" },
+      });
 
       // Signals that arrive while starting up stop us as soon as the current step is done.
       let stopRequested = false;
@@ -301,7 +290,7 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
         await pool?.end().catch((error: unknown) => logger.warn({ err: error }, "closing the pool failed"));
         await database.release();
         await demo?.close();
-        fileStream.flushSync?.();
+        logDestination.flushSync();
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
         out.note("stopped");
