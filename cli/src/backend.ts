@@ -64,34 +64,42 @@ export async function openBackend(context: CliContext, clock?: Clock): Promise<O
 }
 
 async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsBackend> {
-  const [{ openLocalDatabase }, { connectDatabase }, status, recs, params] = await Promise.all([
+  const [{ openLocalDatabase }, { connectDatabase }] = await Promise.all([
     import("./local-database.ts"),
     import("../../services/common/db.ts"),
+  ]);
+  const { config, logger } = context;
+  const database = await openLocalDatabase(config, logger);
+  // The query modules load while the server forks and logs in the new connections (two: slonik
+  // reads type OIDs on its own one first), instead of after.
+  const connecting = connectDatabase(
+    {
+      url: database.url,
+      statementTimeoutMs: config.database.statementTimeoutMs,
+      idleTimeoutMs: config.database.idleTimeoutMs,
+      idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
+      connectTimeoutMs: config.database.connectTimeoutMs,
+      // One connection: a command's few queries run faster in sequence on one session than
+      // in parallel on several, each of which costs a server fork and a login.
+      maximumPoolSize: 1,
+    },
+    logger,
+  );
+  const loading = Promise.all([
     import("../../services/common/ops/status.ts"),
     import("../../services/common/ops/recs.ts"),
     import("../../services/common/params/postgres.ts"),
   ]);
-  const { config, logger } = context;
-  const database = await openLocalDatabase(config, logger);
-  let pool: Awaited<ReturnType<typeof connectDatabase>>;
+  let ready: [Awaited<typeof connecting>, Awaited<typeof loading>];
   try {
-    pool = await connectDatabase(
-      {
-        url: database.url,
-        statementTimeoutMs: config.database.statementTimeoutMs,
-        idleTimeoutMs: config.database.idleTimeoutMs,
-        idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
-        connectTimeoutMs: config.database.connectTimeoutMs,
-        // One connection: a command's few queries run faster in sequence on one session than
-        // in parallel on several, each of which costs a server fork and a login.
-        maximumPoolSize: 1,
-      },
-      logger,
-    );
+    ready = await Promise.all([connecting, loading]);
   } catch (error) {
+    // Whichever failed, a pool that did open is closed before the database is let go.
+    await connecting.then((pool) => pool.end()).catch(() => undefined);
     await database.release();
     throw error;
   }
+  const [pool, [status, recs, params]] = ready;
   const rawStore = params.postgresParameterStore(pool);
   const store: ParameterStore = {
     kind: rawStore.kind,
