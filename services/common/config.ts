@@ -1,5 +1,6 @@
 import path from "node:path";
-import { z } from "zod";
+import * as z from "zod/mini";
+import en from "zod/v4/locales/en.js";
 import { ConfigError } from "./errors.ts";
 
 /**
@@ -7,189 +8,205 @@ import { ConfigError } from "./errors.ts";
  * call `loadConfig(process.env)` once at start; everything below them takes the frozen result.
  * Durations carry their unit in the name (`...Ms`).
  */
+// zod/mini, not classic zod: the same checks and messages, but schemas without a method table
+// each, so building this schema and parsing the environment cost about a third (every opsctl
+// command and every cold start pays them). Classic zod registers the English messages itself;
+// mini needs it said.
+z.config(en());
+
+/** An integer from a variable (coerced), within optional bounds. */
+function int(min?: number, max?: number) {
+  return z.coerce.number().check(z.int(), ...bounds(min, max));
+}
+
+function positiveInt() {
+  return z.coerce.number().check(z.int(), z.positive());
+}
+
+/** A decimal number from a variable (coerced), within optional bounds. */
+function number(min?: number, max?: number) {
+  return z.coerce.number().check(...bounds(min, max));
+}
+
+function positiveNumber() {
+  return z.coerce.number().check(z.positive());
+}
+
+function bounds(min: number | undefined, max: number | undefined) {
+  return [...(min === undefined ? [] : [z.minimum(min)]), ...(max === undefined ? [] : [z.maximum(max)])];
+}
+
+/** A string of at least `min` characters. */
+function text(min = 1) {
+  return z.string().check(z.minLength(min));
+}
+
+/** A string matching `regex`; `message` says what it must be. */
+function pattern(regex: RegExp, message: string) {
+  return z.string().check(z.regex(regex, message));
+}
+
+const withDefault = z._default;
+
 const envSchema = z.object({
   /** The database. Unset locally: the embedded PostgreSQL is started. A secret. */
-  DATABASE_URL: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
-    .optional(),
+  DATABASE_URL: z.optional(pattern(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")),
   /** Where local state lives (embedded database, backups, local logs). */
-  OPS_DATA_DIR: z.string().min(1).default(".ops"),
+  OPS_DATA_DIR: withDefault(text(), ".ops"),
   /** Port of the embedded PostgreSQL; unset means a free port chosen at start. */
-  OPS_PG_PORT: z.coerce.number().int().min(1024).max(65535).optional(),
+  OPS_PG_PORT: z.optional(int(1024, 65535)),
   /** `local` uses the database parameter table; `aws` uses SSM Parameter Store and Secrets Manager. */
-  OPS_TARGET: z.enum(["local", "aws"]).default("local"),
-  AWS_REGION: z.string().min(1).optional(),
+  OPS_TARGET: withDefault(z.enum(["local", "aws"]), "local"),
+  AWS_REGION: z.optional(text()),
   /** SSM parameter prefix of the stack, e.g. /ops-pipeline/dev. */
-  OPS_PARAM_PREFIX: z
-    .string()
-    .regex(/^\/[A-Za-z0-9_.\-/]+[^/]$/, "must start with / and not end with /")
-    .default("/ops-pipeline/dev"),
+  OPS_PARAM_PREFIX: withDefault(
+    pattern(/^\/[A-Za-z0-9_.\-/]+[^/]$/, "must start with / and not end with /"),
+    "/ops-pipeline/dev",
+  ),
   /** Secrets Manager secret (name or ARN) holding the database credentials, on AWS. */
-  OPS_DB_SECRET_ID: z.string().min(1).optional(),
-  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  OPS_DB_SECRET_ID: z.optional(text()),
+  LOG_LEVEL: withDefault(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
   /** pretty | json | auto (pretty when stderr is a terminal). */
-  LOG_FORMAT: z.enum(["pretty", "json", "auto"]).default("auto"),
-  NO_COLOR: z.string().optional(),
-  OPS_DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
-  OPS_DB_IDLE_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
-  OPS_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
-  OPS_DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
-  OPS_DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+  LOG_FORMAT: withDefault(z.enum(["pretty", "json", "auto"]), "auto"),
+  NO_COLOR: z.optional(z.string()),
+  OPS_DB_STATEMENT_TIMEOUT_MS: withDefault(positiveInt(), 30_000),
+  OPS_DB_IDLE_TIMEOUT_MS: withDefault(positiveInt(), 10_000),
+  OPS_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: withDefault(positiveInt(), 60_000),
+  OPS_DB_CONNECT_TIMEOUT_MS: withDefault(positiveInt(), 5_000),
+  OPS_DB_POOL_SIZE: withDefault(int(1, 100), 10),
   /** How long a stopping local runtime waits for running stages before giving up on them. */
-  OPS_SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(15_000),
+  OPS_SHUTDOWN_GRACE_MS: withDefault(positiveInt(), 15_000),
 
   // ---- lane-telemetry: market data providers (issue 5) ----
   /** Providers in order of preference, comma-separated: tickers one fails go to the next. */
-  OPS_MARKET_PROVIDERS: z
-    .string()
-    .regex(/^(yahoo|alpaca)(,(yahoo|alpaca))*$/, "must be a comma-separated list of yahoo, alpaca")
-    .default("yahoo,alpaca"),
+  OPS_MARKET_PROVIDERS: withDefault(
+    pattern(/^(yahoo|alpaca)(,(yahoo|alpaca))*$/, "must be a comma-separated list of yahoo, alpaca"),
+    "yahoo,alpaca",
+  ),
   /** Yahoo chart v8 base URL (keyless); tests point it at a local server. */
-  OPS_YAHOO_BASE_URL: z.url().default("https://query2.finance.yahoo.com"),
+  OPS_YAHOO_BASE_URL: withDefault(z.url(), "https://query2.finance.yahoo.com"),
   /** Alpaca market data v2 base URL (keyed). */
-  OPS_ALPACA_DATA_BASE_URL: z.url().default("https://data.alpaca.markets"),
+  OPS_ALPACA_DATA_BASE_URL: withDefault(z.url(), "https://data.alpaca.markets"),
   /** Alpaca data feed: iex (free) or sip (paid). */
-  OPS_ALPACA_FEED: z.enum(["iex", "sip"]).default("iex"),
+  OPS_ALPACA_FEED: withDefault(z.enum(["iex", "sip"]), "iex"),
   /** Names of the secrets (env variables locally, Secrets Manager ids on AWS) holding the Alpaca keys. */
-  OPS_ALPACA_KEY_ID_SECRET: z.string().min(1).default("ALPACA_API_KEY_ID"),
-  OPS_ALPACA_SECRET_KEY_SECRET: z.string().min(1).default("ALPACA_API_SECRET_KEY"),
+  OPS_ALPACA_KEY_ID_SECRET: withDefault(text(), "ALPACA_API_KEY_ID"),
+  OPS_ALPACA_SECRET_KEY_SECRET: withDefault(text(), "ALPACA_API_SECRET_KEY"),
   /** One HTTP request's timeout. */
-  OPS_MARKET_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  OPS_MARKET_REQUEST_TIMEOUT_MS: withDefault(positiveInt(), 10_000),
   /** The whole fetch of a run, retries included; what is not fetched by then waits for the next run. */
-  OPS_MARKET_RUN_BUDGET_MS: z.coerce.number().int().positive().default(120_000),
+  OPS_MARKET_RUN_BUDGET_MS: withDefault(positiveInt(), 120_000),
   /** Retries of one request after a 429 or 5xx (backoff doubles from OPS_MARKET_RETRY_BASE_MS). */
-  OPS_MARKET_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(3),
-  OPS_MARKET_RETRY_BASE_MS: z.coerce.number().int().positive().default(500),
+  OPS_MARKET_MAX_RETRIES: withDefault(int(0, 10), 3),
+  OPS_MARKET_RETRY_BASE_MS: withDefault(positiveInt(), 500),
   /** How much history each run asks for, so a missed run's bars are filled in by the next. */
-  OPS_MARKET_FETCH_LOOKBACK_MINUTES: z.coerce
-    .number()
-    .int()
-    .min(10)
-    .max(7 * 24 * 60)
-    .default(240),
+  OPS_MARKET_FETCH_LOOKBACK_MINUTES: withDefault(int(10, 7 * 24 * 60), 240),
   /** Tickers seen in classified events over this many hours join the watchlist. */
-  OPS_WATCHLIST_NEWS_HOURS: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(24 * 30)
-    .default(24),
+  OPS_WATCHLIST_NEWS_HOURS: withDefault(int(0, 24 * 30), 24),
   /** The watchlist's cap: configured tickers first, then the most mentioned news tickers. */
-  OPS_WATCHLIST_MAX: z.coerce.number().int().min(1).max(2_000).default(200),
+  OPS_WATCHLIST_MAX: withDefault(int(1, 2_000), 200),
   // ---- dispatcher (services/dispatcher) ----
   /** Poll fallback: the dispatcher looks for PENDING work this often even without a NOTIFY. */
-  OPS_DISPATCHER_POLL_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
+  OPS_DISPATCHER_POLL_INTERVAL_MS: withDefault(int(100), 5_000),
   /** Parameter cache lifetime; at most 15 s so an operator's dry-run / kill-switch change lands quickly. */
-  OPS_DISPATCHER_PARAMS_TTL_MS: z.coerce.number().int().min(0).max(15_000).default(10_000),
+  OPS_DISPATCHER_PARAMS_TTL_MS: withDefault(int(0, 15_000), 10_000),
   /** Recommendations decided per wake-up before a heartbeat and a fresh parameter read. */
-  OPS_DISPATCHER_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(100),
+  OPS_DISPATCHER_BATCH_SIZE: withDefault(int(1, 10_000), 100),
   /** Size of a BUY order in USD (gated by max-notional-per-trade). */
-  OPS_DISPATCHER_ORDER_NOTIONAL_USD: z.coerce.number().positive().default(1_000),
+  OPS_DISPATCHER_ORDER_NOTIONAL_USD: withDefault(positiveNumber(), 1_000),
   /** Dry-run simulator: slippage against the fill, in basis points of the latest close. */
-  OPS_DISPATCHER_SLIPPAGE_BPS: z.coerce.number().min(0).max(1_000).default(5),
+  OPS_DISPATCHER_SLIPPAGE_BPS: withDefault(number(0, 1_000), 5),
   /** Dry-run simulator: fees in basis points of notional, plus a fixed fee per order. */
-  OPS_DISPATCHER_FEE_BPS: z.coerce.number().min(0).max(1_000).default(0),
-  OPS_DISPATCHER_FEE_PER_ORDER_USD: z.coerce.number().min(0).default(0),
+  OPS_DISPATCHER_FEE_BPS: withDefault(number(0, 1_000), 0),
+  OPS_DISPATCHER_FEE_PER_ORDER_USD: withDefault(number(0), 0),
   /** Cash a new paper account starts with. */
-  OPS_DISPATCHER_STARTING_CASH_USD: z.coerce.number().positive().default(100_000),
+  OPS_DISPATCHER_STARTING_CASH_USD: withDefault(positiveNumber(), 100_000),
   /** Alpaca paper-trading API, e.g. https://paper-api.alpaca.markets. Unset: no broker is configured. */
-  OPS_ALPACA_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  OPS_ALPACA_BASE_URL: z.optional(z.url({ protocol: /^https?$/ })),
   // OPS_ALPACA_KEY_ID_SECRET / OPS_ALPACA_SECRET_KEY_SECRET: shared with lane-telemetry, above.
   /** Per broker request; well under the database's idle-in-transaction timeout. */
-  OPS_ALPACA_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
+  OPS_ALPACA_TIMEOUT_MS: withDefault(int(100, 30_000), 10_000),
   // ---- watchdog (services/watchdog) ----
   /** SNS topic the watchdog publishes transitions to, on AWS. */
-  OPS_ALERT_SNS_TOPIC_ARN: z
-    .string()
-    .regex(/^arn:aws[a-z-]*:sns:/, "must be an SNS topic ARN")
-    .optional(),
+  OPS_ALERT_SNS_TOPIC_ARN: z.optional(pattern(/^arn:aws[a-z-]*:sns:/, "must be an SNS topic ARN")),
   /** Optional webhook (POST JSON) for alerts, besides the log line, locally. */
-  OPS_ALERT_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
+  OPS_ALERT_WEBHOOK_URL: z.optional(z.url({ protocol: /^https?$/ })),
   /** JSON overrides of the freshness thresholds, dbt-style: {"sortation":{"heartbeat":{"warn_after":{"count":5,"period":"minute"}}}}. */
-  OPS_WATCHDOG_FRESHNESS: z.string().optional(),
+  OPS_WATCHDOG_FRESHNESS: z.optional(z.string()),
   /** CloudWatch namespace of the watchdog's Embedded Metric Format lines. */
-  OPS_METRICS_NAMESPACE: z.string().min(1).default("OpsPipeline"),
+  OPS_METRICS_NAMESPACE: withDefault(text(), "OpsPipeline"),
 
   // ---- backup (services/backup) ----
   /** Local backup folder; default <OPS_DATA_DIR>/backups. */
-  OPS_BACKUP_DIR: z.string().min(1).optional(),
+  OPS_BACKUP_DIR: z.optional(text()),
   /** S3 bucket of the backups, on AWS. */
-  OPS_BACKUP_BUCKET: z.string().min(3).optional(),
+  OPS_BACKUP_BUCKET: z.optional(text(3)),
   /** Key prefix of backup objects (in the bucket or under the folder). */
-  OPS_BACKUP_PREFIX: z
-    .string()
-    .regex(/^([A-Za-z0-9_.-]+\/)*$/, "must be empty or end with / (e.g. backups/)")
-    .default("backups/"),
+  OPS_BACKUP_PREFIX: withDefault(
+    pattern(/^([A-Za-z0-9_.-]+\/)*$/, "must be empty or end with / (e.g. backups/)"),
+    "backups/",
+  ),
   /** How many successful backups retention keeps. */
-  OPS_BACKUP_KEEP: z.coerce.number().int().min(1).max(1000).default(7),
+  OPS_BACKUP_KEEP: withDefault(int(1, 1000), 7),
   /** Folder holding pg_dump and pg_restore; unset: found on PATH. */
-  OPS_PG_BIN_DIR: z.string().min(1).optional(),
+  OPS_PG_BIN_DIR: z.optional(text()),
   /** ECS cluster, task definition and network of the backup task, for `opsctl backup now` on AWS. */
-  OPS_ECS_CLUSTER: z.string().min(1).optional(),
-  OPS_BACKUP_TASK_DEFINITION: z.string().min(1).optional(),
+  OPS_ECS_CLUSTER: z.optional(text()),
+  OPS_BACKUP_TASK_DEFINITION: z.optional(text()),
   /** Comma-separated subnet ids. */
-  OPS_ECS_SUBNETS: z.string().min(1).optional(),
+  OPS_ECS_SUBNETS: z.optional(text()),
   /** Comma-separated security group ids. */
-  OPS_ECS_SECURITY_GROUPS: z.string().min(1).optional(),
+  OPS_ECS_SECURITY_GROUPS: z.optional(text()),
   // --- opsctl (issue 9) ---
   /** The ops-api Lambda opsctl invokes on an AWS stack (name or ARN); the stack output `opsApiFunctionName`. */
-  OPS_API_FUNCTION_NAME: z.string().min(1).optional(),
+  OPS_API_FUNCTION_NAME: z.optional(text()),
   /** opsctl only: send every AWS SDK call to this endpoint instead of AWS (tests, LocalStack). */
-  OPS_AWS_ENDPOINT_URL: z.string().url().optional(),
+  OPS_AWS_ENDPOINT_URL: z.optional(z.url()),
   /** CloudWatch log groups of the stack are `${prefix}/${stage}` (`opsctl logs --target aws`); stack output `logGroupPrefix`. */
-  OPS_LOG_GROUP_PREFIX: z
-    .string()
-    .regex(/^\/[A-Za-z0-9_.\-/]+[^/]$/, "must start with / and not end with /")
-    .default("/ops-pipeline/dev"),
+  OPS_LOG_GROUP_PREFIX: withDefault(
+    pattern(/^\/[A-Za-z0-9_.\-/]+[^/]$/, "must start with / and not end with /"),
+    "/ops-pipeline/dev",
+  ),
   // ---- inbound-dock (RSS/Atom ingest; docs/inbound-dock.md) ----
   /** Contact sent in the User-Agent (SEC EDGAR refuses clients that give none): an e-mail or URL. */
-  OPS_INBOUND_CONTACT: z.string().min(3).default("ops-pipeline-operator@example.com"),
+  OPS_INBOUND_CONTACT: withDefault(text(3), "ops-pipeline-operator@example.com"),
   /** Overrides the whole User-Agent; it must still name a contact. */
-  OPS_INBOUND_USER_AGENT: z.string().min(3).optional(),
-  OPS_INBOUND_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
-  OPS_INBOUND_FETCH_TIMEOUT_MS: z.coerce.number().int().positive().default(20_000),
+  OPS_INBOUND_USER_AGENT: z.optional(text(3)),
+  OPS_INBOUND_CONNECT_TIMEOUT_MS: withDefault(positiveInt(), 5_000),
+  OPS_INBOUND_FETCH_TIMEOUT_MS: withDefault(positiveInt(), 20_000),
   /** Body cap after decompression. Real feeds are tens to hundreds of KB; parsing a hostile body costs about 5 s of CPU per MB. */
-  OPS_INBOUND_MAX_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(2 * 1024 * 1024),
-  OPS_INBOUND_MAX_REDIRECTS: z.coerce.number().int().min(0).max(20).default(5),
-  OPS_INBOUND_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  OPS_INBOUND_MAX_BYTES: withDefault(positiveInt(), 2 * 1024 * 1024),
+  OPS_INBOUND_MAX_REDIRECTS: withDefault(int(0, 20), 5),
+  OPS_INBOUND_CONCURRENCY: withDefault(int(1, 64), 4),
   /** One run's wall-clock budget; keep it under the Lambda timeout (60 s in the stack). */
-  OPS_INBOUND_BUDGET_MS: z.coerce.number().int().positive().default(50_000),
-  OPS_INBOUND_FEED_INTERVAL_MS: z.coerce.number().int().positive().default(60_000),
-  OPS_INBOUND_BACKOFF_BASE_MS: z.coerce.number().int().positive().default(60_000),
-  OPS_INBOUND_BACKOFF_MAX_MS: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(6 * 60 * 60 * 1000),
+  OPS_INBOUND_BUDGET_MS: withDefault(positiveInt(), 50_000),
+  OPS_INBOUND_FEED_INTERVAL_MS: withDefault(positiveInt(), 60_000),
+  OPS_INBOUND_BACKOFF_BASE_MS: withDefault(positiveInt(), 60_000),
+  OPS_INBOUND_BACKOFF_MAX_MS: withDefault(positiveInt(), 6 * 60 * 60 * 1000),
   // ---- end inbound-dock ----
   // ---- sortation (services/sortation, docs/sortation.md) ----
   /** auto: FinBERT when OPS_SORTATION_MODEL_DIR is set, else the lexicon; or force one. */
-  OPS_SORTATION_CLASSIFIER: z.enum(["auto", "finbert", "lexicon"]).default("auto"),
+  OPS_SORTATION_CLASSIFIER: withDefault(z.enum(["auto", "finbert", "lexicon"]), "auto"),
   /** Root of local model folders (`<dir>/<model id>/config.json ...`); set: no network at all. */
-  OPS_SORTATION_MODEL_DIR: z.string().min(1).optional(),
+  OPS_SORTATION_MODEL_DIR: z.optional(text()),
   /** Model id: a folder under OPS_SORTATION_MODEL_DIR, or a hub id to download once and cache. */
-  OPS_SORTATION_MODEL_ID: z.string().min(1).default("Xenova/finbert"),
+  OPS_SORTATION_MODEL_ID: withDefault(text(), "Xenova/finbert"),
   /** Stored on every row; `revision.txt` in the model folder wins over this. */
-  OPS_SORTATION_MODEL_REVISION: z.string().min(1).default("main"),
+  OPS_SORTATION_MODEL_REVISION: withDefault(text(), "main"),
   /** q8: onnx/model_quantized.onnx (int8); fp32: onnx/model.onnx. */
-  OPS_SORTATION_DTYPE: z.enum(["q8", "fp32"]).default("q8"),
+  OPS_SORTATION_DTYPE: withDefault(z.enum(["q8", "fp32"]), "q8"),
   /** Where hub downloads are cached when no model folder is configured. */
-  OPS_SORTATION_CACHE_DIR: z.string().min(1).optional(),
-  OPS_SORTATION_BATCH_SIZE: z.coerce.number().int().min(1).max(512).default(32),
+  OPS_SORTATION_CACHE_DIR: z.optional(text()),
+  OPS_SORTATION_BATCH_SIZE: withDefault(int(1, 512), 32),
   /** Headlines per inference call (a claimed batch is split into these); q8 measured best at 32. */
-  OPS_SORTATION_INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).max(256).default(32),
-  OPS_SORTATION_LEASE_MS: z.coerce.number().int().min(1_000).default(120_000),
-  OPS_SORTATION_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
-  OPS_SORTATION_POLL_INTERVAL_MS: z.coerce.number().int().min(50).default(5_000),
+  OPS_SORTATION_INFERENCE_BATCH_SIZE: withDefault(int(1, 256), 32),
+  OPS_SORTATION_LEASE_MS: withDefault(int(1_000), 120_000),
+  OPS_SORTATION_MAX_ATTEMPTS: withDefault(int(1, 100), 5),
+  OPS_SORTATION_POLL_INTERVAL_MS: withDefault(int(50), 5_000),
   /** onnxruntime intra-op threads; unset: onnxruntime's default (all cores). */
-  OPS_SORTATION_THREADS: z.coerce.number().int().min(1).max(64).optional(),
+  OPS_SORTATION_THREADS: z.optional(int(1, 64)),
   /** Ticker universe snapshot; unset: the one shipped in services/sortation/data/. */
-  OPS_SORTATION_TICKERS_FILE: z.string().min(1).optional(),
+  OPS_SORTATION_TICKERS_FILE: z.optional(text()),
 });
 
 type Env = z.infer<typeof envSchema>;
