@@ -42,18 +42,16 @@ export async function preloadCliContext(): Promise<void> {
 export function cliContext(globals: GlobalOptions): CliContext {
   if (!heavy) throw new Error("cliContext: await preloadCliContext() first (the program does, in preAction)");
   const { loadConfig } = heavy.config;
-  const { createLogger } = heavy.logger;
+  const { createLogger, prettyOn } = heavy.logger;
   if (existsSync(".env")) process.loadEnvFile(".env");
   const env = { ...process.env };
   if (globals.target) env.OPS_TARGET = globals.target;
   if (env.OPS_TARGET === "aws") fillFromStackOutputs(env);
   const config = loadConfig(env, process.cwd());
-  const pretty =
-    config.log.format === "pretty" || (config.log.format === "auto" && process.stderr.isTTY === true);
   const logger = createLogger({
     // --json keeps stderr quiet too, unless LOG_LEVEL says otherwise.
     level: globals.json && !process.env.LOG_LEVEL ? "warn" : config.log.level,
-    pretty,
+    pretty: prettyOn(config.log.format, process.stderr.isTTY === true),
     color: config.log.color && process.stderr.isTTY === true,
     base: { service: "opsctl" },
   });

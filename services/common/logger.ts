@@ -50,19 +50,27 @@ export interface LoggerOptions {
   base?: Record<string, unknown>;
 }
 
+/**
+ * Whether a console stream gets pino-pretty's lines: LOG_FORMAT=pretty, or auto on a terminal.
+ */
+export function prettyOn(format: "pretty" | "json" | "auto", isTTY: boolean): boolean {
+  return format === "pretty" || (format === "auto" && isTTY);
+}
+
+/** The console as pino writes to it (fd 2 unless said): JSON lines, or pino-pretty's one-liners. */
+function consoleStream(pretty: boolean, color: boolean, fd = 2): DestinationStream {
+  if (!pretty) return pino.destination({ dest: fd, sync: true });
+  return (requireModule("pino-pretty") as typeof PinoPrettyModule)({
+    destination: fd,
+    colorize: color,
+    sync: true,
+    singleLine: true,
+    translateTime: "SYS:HH:MM:ss.l",
+  });
+}
+
 /** The one root logger of a process. Stages take `root.child({ stage })`. */
 export function createLogger(options: LoggerOptions): Logger {
-  const destination =
-    options.destination ??
-    (options.pretty
-      ? (requireModule("pino-pretty") as typeof PinoPrettyModule)({
-          destination: 2,
-          colorize: options.color ?? false,
-          sync: true,
-          singleLine: true,
-          translateTime: "SYS:HH:MM:ss.l",
-        })
-      : pino.destination({ dest: 2, sync: true }));
   return pino(
     {
       level: options.level,
@@ -71,25 +79,26 @@ export function createLogger(options: LoggerOptions): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination,
+    options.destination ?? consoleStream(options.pretty, options.color ?? false),
   );
 }
 
 /**
  * Where `opsctl dev` logs: JSON lines appended to `file` (what `opsctl logs` reads) and, unless a
- * dashboard owns the terminal, to stderr as well, both at `level`. `flushSync()` before exiting
- * writes what is still buffered for the file.
+ * dashboard owns the terminal (`console: false`), the console as well, pretty or JSON as it says;
+ * both at `level`. `flushSync()` before exiting writes what is still buffered.
  */
 export function localLogDestination(
   file: string,
-  options: { stderr: boolean; level: string },
+  options: { level: string; console: false | { pretty: boolean; color: boolean; fd?: number } },
 ): DestinationStream & { flushSync(): void } {
   const fileStream = pino.destination({ dest: file, append: true, sync: false });
-  if (!options.stderr) return fileStream;
+  if (!options.console) return fileStream;
   const level = options.level as pino.Level;
+  const { pretty, color, fd } = options.console;
   return pino.multistream([
     { stream: fileStream, level },
-    { stream: pino.destination({ dest: 2, sync: true }), level },
+    { stream: consoleStream(pretty, color, fd), level },
   ]);
 }
 

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
+import { closeSync, openSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { Writable } from "node:stream";
-import { createLogger } from "../../services/common/logger.ts";
+import { createLogger, localLogDestination, prettyOn } from "../../services/common/logger.ts";
 
 describe("logger", () => {
   it("redacts secrets by path, however deep a careless call puts them", () => {
@@ -28,5 +32,60 @@ describe("logger", () => {
     assert.equal(line.stage, "test");
     assert.equal(line.level, "info");
     assert.equal(line.msg, "started");
+  });
+
+  describe("opsctl dev's destination", () => {
+    let dir: string;
+    let runs = 0;
+    beforeEach(async () => {
+      dir = await mkdtemp(path.join(os.tmpdir(), "ops-logger-"));
+    });
+    afterEach(() => rm(dir, { recursive: true, force: true }));
+
+    const logTo = async (console: (fd: number) => Parameters<typeof localLogDestination>[1]["console"]) => {
+      runs += 1;
+      const file = path.join(dir, `ops-${runs}.log`);
+      const consoleFile = path.join(dir, `console-${runs}.txt`);
+      const fd = openSync(consoleFile, "w");
+      try {
+        const destination = localLogDestination(file, { level: "info", console: console(fd) });
+        const log = createLogger({ level: "info", pretty: false, destination, base: { service: "t" } });
+        log.info({ stage: "sortation", password: "hunter2" }, "claimed 3");
+        log.debug("not at this level");
+        // The file stream opens asynchronously; flushSync needs it open.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        destination.flushSync();
+      } finally {
+        closeSync(fd);
+      }
+      return { file: await readFile(file, "utf8"), console: await readFile(consoleFile, "utf8") };
+    };
+
+    it("writes JSON lines to the file and pino-pretty's lines to a terminal, redacted in both", async () => {
+      const out = await logTo((fd) => ({ pretty: true, color: false, fd }));
+      const line = JSON.parse(out.file.trim()) as Record<string, unknown>;
+      assert.equal(line.msg, "claimed 3");
+      assert.equal(line.stage, "sortation");
+      assert.match(out.console, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: claimed 3 .*"stage":"sortation"/);
+      for (const text of [out.file, out.console]) {
+        assert.ok(!text.includes("hunter2"));
+        assert.ok(!text.includes("not at this level"));
+      }
+    });
+
+    it("writes JSON to the console when not pretty, and nothing there when a dashboard owns it", async () => {
+      const json = await logTo((fd) => ({ pretty: false, color: false, fd }));
+      assert.equal((JSON.parse(json.console.trim()) as { msg: string }).msg, "claimed 3");
+      const dashboard = await logTo(() => false);
+      assert.equal(dashboard.console, "");
+      assert.equal((JSON.parse(dashboard.file.trim()) as { msg: string }).msg, "claimed 3");
+    });
+
+    it("is pretty for LOG_FORMAT=pretty, or auto on a terminal", () => {
+      assert.equal(prettyOn("pretty", false), true);
+      assert.equal(prettyOn("auto", true), true);
+      assert.equal(prettyOn("auto", false), false);
+      assert.equal(prettyOn("json", true), false);
+    });
   });
 });

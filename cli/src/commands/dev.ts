@@ -80,7 +80,7 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
         { loadStages },
         params,
         clock,
-        { createLogger, localLogDestination },
+        { createLogger, localLogDestination, prettyOn },
       ] = await Promise.all([
         import("../local-database.ts"),
         import("../../../services/common/migrator.ts"),
@@ -92,11 +92,18 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
         import("../../../services/common/logger.ts"),
       ]);
 
-      // JSON lines for `opsctl logs` always; stderr too unless the dashboard owns the terminal.
+      // JSON lines for `opsctl logs` always; stderr too (pretty on a terminal, as LOG_FORMAT says)
+      // unless the dashboard owns the terminal.
       const logFile = localLogFile(config.dataDir);
       mkdirSync(path.dirname(logFile), { recursive: true });
       // pino comes through the logger module: bundled CommonJS has no named exports on import().
-      const logDestination = localLogDestination(logFile, { stderr: !dashboard, level: config.log.level });
+      const logDestination = localLogDestination(logFile, {
+        level: config.log.level,
+        console: !dashboard && {
+          pretty: prettyOn(config.log.format, process.stderr.isTTY === true),
+          color: config.log.color && process.stderr.isTTY === true,
+        },
+      });
       const logger = createLogger({
         level: config.log.level,
         pretty: false,
