@@ -181,6 +181,10 @@ const envSchema = z.object({
   /** One run's wall-clock budget; keep it under the Lambda timeout (60 s in the stack). */
   OPS_INBOUND_BUDGET_MS: withDefault(positiveInt(), 50_000),
   OPS_INBOUND_FEED_INTERVAL_MS: withDefault(positiveInt(), 60_000),
+  /** Comma-separated tags: only feeds carrying one of them are fetched. Unset: every enabled feed. */
+  OPS_INBOUND_FEED_TAGS: z.optional(
+    pattern(/^[^,\s]+(,[^,\s]+)*$/, "must be comma-separated tags without spaces (e.g. sec,filings)"),
+  ),
   OPS_INBOUND_BACKOFF_BASE_MS: withDefault(positiveInt(), 60_000),
   OPS_INBOUND_BACKOFF_MAX_MS: withDefault(positiveInt(), 6 * 60 * 60 * 1000),
   // ---- end inbound-dock ----
@@ -264,6 +268,8 @@ export interface Config {
     readonly feedIntervalMs: number;
     readonly backoffBaseMs: number;
     readonly backoffMaxMs: number;
+    /** Empty: every enabled feed. */
+    readonly feedTags: readonly string[];
   };
   readonly dispatcher: DispatcherConfig;
   /** The sortation worker (docs/sortation.md). */
@@ -449,6 +455,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       feedIntervalMs: e.OPS_INBOUND_FEED_INTERVAL_MS,
       backoffBaseMs: e.OPS_INBOUND_BACKOFF_BASE_MS,
       backoffMaxMs: e.OPS_INBOUND_BACKOFF_MAX_MS,
+      feedTags: splitList(e.OPS_INBOUND_FEED_TAGS),
     },
     sortation: {
       classifier: e.OPS_SORTATION_CLASSIFIER,

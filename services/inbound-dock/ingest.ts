@@ -20,6 +20,8 @@ export interface IngestOptions {
   backoffMaxMs: number;
   /** How long a claimed feed stays reserved for this run (a crashed run's feeds come back after it). */
   leaseMs: number;
+  /** Only feeds carrying one of these tags are fetched; empty: every enabled feed. */
+  feedTags: readonly string[];
 }
 
 export interface IngestDeps {
@@ -168,7 +170,11 @@ export async function runIngest(deps: IngestDeps): Promise<IngestSummary> {
   const outcomes: FeedOutcome[] = [];
   const worker = async () => {
     while (!signal.aborted) {
-      const feed = await claimDueFeed(deps.db, { now: deps.clock.now(), leaseMs: deps.options.leaseMs });
+      const feed = await claimDueFeed(deps.db, {
+        now: deps.clock.now(),
+        leaseMs: deps.options.leaseMs,
+        tags: deps.options.feedTags,
+      });
       if (!feed) return;
       try {
         outcomes.push(await ingestFeed(deps, feed, signal));

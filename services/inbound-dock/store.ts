@@ -19,12 +19,14 @@ export type ClaimedFeed = z.infer<typeof claimedFeedRow>;
 /**
  * Claims the most overdue enabled feed: one statement, `FOR UPDATE SKIP LOCKED`, that moves its
  * next_fetch_at to `now + leaseMs` so a second ingest run (an overlapping Lambda) skips it. A run
- * that dies mid-feed loses only that lease; the feed is due again when it expires.
+ * that dies mid-feed loses only that lease; the feed is due again when it expires. With `tags`,
+ * only feeds carrying at least one of them are claimed (an empty list: every feed).
  */
 export async function claimDueFeed(
   db: CommonQueryMethods,
-  at: { now: Date; leaseMs: number },
+  at: { now: Date; leaseMs: number; tags?: readonly string[] },
 ): Promise<ClaimedFeed | null> {
+  const tags = at.tags ?? [];
   // A feed added since the last run has no feed_state row yet; create it due at once.
   await db.query(sql.unsafe`
     INSERT INTO feed_state (feed_id)
@@ -37,6 +39,7 @@ export async function claimDueFeed(
     WHERE f.id = s.feed_id AND s.feed_id = (
       SELECT s2.feed_id FROM feed_state s2 JOIN feeds f2 ON f2.id = s2.feed_id
       WHERE f2.enabled AND s2.next_fetch_at <= ${sql.timestamp(at.now)}
+        AND (cardinality(${sql.array(tags, "text")}) = 0 OR f2.tags && ${sql.array(tags, "text")})
       ORDER BY s2.next_fetch_at, s2.feed_id
       LIMIT 1
       FOR UPDATE OF s2 SKIP LOCKED)

@@ -77,12 +77,18 @@ describe("opsctl dev --demo, end to end", function () {
     await client.connect();
     const started = Date.now();
     let counts: Counts = { classified: 0, recommendations: 0, executions: 0 };
+    let fetched: string[] = [];
     try {
       while (Date.now() - started < 90_000 && child.exitCode === null) {
         counts = await readCounts(client);
         if (counts.classified > 0 && counts.recommendations > 0 && counts.executions > 0) break;
         await delay(1_000);
       }
+      // Only the demo feed was fetched: the seeded real feeds would fail offline and alert.
+      const feeds = await client.query<{ name: string }>(`
+        SELECT DISTINCT f.name FROM feed_state s JOIN feeds f ON f.id = s.feed_id
+        WHERE s.last_status IS NOT NULL OR s.last_error IS NOT NULL`);
+      fetched = feeds.rows.map((row) => row.name);
     } finally {
       await client.end();
       if (child.exitCode === null) child.kill("SIGINT");
@@ -92,6 +98,7 @@ describe("opsctl dev --demo, end to end", function () {
       counts.classified > 0 && counts.recommendations > 0 && counts.executions > 0,
       `after ${Math.round((Date.now() - started) / 1000)} s: ${JSON.stringify(counts)}\n${stderrTail}`,
     );
+    assert.deepEqual(fetched, ["ops-pipeline demo"]);
     assert.equal(code, 0, `dev --demo exited ${code}\n${stderrTail}`);
   });
 });

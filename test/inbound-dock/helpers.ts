@@ -64,6 +64,7 @@ export const TEST_INGEST: IngestOptions = {
   backoffBaseMs: 60_000,
   backoffMaxMs: 3_600_000,
   leaseMs: 120_000,
+  feedTags: [],
 };
 
 export function rss(

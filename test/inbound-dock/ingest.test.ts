@@ -304,6 +304,32 @@ ${lols}]>
     assert.equal(await rawCount(db.pool, feedId), 0);
   });
 
+  it("fetches only feeds carrying one of OPS_INBOUND_FEED_TAGS when it is set", async () => {
+    server.routes.set("/tagged", serve(rss(ITEMS)));
+    server.routes.set(
+      "/untagged",
+      serve(rss([{ title: "Umbrella recalls", link: "https://news.example/umbrella", guid: "umbrella-1" }])),
+    );
+    const tagged = await insertFeed(db.pool, `${server.base}/tagged`);
+    const untagged = await insertFeed(db.pool, `${server.base}/untagged`);
+    await db.pool.query(sql.unsafe`UPDATE feeds SET tags = '{sec,demo}' WHERE id = ${tagged}`);
+    const feedTags = loadConfig({ OPS_INBOUND_FEED_TAGS: "demo,other" }).inbound.feedTags;
+    assert.deepEqual(feedTags, ["demo", "other"]);
+    const summary = await runIngest({
+      db: db.pool,
+      clock,
+      logger: quietLogger,
+      options: { ...TEST_INGEST, feedTags },
+    });
+    assert.equal(summary.feeds, 1);
+    assert.equal(await rawCount(db.pool, tagged), 3);
+    assert.equal(await rawCount(db.pool, untagged), 0);
+    // Unset, every enabled feed is due again.
+    nextMinute();
+    assert.equal((await run()).feeds, 2);
+    assert.equal(await rawCount(db.pool, untagged), 1);
+  });
+
   it("stays inside its time budget and does not count the stop against the feeds", async () => {
     for (let i = 0; i < 4; i++) server.routes.set(`/stuck${i}`, () => undefined);
     const ids = [];

@@ -38,9 +38,9 @@ export function devCommand(): Command {
 Every stage's JSON log lines go to <OPS_DATA_DIR>/logs/dev.log (read them with opsctl logs STAGE).
 On a terminal a live dashboard shows each stage's last run and the row counts; elsewhere, logs on stderr.
 
---demo uses OPS_DATA_DIR=.ops/demo unless OPS_DATA_DIR is set, registers the demo feed, sets the
-watchlist to the demo tickers, points OPS_YAHOO_BASE_URL at the demo server and runs the stages on a
-demo clock (a past session replayed --demo-speed times faster).
+--demo uses OPS_DATA_DIR=.ops/demo unless OPS_DATA_DIR is set, registers the demo feed, fetches only
+it (OPS_INBOUND_FEED_TAGS=demo), sets the watchlist to the demo tickers, points OPS_YAHOO_BASE_URL at
+the demo server and runs the stages on a demo clock (a past session replayed --demo-speed times faster).
 
 Examples:
   npm start                      the same as opsctl dev
@@ -68,6 +68,8 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
         });
         demo = await startDemoServer(demoClock);
         process.env.OPS_YAHOO_BASE_URL = demo.url;
+        // Only the demo feed (tagged demo): the seeded real feeds would fail offline and alert.
+        process.env.OPS_INBOUND_FEED_TAGS = "demo";
       }
       const dashboard = options.dashboard && out.interactive && process.stderr.isTTY === true;
       const base = cliContext(globals);
