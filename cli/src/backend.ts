@@ -64,7 +64,7 @@ export async function openBackend(context: CliContext, clock?: Clock): Promise<O
 }
 
 async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsBackend> {
-  const [{ openLocalDatabase }, { connectDatabase }] = await Promise.all([
+  const [{ openLocalDatabase }, { connectDatabase, poolSettings }] = await Promise.all([
     import("./local-database.ts"),
     import("../../services/common/db.ts"),
   ]);
@@ -72,19 +72,9 @@ async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsB
   const database = await openLocalDatabase(config, logger);
   // The query modules load while the server forks and logs in the new connections (two: slonik
   // reads type OIDs on its own one first), instead of after.
-  const connecting = connectDatabase(
-    {
-      url: database.url,
-      statementTimeoutMs: config.database.statementTimeoutMs,
-      idleTimeoutMs: config.database.idleTimeoutMs,
-      idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
-      connectTimeoutMs: config.database.connectTimeoutMs,
-      // One connection: a command's few queries run faster in sequence on one session than
-      // in parallel on several, each of which costs a server fork and a login.
-      maximumPoolSize: 1,
-    },
-    logger,
-  );
+  // One connection: a command's few queries run faster in sequence on one session than in
+  // parallel on several, each of which costs a server fork and a login.
+  const connecting = connectDatabase({ url: database.url, ...poolSettings(config, 1) }, logger);
   const loading = Promise.all([
     import("../../services/common/ops/status.ts"),
     import("../../services/common/ops/recs.ts"),

@@ -3,7 +3,7 @@
 import os from "node:os";
 import { systemClock } from "../common/clock.ts";
 import { loadConfig } from "../common/config.ts";
-import { closeDatabase, connectDatabase } from "../common/db.ts";
+import { closeDatabase, connectDatabase, poolSettings } from "../common/db.ts";
 import { ConfigError, describeCause } from "../common/errors.ts";
 import { recordStageRun } from "../common/heartbeats.ts";
 import { createLogger } from "../common/logger.ts";
@@ -41,17 +41,7 @@ async function main(env: NodeJS.ProcessEnv): Promise<number> {
     base: { service: "ops-pipeline", stage: "backup" },
   });
   const url = await resolveDatabaseUrl(config, env);
-  const db = await connectDatabase(
-    {
-      url,
-      statementTimeoutMs: config.database.statementTimeoutMs,
-      idleTimeoutMs: config.database.idleTimeoutMs,
-      idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
-      connectTimeoutMs: config.database.connectTimeoutMs,
-      maximumPoolSize: 2,
-    },
-    logger,
-  );
+  const db = await connectDatabase({ url, ...poolSettings(config, 2) }, logger);
   const instance = `${os.hostname()}:${process.pid}`;
   const startedAt = systemClock.now();
   try {

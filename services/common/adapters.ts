@@ -1,7 +1,7 @@
 import os from "node:os";
 import { systemClock } from "./clock.ts";
 import { type Config, loadConfig } from "./config.ts";
-import { closeDatabase, connectDatabase, type DatabasePool } from "./db.ts";
+import { closeDatabase, connectDatabase, type DatabasePool, poolSettings } from "./db.ts";
 import { ConfigError } from "./errors.ts";
 import { recordStageRun } from "./heartbeats.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -63,17 +63,7 @@ export async function openStageContext(
         audit: (entry) => recordParamAudit(db, entry),
       });
   }
-  const db = await connectDatabase(
-    {
-      url: await databaseUrl(config, secrets),
-      statementTimeoutMs: config.database.statementTimeoutMs,
-      idleTimeoutMs: config.database.idleTimeoutMs,
-      idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
-      connectTimeoutMs: config.database.connectTimeoutMs,
-      maximumPoolSize: config.database.maximumPoolSize,
-    },
-    log,
-  );
+  const db = await connectDatabase({ url: await databaseUrl(config, secrets), ...poolSettings(config) }, log);
   return {
     context: {
       db,

@@ -7,6 +7,7 @@ import {
   SchemaValidationError,
   sql,
 } from "slonik";
+import type { Config } from "./config.ts";
 import { DatabaseUnavailableError, redactUrl } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 
@@ -32,6 +33,19 @@ export interface DatabaseOptions {
   idleInTransactionTimeoutMs: number;
   connectTimeoutMs: number;
   maximumPoolSize: number;
+}
+
+/**
+ * The pool settings the configuration asks for (everything but the URL), with a pool of
+ * `maximumPoolSize` connections: by default the configured OPS_DB_POOL_SIZE; short commands ask
+ * for fewer.
+ */
+export function poolSettings(
+  config: Config,
+  maximumPoolSize = config.database.maximumPoolSize,
+): Omit<DatabaseOptions, "url"> {
+  const { statementTimeoutMs, idleTimeoutMs, idleInTransactionTimeoutMs, connectTimeoutMs } = config.database;
+  return { statementTimeoutMs, idleTimeoutMs, idleInTransactionTimeoutMs, connectTimeoutMs, maximumPoolSize };
 }
 
 /**

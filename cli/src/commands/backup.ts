@@ -14,16 +14,6 @@ interface OpenedBackupDatabase {
   close(): Promise<void>;
 }
 
-function poolOptions(config: Config) {
-  return {
-    statementTimeoutMs: config.database.statementTimeoutMs,
-    idleTimeoutMs: config.database.idleTimeoutMs,
-    idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
-    connectTimeoutMs: config.database.connectTimeoutMs,
-    maximumPoolSize: 3,
-  };
-}
-
 /**
  * The database holding the backups log: DATABASE_URL, or locally the running `opsctl dev`'s
  * server or an embedded one started for this command. Against AWS, DATABASE_URL is required (RDS
@@ -38,7 +28,7 @@ async function openBackupDatabase(config: Config, logger: Logger): Promise<Opene
       "open a tunnel to the stack's RDS instance and set DATABASE_URL to it",
     );
   }
-  const [{ openLocalDatabase }, { connectDatabase, closeDatabase }, { backupsTableExists }] =
+  const [{ openLocalDatabase }, { connectDatabase, closeDatabase, poolSettings }, { backupsTableExists }] =
     await Promise.all([
       import("../local-database.ts"),
       import("../../../services/common/db.ts"),
@@ -47,7 +37,7 @@ async function openBackupDatabase(config: Config, logger: Logger): Promise<Opene
   const database = await openLocalDatabase(config, logger);
   let pool: DatabasePool | undefined;
   try {
-    pool = await connectDatabase({ url: database.url, ...poolOptions(config) }, logger);
+    pool = await connectDatabase({ url: database.url, ...poolSettings(config, 3) }, logger);
     if (!(await backupsTableExists(pool))) {
       throw new OperatorError("SCHEMA_NOT_MIGRATED", "the database has no backups table", {
         hint: "run `opsctl migrate` first",
@@ -245,12 +235,14 @@ transaction, so a failed restore leaves the target as it was.`,
           hint: "pass the URL of an empty database, or omit --target to create a new one",
         });
       }
-      const [{ restoreBackup }, { findPgTool }, wiring, { systemClock }] = await Promise.all([
-        import("../../../services/backup/restore.ts"),
-        import("../../../services/backup/pg-tools.ts"),
-        import("../../../services/backup/wiring.ts"),
-        import("../../../services/common/clock.ts"),
-      ]);
+      const [{ restoreBackup }, { findPgTool }, wiring, { systemClock }, { poolSettings }] =
+        await Promise.all([
+          import("../../../services/backup/restore.ts"),
+          import("../../../services/backup/pg-tools.ts"),
+          import("../../../services/backup/wiring.ts"),
+          import("../../../services/common/clock.ts"),
+          import("../../../services/common/db.ts"),
+        ]);
       const pgRestore = await findPgTool("pg_restore", { binDir: config.backup.pgBinDir });
       const database = await openBackupDatabase(config, logger);
       try {
@@ -262,7 +254,7 @@ transaction, so a failed restore leaves the target as it was.`,
             storageFor: (kind) => wiring.storageFor(kind, config),
             clock: systemClock,
             logger,
-            poolOptions: poolOptions(config),
+            poolOptions: poolSettings(config, 3),
             onProgress: (message) => out.note(`  ${message}`),
           },
           { id, targetUrl: options.target, verify: options.verify === true },

@@ -77,7 +77,7 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
       const [
         { openLocalDatabase },
         { migrate },
-        { connectDatabase, sql },
+        { connectDatabase, poolSettings, sql },
         { startLocalRuntime },
         { loadStages },
         params,
@@ -134,17 +134,7 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
       try {
         const migrated = await migrate({ connectionString: database.url, logger });
         if (migrated.applied.length > 0) out.note(`applied ${migrated.applied.length} migration(s)`);
-        pool = await connectDatabase(
-          {
-            url: database.url,
-            statementTimeoutMs: config.database.statementTimeoutMs,
-            idleTimeoutMs: config.database.idleTimeoutMs,
-            idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
-            connectTimeoutMs: config.database.connectTimeoutMs,
-            maximumPoolSize: config.database.maximumPoolSize,
-          },
-          logger,
-        );
+        pool = await connectDatabase({ url: database.url, ...poolSettings(config) }, logger);
         const store = params.postgresParameterStore(pool);
         if (demo) {
           // Ingest reads its feeds from the table: the demo feed replaces earlier demo runs' (other ports).

@@ -38,24 +38,14 @@ function feedLine(feed: FeedRow): string {
  * @throws OperatorError DATABASE_NOT_MIGRATED when the feeds table does not exist yet.
  */
 async function withDatabase<T>(context: CliContext, work: (db: DatabasePool) => Promise<T>): Promise<T> {
-  const [{ openLocalDatabase }, { connectDatabase, closeDatabase }] = await Promise.all([
+  const [{ openLocalDatabase }, { connectDatabase, closeDatabase, poolSettings }] = await Promise.all([
     import("../local-database.ts"),
     import("../../../services/common/db.ts"),
   ]);
   const { config, logger } = context;
   const database = await openLocalDatabase(config, logger);
   try {
-    const pool = await connectDatabase(
-      {
-        url: database.url,
-        statementTimeoutMs: config.database.statementTimeoutMs,
-        idleTimeoutMs: config.database.idleTimeoutMs,
-        idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
-        connectTimeoutMs: config.database.connectTimeoutMs,
-        maximumPoolSize: 2,
-      },
-      logger,
-    );
+    const pool = await connectDatabase({ url: database.url, ...poolSettings(config, 2) }, logger);
     try {
       return await work(pool);
     } catch (error) {

@@ -51,7 +51,7 @@ Examples:
       const { config, logger } = cliContext(globals);
       const [
         { openLocalDatabase },
-        { connectDatabase, closeDatabase },
+        { connectDatabase, closeDatabase, poolSettings },
         { postgresParameterStore },
         engine,
         core,
@@ -64,14 +64,7 @@ Examples:
       ]);
       const database = await openLocalDatabase(config, logger);
       try {
-        const pool = await connectDatabase({
-          url: database.url,
-          statementTimeoutMs: config.database.statementTimeoutMs,
-          idleTimeoutMs: config.database.idleTimeoutMs,
-          idleInTransactionTimeoutMs: config.database.idleInTransactionTimeoutMs,
-          connectTimeoutMs: config.database.connectTimeoutMs,
-          maximumPoolSize: 2,
-        });
+        const pool = await connectDatabase({ url: database.url, ...poolSettings(config, 2) }, logger);
         try {
           const stored = engine.ruleParamsFrom(await postgresParameterStore(pool).getAll());
           const params = {
