@@ -38,6 +38,33 @@ export async function timeIt(
   return { medianMs: median(runs), runs };
 }
 
+/**
+ * Times several functions in rounds: each round runs every one once, in an order rotated from
+ * round to round. Where the machine's speed drifts over seconds (a shared box), each figure and
+ * its baseline then see the same conditions, which timing them one after the other does not give.
+ * @returns per key, the median duration in ms and the measured runs.
+ */
+export async function timeInterleaved<K extends string>(
+  fns: Readonly<Record<K, () => Promise<void> | void>>,
+  options: { warmup?: number; rounds?: number } = {},
+): Promise<Record<K, { medianMs: number; runs: number[] }>> {
+  const keys = Object.keys(fns) as K[];
+  const runs = Object.fromEntries(keys.map((key) => [key, [] as number[]])) as Record<K, number[]>;
+  const warmup = options.warmup ?? 1;
+  const rounds = options.rounds ?? 5;
+  for (let round = 0; round < warmup + rounds; round++) {
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[(round + i) % keys.length] as K;
+      const started = performance.now();
+      await fns[key]();
+      if (round >= warmup) runs[key].push(performance.now() - started);
+    }
+  }
+  return Object.fromEntries(
+    keys.map((key) => [key, { medianMs: median(runs[key]), runs: runs[key] }]),
+  ) as Record<K, { medianMs: number; runs: number[] }>;
+}
+
 /** Prints a result table: each row beside the baseline row, as a ratio. */
 export function report(
   title: string,
