@@ -70,26 +70,23 @@ async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsB
   ]);
   const { config, logger } = context;
   const database = await openLocalDatabase(config, logger);
-  // The query modules load while the server forks and logs in the new connections (two: slonik
-  // reads type OIDs on its own one first), instead of after.
   // One connection: a command's few queries run faster in sequence on one session than in
-  // parallel on several, each of which costs a server fork and a login.
+  // parallel on several, each of which costs a server fork and a login. The query modules load
+  // while the server forks and logs in (twice: slonik reads type OIDs on a connection of its own).
   const connecting = connectDatabase({ url: database.url, ...poolSettings(config, 1) }, logger);
-  const loading = Promise.all([
-    import("../../services/common/ops/status.ts"),
-    import("../../services/common/ops/recs.ts"),
-    import("../../services/common/params/postgres.ts"),
-  ]);
-  let ready: [Awaited<typeof connecting>, Awaited<typeof loading>];
-  try {
-    ready = await Promise.all([connecting, loading]);
-  } catch (error) {
+  const [pool, [status, recs, params]] = await Promise.all([
+    connecting,
+    Promise.all([
+      import("../../services/common/ops/status.ts"),
+      import("../../services/common/ops/recs.ts"),
+      import("../../services/common/params/postgres.ts"),
+    ]),
+  ]).catch(async (error: unknown) => {
     // Whichever failed, a pool that did open is closed before the database is let go.
-    await connecting.then((pool) => pool.end()).catch(() => undefined);
+    await connecting.then((opened) => opened.end()).catch(() => undefined);
     await database.release();
     throw error;
-  }
-  const [pool, [status, recs, params]] = ready;
+  });
   const rawStore = params.postgresParameterStore(pool);
   const store: ParameterStore = {
     kind: rawStore.kind,

@@ -69,13 +69,13 @@ export async function markBackupFailed(
     WHERE id = ${id} AND status = 'RUNNING'`);
 }
 
-/** Newest first; deleted ones included (with deleted_at) so the history stays visible. */
 /** Whether the schema has the backups log yet (`opsctl migrate` creates it). */
 export async function backupsTableExists(db: CommonQueryMethods): Promise<boolean> {
   return db.oneFirst(sql.type(z.object({ ok: z.boolean() }))`
     SELECT to_regclass('public.backups') IS NOT NULL AS ok`);
 }
 
+/** Newest first; deleted ones included (with deleted_at) so the history stays visible. */
 export async function listBackups(db: CommonQueryMethods, limit = 50): Promise<readonly BackupRow[]> {
   return db.any(sql.type(backupRow)`
     SELECT id, object_key, storage, status, started_at, finished_at, size_bytes, sha256, manifest, error, deleted_at

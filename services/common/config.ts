@@ -3,11 +3,6 @@ import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 import { ConfigError } from "./errors.ts";
 
-/**
- * Every configuration key of the process, its type, unit and default, in one place. Adapters
- * call `loadConfig(process.env)` once at start; everything below them takes the frozen result.
- * Durations carry their unit in the name (`...Ms`).
- */
 // zod/mini, not classic zod: the same checks and messages, but schemas without a method table
 // each, so building this schema and parsing the environment cost about a third (every opsctl
 // command and every cold start pays them). Classic zod registers the English messages itself;
@@ -48,6 +43,11 @@ function pattern(regex: RegExp, message: string) {
 
 const withDefault = z._default;
 
+/**
+ * Every configuration key of the process, its type, unit and default, in one place. Adapters
+ * call `loadConfig(process.env)` once at start; everything below them takes the frozen result.
+ * Durations carry their unit in the name (`...Ms`).
+ */
 const envSchema = z.object({
   /** The database. Unset locally: the embedded PostgreSQL is started. A secret. */
   DATABASE_URL: z.optional(pattern(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")),

@@ -24,9 +24,9 @@ export type ClaimedFeed = z.infer<typeof claimedFeedRow>;
  */
 export async function claimDueFeed(
   db: CommonQueryMethods,
-  at: { now: Date; leaseMs: number; tags?: readonly string[] },
+  at: { now: Date; leaseMs: number; tags: readonly string[] },
 ): Promise<ClaimedFeed | null> {
-  const tags = at.tags ?? [];
+  const tags = sql.array(at.tags, "text");
   // A feed added since the last run has no feed_state row yet; create it due at once.
   await db.query(sql.unsafe`
     INSERT INTO feed_state (feed_id)
@@ -39,7 +39,7 @@ export async function claimDueFeed(
     WHERE f.id = s.feed_id AND s.feed_id = (
       SELECT s2.feed_id FROM feed_state s2 JOIN feeds f2 ON f2.id = s2.feed_id
       WHERE f2.enabled AND s2.next_fetch_at <= ${sql.timestamp(at.now)}
-        AND (cardinality(${sql.array(tags, "text")}) = 0 OR f2.tags && ${sql.array(tags, "text")})
+        AND (cardinality(${tags}) = 0 OR f2.tags && ${tags})
       ORDER BY s2.next_fetch_at, s2.feed_id
       LIMIT 1
       FOR UPDATE OF s2 SKIP LOCKED)
