@@ -78,6 +78,7 @@ describe("opsctl dev --demo, end to end", function () {
     const started = Date.now();
     let counts: Counts = { classified: 0, recommendations: 0, executions: 0 };
     let fetched: string[] = [];
+    let firstRecommendation: number | undefined;
     try {
       while (Date.now() - started < 90_000 && child.exitCode === null) {
         counts = await readCounts(client);
@@ -89,6 +90,10 @@ describe("opsctl dev --demo, end to end", function () {
         SELECT DISTINCT f.name FROM feed_state s JOIN feeds f ON f.id = s.feed_id
         WHERE s.last_status IS NOT NULL OR s.last_error IS NOT NULL`);
       fetched = feeds.rows.map((row) => row.name);
+      const recs = await client.query<{ id: string }>(
+        "SELECT id FROM dispatch_recommendations ORDER BY id LIMIT 1",
+      );
+      firstRecommendation = recs.rows[0] ? Number(recs.rows[0].id) : undefined;
     } finally {
       await client.end();
       if (child.exitCode === null) child.kill("SIGINT");
@@ -100,5 +105,23 @@ describe("opsctl dev --demo, end to end", function () {
     );
     assert.deepEqual(fetched, ["ops-pipeline demo"]);
     assert.equal(code, 0, `dev --demo exited ${code}\n${stderrTail}`);
+
+    // recs show explains a recommendation the real engine wrote: its headlines, found by title.
+    const shown = spawnSync(process.execPath, [BIN, "recs", "show", String(firstRecommendation), "--json"], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: database.url, OPS_DATA_DIR: path.join(work, "data") },
+      encoding: "utf8",
+    });
+    assert.equal(shown.status, 0, shown.stderr);
+    const explanation = JSON.parse(shown.stdout) as {
+      headlines: { title: string | null; score: number }[];
+      thresholds: Record<string, unknown>;
+    };
+    assert.ok(explanation.headlines.length >= 2, shown.stdout);
+    for (const headline of explanation.headlines) {
+      assert.ok(headline.title, `a headline without its title: ${shown.stdout}`);
+      assert.equal(typeof headline.score, "number");
+    }
+    assert.equal(typeof explanation.thresholds.minEvents, "number");
   });
 });

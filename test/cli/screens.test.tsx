@@ -164,7 +164,7 @@ describe("opsctl screens (ink-testing-library frames)", () => {
           label: "positive",
           publishedAt: null,
         },
-        { eventId: 8, title: null, score: 0.4, weight: null, label: null, publishedAt: null },
+        { eventId: 8, title: null, score: 0.4, weight: 0.5, label: null, publishedAt: null },
       ],
       thresholds: { threshold: 0.35, minEvents: 2 },
       gateDecisions: [
@@ -195,7 +195,7 @@ describe("opsctl screens (ink-testing-library frames)", () => {
       headlines: [],
       thresholds: { threshold: 0.35 },
       gateDecisions: null,
-      rawInputs: { events: "not-a-list", model: "x" },
+      rawInputs: { snapshot: { events: "not-a-list" }, model: "x" },
       rawGateDecisions: null,
       chart: [],
     };

@@ -94,8 +94,7 @@ export function ExplanationScreen({ explanation }: { explanation: Recommendation
         {explanation.headlines.length === 0 ? <Text color="gray">none named in inputs</Text> : null}
         {explanation.headlines.map((headline) => (
           <Text key={headline.eventId}>
-            {headline.score === null ? "   ?  " : headline.score.toFixed(2).padStart(6)}
-            {headline.weight === null ? "" : ` ×${headline.weight.toFixed(2)}`} #{headline.eventId}{" "}
+            {headline.score.toFixed(2).padStart(6)} ×{headline.weight.toFixed(2)} #{headline.eventId}{" "}
             {headline.title ?? "(event not found)"}
           </Text>
         ))}
@@ -111,9 +110,7 @@ export function ExplanationScreen({ explanation }: { explanation: Recommendation
         ) : (
           explanation.gateDecisions.map((decision) => (
             <Text key={decision.gate}>
-              <Text color={decision.passed === false ? "red" : decision.passed ? "green" : "gray"}>
-                {decision.passed === false ? "✗" : decision.passed ? "✓" : "?"}
-              </Text>{" "}
+              <Text color={decision.passed ? "green" : "red"}>{decision.passed ? "✓" : "✗"}</Text>{" "}
               {decision.gate}
               {decision.detail ? ` ${decision.detail}` : ""}
             </Text>

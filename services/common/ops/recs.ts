@@ -112,54 +112,53 @@ export async function listRecommendations(
 }
 
 /**
- * The shape the dispatch engine is expected to store in `inputs`. Every part is optional and
- * unknown keys pass through: the engine owns this document, and `recs show` must explain what it
- * can and print the raw JSON for the rest rather than fail.
+ * What `recs show` reads of the engine's `inputs` document (`StoredInputs` in
+ * services/dispatch-engine/rule.ts): its parameters and the weighted events of its snapshot.
+ * Unknown keys pass through and every part is optional: `recs show` explains what it can and
+ * prints the raw JSON for the rest rather than fail.
  */
 export const recommendationInputsSchema = z.looseObject({
-  events: z
-    .array(
-      z.looseObject({
-        id: z.coerce.number().int(),
-        score: z.number().optional(),
-        weight: z.number().optional(),
-        label: z.string().optional(),
-        publishedAt: z.union([z.string(), z.number()]).optional(),
-      }),
-    )
-    .optional(),
-  eventIds: z.array(z.coerce.number().int()).optional(),
-  close: z.number().optional(),
-  sma20: z.number().optional(),
-  threshold: z.number().optional(),
-  thresholds: z.record(z.string(), z.unknown()).optional(),
-  params: z.record(z.string(), z.unknown()).optional(),
   ruleVersion: z.string().optional(),
+  params: z.record(z.string(), z.unknown()).optional(),
+  snapshot: z
+    .looseObject({
+      events: z.array(
+        z.looseObject({
+          /** inbound_events_raw.id: the headline. */
+          rawId: z.number().int(),
+          score: z.number(),
+          weight: z.number(),
+        }),
+      ),
+    })
+    .optional(),
 });
 export type RecommendationInputs = z.infer<typeof recommendationInputsSchema>;
 
+/** The dispatcher's `GateDecision[]` (services/dispatcher/gates.ts). */
 const gateDecisionSchema = z.array(
   z.looseObject({
     gate: z.string(),
-    passed: z.boolean().optional(),
-    ok: z.boolean().optional(),
-    detail: z.unknown().optional(),
+    passed: z.boolean(),
     reason: z.string().optional(),
+    values: z.record(z.string(), z.unknown()).optional(),
   }),
 );
 
 export interface ExplainedHeadline {
   eventId: number;
   title: string | null;
-  score: number | null;
-  weight: number | null;
+  /** The event's score and recency weight as the engine used them. */
+  score: number;
+  weight: number;
   label: string | null;
   publishedAt: string | null;
 }
 
 export interface GateDecision {
   gate: string;
-  passed: boolean | null;
+  passed: boolean;
+  /** Why it rejected, or else the values it looked at (JSON). */
   detail: string | null;
 }
 
@@ -181,31 +180,19 @@ const headlineRow = z.object({
   id: z.number(),
   title: z.string(),
   published_at: z.number(),
-  score: z.number().nullable(),
   label: z.string().nullable(),
 });
 const candleRow = z.object({ ts: z.number(), close: z.number() });
 
 function parseGateDecisions(raw: unknown): GateDecision[] | null {
   if (raw === null || raw === undefined) return null;
-  // Either an array of {gate, passed|ok, detail|reason} or an object keyed by gate name.
-  const candidate = Array.isArray(raw)
-    ? raw
-    : typeof raw === "object"
-      ? Object.entries(raw as Record<string, unknown>).map(([gate, value]) =>
-          typeof value === "object" && value !== null ? { gate, ...value } : { gate, passed: value === true },
-        )
-      : null;
-  const parsed = gateDecisionSchema.safeParse(candidate);
+  const parsed = gateDecisionSchema.safeParse(raw);
   if (!parsed.success) return null;
-  return parsed.data.map((decision) => {
-    const detail = decision.reason ?? decision.detail;
-    return {
-      gate: decision.gate,
-      passed: decision.passed ?? decision.ok ?? null,
-      detail: detail === undefined ? null : typeof detail === "string" ? detail : JSON.stringify(detail),
-    };
-  });
+  return parsed.data.map((decision) => ({
+    gate: decision.gate,
+    passed: decision.passed,
+    detail: decision.reason ?? (decision.values ? JSON.stringify(decision.values) : null),
+  }));
 }
 
 /** Candles loaded before as_of for the chart: 20 more than shown, so the SMA starts at the left edge. */
@@ -225,14 +212,13 @@ export async function explainRecommendation(
   if (!row) return null;
   const parsed = recommendationInputsSchema.safeParse(row.inputs);
   const inputs = parsed.success ? parsed.data : undefined;
-  const eventEntries =
-    inputs?.events ?? (inputs?.eventIds ?? []).map((eventId) => ({ id: eventId }) as { id: number });
-  const ids = eventEntries.map((event) => event.id);
+  const events = inputs?.snapshot?.events ?? [];
+  const ids = events.map((event) => event.rawId);
   const [headlines, candles] = await Promise.all([
     ids.length === 0
       ? Promise.resolve([])
       : db.any(sql.type(headlineRow)`
-          SELECT r.id, r.title, r.published_at, c.score, c.label
+          SELECT r.id, r.title, r.published_at, c.label
           FROM inbound_events_raw r LEFT JOIN inbound_events_classified c ON c.raw_id = r.id
           WHERE r.id = ANY(${sql.array(ids, "int8")})`),
     db.any(sql.type(candleRow)`
@@ -253,28 +239,18 @@ export async function explainRecommendation(
         index >= 19 ? closes.slice(index - 19, index + 1).reduce((sum, value) => sum + value, 0) / 20 : null,
     }))
     .slice(-(CHART_BARS_BEFORE + CHART_BARS_AFTER));
-  const thresholds: Record<string, unknown> = {
-    threshold: row.threshold,
-    ...(inputs?.thresholds ?? {}),
-    ...(inputs?.params ?? {}),
-  };
+  const thresholds: Record<string, unknown> = { threshold: row.threshold, ...(inputs?.params ?? {}) };
   return {
     recommendation: toSummary(row),
     inputsParsed: parsed.success,
-    headlines: eventEntries.map((event) => {
-      const found = byId.get(event.id);
-      const fromInputs = event as {
-        score?: number;
-        weight?: number;
-        label?: string;
-        publishedAt?: string | number;
-      };
+    headlines: events.map((event) => {
+      const found = byId.get(event.rawId);
       return {
-        eventId: event.id,
+        eventId: event.rawId,
         title: found?.title ?? null,
-        score: fromInputs.score ?? found?.score ?? null,
-        weight: fromInputs.weight ?? null,
-        label: fromInputs.label ?? found?.label ?? null,
+        score: event.score,
+        weight: event.weight,
+        label: found?.label ?? null,
         publishedAt: found ? new Date(found.published_at).toISOString() : null,
       };
     }),

@@ -1,4 +1,5 @@
 import { type DatabasePool, sql } from "../../../services/common/db.ts";
+import { toRecommendation, type WeightedEvent } from "../../../services/dispatch-engine/rule.ts";
 
 /** A small, realistic slice of a trading day, written straight into the tables status and recs read. */
 export async function seedTradingDay(
@@ -12,17 +13,28 @@ export async function seedTradingDay(
     "Acme Corp wins large cloud contract with federal agency",
     "Analysts lift Acme price target after strong results",
   ];
+  const events: WeightedEvent[] = [];
   for (const [index, title] of titles.entries()) {
     const id = (await pool.oneFirst(sql.unsafe`
       INSERT INTO inbound_events_raw (event_uid, title, published_at, fetched_at, ingested_at, processed_at)
       VALUES (${`seed-${index}`}, ${title}, ${at(30 - index)}, ${at(29 - index)}, ${at(29 - index)}, ${at(28 - index)})
       RETURNING id`)) as number;
     eventIds.push(id);
-    await pool.query(sql.unsafe`
+    const score = 0.85 - index * 0.1;
+    const classifiedId = (await pool.oneFirst(sql.unsafe`
       INSERT INTO inbound_events_classified (raw_id, label, p_positive, p_negative, p_neutral, score, classifier,
         model_id, tickers, published_at, classified_at)
-      VALUES (${id}, 'positive', 0.9, 0.05, 0.05, ${0.85 - index * 0.1}, 'finbert', 'ProsusAI/finbert', ${sql.array(["ACME"], "text")},
-        ${at(30 - index)}, ${at(28 - index)})`);
+      VALUES (${id}, 'positive', 0.9, 0.05, 0.05, ${score}, 'finbert', 'ProsusAI/finbert', ${sql.array(["ACME"], "text")},
+        ${at(30 - index)}, ${at(28 - index)})
+      RETURNING id`)) as number;
+    events.push({
+      id: classifiedId,
+      rawId: id,
+      score,
+      confidence: 0.9,
+      ageMinutes: 28 - index,
+      weight: 1 - index * 0.2,
+    });
   }
   for (let bar = 0; bar < 40; bar++) {
     const close = 100 + bar * 0.25 + (bar % 3) * 0.1;
@@ -30,17 +42,27 @@ export async function seedTradingDay(
       INSERT INTO lane_telemetry (ticker, ts, open, high, low, close, volume, source)
       VALUES ('ACME', ${at((40 - bar) * 5)}, ${close}, ${close + 0.2}, ${close - 0.2}, ${close}, 1000, 'seed')`);
   }
+  // The inputs document as the engine writes it (toRecommendation), so recs show reads the real shape.
+  const asOf = new Date(now.getTime() - 2 * 60_000);
+  const { inputs } = toRecommendation(
+    {
+      ticker: "ACME",
+      sentiment: 0.75,
+      events,
+      close: 109.85,
+      sma20: 107.4,
+      candleCount: 20,
+      lastCandleTs: asOf.getTime() - 300_000,
+    },
+    { side: "BUY", reason: "sentiment 0.75 >= 0.35 and close 109.85 > sma20 107.4" },
+    { threshold: 0.35, minEvents: 2, lookbackMinutes: 60, cooldownMinutes: 60, maxCandleAgeSeconds: 900 },
+    asOf,
+  );
   const recommendationId = (await pool.oneFirst(sql.unsafe`
     INSERT INTO dispatch_recommendations (ticker, side, status, as_of, created_at, cooldown_until, rule_version,
       sentiment, event_count, close, sma20, threshold, inputs)
-    VALUES ('ACME', 'BUY', 'PENDING', ${at(2)}, ${at(1)}, ${at(-58)}, 'sma-sentiment-v1', 0.75, 3, 109.85, 107.4, 0.35,
-      ${sql.jsonb({
-        events: eventIds.map((id, index) => ({ id, score: 0.85 - index * 0.1, weight: 1 - index * 0.2 })),
-        close: 109.85,
-        sma20: 107.4,
-        thresholds: { sentiment: 0.35, minEvents: 2 },
-        ruleVersion: "sma-sentiment-v1",
-      })})
+    VALUES ('ACME', 'BUY', 'PENDING', ${at(2)}, ${at(1)}, ${at(-58)}, ${inputs.ruleVersion}, 0.75, 3, 109.85, 107.4, 0.35,
+      ${sql.jsonb(inputs as never)})
     RETURNING id`)) as number;
   await pool.query(sql.unsafe`
     INSERT INTO stage_heartbeats (stage, instance, beat_at, last_success_at, runs, failures)
