@@ -476,11 +476,20 @@ export class Waker {
     const woken = new Promise<"woken">((resolve) => {
       this.#resolve = () => resolve("woken");
     });
-    const timer = delay(timeoutMs, "timeout" as const, { signal }).catch(() => "aborted" as const);
-    const result = await Promise.race([woken, timer]);
+    // The timer is cancelled when a wake-up wins: otherwise each wait would leave a poll-interval
+    // timer, and an abort listener on the long-lived run signal, behind it.
+    const timer = new AbortController();
+    const stop = () => timer.abort();
+    signal.addEventListener("abort", stop, { once: true });
+    const result = await Promise.race([
+      woken,
+      delay(timeoutMs, "timeout" as const, { signal: timer.signal }).catch(() => "aborted" as const),
+    ]);
+    timer.abort();
+    signal.removeEventListener("abort", stop);
     this.#resolve = undefined;
     this.#pending = false;
-    return result;
+    return signal.aborted ? "aborted" : result;
   }
 }
 

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import * as z from "zod";
 import { FakeClock } from "../../services/common/clock.ts";
 import { sql } from "../../services/common/db.ts";
 import { listHeartbeats } from "../../services/common/heartbeats.ts";
 import { postgresParameterStore } from "../../services/common/params/postgres.ts";
-import { dispatchBatch, runDispatcher } from "../../services/dispatcher/dispatcher.ts";
+import { dispatchBatch, runDispatcher, Waker } from "../../services/dispatcher/dispatcher.ts";
 import { listenForRecommendations } from "../../services/dispatcher/listener.ts";
 import { paperPortfolio } from "../../services/dispatcher/portfolio.ts";
 import { useTestDatabase } from "../helpers/db.ts";
@@ -453,5 +454,25 @@ describe("dispatcher", () => {
       assert.ok(!everything.includes(alpaca.secretKey));
       assert.ok(!everything.includes(alpaca.keyId));
     });
+  });
+});
+
+describe("dispatcher wake-ups", () => {
+  it("leaves no timer or abort listener behind a wait that a NOTIFY ended", async () => {
+    const waker = new Waker();
+    const run = new AbortController();
+    for (let i = 0; i < 20; i++) {
+      const waiting = waker.wait(60_000, run.signal);
+      waker.wake();
+      assert.equal(await waiting, "woken");
+    }
+    assert.equal(getEventListeners(run.signal, "abort").length, 0);
+    const waiting = waker.wait(60_000, run.signal);
+    run.abort();
+    assert.equal(await waiting, "aborted");
+  });
+
+  it("returns timeout when nothing wakes it", async () => {
+    assert.equal(await new Waker().wait(10, new AbortController().signal), "timeout");
   });
 });
