@@ -1,6 +1,5 @@
 import os from "node:os";
 import type { Clock } from "../../services/common/clock.ts";
-import { describeCause, OperatorError } from "../../services/common/errors.ts";
 import type {
   ListRecommendationsQuery,
   RecommendationExplanation,
@@ -64,7 +63,7 @@ export async function openBackend(context: CliContext, clock?: Clock): Promise<O
 }
 
 async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsBackend> {
-  const [{ openLocalDatabase }, { connectDatabase, poolSettings }] = await Promise.all([
+  const [{ openLocalDatabase, explainMissingTables }, { connectDatabase, poolSettings }] = await Promise.all([
     import("./local-database.ts"),
     import("../../services/common/db.ts"),
   ]);
@@ -112,29 +111,4 @@ async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsB
       await database.release();
     },
   };
-}
-
-/**
- * A database without the schema (a fresh embedded server, a new DATABASE_URL) fails with
- * undefined_table (42P01): that is the operator's to fix with `opsctl migrate`, not a bug.
- */
-async function explainMissingTables<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    const code =
-      (error as { cause?: { code?: unknown }; code?: unknown }).cause?.code ??
-      (error as { code?: unknown }).code;
-    if (code === "42P01") {
-      throw new OperatorError(
-        "NOT_MIGRATED",
-        `the database has no ops-pipeline schema (${describeCause(error)})`,
-        {
-          hint: "run opsctl migrate (with the same DATABASE_URL / OPS_DATA_DIR), or start opsctl dev",
-          cause: error,
-        },
-      );
-    }
-    throw error;
-  }
 }

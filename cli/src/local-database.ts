@@ -1,7 +1,9 @@
 import { readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Config } from "../../services/common/config.ts";
+import { closeDatabase, connectDatabase, type DatabasePool, poolSettings } from "../../services/common/db.ts";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "../../services/common/embedded-postgres.ts";
+import { describeCause, OperatorError } from "../../services/common/errors.ts";
 import type { Logger } from "../../services/common/logger.ts";
 
 /** Where `opsctl dev` tells other opsctl commands which port its embedded server listens on. */
@@ -83,4 +85,56 @@ export async function openLocalDatabase(
       await server.stop();
     },
   };
+}
+
+/**
+ * A database without the schema (a fresh embedded server, a new DATABASE_URL) fails with
+ * undefined_table (42P01): that is the operator's to fix with `opsctl migrate`, not a bug.
+ * @throws OperatorError NOT_MIGRATED for that; any other error as it was.
+ */
+export async function explainMissingTables<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    const code =
+      (error as { cause?: { code?: unknown }; code?: unknown }).cause?.code ??
+      (error as { code?: unknown }).code;
+    if (code === "42P01") {
+      throw new OperatorError(
+        "NOT_MIGRATED",
+        `the database has no ops-pipeline schema (${describeCause(error)})`,
+        {
+          hint: "run opsctl migrate (with the same DATABASE_URL / OPS_DATA_DIR), or start opsctl dev",
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  }
+}
+
+/**
+ * Runs `work` on a pool of `size` connections to the local target's database (DATABASE_URL, a
+ * running `opsctl dev`'s server, or an embedded one), then closes both; a missing schema becomes
+ * NOT_MIGRATED (explainMissingTables).
+ */
+export async function withLocalPool<T>(
+  context: { config: Config; logger: Logger },
+  size: number,
+  work: (pool: DatabasePool) => Promise<T>,
+): Promise<T> {
+  const database = await openLocalDatabase(context.config, context.logger);
+  try {
+    const pool = await connectDatabase(
+      { url: database.url, ...poolSettings(context.config, size) },
+      context.logger,
+    );
+    try {
+      return await explainMissingTables(() => work(pool));
+    } finally {
+      await closeDatabase(pool);
+    }
+  } finally {
+    await database.release();
+  }
 }

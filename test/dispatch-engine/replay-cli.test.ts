@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
 import { sql } from "../../services/common/db.ts";
-import { useTestDatabase } from "../helpers/db.ts";
+import { createDatabase, dropDatabase, useTestDatabase } from "../helpers/db.ts";
 import { seedCandles, seedEvent, trend } from "./fixtures.ts";
 
 const run = promisify(execFile);
@@ -86,5 +86,23 @@ describe("opsctl replay", () => {
     ]);
     assert.equal(code, 2);
     assert.equal((JSON.parse(stdout) as { error: { code: string } }).error.code, "REPLAY_RANGE");
+  });
+
+  it("on a database without the schema, says to migrate (exit 2) instead of reporting a bug", async () => {
+    const empty = await createDatabase({ migrated: false });
+    try {
+      const { code, stdout } = await opsctl(empty.url, [
+        "replay",
+        "--from",
+        "2026-11-25T14:50Z",
+        "--to",
+        "2026-11-25T15:10Z",
+        "--json",
+      ]);
+      assert.equal(code, 2);
+      assert.equal((JSON.parse(stdout) as { error: { code: string } }).error.code, "NOT_MIGRATED");
+    } finally {
+      await dropDatabase(empty.name);
+    }
   });
 });

@@ -1,8 +1,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import type { DatabasePool } from "../../../services/common/db.ts";
-import { OperatorError } from "../../../services/common/errors.ts";
 import type { FeedRow } from "../../../services/inbound-dock/feeds.ts";
-import { type CliContext, cliContext, type GlobalOptions } from "../context.ts";
+import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput, type Output } from "../output.ts";
 
 function feedId(value: string): number {
@@ -32,47 +31,15 @@ function feedLine(feed: FeedRow): string {
   return lines.join("\n");
 }
 
-/**
- * Opens the local target's database (DATABASE_URL, a running `opsctl dev`, or an embedded one),
- * runs `work`, and closes everything.
- * @throws OperatorError DATABASE_NOT_MIGRATED when the feeds table does not exist yet.
- */
-async function withDatabase<T>(context: CliContext, work: (db: DatabasePool) => Promise<T>): Promise<T> {
-  const [{ openLocalDatabase }, { connectDatabase, closeDatabase, poolSettings }] = await Promise.all([
-    import("../local-database.ts"),
-    import("../../../services/common/db.ts"),
-  ]);
-  const { config, logger } = context;
-  const database = await openLocalDatabase(config, logger);
-  try {
-    const pool = await connectDatabase({ url: database.url, ...poolSettings(config, 2) }, logger);
-    try {
-      return await work(pool);
-    } catch (error) {
-      const code = (error as { cause?: { code?: unknown } }).cause?.code;
-      if (code === "42P01") {
-        throw new OperatorError("DATABASE_NOT_MIGRATED", "the database has no feeds table yet", {
-          hint: "run `opsctl migrate` first",
-          cause: error,
-        });
-      }
-      throw error;
-    } finally {
-      await closeDatabase(pool);
-    }
-  } finally {
-    await database.release();
-  }
-}
-
-function run(
+async function run(
   command: Command,
   work: (db: DatabasePool, out: Output, now: Date) => Promise<void>,
 ): Promise<void> {
   const globals = command.optsWithGlobals<GlobalOptions>();
   const out = createOutput({ json: globals.json === true });
   const context = cliContext(globals);
-  return withDatabase(context, (db) => work(db, out, new Date()));
+  const { withLocalPool } = await import("../local-database.ts");
+  return withLocalPool(context, 2, (db) => work(db, out, new Date()));
 }
 
 export function feedsCommand(): Command {

@@ -49,71 +49,56 @@ Examples:
       const globals = command.optsWithGlobals<GlobalOptions>();
       const out = createOutput({ json: globals.json === true });
       const { config, logger } = cliContext(globals);
-      const [
-        { openLocalDatabase },
-        { connectDatabase, closeDatabase, poolSettings },
-        { postgresParameterStore },
-        engine,
-        core,
-      ] = await Promise.all([
+      const [{ withLocalPool }, { postgresParameterStore }, engine, core] = await Promise.all([
         import("../local-database.ts"),
-        import("../../../services/common/db.ts"),
         import("../../../services/common/params/postgres.ts"),
         import("../../../services/dispatch-engine/engine.ts"),
         import("../../../services/dispatch-engine/replay.ts"),
       ]);
-      const database = await openLocalDatabase(config, logger);
-      try {
-        const pool = await connectDatabase({ url: database.url, ...poolSettings(config, 2) }, logger);
-        try {
-          const stored = engine.ruleParamsFrom(await postgresParameterStore(pool).getAll());
-          const params = {
-            ...stored,
-            ...(options.threshold === undefined ? {} : { threshold: options.threshold }),
-          };
-          out.note(
-            `replaying ${options.from.toISOString()} .. ${options.to.toISOString()} (threshold ${params.threshold})`,
-          );
-          const result = await core.replay(pool, { from: options.from, to: options.to, params });
-          const recommendations = result.recommendations.map((r) => ({
-            asOf: r.asOf.toISOString(),
-            ticker: r.ticker,
-            side: r.side,
-            sentiment: r.sentiment,
-            eventCount: r.eventCount,
-            close: r.close,
-            sma20: r.sma20,
-            threshold: r.threshold,
-            cooldownUntil: r.cooldownUntil.toISOString(),
-            eventIds: r.inputs.snapshot.events.map((e) => e.id),
-          }));
-          out.result(
-            {
-              from: result.from,
-              to: result.to,
-              ticks: result.ticks,
-              params,
-              cooledDown: result.cooledDown,
-              recommendations,
-            },
-            () => {
-              const lines = recommendations.map(
-                (r) =>
-                  `${r.asOf}  ${r.side.padEnd(4)} ${r.ticker.padEnd(8)} sentiment ${r.sentiment.toFixed(3).padStart(6)}  ` +
-                  `close ${r.close.toFixed(2)}  sma20 ${r.sma20.toFixed(2)}  events ${r.eventCount}`,
-              );
-              lines.push(
-                `${recommendations.length} recommendation(s) over ${result.ticks} tick(s); ` +
-                  `${result.cooledDown} suppressed by the cooldown; nothing written`,
-              );
-              return lines.join("\n");
-            },
-          );
-        } finally {
-          await closeDatabase(pool);
-        }
-      } finally {
-        await database.release();
-      }
+      await withLocalPool({ config, logger }, 2, async (pool) => {
+        const stored = engine.ruleParamsFrom(await postgresParameterStore(pool).getAll());
+        const params = {
+          ...stored,
+          ...(options.threshold === undefined ? {} : { threshold: options.threshold }),
+        };
+        out.note(
+          `replaying ${options.from.toISOString()} .. ${options.to.toISOString()} (threshold ${params.threshold})`,
+        );
+        const result = await core.replay(pool, { from: options.from, to: options.to, params });
+        const recommendations = result.recommendations.map((r) => ({
+          asOf: r.asOf.toISOString(),
+          ticker: r.ticker,
+          side: r.side,
+          sentiment: r.sentiment,
+          eventCount: r.eventCount,
+          close: r.close,
+          sma20: r.sma20,
+          threshold: r.threshold,
+          cooldownUntil: r.cooldownUntil.toISOString(),
+          eventIds: r.inputs.snapshot.events.map((e) => e.id),
+        }));
+        out.result(
+          {
+            from: result.from,
+            to: result.to,
+            ticks: result.ticks,
+            params,
+            cooledDown: result.cooledDown,
+            recommendations,
+          },
+          () => {
+            const lines = recommendations.map(
+              (r) =>
+                `${r.asOf}  ${r.side.padEnd(4)} ${r.ticker.padEnd(8)} sentiment ${r.sentiment.toFixed(3).padStart(6)}  ` +
+                `close ${r.close.toFixed(2)}  sma20 ${r.sma20.toFixed(2)}  events ${r.eventCount}`,
+            );
+            lines.push(
+              `${recommendations.length} recommendation(s) over ${result.ticks} tick(s); ` +
+                `${result.cooledDown} suppressed by the cooldown; nothing written`,
+            );
+            return lines.join("\n");
+          },
+        );
+      });
     });
 }
