@@ -46,6 +46,7 @@ function snapshot(): StatusSnapshot {
       unclassified: 3,
       oldestUnclassifiedAt: NOW - 90_000,
       parked: 0,
+      parkedLastDay: 0,
       pending: 2,
       oldestPendingAt: NOW - 60_000,
     },

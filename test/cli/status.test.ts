@@ -25,7 +25,14 @@ function emptySnapshot(): StatusSnapshot {
       recommendationCreatedAt: null,
       executionExecutedAt: null,
     },
-    backlog: { unclassified: 0, oldestUnclassifiedAt: null, parked: 0, pending: 0, oldestPendingAt: null },
+    backlog: {
+      unclassified: 0,
+      oldestUnclassifiedAt: null,
+      parked: 0,
+      parkedLastDay: 0,
+      pending: 0,
+      oldestPendingAt: null,
+    },
     executionsToday: 0,
     classifier: null,
     lastBackup: null,
@@ -121,6 +128,11 @@ describe("status health evaluation", () => {
     const clock = new FakeClock(OPEN);
     const snapshot = emptySnapshot();
     snapshot.backlog.parked = 2;
+    const parkedCheck = () =>
+      evaluateHealth(snapshot, params, clock.now()).checks.find((check) => check.key === "backlog.parked");
+    assert.equal(parkedCheck()?.level, "ok", "events parked days ago are kept, not a warning now");
+    snapshot.backlog.parkedLastDay = 1;
+    assert.equal(parkedCheck()?.level, "warn");
     const engaged = {
       ...params,
       "kill-switch": { engaged: true, reason: "broker down", at: null, by: "ops@host" },
@@ -181,7 +193,13 @@ describe("status snapshot from the database", () => {
     await db.pool.query(sql.unsafe`
       INSERT INTO watchdog_state (check_key, level, since, last_evaluated_at, message)
       VALUES ('freshness.telemetry', 'WARN', now(), now(), 'candles late'), ('backlog.raw', 'OK', now(), now(), 'fine')`);
+    await db.pool.query(sql.unsafe`
+      INSERT INTO inbound_events_raw (event_uid, title, published_at, fetched_at, ingested_at, parked_at, last_error)
+      VALUES ('parked-old', 'Old poison', now(), now(), now() - interval '3 days', now() - interval '2 days', 'boom'),
+             ('parked-new', 'New poison', now(), now(), now() - interval '2 hours', now() - interval '1 hour', 'boom')`);
     const snapshot = await readStatusSnapshot(db.pool, now);
+    assert.equal(snapshot.backlog.parked, 2);
+    assert.equal(snapshot.backlog.parkedLastDay, 1);
     assert.equal(snapshot.backlog.unclassified, 1);
     assert.ok(
       snapshot.backlog.oldestUnclassifiedAt !== null &&
