@@ -8,6 +8,11 @@ import { benchDatabase, type Measurement, report, timeInterleaved } from "./lib.
 const ROOT = path.resolve(import.meta.dirname, "..");
 const BIN = path.join(ROOT, "cli", "bin", "opsctl.js");
 const COUNT = 10_000;
+// OPSCTL_COMPARE=DIR also times DIR's opsctl (another checkout of this repository, built with
+// `npm run build`) in the same rounds against the same database: before/after figures.
+const COMPARE_BIN = process.env.OPSCTL_COMPARE
+  ? path.join(path.resolve(process.env.OPSCTL_COMPARE), "cli", "bin", "opsctl.js")
+  : undefined;
 
 const build = spawnSync(
   process.execPath,
@@ -46,31 +51,38 @@ try {
   // Interleaved rounds: runs on a shared box drift by up to 100 ms over seconds, so each command
   // and the baseline are timed side by side in every round rather than one after the other.
   const ROUNDS = 15;
-  const timed = await timeInterleaved(
-    {
-      baseline: run(["-e", "0"], [0]),
-      // status exits 3/4 here (10,000 old PENDING rows are a warning); the time is what is measured.
-      status: run([BIN, "status", "--json"], [0, 3, 4]),
-      pending: run([BIN, "recs", "--pending", "--json"], [0]),
-      help: run([BIN, "--help"], [0]),
-    },
-    { warmup: 2, rounds: ROUNDS },
-  );
-  const measurement = (label: string, key: keyof typeof timed): Measurement => ({
-    label,
-    value: timed[key].medianMs,
-    unit: "ms",
-    runs: timed[key].runs,
-  });
+  const commands: Record<string, () => void> = {
+    baseline: run(["-e", "0"], [0]),
+    // status exits 3/4 here (10,000 old PENDING rows are a warning); the time is what is measured.
+    status: run([BIN, "status", "--json"], [0, 3, 4]),
+    pending: run([BIN, "recs", "--pending", "--json"], [0]),
+    help: run([BIN, "--help"], [0]),
+  };
+  if (COMPARE_BIN) {
+    commands.compareStatus = run([COMPARE_BIN, "status", "--json"], [0, 3, 4]);
+    commands.comparePending = run([COMPARE_BIN, "recs", "--pending", "--json"], [0]);
+  }
+  const timed = await timeInterleaved(commands, { warmup: 2, rounds: ROUNDS });
+  const measurement = (label: string, key: string): Measurement => {
+    const result = timed[key];
+    if (!result) throw new Error(`no timing for ${key}`);
+    return { label, value: result.medianMs, unit: "ms", runs: result.runs };
+  };
   const baseline = measurement("node -e 0", "baseline");
   const status = measurement(`opsctl status --json (${COUNT} recs)`, "status");
   const pending = measurement(`opsctl recs --pending --json (${COUNT})`, "pending");
   const help = measurement("opsctl --help (no database)", "help");
+  const compared = COMPARE_BIN
+    ? [
+        measurement("  OPSCTL_COMPARE's status --json", "compareStatus"),
+        measurement("  OPSCTL_COMPARE's recs --pending --json", "comparePending"),
+      ]
+    : [];
   report(
     `opsctl start-up and queries (wall time, median of ${ROUNDS} interleaved rounds)`,
     "npm run bench -- opsctl",
     baseline,
-    [status, pending, help],
+    [status, pending, help, ...compared],
   );
   const GOAL_MS = 400;
   const verdict = (m: Measurement) => `${m.value.toFixed(0)} ms ${m.value < GOAL_MS ? "met" : "MISSED"}`;

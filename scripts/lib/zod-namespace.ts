@@ -1,11 +1,12 @@
 // esbuild plugin: a dependency's `import { z } from "zod"` bundled as `import * as z from "zod"`.
 //
 // zod's index exports `z` as a namespace object. Imported by name, that object must exist whole at
-// run time, so a bundle carries all of zod, its 40-odd locales and JSON-schema tooling included
-// (755 KB). Imported as a namespace, esbuild keeps only the members the code reads (about 200 KB).
-// Both forms read the same namespace (zod/v4/classic/external), so the rewrite changes nothing but
-// size. Our own code imports `* as z`; slonik's sql-tag and utilities still import `{ z }`, which
-// alone put the full zod back into every bundle that loads slonik: ~50 ms of `opsctl status`.
+// run time, so a bundle carries all of zod, its 40-odd locales and JSON-schema tooling included.
+// Imported as a namespace, esbuild keeps only the members the code reads. Both forms read the same
+// namespace (zod/v4/classic/external), so the rewrite changes nothing but size. Our own code
+// imports `* as z`; slonik's sql-tag and utilities still import `{ z }`, which alone put the full
+// zod back into every bundle that loads slonik. test/build/zod-namespace.test.ts prints a slonik
+// bundle's size with and without the rewrite (about 1,090 and 490 KiB).
 import { readFile } from "node:fs/promises";
 import type { Plugin } from "esbuild";
 

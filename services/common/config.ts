@@ -4,8 +4,8 @@ import en from "zod/v4/locales/en.js";
 import { ConfigError } from "./errors.ts";
 
 // zod/mini, not classic zod: the same checks and messages, but schemas without a method table
-// each, so building this schema and parsing the environment cost about a third (every opsctl
-// command and every cold start pays them). Classic zod registers the English messages itself;
+// each, so building this schema and parsing the environment (every opsctl command and every cold
+// start pays them) cost less. Classic zod registers the English messages itself;
 // mini needs it said.
 z.config(en());
 

@@ -61,6 +61,9 @@ describe("build: zod imported as a namespace", () => {
       const lean = await readFile(leanFile, "utf8");
       assert.match(plain, LOCALE, "without the plugin every locale is bundled");
       assert.doesNotMatch(lean, LOCALE);
+      console.log(
+        `      slonik bundle: ${(plain.length / 1024).toFixed(0)} KiB, ${(lean.length / 1024).toFixed(0)} KiB with the rewrite`,
+      );
       assert.ok(lean.length < plain.length - 300_000, `lean ${lean.length} B vs plain ${plain.length} B`);
 
       const loaded = (await import(pathToFileURL(leanFile).href)) as {
