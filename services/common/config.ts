@@ -133,8 +133,6 @@ const envSchema = z.object({
   OPS_ALERT_WEBHOOK_URL: z.optional(z.url({ protocol: /^https?$/ })),
   /** JSON overrides of the freshness thresholds, dbt-style: {"sortation":{"heartbeat":{"warn_after":{"count":5,"period":"minute"}}}}. */
   OPS_WATCHDOG_FRESHNESS: z.optional(z.string()),
-  /** CloudWatch namespace of the watchdog's Embedded Metric Format lines. */
-  OPS_METRICS_NAMESPACE: withDefault(text(), "OpsPipeline"),
 
   // ---- backup (services/backup) ----
   /** Local backup folder; default <OPS_DATA_DIR>/backups. */
@@ -286,7 +284,6 @@ export interface Config {
     readonly webhookUrl: string | undefined;
     /** Raw JSON; parsed and checked by services/watchdog/thresholds.ts at stage start. */
     readonly freshnessOverrides: string | undefined;
-    readonly metricsNamespace: string;
   };
   // ---- backup ----
   readonly backup: {
@@ -481,7 +478,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       snsTopicArn: e.OPS_ALERT_SNS_TOPIC_ARN,
       webhookUrl: e.OPS_ALERT_WEBHOOK_URL,
       freshnessOverrides: e.OPS_WATCHDOG_FRESHNESS,
-      metricsNamespace: e.OPS_METRICS_NAMESPACE,
     },
     backup: {
       dir: path.resolve(cwd, e.OPS_BACKUP_DIR ?? path.join(e.OPS_DATA_DIR, "backups")),

@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { RECOMMENDATIONS_CHANNEL } from "../common/channels.ts";
 import { type CommonQueryMethods, type DatabaseTransactionConnection, sql } from "../common/db.ts";
 import {
   halfLifeMinutes,
@@ -179,7 +180,7 @@ export async function insertRecommendations(
     RETURNING id, ticker, side`);
   if (inserted.length > 0) {
     await tx.query(sql.unsafe`
-      SELECT pg_notify('ops_recommendations', id::text)
+      SELECT pg_notify(${RECOMMENDATIONS_CHANNEL}, id::text)
       FROM unnest(${sql.array(
         inserted.map((r) => r.id),
         "int8",

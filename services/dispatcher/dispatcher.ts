@@ -24,8 +24,6 @@ import { NYSE_TIME_ZONE } from "./nyse-calendar.ts";
 import type { Account, AccountState } from "./portfolio.ts";
 
 export const DISPATCHER_STAGE = "dispatcher";
-/** The channel the signal engine NOTIFYs after inserting recommendations. */
-export const RECOMMENDATIONS_CHANNEL = "ops_recommendations";
 /**
  * Serialises the part of every decision that reads and writes shared risk state (trades today,
  * positions, cash, the error streak), across all dispatchers: two of them must not both see

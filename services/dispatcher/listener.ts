@@ -1,7 +1,7 @@
 import { setTimeout as delay } from "node:timers/promises";
 import pg from "pg";
+import { RECOMMENDATIONS_CHANNEL } from "../common/channels.ts";
 import type { Logger } from "../common/logger.ts";
-import { RECOMMENDATIONS_CHANNEL } from "./dispatcher.ts";
 
 const RECONNECT_BACKOFF_MS = [500, 1_000, 2_000, 5_000, 15_000];
 

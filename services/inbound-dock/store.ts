@@ -1,10 +1,8 @@
 import * as z from "zod";
+import { INBOUND_EVENTS_CHANNEL } from "../common/channels.ts";
 import { type CommonQueryMethods, type DatabasePool, sql } from "../common/db.ts";
 import type { Validators } from "./fetch.ts";
 import type { NormalisedItem } from "./normalise.ts";
-
-/** The channel the sortation worker LISTENs on; the payload is JSON {feedId, inserted}. */
-export const INBOUND_EVENTS_CHANNEL = "ops_inbound_events";
 
 export const claimedFeedRow = z.object({
   id: z.number(),

@@ -1,8 +1,6 @@
 import { setTimeout as delay } from "node:timers/promises";
+import { INBOUND_EVENTS_CHANNEL } from "../common/channels.ts";
 import type { Logger } from "../common/logger.ts";
-
-/** The channel the ingest stage NOTIFYs after inserting raw events. */
-export const INBOUND_EVENTS_CHANNEL = "ops_inbound_events";
 
 /** What wakes an idle worker: a NOTIFY, else the poll interval. */
 export interface WakeSource {

@@ -19,7 +19,6 @@ export const METRIC_NAMES = {
 type Unit = "Seconds" | "Count" | "None";
 
 function emf(
-  namespace: string,
   at: Date,
   dimensions: Record<string, string>,
   metrics: ReadonlyArray<{ name: string; unit: Unit; value: number }>,
@@ -29,7 +28,7 @@ function emf(
       Timestamp: at.getTime(),
       CloudWatchMetrics: [
         {
-          Namespace: namespace,
+          Namespace: WATCHDOG_METRICS.namespace,
           Dimensions: [Object.keys(dimensions)],
           Metrics: metrics.map((metric) => ({ Name: metric.name, Unit: metric.unit })),
         },
@@ -48,7 +47,7 @@ function emf(
  * figure too would be about 25 metrics, $7.50 a month). The other figures ride on the same lines
  * as plain properties: in the logs and in Logs Insights, free.
  */
-export function metricLines(results: readonly CheckResult[], namespace: string, at: Date): string[] {
+export function metricLines(results: readonly CheckResult[], at: Date): string[] {
   const lines: string[] = [];
   const summary: Record<string, number | string> = {};
   for (const result of results) {
@@ -57,7 +56,7 @@ export function metricLines(results: readonly CheckResult[], namespace: string, 
       // A stage never seen has no staleness to report; its level above still says WARN/ERROR.
       if (result.value !== null) {
         lines.push(
-          emf(namespace, at, { [WATCHDOG_METRICS.stageDimension]: result.subject }, [
+          emf(at, { [WATCHDOG_METRICS.stageDimension]: result.subject }, [
             { name: METRIC_NAMES.staleness, unit: "Seconds", value: Math.round(result.value) },
           ]),
         );
@@ -76,9 +75,7 @@ export function metricLines(results: readonly CheckResult[], namespace: string, 
     }
   }
   // Written last, after everything else succeeded: a missing heartbeat means the run did not finish.
-  const heartbeat = JSON.parse(
-    emf(namespace, at, {}, [{ name: METRIC_NAMES.heartbeat, unit: "Count", value: 1 }]),
-  );
+  const heartbeat = JSON.parse(emf(at, {}, [{ name: METRIC_NAMES.heartbeat, unit: "Count", value: 1 }]));
   lines.push(JSON.stringify({ ...heartbeat, ...summary }));
   return lines;
 }

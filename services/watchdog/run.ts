@@ -15,8 +15,6 @@ export interface WatchdogDeps {
   logger: Logger;
   freshness: Readonly<Record<WatchedStage, StageFreshness>>;
   alerts: AlertPort;
-  /** EMF namespace, e.g. OpsPipeline/Watchdog. */
-  namespace: string;
   /** Receives each EMF line (stdout in production). */
   writeMetric: (line: string) => void;
 }
@@ -147,7 +145,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<WatchdogRunResult
   const results = evaluateChecks(observations, deps.freshness, now);
   const transitions = await persist(deps.db, results, now);
   const { delivered, failed } = await deliver(deps.db, deps.alerts, now, deps.logger);
-  for (const line of metricLines(results, deps.namespace, now)) deps.writeMetric(line);
+  for (const line of metricLines(results, now)) deps.writeMetric(line);
   return {
     checks: results.length,
     notOk: results.filter((r) => r.level !== "OK").map((r) => `${r.key}=${r.level}`),

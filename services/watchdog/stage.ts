@@ -44,7 +44,6 @@ export const watchdogStage: ScheduledStage = {
       logger,
       freshness,
       alerts,
-      namespace: config.watchdog.metricsNamespace,
       writeMetric,
     });
   },

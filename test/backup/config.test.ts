@@ -9,7 +9,6 @@ describe("watchdog and backup configuration keys", () => {
     assert.equal(config.backup.dir, path.resolve("/srv/app", "state", "backups"));
     assert.equal(config.backup.keep, 7);
     assert.equal(config.backup.prefix, "backups/");
-    assert.equal(config.watchdog.metricsNamespace, "OpsPipeline");
   });
 
   it("splits comma-separated subnets and security groups", () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import pg from "pg";
 import * as z from "zod";
+import { INBOUND_EVENTS_CHANNEL } from "../../services/common/channels.ts";
 import { FakeClock } from "../../services/common/clock.ts";
 import { loadConfig } from "../../services/common/config.ts";
 import { sql } from "../../services/common/db.ts";
@@ -8,7 +9,6 @@ import { postgresParameterStore } from "../../services/common/params/postgres.ts
 import { envSecrets } from "../../services/common/secrets.ts";
 import { runIngest } from "../../services/inbound-dock/ingest.ts";
 import { inboundDockStage } from "../../services/inbound-dock/stage.ts";
-import { INBOUND_EVENTS_CHANNEL } from "../../services/inbound-dock/store.ts";
 import { loadStages } from "../../services/registry.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import {

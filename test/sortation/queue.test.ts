@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import path from "node:path";
+import { INBOUND_EVENTS_CHANNEL } from "../../services/common/channels.ts";
 import { FakeClock } from "../../services/common/clock.ts";
 import { sql } from "../../services/common/db.ts";
 import { claimBatch, completeBatch, releaseRows } from "../../services/sortation/queries.ts";
-import { INBOUND_EVENTS_CHANNEL, listenForEvents } from "../../services/sortation/wakeups.ts";
+import { listenForEvents } from "../../services/sortation/wakeups.ts";
 import { processBatch, runSortation, type SortationDeps } from "../../services/sortation/worker.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import { AnyRow, insertRawEvents, poisonAwareClassifier, quiet, testUniverse } from "./fixtures.ts";

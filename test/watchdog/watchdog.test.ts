@@ -92,7 +92,6 @@ describe("watchdog runs against the database", () => {
       logger,
       freshness,
       alerts: port,
-      namespace: WATCHDOG_METRICS.namespace,
       writeMetric: (line) => metrics.push(line),
     });
   }
