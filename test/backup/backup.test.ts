@@ -233,6 +233,9 @@ describe("backup and restore with the real pg_dump and pg_restore", function () 
       path.join(sub, "x/ops-pipeline-20260101T000000000Z.dump"),
     );
     assert.equal(stat.mode & 0o777, 0o600);
+    for (const folder of [sub, path.join(sub, "x")]) {
+      assert.equal((await (await import("node:fs/promises")).stat(folder)).mode & 0o777, 0o700, folder);
+    }
     await rm(sub, { recursive: true });
   });
 

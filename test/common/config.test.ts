@@ -43,7 +43,11 @@ describe("configuration", () => {
   it("rejects conflicting keys, naming both", () => {
     assert.throws(
       () => loadConfig({ DATABASE_URL: "postgres://localhost/x", OPS_PG_PORT: "5433" }),
-      /OPS_PG_PORT.*DATABASE_URL|DATABASE_URL/,
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.key === "OPS_PG_PORT" &&
+        /OPS_PG_PORT/.test(error.message) &&
+        /DATABASE_URL/.test(error.message),
     );
     assert.throws(
       () => loadConfig({ OPS_TARGET: "aws" }),

@@ -3,7 +3,7 @@ import pg from "pg";
 import { FakeClock } from "../../services/common/clock.ts";
 import { closeDatabase, connectDatabase, sql } from "../../services/common/db.ts";
 import { createLogger } from "../../services/common/logger.ts";
-import { evaluateTick, runDispatchEngine } from "../../services/dispatch-engine/engine.ts";
+import { runDispatchEngine } from "../../services/dispatch-engine/engine.ts";
 import { selectSnapshots, selectTickersInWindow } from "../../services/dispatch-engine/queries.ts";
 import { replay } from "../../services/dispatch-engine/replay.ts";
 import {
@@ -317,7 +317,21 @@ describe("opsctl replay's core", () => {
       replay(db.pool, { from: new Date("2026-11-24T15:00Z"), to: new Date("2026-11-24T14:00Z"), params }),
       (error: Error & { code?: string }) => error.code === "REPLAY_RANGE",
     );
-    const empty = await evaluateTick(db.pool, T, params);
-    assert.equal(empty.signals.length, 0);
+    // 14:01-14:04 holds no tick of the 5-minute grid.
+    await assert.rejects(
+      replay(db.pool, { from: new Date("2026-11-24T14:01Z"), to: new Date("2026-11-24T14:04Z"), params }),
+      (error: Error & { code?: string }) =>
+        error.code === "REPLAY_RANGE" && /no 5-minute tick/.test(error.message),
+    );
+    await assert.rejects(
+      replay(db.pool, {
+        from: new Date("2026-11-24T14:00Z"),
+        to: new Date("2026-11-24T15:00Z"),
+        params,
+        maxTicks: 5,
+      }),
+      (error: Error & { code?: string }) =>
+        error.code === "REPLAY_RANGE" && /more than 5/.test(error.message),
+    );
   });
 });

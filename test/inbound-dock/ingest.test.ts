@@ -332,7 +332,7 @@ ${lols}]>
 
   it("stays inside its time budget and does not count the stop against the feeds", async () => {
     for (let i = 0; i < 4; i++) server.routes.set(`/stuck${i}`, () => undefined);
-    const ids = [];
+    const ids: number[] = [];
     for (let i = 0; i < 4; i++) ids.push(await insertFeed(db.pool, `${server.base}/stuck${i}`));
     const started = performance.now();
     const summary = await runIngest({
@@ -349,11 +349,12 @@ ${lols}]>
     assert.ok(performance.now() - started < 2_000, "the run ended at its budget, not the fetch timeouts");
     assert.equal(summary.stoppedEarly, true);
     assert.equal(summary.feeds, 2, "two workers, one feed each, then the budget ran out");
-    for (const id of ids)
-      assert.equal(
-        (await feedState(db.pool, id).catch(() => ({ consecutive_failures: 0 }))).consecutive_failures,
-        0,
-      );
+    // The two claimed feeds were stopped, not failed: no failure counted, no backoff.
+    const claimed = summary.outcomes.map((outcome) => outcome.feedId);
+    assert.equal(claimed.length, 2);
+    for (const outcome of summary.outcomes) assert.equal(outcome.result, "stopped");
+    for (const id of claimed) assert.equal((await feedState(db.pool, id)).consecutive_failures, 0);
+    assert.ok(claimed.every((id) => ids.includes(id)));
   });
 
   it("runs as the registered scheduled stage with options from configuration", async () => {
