@@ -68,6 +68,21 @@ describe("stack: configuration", () => {
     assert.deepEqual([...documented].sort(), [...read].sort());
   });
 
+  it("gives in Pulumi.yaml the defaults stack/config.ts applies, which npm run cost prices", () => {
+    const projectFile = readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8");
+    const section = projectFile.slice(projectFile.indexOf("\nconfig:"));
+    const defaults = [
+      ...section.matchAll(/^ {2}([A-Za-z]+):\n {4}type: \w+\n {4}description: .+\n {4}default: (.+)$/gm),
+    ].map((m) => [m[1] as string, (m[2] as string).replace(/^"(.*)"$/, "$1")] as const);
+    assert.ok(defaults.length >= 10, `found ${defaults.length} defaults`);
+    // Only the required keys set: everything else falls back to parseStackConfig's defaults.
+    const parsed = parseStackConfig("dev", (key) =>
+      key === "alertEmail" ? base.alertEmail : undefined,
+    ) as unknown as Record<string, unknown>;
+    // An empty default means unset (appImage, workerImage): undefined in the parsed config.
+    for (const [key, value] of defaults) assert.equal(String(parsed[key] ?? ""), value, key);
+  });
+
   it("reads Pulumi.dev.yaml into a valid dev configuration", () => {
     const values = devStackValues();
     assert.equal(values["aws:region"], "us-east-1");

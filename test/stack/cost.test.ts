@@ -1,14 +1,22 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { costMoves, formatCostReport, HOURS_PER_MONTH, PRICES, priceStack } from "../../stack/cost.ts";
 import { stackPlan } from "../../stack/plan.ts";
-import { devConfig } from "./harness.ts";
+import { devConfig, ROOT } from "./harness.ts";
 
 describe("stack: cost model", () => {
   it("prices Pulumi.dev.yaml line by line and prints the total against the budget", () => {
     const config = devConfig();
     const report = priceStack(stackPlan(config));
-    // The figure the issue asks the test to print.
-    console.log(`\n${formatCostReport(report, costMoves(config))}\n`);
+    // The figure the issue asks the test to print, and docs/stack.md quotes verbatim: a price or
+    // plan change that is not carried into the docs fails here.
+    const text = formatCostReport(report, costMoves(config));
+    console.log(`\n${text}\n`);
+    assert.ok(
+      readFileSync(path.join(ROOT, "docs", "stack.md"), "utf8").includes(text),
+      "docs/stack.md quotes this report (regenerate it with npm run cost)",
+    );
     const sum = report.lines.reduce((total, line) => total + line.monthlyUsd, 0);
     assert.equal(report.totalUsd, Math.round(sum * 100) / 100);
     assert.equal(report.budgetUsd, 25);
