@@ -10,6 +10,7 @@ import { ConfigError, describeCause, OperatorError } from "../../services/common
 import { ssmParameterStore } from "../../services/common/params/ssm.ts";
 import type { ParameterStore } from "../../services/common/params/store.ts";
 import type { OpsRequest, OpsResponse } from "../../services/ops-api/operations.ts";
+import { awsClientConfig } from "./aws-config.ts";
 import type { AuditLine, OpsBackend } from "./backend.ts";
 import type { CliContext } from "./context.ts";
 
@@ -121,20 +122,6 @@ export async function openAwsBackend(context: CliContext, clock: Clock): Promise
     async close() {
       ssm.destroy();
     },
-  };
-}
-
-/** Region, and the endpoint override for tests and LocalStack, for every AWS SDK client opsctl makes. */
-export function awsClientConfig(config: CliContext["config"]): {
-  region: string | undefined;
-  endpoint?: string;
-  maxAttempts: number;
-} {
-  return {
-    region: config.aws.region,
-    ...(config.opsctl.awsEndpointUrl ? { endpoint: config.opsctl.awsEndpointUrl } : {}),
-    // An operator waits at the terminal: fail after 2 attempts rather than the SDK's long backoff.
-    maxAttempts: 2,
   };
 }
 

@@ -58,8 +58,8 @@ export async function startBackupTask(
         taskDefinition: target.taskDefinition,
         launchType: "FARGATE",
         count: 1,
-        // ECS limits startedBy to 36 characters.
-        startedBy: startedBy.slice(0, 36),
+        // ECS allows up to 36 letters, digits, '-', '/' and '_' here and refuses anything else.
+        startedBy: startedBy.replace(/[^A-Za-z0-9_/-]/g, "-").slice(0, 36),
         networkConfiguration: {
           awsvpcConfiguration: {
             subnets: [...target.subnets],

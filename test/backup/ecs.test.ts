@@ -74,7 +74,7 @@ describe("the backup ECS task, against a local server speaking the ECS JSON prot
   };
 
   it("starts one Fargate task of the backup definition in the private subnets", async () => {
-    const arn = await startBackupTask(client, target, "opsctl:alice");
+    const arn = await startBackupTask(client, target, "opsctl/alice@desk.example:42");
     assert.equal(arn, TASK);
     const request = server.requests[0];
     assert.equal(request?.headers["x-amz-target"], "AmazonEC2ContainerServiceV20141113.RunTask");
@@ -86,7 +86,8 @@ describe("the backup ECS task, against a local server speaking the ECS JSON prot
       taskDefinition: "ops-dev-backup",
       launchType: "FARGATE",
       count: 1,
-      startedBy: "opsctl:alice",
+      // Only the characters ECS accepts in startedBy: '@', '.' and ':' become '-'.
+      startedBy: "opsctl/alice-desk-example-42",
       networkConfiguration: {
         awsvpcConfiguration: {
           subnets: ["subnet-a", "subnet-b"],

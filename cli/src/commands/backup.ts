@@ -1,9 +1,10 @@
-import os from "node:os";
 import { Command, InvalidArgumentError } from "commander";
 import type { Config } from "../../../services/common/config.ts";
 import type { DatabasePool } from "../../../services/common/db.ts";
 import { ConfigError, OperatorError } from "../../../services/common/errors.ts";
 import type { Logger } from "../../../services/common/logger.ts";
+import { awsClientConfig } from "../aws-config.ts";
+import { operatorIdentity } from "../backend.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput, type Output } from "../output.ts";
 
@@ -81,9 +82,9 @@ async function backupNowAws(config: Config, out: Output): Promise<void> {
     import("../../../services/backup/ecs.ts"),
   ]);
   const target = ecs.backupTaskTarget(config.backup.ecs);
-  const client = new ECSClient({ region: config.aws.region });
+  const client = new ECSClient(awsClientConfig(config));
   try {
-    const taskArn = await ecs.startBackupTask(client, target, `opsctl:${os.userInfo().username}`);
+    const taskArn = await ecs.startBackupTask(client, target, `opsctl/${operatorIdentity()}`);
     out.note(`started backup task ${taskArn}`);
     const started = Date.now();
     const outcome = await ecs.waitForBackupTask(client, target.cluster, taskArn, {

@@ -53,7 +53,7 @@ Examples:
               });
             }
             const { cloudWatchLogsClient, readCloudWatchLogs } = await import("../cloudwatch-logs.ts");
-            const { awsClientConfig } = await import("../aws-backend.ts");
+            const { awsClientConfig } = await import("../aws-config.ts");
             const client = cloudWatchLogsClient(awsClientConfig(config));
             try {
               await readCloudWatchLogs(
