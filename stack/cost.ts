@@ -316,7 +316,8 @@ export function costMoves(config: StackConfig): CostMove[] {
     {
       change: "sortation at 0.25 vCPU / 0.5 GB",
       config: { sortationMemoryMb: 512 },
-      tradeOff: "the q8 worker peaked at 667-735 MB resident in the sortation bench (docs/sortation.md): OOM kills",
+      tradeOff:
+        "the q8 worker peaked at 667-735 MB resident in the sortation bench (docs/sortation.md): OOM kills",
     },
   ];
   const move = (change: string, plan: StackPlan, tradeOff: string): CostMove => {
