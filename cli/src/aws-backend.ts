@@ -111,7 +111,6 @@ export async function openAwsBackend(context: CliContext, clock: Clock): Promise
   );
   return {
     target: "aws",
-    source: functionName,
     clock,
     statusSnapshot: () => api.invoke({ op: "status.snapshot" }),
     listRecommendations: (query) =>

@@ -26,8 +26,6 @@ export interface AuditLine {
  */
 export interface OpsBackend {
   readonly target: "local" | "aws";
-  /** Where the data comes from, for notes: "embedded", "url", "shared" or the function name. */
-  readonly source: string;
   readonly clock: Clock;
   statusSnapshot(): Promise<StatusSnapshot>;
   listRecommendations(query: ListRecommendationsQuery): Promise<RecommendationList>;
@@ -53,13 +51,13 @@ export function operatorIdentity(): string {
  * target never loads the AWS SDK, the AWS target never loads the database driver.
  * @throws OperatorError (DatabaseUnavailableError, ConfigError...) when the target is unreachable.
  */
-export async function openBackend(context: CliContext, clock?: Clock): Promise<OpsBackend> {
-  const realClock = clock ?? (await import("../../services/common/clock.ts")).systemClock;
+export async function openBackend(context: CliContext): Promise<OpsBackend> {
+  const { systemClock } = await import("../../services/common/clock.ts");
   if (context.config.target === "aws") {
     const { openAwsBackend } = await import("./aws-backend.ts");
-    return openAwsBackend(context, realClock);
+    return openAwsBackend(context, systemClock);
   }
-  return openLocalBackend(context, realClock);
+  return openLocalBackend(context, systemClock);
 }
 
 async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsBackend> {
@@ -94,7 +92,6 @@ async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsB
   };
   return {
     target: "local",
-    source: database.source,
     clock,
     statusSnapshot: () => explainMissingTables(() => status.readStatusSnapshot(pool, clock.now())),
     listRecommendations: (query) => explainMissingTables(() => recs.listRecommendations(pool, query)),

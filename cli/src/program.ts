@@ -22,9 +22,6 @@ export function buildProgram(): Command {
     .version("0.1.0")
     .option("--json", "machine-readable output on stdout (stable shape)")
     .addOption(new Option("--target <target>", "which stack to operate").choices(["local", "aws"]))
-    .showHelpAfterError("(run with --help for usage)")
-    .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(text) })
     // Config (zod) and the logger (pino) load only once a command is about to run, not for --help
     // or a usage error; every action can then call cliContext synchronously.
     .hook("preAction", preloadCliContext);
@@ -45,7 +42,8 @@ export function buildProgram(): Command {
   ]) {
     program.addCommand(command);
   }
-  // Subcommands added with addCommand do not inherit these settings; apply them all the way down.
+  // Usage errors throw (main reports them) and print as they are, with a pointer to --help. Set
+  // on every command, all the way down: subcommands added with addCommand do not inherit it.
   const configure = (command: Command) => {
     command
       .exitOverride()
@@ -53,7 +51,7 @@ export function buildProgram(): Command {
       .configureOutput({ outputError: (text, write) => write(text) });
     for (const child of command.commands) configure(child);
   };
-  for (const child of program.commands) configure(child);
+  configure(program);
   return program;
 }
 

@@ -18,7 +18,6 @@ function backendWith(store: ParameterStore, target: "local" | "aws" = "local"): 
   const unused = () => Promise.reject(new Error("not used in this test"));
   return {
     target,
-    source: "test",
     clock: new FakeClock("2026-11-24T15:00:00Z"),
     statusSnapshot: unused,
     listRecommendations: unused,

@@ -152,7 +152,6 @@ Examples:
   opsctl backup now                       local: dump into OPS_BACKUP_DIR (default .ops/backups)
   opsctl --target aws backup now          AWS: RunTask of the backup task definition, then wait`,
     )
-    .exitOverride()
     .action(async (_options: unknown, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const out = createOutput({ json: globals.json === true });
@@ -172,7 +171,6 @@ Examples:
   opsctl backup list
   opsctl backup list --limit 7 --json`,
     )
-    .exitOverride()
     .action(async (options: { limit: number }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const out = createOutput({ json: globals.json === true });
@@ -226,7 +224,6 @@ Examples:
 The dump's size and sha256 are checked before anything is restored; pg_restore runs in one
 transaction, so a failed restore leaves the target as it was.`,
     )
-    .exitOverride()
     .action(async (id: number, options: { target?: string; verify?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const out = createOutput({ json: globals.json === true });

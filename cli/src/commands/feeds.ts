@@ -43,10 +43,7 @@ async function run(
 }
 
 export function feedsCommand(): Command {
-  // exitOverride before the subcommands exist, so they inherit it (commander copies settings at creation).
   const feeds = new Command("feeds")
-    .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(text) })
     .description("the feeds inbound-dock polls: list, add, remove, pause, resume")
     .addHelpText(
       "after",

@@ -3,8 +3,6 @@ import type { RecommendationExplanation, RecommendationSummary } from "../../../
 import { priceChart } from "./chart.ts";
 import { recommendationLine } from "./line.ts";
 
-export { recommendationLine };
-
 const STATUS_COLOR: Record<RecommendationSummary["status"], string> = {
   PENDING: "yellow",
   EXECUTED: "green",
