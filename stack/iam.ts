@@ -22,10 +22,6 @@ export const WILDCARD_REASONS = {
 } as const;
 
 /**
- * A policy document JSON string.
- * @throws Error when a statement uses a "*" resource without a listed reason.
- */
-/**
  * What every Lambda in the VPC needs: writing to its own log group, and the network-interface
  * calls Lambda makes for VPC attachment. Scoped statements instead of the managed
  * AWSLambdaVPCAccessExecutionRole, whose logs:* rights reach every log group.
@@ -53,9 +49,13 @@ export function vpcLambdaStatements(logGroupArn: pulumi.Input<string>): Statemen
   ];
 }
 
+/**
+ * A policy document JSON string.
+ * @throws Error when a statement uses a wildcard action, or a "*" resource without a listed reason.
+ */
 export function policyDocument(statements: readonly Statement[]): pulumi.Output<string> {
   for (const statement of statements) {
-    if (statement.actions.some((action) => action.includes("*") && action !== "ec2:Describe*")) {
+    if (statement.actions.some((action) => action.includes("*"))) {
       throw new Error(`IAM statement ${statement.sid ?? statement.actions.join(",")} uses a wildcard action`);
     }
     if (statement.resources.includes("*") && !statement.wildcardReason) {
@@ -76,18 +76,11 @@ export function policyDocument(statements: readonly Statement[]): pulumi.Output<
   });
 }
 
-/** A trust policy letting one AWS service assume the role, scoped to this account. */
-export function assumeRolePolicy(service: string, account?: pulumi.Input<string>): pulumi.Output<string> {
+/** A trust policy letting one AWS service assume the role. */
+export function assumeRolePolicy(service: string): pulumi.Output<string> {
   return pulumi.jsonStringify({
     Version: "2012-10-17",
-    Statement: [
-      {
-        Effect: "Allow",
-        Principal: { Service: service },
-        Action: "sts:AssumeRole",
-        ...(account ? { Condition: { StringEquals: { "aws:SourceAccount": account } } } : {}),
-      },
-    ],
+    Statement: [{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }],
   });
 }
 
