@@ -5,7 +5,14 @@ import { DecodeError, decodeFeedBody } from "./decode.ts";
 import { FeedFetchError, type FetchOptions, fetchFeed } from "./fetch.ts";
 import { normaliseItems } from "./normalise.ts";
 import { FeedParseError, NotAFeedError, parseFeedText } from "./parse.ts";
-import { type ClaimedFeed, claimDueFeed, recordFailure, recordNotModified, storeItems } from "./store.ts";
+import {
+  addMissingFeedStates,
+  type ClaimedFeed,
+  claimDueFeed,
+  recordFailure,
+  recordNotModified,
+  storeItems,
+} from "./store.ts";
 
 export interface IngestOptions {
   fetch: FetchOptions;
@@ -168,6 +175,7 @@ export async function runIngest(deps: IngestDeps): Promise<IngestSummary> {
   const budget = AbortSignal.timeout(deps.options.budgetMs);
   const signal = deps.signal ? AbortSignal.any([deps.signal, budget]) : budget;
   const outcomes: FeedOutcome[] = [];
+  await addMissingFeedStates(deps.db);
   const worker = async () => {
     while (!signal.aborted) {
       const feed = await claimDueFeed(deps.db, {

@@ -15,6 +15,17 @@ export const claimedFeedRow = z.object({
 export type ClaimedFeed = z.infer<typeof claimedFeedRow>;
 
 /**
+ * Gives every enabled feed added since the last run its feed_state row, due at once (claimDueFeed
+ * claims through those rows). Once per ingest run, before the claims.
+ */
+export async function addMissingFeedStates(db: CommonQueryMethods): Promise<void> {
+  await db.query(sql.unsafe`
+    INSERT INTO feed_state (feed_id)
+    SELECT f.id FROM feeds f WHERE f.enabled AND NOT EXISTS (SELECT 1 FROM feed_state s WHERE s.feed_id = f.id)
+    ON CONFLICT (feed_id) DO NOTHING`);
+}
+
+/**
  * Claims the most overdue enabled feed: one statement, `FOR UPDATE SKIP LOCKED`, that moves its
  * next_fetch_at to `now + leaseMs` so a second ingest run (an overlapping Lambda) skips it. A run
  * that dies mid-feed loses only that lease; the feed is due again when it expires. With `tags`,
@@ -25,11 +36,6 @@ export async function claimDueFeed(
   at: { now: Date; leaseMs: number; tags: readonly string[] },
 ): Promise<ClaimedFeed | null> {
   const tags = sql.array(at.tags, "text");
-  // A feed added since the last run has no feed_state row yet; create it due at once.
-  await db.query(sql.unsafe`
-    INSERT INTO feed_state (feed_id)
-    SELECT f.id FROM feeds f WHERE f.enabled AND NOT EXISTS (SELECT 1 FROM feed_state s WHERE s.feed_id = f.id)
-    ON CONFLICT (feed_id) DO NOTHING`);
   return db.maybeOne(sql.type(claimedFeedRow)`
     UPDATE feed_state s
     SET next_fetch_at = ${sql.timestamp(new Date(at.now.getTime() + at.leaseMs))}, updated_at = ${sql.timestamp(at.now)}
