@@ -76,6 +76,12 @@ describe("lexicon rules", () => {
     assert.equal(prepared.text, "Acme beats estimates ");
     assert.equal(label(prepared.text), "positive");
     assert.equal(prepareText("plain").controls, false);
+    // Tabs and line breaks become spaces without counting as unusual.
+    assert.deepEqual(prepareText("two\r\nlines\t"), {
+      text: "two lines ",
+      truncated: false,
+      controls: false,
+    });
     assert.equal(prepareText("x".repeat(10_000)).truncated, true);
   });
 });
