@@ -285,6 +285,45 @@ const PHRASES: ReadonlyMap<string, number> = new Map([
 ]);
 const LONGEST_PHRASE = Math.max(...[...PHRASES.keys()].map((phrase) => phrase.split(" ").length));
 
+/**
+ * Rule 3b, results against expectations: a beat or miss word at most three words before an
+ * expectation word ("topped consensus forecasts", "came in below analysts' estimates").
+ */
+const EXPECTATIONS = new Set([
+  "estimates",
+  "estimate",
+  "expectations",
+  "expected",
+  "forecasts",
+  "forecast",
+  "consensus",
+  "views",
+  "targets",
+  "guidance",
+]);
+const BEAT_OR_MISS: ReadonlyMap<string, number> = new Map([
+  ...[
+    "beat",
+    "beats",
+    "beating",
+    "topped",
+    "tops",
+    "top",
+    "exceeded",
+    "exceeds",
+    "exceed",
+    "surpassed",
+    "surpasses",
+    "above",
+    "better",
+    "ahead",
+    "outpaced",
+  ].map((w) => [w, 3] as const),
+  ...["missed", "misses", "miss", "missing", "below", "short", "worse", "lagged", "trailed", "under"].map(
+    (w) => [w, -3] as const,
+  ),
+]);
+
 /** Words that flip what follows in their clause ("not", "fails to beat"). */
 const NEGATORS = new Set([
   "not",
@@ -323,7 +362,7 @@ const INTENSIFIERS: ReadonlyMap<string, number> = new Map([
 ]);
 
 /** Pairs a direction word with a quantity at most this many words away in the same clause. */
-const PAIR_WINDOW = 5;
+const PAIR_WINDOW = 6;
 
 /**
  * Summed-score thresholds: positive above POSITIVE_THRESHOLD, negative below -NEGATIVE_THRESHOLD,
@@ -463,6 +502,18 @@ export function lexiconScore(text: string): number {
       contributions[i] = value;
       used.fill(1, i, i + n);
       i += n - 1;
+      break;
+    }
+  }
+  for (let i = 0; i < tokens.length; i++) {
+    const value = BEAT_OR_MISS.get(tokens[i] ?? "");
+    if (value === undefined || used[i]) continue;
+    for (let j = i + 1; j <= i + 3 && j < tokens.length; j++) {
+      const token = tokens[j] ?? "";
+      if (BOUNDARY.has(token)) break;
+      if (!EXPECTATIONS.has(token)) continue;
+      contributions[i] = value;
+      used.fill(1, i, j + 1);
       break;
     }
   }

@@ -31,6 +31,9 @@ describe("lexicon rules", () => {
     assert.equal(label("Acme beats estimates"), "positive");
     assert.equal(label("Acme cuts guidance for 2026"), "negative");
     assert.equal(label("Acme issues profit warning"), "negative");
+    // Results against expectations, whatever sits between: "topped consensus forecasts".
+    assert.equal(label("Acme topped consensus forecasts"), "positive");
+    assert.equal(label("Acme came in below analysts' estimates"), "negative");
     assert.equal(label("Acme lays off staff; to lay off 300 workers"), "negative");
   });
 
@@ -114,7 +117,7 @@ describe("lexicon on the PhraseBank development sentences (npm run eval -- senti
       heldRows.map((row) => row.label),
       heldRows.map((row) => label(row.text)),
     );
-    // Reached when written: all 0.632 / 0.609, held-back 0.642 / 0.631.
+    // Reached when written: all 0.634 / 0.611, held-back 0.644 / 0.632.
     assert.ok(all.accuracy >= 0.63, `accuracy ${all.accuracy}`);
     assert.ok(all.macroF1 >= 0.6, `macro-F1 ${all.macroF1}`);
     assert.ok(held.accuracy >= 0.64, `held-back accuracy ${held.accuracy}`);
