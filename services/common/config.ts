@@ -187,18 +187,34 @@ const envSchema = z.object({
   OPS_INBOUND_BACKOFF_MAX_MS: withDefault(positiveInt(), 6 * 60 * 60 * 1000),
   // ---- end inbound-dock ----
   // ---- sortation (services/sortation, docs/sortation.md) ----
-  /** auto: FinBERT when OPS_SORTATION_MODEL_DIR is set, else the lexicon; or force one. */
+  /**
+   * auto: FinBERT (from OPS_SORTATION_MODEL_DIR, else downloaded once into OPS_SORTATION_CACHE_DIR),
+   * the lexicon when that is impossible, saying why; finbert: the model or nothing (no fallback);
+   * lexicon: the lexicon.
+   */
   OPS_SORTATION_CLASSIFIER: withDefault(z.enum(["auto", "finbert", "lexicon"]), "auto"),
   /** Root of local model folders (`<dir>/<model id>/config.json ...`); set: no network at all. */
   OPS_SORTATION_MODEL_DIR: z.optional(text()),
   /** Model id: a folder under OPS_SORTATION_MODEL_DIR, or a hub id to download once and cache. */
   OPS_SORTATION_MODEL_ID: withDefault(text(), "Xenova/finbert"),
-  /** Stored on every row; `revision.txt` in the model folder wins over this. */
-  OPS_SORTATION_MODEL_REVISION: withDefault(text(), "main"),
+  /**
+   * The hub revision downloaded (pinned: a Xenova/finbert commit, FINBERT_REVISION in
+   * services/sortation/model-download.ts); a model folder's `revision.txt` wins over it.
+   */
+  OPS_SORTATION_MODEL_REVISION: withDefault(text(), "cd48a1669a8bee89178c53d4dbd934899d0fa281"),
   /** q8: onnx/model_quantized.onnx (int8); fp32: onnx/model.onnx. */
   OPS_SORTATION_DTYPE: withDefault(z.enum(["q8", "fp32"]), "q8"),
-  /** Where hub downloads are cached when no model folder is configured. */
+  /** Where the hub download is kept when no model folder is configured; default <OPS_DATA_DIR>/models. */
   OPS_SORTATION_CACHE_DIR: z.optional(text()),
+  /** The model hub (Hugging Face protocol: /{model}/resolve/{revision}/{file}). */
+  OPS_SORTATION_HUB_URL: withDefault(z.url({ protocol: /^https?$/ }), "https://huggingface.co"),
+  /** A download that receives no byte for this long is abandoned (and resumed by the next attempt). */
+  OPS_SORTATION_DOWNLOAD_STALL_MS: withDefault(int(100), 30_000),
+  OPS_SORTATION_DOWNLOAD_ATTEMPTS: withDefault(int(1, 20), 3),
+  /** auto: a bar on a terminal (stderr), log lines otherwise. */
+  OPS_SORTATION_DOWNLOAD_PROGRESS: withDefault(z.enum(["auto", "bar", "lines"]), "auto"),
+  /** With OPS_SORTATION_CLASSIFIER=finbert, how long to wait before trying an unavailable model again. */
+  OPS_SORTATION_MODEL_RETRY_MS: withDefault(int(1_000), 300_000),
   OPS_SORTATION_BATCH_SIZE: withDefault(int(1, 512), 32),
   /** Headlines per inference call (a claimed batch is split into these); q8 measured best at 32. */
   OPS_SORTATION_INFERENCE_BATCH_SIZE: withDefault(int(1, 256), 32),
@@ -308,7 +324,13 @@ export interface SortationConfig {
   readonly modelId: string;
   readonly modelRevision: string;
   readonly dtype: "q8" | "fp32";
-  readonly cacheDir: string | undefined;
+  /** Absolute; the hub download's root (<OPS_DATA_DIR>/models unless OPS_SORTATION_CACHE_DIR). */
+  readonly cacheDir: string;
+  readonly hubUrl: string;
+  readonly downloadStallMs: number;
+  readonly downloadAttempts: number;
+  readonly downloadProgress: "auto" | "bar" | "lines";
+  readonly modelRetryMs: number;
   readonly claimBatchSize: number;
   readonly inferenceBatchSize: number;
   readonly leaseMs: number;
@@ -460,7 +482,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       modelId: e.OPS_SORTATION_MODEL_ID,
       modelRevision: e.OPS_SORTATION_MODEL_REVISION,
       dtype: e.OPS_SORTATION_DTYPE,
-      cacheDir: e.OPS_SORTATION_CACHE_DIR && path.resolve(cwd, e.OPS_SORTATION_CACHE_DIR),
+      cacheDir: path.resolve(cwd, e.OPS_SORTATION_CACHE_DIR ?? path.join(e.OPS_DATA_DIR, "models")),
+      hubUrl: e.OPS_SORTATION_HUB_URL,
+      downloadStallMs: e.OPS_SORTATION_DOWNLOAD_STALL_MS,
+      downloadAttempts: e.OPS_SORTATION_DOWNLOAD_ATTEMPTS,
+      downloadProgress: e.OPS_SORTATION_DOWNLOAD_PROGRESS,
+      modelRetryMs: e.OPS_SORTATION_MODEL_RETRY_MS,
       claimBatchSize: e.OPS_SORTATION_BATCH_SIZE,
       inferenceBatchSize: e.OPS_SORTATION_INFERENCE_BATCH_SIZE,
       leaseMs: e.OPS_SORTATION_LEASE_MS,

@@ -18,6 +18,11 @@ export interface Classifier {
   readonly modelRevision: string | null;
   readonly modelDtype: string | null;
   /**
+   * Set when this is the lexicon standing in for FinBERT: why the model could not be had. The
+   * heartbeat, `opsctl status`, the dev dashboard and `recs show` say so.
+   */
+  readonly fallbackReason?: string | undefined;
+  /**
    * One sentiment per text, in order.
    * @throws whatever the backend throws; the worker retries row by row to find a poison input.
    */
@@ -41,4 +46,24 @@ export function sentimentFrom(pPositive: number, pNegative: number, pNeutral: nu
     pNeutral: neu,
     score: Math.min(1, Math.max(-1, pos - neg)),
   };
+}
+
+/** Longest text handed to a scorer: FinBERT reads 512 tokens (~2,500 characters) at most. */
+export const MAX_SCORED_CHARS = 4_000;
+
+// C0/C1 control characters (tab, newline and carriage return included): whitespace to a scorer.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]+/g;
+// The same without tab, newline and carriage return, which are common in titles and not news.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const UNUSUAL_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
+
+/**
+ * What a scorer sees of a headline: control characters as spaces, at most MAX_SCORED_CHARS.
+ * Says whether it was cut and whether it held controls other than tab/newline, for the log.
+ */
+export function prepareText(text: string): { text: string; truncated: boolean; controls: boolean } {
+  const truncated = text.length > MAX_SCORED_CHARS;
+  const cut = truncated ? text.slice(0, MAX_SCORED_CHARS) : text;
+  return { text: cut.replace(CONTROL, " "), truncated, controls: UNUSUAL_CONTROL.test(cut) };
 }

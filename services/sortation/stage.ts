@@ -1,37 +1,139 @@
+import { setTimeout as delay } from "node:timers/promises";
 import type { SortationConfig } from "../common/config.ts";
+import { describeCause } from "../common/errors.ts";
+import { recordHeartbeat } from "../common/heartbeats.ts";
 import type { Logger } from "../common/logger.ts";
 import type { LoopStage, StageContext } from "../common/runtime/stage.ts";
-import type { Classifier } from "./classifier.ts";
+import { type Classifier, prepareText } from "./classifier.ts";
 import { lexiconClassifier } from "./lexicon.ts";
+import {
+  type DownloadFileSystem,
+  type DownloadProgress,
+  ensureModel,
+  ModelDownloadError,
+} from "./model-download.ts";
+import { progressReporter } from "./model-progress.ts";
 import { loadShippedUniverse, loadUniverse } from "./tickers.ts";
 import { listenForEvents, pollOnly, type WakeSource } from "./wakeups.ts";
 import { runSortation } from "./worker.ts";
 
+/** What the stage reports about its classifier while it is being obtained (heartbeat details). */
+export interface ClassifierState {
+  classifier: "downloading" | "loading" | "unavailable";
+  modelId: string;
+  reason?: string;
+  download?: Pick<DownloadProgress, "file" | "bytes" | "total">;
+}
+
+export interface OpenClassifierOptions {
+  /** Called with download progress and load states, for the heartbeat. */
+  onState?: (state: ClassifierState) => void;
+  /** Test seams for the hub adapter. */
+  fetch?: typeof fetch;
+  fs?: DownloadFileSystem;
+  sleep?: (ms: number) => Promise<void>;
+  signal?: AbortSignal;
+  /** Where the progress bar goes; default stderr. */
+  stream?: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+/** One line for an operator: why FinBERT is not what scores. */
+function reasonOf(error: unknown): string {
+  if (error instanceof ModelDownloadError) return `download failed (${error.failure}): ${error.message}`;
+  return describeCause(error);
+}
+
 /**
- * Picks the classifier from configuration: FinBERT when a model folder is configured (or
- * OPS_SORTATION_CLASSIFIER=finbert, which downloads once and caches), the lexicon otherwise.
- * @throws OperatorError MODEL_UNAVAILABLE when FinBERT is asked for and cannot be loaded: a
- * worker told to use the model must not silently score with the lexicon.
+ * Picks and obtains the classifier:
+ * - `lexicon`: the lexicon, as configured;
+ * - `auto` (default) and `finbert`: FinBERT from OPS_SORTATION_MODEL_DIR when set (no network),
+ *   else from OPS_SORTATION_CACHE_DIR, downloaded once from the hub (pinned revision, every file
+ *   checked, resumed when cut) and verified against its manifest before every load;
+ * - with `auto`, when the model cannot be had, the lexicon, carrying the reason
+ *   (`fallbackReason`) to every place an operator looks.
+ * @throws OperatorError MODEL_UNAVAILABLE / MODEL_DOWNLOAD_FAILED with `finbert` only: a worker
+ * told to use the model never silently scores with the lexicon.
  */
-export async function openClassifier(config: SortationConfig, logger: Logger): Promise<Classifier> {
-  const useModel =
-    config.classifier === "finbert" || (config.classifier === "auto" && config.modelDir !== undefined);
-  if (!useModel) {
+export async function openClassifier(
+  config: SortationConfig,
+  logger: Logger,
+  options: OpenClassifierOptions = {},
+): Promise<Classifier> {
+  if (config.classifier === "lexicon") {
     logger.info(
       { classifier: "lexicon" },
-      "classifier: finance lexicon (no OPS_SORTATION_MODEL_DIR); rows are labelled classifier=lexicon",
+      "classifier: finance lexicon (OPS_SORTATION_CLASSIFIER=lexicon); rows are labelled classifier=lexicon",
     );
     return lexiconClassifier();
   }
+  try {
+    return await loadModel(config, logger, options);
+  } catch (error) {
+    if (config.classifier === "finbert") throw error;
+    const reason = reasonOf(error);
+    logger.error(
+      { err: error, classifier: "lexicon", modelId: config.modelId, reason },
+      `classifier: FinBERT unavailable, FALLING BACK TO THE LEXICON: ${reason}`,
+    );
+    return lexiconClassifier({ fallbackReason: reason });
+  }
+}
+
+async function loadModel(
+  config: SortationConfig,
+  logger: Logger,
+  options: OpenClassifierOptions,
+): Promise<Classifier> {
+  let root = config.modelDir;
+  let source = root ?? "";
+  if (!root) {
+    const stream = options.stream ?? process.stderr;
+    const mode =
+      config.downloadProgress === "auto" ? (stream.isTTY ? "bar" : "lines") : config.downloadProgress;
+    const reporter = progressReporter(mode, { logger, label: `downloading ${config.modelId}`, stream });
+    const ensured = await ensureModel({
+      root: config.cacheDir,
+      modelId: config.modelId,
+      revision: config.modelRevision,
+      dtype: config.dtype,
+      hubUrl: config.hubUrl,
+      logger,
+      stallMs: config.downloadStallMs,
+      attempts: config.downloadAttempts,
+      onProgress: (progress) => {
+        reporter.update(progress);
+        options.onState?.({
+          classifier: "downloading",
+          modelId: config.modelId,
+          download: { file: progress.file, bytes: progress.bytes, total: progress.total },
+        });
+      },
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.fs ? { fs: options.fs } : {}),
+      ...(options.sleep ? { sleep: options.sleep } : {}),
+      signal: options.signal,
+    }).finally(() => reporter.done());
+    if (ensured.downloaded.length > 0) {
+      logger.info(
+        { files: ensured.downloaded, repaired: ensured.repaired, commit: ensured.commit },
+        "model downloaded and verified",
+      );
+    }
+    root = ensured.root;
+    source =
+      ensured.downloaded.length > 0
+        ? `${ensured.modelDir} (downloaded)`
+        : `${ensured.modelDir} (cached, verified)`;
+  }
+  options.onState?.({ classifier: "loading", modelId: config.modelId });
   const { loadFinbert } = await import("./finbert.ts");
   const started = performance.now();
   const classifier = await loadFinbert({
-    modelDir: config.modelDir,
+    modelDir: root,
     modelId: config.modelId,
     revision: config.modelRevision,
     dtype: config.dtype,
     batchSize: config.inferenceBatchSize,
-    cacheDir: config.cacheDir,
     threads: config.threads,
   });
   logger.info(
@@ -40,12 +142,42 @@ export async function openClassifier(config: SortationConfig, logger: Logger): P
       modelId: classifier.modelId,
       revision: classifier.modelRevision,
       dtype: classifier.modelDtype,
-      source: config.modelDir ?? "hub (cached)",
+      source,
       loadMs: Math.round(performance.now() - started),
     },
     "classifier: FinBERT loaded",
   );
   return classifier;
+}
+
+/**
+ * Hostile input guard around any classifier: control characters become spaces and a huge
+ * headline is cut to MAX_SCORED_CHARS before scoring, each with one log line naming the length.
+ */
+export function guardInputs(classifier: Classifier, logger: Logger): Classifier {
+  return {
+    kind: classifier.kind,
+    modelId: classifier.modelId,
+    modelRevision: classifier.modelRevision,
+    modelDtype: classifier.modelDtype,
+    fallbackReason: classifier.fallbackReason,
+    classify(texts) {
+      const prepared = texts.map((text) => {
+        const result = prepareText(text);
+        if (result.truncated) {
+          logger.warn(
+            { chars: text.length, scored: result.text.length },
+            "headline too long: scoring its start only",
+          );
+        }
+        if (result.controls)
+          logger.info({ chars: text.length }, "headline has control characters: scored as spaces");
+        return result.text;
+      });
+      return classifier.classify(prepared);
+    },
+    close: () => classifier.close(),
+  };
 }
 
 /**
@@ -57,7 +189,62 @@ export const sortationStage: LoopStage = {
   kind: "loop",
   async run(context: StageContext) {
     const config = context.config.sortation;
-    const classifier = await openClassifier(config, context.logger);
+    // While the model downloads or loads, the heartbeat says so (at most once a second).
+    let lastBeat = Number.NEGATIVE_INFINITY;
+    const beat = (details: Record<string, unknown>, force = false) => {
+      const now = context.clock.now();
+      if (!force && performance.now() - lastBeat < 1_000) return Promise.resolve();
+      lastBeat = performance.now();
+      return recordHeartbeat(context.db, {
+        stage: "sortation",
+        instance: context.instance,
+        at: now,
+        details,
+      }).catch((error: unknown) => context.logger.warn({ err: error }, "could not record heartbeat"));
+    };
+    const stateDetails = (state: ClassifierState) => ({
+      classifier: state.classifier,
+      modelId: state.modelId,
+      modelRevision: config.modelRevision,
+      modelDtype: config.dtype,
+      classifierFallback: null,
+      classifierError: state.reason ?? null,
+      download: state.download ?? null,
+    });
+    let opened: Classifier | undefined;
+    // With OPS_SORTATION_CLASSIFIER=finbert an unavailable model is waited for, not replaced and
+    // not crash-looped: one error line and a heartbeat naming it per attempt.
+    while (!opened && !context.signal.aborted) {
+      try {
+        opened = await openClassifier(config, context.logger, {
+          onState: (state) => void beat(stateDetails(state)),
+          signal: context.signal,
+        });
+      } catch (error) {
+        if (context.signal.aborted) return;
+        const reason = reasonOf(error);
+        context.logger.error(
+          { err: error, retryInMs: config.modelRetryMs, reason },
+          `classifier: FinBERT unavailable (OPS_SORTATION_CLASSIFIER=finbert, no fallback); nothing is classified until it loads: ${reason}`,
+        );
+        await beat(stateDetails({ classifier: "unavailable", modelId: config.modelId, reason }), true);
+        await delay(config.modelRetryMs, undefined, { signal: context.signal }).catch(() => undefined);
+      }
+    }
+    if (!opened) return;
+    const classifier = guardInputs(opened, context.logger);
+    await beat(
+      {
+        classifier: classifier.kind,
+        modelId: classifier.modelId,
+        modelRevision: classifier.modelRevision,
+        modelDtype: classifier.modelDtype,
+        classifierFallback: classifier.fallbackReason ?? null,
+        classifierError: null,
+        download: null,
+      },
+      true,
+    );
     const universe = config.tickersFile ? loadUniverse(config.tickersFile) : await loadShippedUniverse();
     context.logger.info(
       { tickers: universe.symbols.size, snapshot: universe.snapshot.derivedAt },

@@ -176,6 +176,7 @@ export async function runSortation(
         modelId: deps.classifier.modelId,
         modelRevision: deps.classifier.modelRevision,
         modelDtype: deps.classifier.modelDtype,
+        classifierFallback: deps.classifier.fallbackReason ?? null,
         ...totals,
       },
     }).catch((error: unknown) => deps.logger.warn({ err: error }, "could not record heartbeat"));

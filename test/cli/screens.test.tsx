@@ -163,9 +163,30 @@ describe("opsctl screens (ink-testing-library frames)", () => {
           score: 0.91,
           weight: 1,
           label: "positive",
+          classifier: "finbert",
+          modelId: "Xenova/finbert",
           publishedAt: null,
         },
-        { eventId: 8, title: null, score: 0.4, weight: 0.5, label: null, publishedAt: null },
+        {
+          eventId: 8,
+          title: null,
+          score: 0.4,
+          weight: 0.5,
+          label: null,
+          classifier: null,
+          modelId: null,
+          publishedAt: null,
+        },
+        {
+          eventId: 9,
+          title: "Acme cuts guidance",
+          score: -0.5,
+          weight: 1,
+          label: "negative",
+          classifier: "lexicon",
+          modelId: "ops-pipeline/finance-lexicon",
+          publishedAt: null,
+        },
       ],
       thresholds: { threshold: 0.35, minEvents: 2 },
       gateDecisions: [
@@ -184,6 +205,9 @@ describe("opsctl screens (ink-testing-library frames)", () => {
     assert.match(frame, /threshold=0\.35 minEvents=2/);
     assert.match(frame, /0\.91 ×1\.00 #7 Acme beats estimates/);
     assert.match(frame, /#8 \(event not found\)/);
+    // A headline the lexicon scored says so; FinBERT's do not carry the tag.
+    assert.match(frame, /#9 \[lexicon, not FinBERT\] Acme cuts guidance/);
+    assert.doesNotMatch(frame, /#7 \[lexicon/);
     assert.match(frame, /✗ market-hours closed/);
     assert.match(frame, /129\.00 ┤/);
     assert.doesNotMatch(frame, /raw JSON/);
@@ -328,5 +352,71 @@ describe("opsctl dev dashboard (ink-testing-library frames)", () => {
     unmount();
     assert.match(frame, /no stages registered yet/);
     assert.match(frame, /counting…/);
+  });
+});
+
+describe("dev dashboard: the sentiment line", () => {
+  const base = { database: "embedded", logFile: "x", note: null, counts: null, stages: [] };
+
+  it("shows FinBERT, a lexicon fallback with its reason, a download bar and the demo's lexicon", async () => {
+    const [{ DevDashboard }, { describeClassifier }] = await Promise.all([
+      import("../../cli/src/ui/dev-dashboard.tsx"),
+      import("../../services/sortation/classifier-status.ts"),
+    ]);
+    const status = {
+      modelId: "Xenova/finbert",
+      modelRevision: "cd48a1669a8bee89178c53d4dbd934899d0fa281",
+      modelDtype: "q8",
+      fallback: null,
+      error: null,
+      download: null,
+    };
+    const frameOf = (classifier: ReturnType<typeof describeClassifier>, demo = false) => {
+      const { lastFrame, unmount } = render(
+        <DevDashboard
+          state={{
+            ...base,
+            demo: demo ? { url: "http://127.0.0.1:4000", clock: "2026-11-26 15:10", speed: 60 } : null,
+            classifier,
+          }}
+        />,
+      );
+      const frame = lastFrame() ?? "";
+      unmount();
+      return frame;
+    };
+    assert.match(
+      frameOf(describeClassifier({ ...status, classifier: "finbert" })),
+      /sentiment FinBERT Xenova\/finbert q8 @cd48a16/,
+    );
+    const fallback = describeClassifier({
+      ...status,
+      classifier: "lexicon",
+      fallback: "download failed (unreachable): cannot reach the hub",
+    });
+    assert.equal(fallback.level, "warn");
+    assert.match(
+      frameOf(fallback),
+      /sentiment LEXICON FALLBACK: FinBERT unavailable \(download failed \(unreachable\)/,
+    );
+    assert.match(
+      frameOf(
+        describeClassifier({
+          ...status,
+          classifier: "downloading",
+          download: { file: "onnx/model_quantized.onnx", bytes: 55_500_000, total: 111_000_000 },
+        }),
+      ),
+      /downloading Xenova\/finbert \[#{12}-{12}\]\s+50%\s+55\.5\/111\.0 MB/,
+    );
+    const demo = frameOf(describeClassifier({ ...status, classifier: "lexicon", modelDtype: null }), true);
+    assert.match(
+      demo,
+      /sentiment lexicon \(OPS_SORTATION_CLASSIFIER=lexicon\) · the demo's default, for speed/,
+    );
+    assert.equal(
+      describeClassifier({ ...status, classifier: "unavailable", error: "hub down" }).level,
+      "error",
+    );
   });
 });

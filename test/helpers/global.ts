@@ -9,6 +9,11 @@ import pg from "pg";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "../../services/common/embedded-postgres.ts";
 import { migrate } from "../../services/common/migrator.ts";
 
+// No test reaches the real model hub: sortation's default FinBERT download (and every child
+// process spawned with this environment) meets a refused connection at once and falls back to
+// the lexicon, as it would offline. Tests of the download run their own hub on 127.0.0.1.
+process.env.OPS_SORTATION_HUB_URL ??= "http://127.0.0.1:9";
+
 let server: EmbeddedPostgres | undefined;
 let tempDir: string | undefined;
 

@@ -217,9 +217,9 @@ describe("sortation stage", function () {
     await running;
   }
 
-  it("uses the lexicon when no model folder is configured, saying so on every row and in its heartbeat", async () => {
+  it("uses the lexicon when OPS_SORTATION_CLASSIFIER=lexicon, saying so on every row and in its heartbeat", async () => {
     await insertRawEvents(db.pool, 20, (i) => `$AAPL beats estimates ${i}`, "lex");
-    await runStageUntilDone({}, 20);
+    await runStageUntilDone({ OPS_SORTATION_CLASSIFIER: "lexicon" }, 20);
     const rows = await db.pool.any(sql.type(AnyRow)`
       SELECT DISTINCT classifier, model_id, tickers FROM inbound_events_classified`);
     assert.deepEqual(rows, [
@@ -229,6 +229,7 @@ describe("sortation stage", function () {
       sql.type(AnyRow)`SELECT details FROM stage_heartbeats WHERE stage = 'sortation'`,
     );
     assert.equal((beat.details as { classifier: string }).classifier, "lexicon");
+    assert.equal((beat.details as { classifierFallback: unknown }).classifierFallback, null);
   });
 
   it("uses FinBERT from the configured model folder and records model id, revision and dtype", async () => {

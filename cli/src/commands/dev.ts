@@ -54,6 +54,9 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
       const globals = command.optsWithGlobals<GlobalOptions>();
       const out = createOutput({ json: globals.json === true });
       if (options.demo && !process.env.OPS_DATA_DIR) process.env.OPS_DATA_DIR = path.join(".ops", "demo");
+      // The demo scores with the lexicon unless told otherwise: no 111 MB download before the show.
+      if (options.demo && !process.env.OPS_SORTATION_CLASSIFIER)
+        process.env.OPS_SORTATION_CLASSIFIER = "lexicon";
 
       // The demo server must be up before the configuration is read: its URL is the market base URL.
       let demo: Awaited<ReturnType<typeof import("../demo/server.ts").startDemoServer>> | undefined;
@@ -72,6 +75,10 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
         process.env.OPS_INBOUND_FEED_TAGS = "demo";
       }
       const dashboard = options.dashboard && out.interactive && process.stderr.isTTY === true;
+      // The dashboard owns the terminal: the model download reports through the heartbeat (drawn
+      // as a bar on the dashboard's sentiment line) and log lines, not a bar on stderr.
+      if (dashboard && !process.env.OPS_SORTATION_DOWNLOAD_PROGRESS)
+        process.env.OPS_SORTATION_DOWNLOAD_PROGRESS = "lines";
       const base = cliContext(globals);
       const { config, instance } = base;
       const [
@@ -187,6 +194,8 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
           ok: null as boolean | null,
         }));
         let counts: Awaited<ReturnType<typeof readPipelineCounts>> | null = null;
+        const classifierStatus = await import("../../../services/sortation/classifier-status.ts");
+        let classifier: ReturnType<typeof classifierStatus.describeClassifier> | null = null;
         let summarize: (result: Record<string, unknown> | undefined) => string | null = () => null;
         if (dashboard) {
           const [{ render }, { createElement }, ui] = await Promise.all([
@@ -211,6 +220,7 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
                     : null,
                 logFile,
                 note: stopRequested ? "stopping…" : null,
+                classifier,
               },
             });
           const instance = render(element(), { exitOnCtrlC: false, patchConsole: true });
@@ -253,9 +263,10 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
         const ticker = dashboard
           ? setInterval(() => {
               if (!pool) return;
-              readPipelineCounts(pool)
-                .then((value) => {
+              Promise.all([readPipelineCounts(pool), classifierStatus.readClassifierStatus(pool)])
+                .then(([value, status]) => {
                   counts = value;
+                  classifier = status ? classifierStatus.describeClassifier(status) : null;
                   redraw();
                 })
                 .catch((error: unknown) => logger.warn({ err: error }, "dashboard counts failed"));

@@ -85,7 +85,7 @@ Examples:
       .addHelpText(
         "after",
         `
-JSON: {recommendation, inputsParsed, headlines[{eventId,title,score,weight,label,publishedAt}],
+JSON: {recommendation, inputsParsed, headlines[{eventId,title,score,weight,label,classifier,modelId,publishedAt}],
 thresholds, gateDecisions[{gate,passed,detail}]|null, rawInputs, rawGateDecisions, chart[{ts,close,sma20}]}
 
 Examples:

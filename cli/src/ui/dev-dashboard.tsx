@@ -20,6 +20,8 @@ export interface DashboardState {
   demo: { url: string; clock: string; speed: number } | null;
   logFile: string;
   note: string | null;
+  /** What sortation scores with (services/sortation/classifier-status.ts), null until it beats. */
+  classifier?: { level: "ok" | "warn" | "error" | "unknown"; message: string } | null;
 }
 
 /** `opsctl dev` on a terminal: each stage's last run and result, row counts, the demo clock. */
@@ -53,6 +55,30 @@ export function DevDashboard({ state }: { state: DashboardState }) {
           </Text>
         ))}
       </Box>
+      {state.classifier ? (
+        <Text>
+          sentiment{" "}
+          <Text
+            color={
+              state.classifier.level === "ok"
+                ? "green"
+                : state.classifier.level === "unknown"
+                  ? "gray"
+                  : state.classifier.level === "warn"
+                    ? "yellow"
+                    : "red"
+            }
+          >
+            {state.classifier.message}
+          </Text>
+          {state.demo && state.classifier.message.startsWith("lexicon") ? (
+            <Text color="gray">
+              {" "}
+              · the demo's default, for speed (OPS_SORTATION_CLASSIFIER=auto npm run demo for FinBERT)
+            </Text>
+          ) : null}
+        </Text>
+      ) : null}
       <Box marginTop={1}>
         <Text>
           {counts

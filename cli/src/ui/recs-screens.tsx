@@ -93,6 +93,7 @@ export function ExplanationScreen({ explanation }: { explanation: Recommendation
         {explanation.headlines.map((headline) => (
           <Text key={headline.eventId}>
             {headline.score.toFixed(2).padStart(6)} ×{headline.weight.toFixed(2)} #{headline.eventId}{" "}
+            {headline.classifier === "lexicon" ? <Text color="yellow">[lexicon, not FinBERT] </Text> : null}
             {headline.title ?? "(event not found)"}
           </Text>
         ))}

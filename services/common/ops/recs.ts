@@ -152,6 +152,9 @@ export interface ExplainedHeadline {
   score: number;
   weight: number;
   label: string | null;
+  /** Who scored it: finbert or lexicon (the lexicon may have stood in for FinBERT), and the model. */
+  classifier: string | null;
+  modelId: string | null;
   publishedAt: string | null;
 }
 
@@ -181,6 +184,8 @@ const headlineRow = z.object({
   title: z.string(),
   published_at: z.number(),
   label: z.string().nullable(),
+  classifier: z.string().nullable(),
+  model_id: z.string().nullable(),
 });
 const candleRow = z.object({ ts: z.number(), close: z.number() });
 
@@ -218,7 +223,7 @@ export async function explainRecommendation(
     ids.length === 0
       ? Promise.resolve([])
       : db.any(sql.type(headlineRow)`
-          SELECT r.id, r.title, r.published_at, c.label
+          SELECT r.id, r.title, r.published_at, c.label, c.classifier, c.model_id
           FROM inbound_events_raw r LEFT JOIN inbound_events_classified c ON c.raw_id = r.id
           WHERE r.id = ANY(${sql.array(ids, "int8")})`),
     db.any(sql.type(candleRow)`
@@ -251,6 +256,8 @@ export async function explainRecommendation(
         score: event.score,
         weight: event.weight,
         label: found?.label ?? null,
+        classifier: found?.classifier ?? null,
+        modelId: found?.model_id ?? null,
         publishedAt: found ? new Date(found.published_at).toISOString() : null,
       };
     }),

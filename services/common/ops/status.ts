@@ -1,4 +1,9 @@
 import * as z from "zod";
+import {
+  type ClassifierStatus,
+  describeClassifier,
+  readClassifierStatus,
+} from "../../sortation/classifier-status.ts";
 import { type CommonQueryMethods, sql } from "../db.ts";
 import { listHeartbeats } from "../heartbeats.ts";
 import type { Params } from "../params/definitions.ts";
@@ -77,6 +82,8 @@ export interface StatusSnapshot {
   };
   executionsToday: number;
   classifier: { classifier: string; modelId: string } | null;
+  /** What sortation's heartbeat says it scores with (a lexicon fallback carries its reason). */
+  sortationClassifier?: ClassifierStatus | null;
   lastBackup: BackupSnapshot | null;
   lastSuccessfulBackupAt: number | null;
   openAlerts: { checkKey: string; level: "WARN" | "ERROR"; since: number; message: string }[];
@@ -158,7 +165,7 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
     LEFT JOIN LATERAL (
       SELECT classifier, model_id FROM inbound_events_classified ORDER BY id DESC LIMIT 1
     ) AS newest_class ON true`);
-  const [heartbeats, lastBackup, alerts] = await Promise.all([
+  const [heartbeats, lastBackup, alerts, sortationClassifier] = await Promise.all([
     listHeartbeats(db),
     db.maybeOne(sql.type(backupRow)`
       SELECT id, status, storage, object_key, started_at, finished_at, size_bytes, error
@@ -166,6 +173,7 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
     db.any(sql.type(alertRow)`
       SELECT check_key, level, since, message FROM watchdog_state WHERE level <> 'OK'
       ORDER BY level DESC, since`),
+    readClassifierStatus(db),
   ]);
   return {
     heartbeats: heartbeats.map((row) => ({
@@ -198,6 +206,7 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
       aggregates.classifier && aggregates.model_id
         ? { classifier: aggregates.classifier, modelId: aggregates.model_id }
         : null,
+    sortationClassifier,
     lastBackup: lastBackup
       ? {
           id: lastBackup.id,
@@ -409,6 +418,8 @@ export function evaluateHealth(
     message: `newest candle ${formatAge(candleAge)} old${marketOpen ? "" : " (market closed)"}`,
     ageMs: candleAge,
   });
+  // A lexicon standing in for FinBERT is a warning naming the reason (docs/sortation.md).
+  checks.push({ key: "sortation.classifier", ...describeClassifier(snapshot.sortationClassifier ?? null) });
   const ks = params["kill-switch"];
   checks.push({
     key: "kill-switch",
