@@ -1,12 +1,12 @@
 import os from "node:os";
 import type { Clock } from "../../services/common/clock.ts";
+import type { ParameterStore } from "../../services/common/params/store.ts";
 import type {
   ListRecommendationsQuery,
   RecommendationExplanation,
   RecommendationList,
-} from "../../services/common/ops/recs.ts";
-import type { StatusSnapshot } from "../../services/common/ops/status.ts";
-import type { ParameterStore } from "../../services/common/params/store.ts";
+} from "../../services/ops/recs.ts";
+import type { StatusSnapshot } from "../../services/ops/status.ts";
 import type { CliContext } from "./context.ts";
 
 /** An audit entry as commands print it (the time as an ISO string on both targets). */
@@ -74,8 +74,8 @@ async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsB
   const [pool, [status, recs, params]] = await Promise.all([
     connecting,
     Promise.all([
-      import("../../services/common/ops/status.ts"),
-      import("../../services/common/ops/recs.ts"),
+      import("../../services/ops/status.ts"),
+      import("../../services/ops/recs.ts"),
       import("../../services/common/params/postgres.ts"),
     ]),
   ]).catch(async (error: unknown) => {

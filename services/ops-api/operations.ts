@@ -2,9 +2,9 @@ import * as z from "zod";
 import type { Clock } from "../common/clock.ts";
 import type { DatabasePool } from "../common/db.ts";
 import { OperatorError } from "../common/errors.ts";
-import { explainRecommendation, listRecommendations, RECOMMENDATION_STATUSES } from "../common/ops/recs.ts";
-import { readStatusSnapshot } from "../common/ops/status.ts";
 import { listParamAudit, recordParamAudit } from "../common/params/postgres.ts";
+import { explainRecommendation, listRecommendations, RECOMMENDATION_STATUSES } from "../ops/recs.ts";
+import { readStatusSnapshot } from "../ops/status.ts";
 
 /**
  * The ops-api: the fixed set of operations opsctl may run against a private database on AWS,

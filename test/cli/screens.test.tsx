@@ -5,9 +5,9 @@ import { priceChart } from "../../cli/src/ui/chart.ts";
 import { TypeToConfirm } from "../../cli/src/ui/confirm.tsx";
 import { ExplanationScreen, FollowScreen, RecommendationListScreen } from "../../cli/src/ui/recs-screens.tsx";
 import { StatusScreen } from "../../cli/src/ui/status-screen.tsx";
-import type { RecommendationExplanation, RecommendationSummary } from "../../services/common/ops/recs.ts";
-import { buildStatusReport, type StatusSnapshot } from "../../services/common/ops/status.ts";
 import { defaultParams } from "../../services/common/params/definitions.ts";
+import type { RecommendationExplanation, RecommendationSummary } from "../../services/ops/recs.ts";
+import { buildStatusReport, type StatusSnapshot } from "../../services/ops/status.ts";
 
 const NOW = Date.parse("2026-11-24T15:00:00Z");
 

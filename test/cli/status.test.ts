@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { FakeClock } from "../../services/common/clock.ts";
 import { sql } from "../../services/common/db.ts";
+import { defaultParams } from "../../services/common/params/definitions.ts";
 import {
   evaluateHealth,
   HEALTH_LIMITS,
   readStatusSnapshot,
   type StatusSnapshot,
   usMarketOpen,
-} from "../../services/common/ops/status.ts";
-import { defaultParams } from "../../services/common/params/definitions.ts";
+} from "../../services/ops/status.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import { seedTradingDay } from "./helpers/seed.ts";
 
@@ -249,7 +249,7 @@ describe("status snapshot from the database", () => {
 
 describe("New York time without Intl", () => {
   it("agrees with Intl on the offset across both DST switches of a year", async () => {
-    const { newYorkOffsetMs } = await import("../../services/common/ops/status.ts");
+    const { newYorkOffsetMs } = await import("../../services/ops/status.ts");
     const format = new Intl.DateTimeFormat("en-US", {
       timeZone: "America/New_York",
       timeZoneName: "shortOffset",

@@ -174,7 +174,7 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
         const stages = await loadStages();
         const stageClock = demoClock ?? clock.systemClock;
 
-        const { readPipelineCounts } = await import("../../../services/common/ops/status.ts");
+        const { readPipelineCounts } = await import("../../../services/ops/status.ts");
         let redraw: () => void = () => undefined;
         const rows = stages.map((stage) => ({
           name: stage.name,

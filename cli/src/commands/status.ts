@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import type { Level } from "../../../services/common/ops/status.ts";
+import type { Level } from "../../../services/ops/status.ts";
 import { openBackend } from "../backend.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput, EXIT } from "../output.ts";
@@ -32,7 +32,7 @@ Examples:
         const [snapshot, params, { buildStatusReport }] = await Promise.all([
           backend.statusSnapshot(),
           backend.params().getAll(),
-          import("../../../services/common/ops/status.ts"),
+          import("../../../services/ops/status.ts"),
         ]);
         const report = buildStatusReport(snapshot, params, backend.clock.now(), backend.target);
         if (out.json) {

@@ -1,5 +1,5 @@
 import { Box, Text } from "ink";
-import type { PipelineCounts } from "../../../services/common/ops/status.ts";
+import type { PipelineCounts } from "../../../services/ops/status.ts";
 
 export interface StageRow {
   name: string;

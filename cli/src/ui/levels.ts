@@ -1,4 +1,4 @@
-import type { Level } from "../../../services/common/ops/status.ts";
+import type { Level } from "../../../services/ops/status.ts";
 
 export const LEVEL_COLOR: Record<Level, string> = {
   ok: "green",

@@ -1,7 +1,7 @@
 import * as z from "zod";
-import { type CommonQueryMethods, sql } from "../db.ts";
-import { listHeartbeats } from "../heartbeats.ts";
-import type { Params } from "../params/definitions.ts";
+import { type CommonQueryMethods, sql } from "../common/db.ts";
+import { listHeartbeats } from "../common/heartbeats.ts";
+import type { Params } from "../common/params/definitions.ts";
 
 /**
  * What `opsctl status` (and the ops-api `status` operation) reads from the database, and the pure
@@ -223,7 +223,7 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
 
 /** Paper P&L: the dispatcher's own portfolio valuation (positions marked at the newest close). */
 async function readPaperPnl(db: CommonQueryMethods, now: Date): Promise<PaperPnl | "n/a"> {
-  const { paperPortfolio } = await import("../../dispatcher/portfolio.ts");
+  const { paperPortfolio } = await import("../dispatcher/portfolio.ts");
   const portfolio = await paperPortfolio(db, now, "dry-run");
   if (!portfolio.exists) return "n/a";
   return {
