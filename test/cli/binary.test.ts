@@ -245,6 +245,33 @@ describe("the built opsctl binary", function () {
       assert.ok(targets.has("AmazonSSM.GetParametersByPath"));
     });
 
+    it("feeds list and replay go through the ops-api, replay with the SSM parameters", async () => {
+      const feeds = await opsctl(["feeds", "list", "--json", "--target", "aws"], awsEnv());
+      assert.equal(feeds.code, 0, feeds.stderr);
+      const listed = (json(feeds).feeds as { id: number; url: string }[]).map((feed) => feed.id);
+      const stored = await pool.anyFirst(sql.unsafe`SELECT id FROM feeds ORDER BY id`);
+      assert.deepEqual(listed, stored);
+      aws.parameters.set("/ops-pipeline/test/sentiment-threshold", "0.9");
+      const replay = await opsctl(
+        ["replay", "--from", "2026-11-25T14:50Z", "--to", "2026-11-25T15:10Z", "--json", "--target", "aws"],
+        awsEnv(),
+      );
+      assert.equal(replay.code, 0, replay.stderr);
+      assert.equal((json(replay).params as { threshold: number }).threshold, 0.9);
+      const ops = aws.calls
+        .filter((call) => call.target === "Lambda.Invoke:ops-pipeline-test-ops-api")
+        .map((call) => call.body as { op: string; params?: { threshold: number } });
+      assert.ok(ops.some((call) => call.op === "feeds.list"));
+      assert.equal(ops.find((call) => call.op === "replay")?.params?.threshold, 0.9);
+    });
+
+    it("refuses commands that act on this machine only, saying what to do instead", async () => {
+      const run = await opsctl(["tickers", "refresh", "--from", "x.json", "--target", "aws"], awsEnv());
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /LOCAL_TARGET_ONLY|this machine only/);
+      assert.match(run.stderr, /without --target aws/);
+    });
+
     it("without a function name it says how to get one", async () => {
       const run = await opsctl(["status", "--target", "aws"], { ...awsEnv(), OPS_API_FUNCTION_NAME: "" });
       assert.equal(run.code, 2);

@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { envSecrets } from "../../../services/common/secrets.ts";
+import { refuseAwsTarget } from "../backend.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { localLogFile } from "../logs.ts";
 import { createOutput } from "../output.ts";
@@ -53,6 +54,11 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
     .action(async (options: DevOptions, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const out = createOutput({ json: globals.json === true });
+      refuseAwsTarget(
+        cliContext(globals),
+        "dev",
+        "opsctl dev runs the whole pipeline on this machine; an AWS stack runs itself: see opsctl status --target aws",
+      );
       if (options.demo && !process.env.OPS_DATA_DIR) process.env.OPS_DATA_DIR = path.join(".ops", "demo");
 
       // The demo server must be up before the configuration is read: its URL is the market base URL.
