@@ -86,13 +86,15 @@ describe("the built opsctl binary", function () {
     }
   });
 
-  it("status --json on an empty stack is healthy (exit 0) with the documented shape", async () => {
+  it("status --json on an empty stack warns (exit 3) that no stage ran yet, with the documented shape", async () => {
     const run = await opsctl(["status", "--json"]);
-    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.code, 3, run.stderr);
     const report = json(run);
-    assert.equal(report.schemaVersion, 1);
+    assert.equal(report.schemaVersion, 2);
     assert.equal(report.target, "local");
-    assert.equal((report.health as { level: string }).level, "ok");
+    const health = report.health as { level: string; stages: { level: string; message: string }[] };
+    assert.equal(health.level, "WARN");
+    assert.ok(health.stages.every((stage) => stage.level === "WARN" && /never seen/.test(stage.message)));
     assert.equal(report.dryRun, true);
     assert.deepEqual(Object.keys(report).sort(), [
       "at",
@@ -131,10 +133,10 @@ describe("the built opsctl binary", function () {
       INSERT INTO stage_heartbeats (stage, instance, beat_at, last_success_at) VALUES ('dispatch-engine', 'x', now() - interval '20 minutes', now() - interval '20 minutes')`);
     const warn = await opsctl(["status", "--json"]);
     assert.equal(warn.code, 3, warn.stdout);
-    assert.equal((json(warn).health as { level: string }).level, "warn");
+    assert.equal((json(warn).health as { level: string }).level, "WARN");
     const plain = await opsctl(["status"]);
     assert.equal(plain.code, 3);
-    assert.match(plain.stdout, /dispatch-engine\s+silent for 20m/);
+    assert.match(plain.stdout, /dispatch-engine\s+success 20min old \(WARN after 15min\)/);
     await pool.query(sql.unsafe`
       INSERT INTO watchdog_state (check_key, level, since, last_evaluated_at, message) VALUES ('freshness.raw', 'ERROR', now(), now(), 'no events for 2h')`);
     assert.equal((await opsctl(["status", "--json"])).code, 4);
