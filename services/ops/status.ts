@@ -89,21 +89,11 @@ export interface StatusSnapshot {
 }
 
 const aggregatesRow = z.object({
-  raw_newest: z.number().nullable(),
-  classified_newest: z.number().nullable(),
-  telemetry_newest: z.number().nullable(),
   recs_newest: z.number().nullable(),
   executions_newest: z.number().nullable(),
-  unclassified: z.number(),
-  oldest_unclassified: z.number().nullable(),
-  parked: z.number(),
-  parked_last_day: z.number(),
-  pending: z.number(),
-  oldest_pending: z.number().nullable(),
   executions_today: z.number(),
   classifier: z.string().nullable(),
   model_id: z.string().nullable(),
-  last_success_backup: z.number().nullable(),
 });
 
 const backupRow = z.object({
@@ -131,33 +121,23 @@ const alertRow = z.object({
 export const EXCHANGE_TIME_ZONE = "America/New_York";
 
 /**
- * Reads the status snapshot. Four queries: the aggregates in one statement (each sub-select hits
- * an index: the partial open/pending indexes, the *_at indexes, the primary keys), heartbeats,
- * the last backup and open alerts.
+ * Reads the status snapshot: the watchdog's observations (freshness, backlogs, feeds, labels), then
+ * the few aggregates only status shows in one statement (each sub-select hits an index), heartbeats,
+ * the last backup attempt, open alerts and the paper account.
  * @throws slonik errors when the database fails.
  */
 export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Promise<StatusSnapshot> {
+  // Freshness and backlogs are the watchdog's own reading (observe), not a second query of the
+  // same rows: status shows what the watchdog judges.
+  const observations = await observe(db, now);
   const aggregates = await db.one(sql.type(aggregatesRow)`
     SELECT
-      (SELECT ingested_at FROM inbound_events_raw ORDER BY ingested_at DESC LIMIT 1) AS raw_newest,
-      (SELECT classified_at FROM inbound_events_classified ORDER BY id DESC LIMIT 1) AS classified_newest,
-      (SELECT ts FROM lane_telemetry ORDER BY ts DESC LIMIT 1) AS telemetry_newest,
       (SELECT created_at FROM dispatch_recommendations ORDER BY created_at DESC LIMIT 1) AS recs_newest,
       (SELECT executed_at FROM dispatch_executions ORDER BY executed_at DESC LIMIT 1) AS executions_newest,
-      (SELECT count(*) FROM inbound_events_raw WHERE processed_at IS NULL AND parked_at IS NULL) AS unclassified,
-      (SELECT ingested_at FROM inbound_events_raw WHERE processed_at IS NULL AND parked_at IS NULL
-         ORDER BY id LIMIT 1) AS oldest_unclassified,
-      (SELECT count(*) FROM inbound_events_raw WHERE parked_at IS NOT NULL) AS parked,
-      (SELECT count(*) FROM inbound_events_raw
-         WHERE parked_at > ${sql.timestamp(new Date(now.getTime() - 86_400_000))}) AS parked_last_day,
-      (SELECT count(*) FROM dispatch_recommendations WHERE status = 'PENDING') AS pending,
-      (SELECT created_at FROM dispatch_recommendations WHERE status = 'PENDING' ORDER BY id LIMIT 1) AS oldest_pending,
       (SELECT count(*) FROM dispatch_executions
          WHERE executed_at >= (date_trunc('day', ${sql.timestamp(now)} AT TIME ZONE ${EXCHANGE_TIME_ZONE})
                                AT TIME ZONE ${EXCHANGE_TIME_ZONE})) AS executions_today,
-      newest_class.classifier, newest_class.model_id,
-      (SELECT finished_at FROM backups WHERE status = 'SUCCEEDED' ORDER BY finished_at DESC LIMIT 1)
-        AS last_success_backup
+      newest_class.classifier, newest_class.model_id
     FROM (SELECT 1) AS one
     LEFT JOIN LATERAL (
       SELECT classifier, model_id FROM inbound_events_classified ORDER BY id DESC LIMIT 1
@@ -183,19 +163,19 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
       failures: row.failures,
     })),
     newest: {
-      rawIngestedAt: aggregates.raw_newest,
-      classifiedAt: aggregates.classified_newest,
-      telemetryTs: aggregates.telemetry_newest,
+      rawIngestedAt: observations.stages["inbound-dock"].data,
+      classifiedAt: observations.stages.sortation.data,
+      telemetryTs: observations.stages["lane-telemetry"].data,
       recommendationCreatedAt: aggregates.recs_newest,
       executionExecutedAt: aggregates.executions_newest,
     },
     backlog: {
-      unclassified: aggregates.unclassified,
-      oldestUnclassifiedAt: aggregates.oldest_unclassified,
-      parked: aggregates.parked,
-      parkedLastDay: aggregates.parked_last_day,
-      pending: aggregates.pending,
-      oldestPendingAt: aggregates.oldest_pending,
+      unclassified: observations.unclassified.count,
+      oldestUnclassifiedAt: observations.unclassified.oldestAt,
+      parked: observations.parked.total,
+      parkedLastDay: observations.parked.lastDay,
+      pending: observations.pending.count,
+      oldestPendingAt: observations.pending.oldestAt,
     },
     executionsToday: aggregates.executions_today,
     classifier:
@@ -214,7 +194,7 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
           error: lastBackup.error,
         }
       : null,
-    lastSuccessfulBackupAt: aggregates.last_success_backup,
+    lastSuccessfulBackupAt: observations.stages.backup.data,
     openAlerts: alerts.map((row) => ({
       checkKey: row.check_key,
       level: row.level,
@@ -222,7 +202,7 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
       message: row.message,
     })),
     paperPnl: await readPaperPnl(db, now),
-    observations: await observe(db, now),
+    observations,
   };
 }
 
