@@ -1,5 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import type { StageTable } from "../services/common/stages.ts";
 import { Alerts } from "./alerts.ts";
 import { BackupBucket } from "./backup-bucket.ts";
 import { Cluster } from "./cluster.ts";
@@ -12,7 +13,7 @@ import { policyDocument, type Statement } from "./iam.ts";
 import { Network } from "./network.ts";
 import { OPS_API_STAGE, OpsApiFunction } from "./ops-api-function.ts";
 import { RuntimeParameters } from "./parameters.ts";
-import { BACKUP_SCHEDULE, type LambdaStage, OPS_API, scheduleExpression, stackPlan } from "./plan.ts";
+import { type LambdaStage, OPS_API, scheduleExpression, stackPlan } from "./plan.ts";
 import { ScheduledFunction } from "./scheduled-function.ts";
 import { ScheduledTask } from "./scheduled-task.ts";
 import { WatchdogAlarms } from "./watchdog-alarms.ts";
@@ -31,6 +32,11 @@ export interface OpsStackArgs {
   repositoryRoot: string;
   /** Fixed database password (tests); generated when unset. */
   databasePassword?: string;
+  /**
+   * The stage table the schedules and alarms derive from: services/common/stages.ts unless given
+   * (a test varies a cadence and sees the schedules follow).
+   */
+  stages?: StageTable;
 }
 
 /** What opsctl and operators read with `pulumi stack output --json`. */
@@ -67,7 +73,7 @@ export class OpsStack extends pulumi.ComponentResource {
   constructor(name: string, args: OpsStackArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ops-pipeline:stack:OpsStack", name, {}, opts);
     const { config } = args;
-    const plan = stackPlan(config);
+    const plan = args.stages ? stackPlan(config, args.stages) : stackPlan(config);
     const parent = { parent: this };
     const physical = `ops-pipeline-${config.stack}`;
     const logPrefix = `/ops-pipeline/${config.stack}`;
@@ -222,7 +228,7 @@ export class OpsStack extends pulumi.ComponentResource {
     new ScheduledTask(
       `${name}-nightly-backup`,
       {
-        schedule: BACKUP_SCHEDULE,
+        schedule: plan.backupSchedule,
         clusterArn: cluster.cluster.arn,
         taskDefinitionArn: backupTask.taskDefinition.arn,
         passRoleArns: [backupTask.executionRole.arn, backupTask.taskRole.arn],
@@ -312,7 +318,15 @@ export class OpsStack extends pulumi.ComponentResource {
       parent,
     );
 
-    new WatchdogAlarms(`${name}-watchdog-alarms`, { topicArn: alerts.topic.arn }, parent);
+    new WatchdogAlarms(
+      `${name}-watchdog-alarms`,
+      {
+        topicArn: alerts.topic.arn,
+        stalenessAlarmSeconds: plan.stalenessAlarmSeconds,
+        heartbeatMissingPeriods: plan.watchdogHeartbeatPeriods,
+      },
+      parent,
+    );
 
     // ----- The operator policy: what a human needs for opsctl --target aws -----
     const logGroups = [

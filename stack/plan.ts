@@ -1,17 +1,27 @@
+import {
+  intervalMsOf,
+  STAGE_TABLE,
+  type StageTable,
+  type TimedStage,
+  WATCHED_STAGES,
+} from "../services/common/stages.ts";
 import type { StackConfig } from "./config.ts";
-import { WATCHDOG_METRICS } from "./metrics.ts";
+import { stalenessAlarmSeconds } from "./metrics.ts";
 
 /**
  * What the stack declares, as plain data: the program's components take their sizes and
  * schedules from here and the cost model prices the same object, so the two cannot disagree
- * (test/stack/stack.test.ts also checks the registered resources against it).
+ * (test/stack/stack.test.ts also checks the registered resources against it). Cadences and alarm
+ * thresholds are not written here: they come from the stage table (services/common/stages.ts),
+ * the one the runtime, the watchdog and `opsctl status` read.
  */
 
-export type LambdaStage = "inbound-dock" | "lane-telemetry" | "dispatch-engine" | "watchdog";
+/** The stages that run on a timer are the stack's scheduled Lambdas. */
+export type LambdaStage = TimedStage;
 
 export interface LambdaPlan {
   readonly stage: LambdaStage;
-  /** How often it runs; the EventBridge Scheduler expression is derived (scheduleExpression). */
+  /** How often it runs, from the stage table; the Scheduler expression is derived (scheduleExpression). */
   readonly intervalMinutes: number;
   /** Shorter than the interval so one run ends before the next is due. */
   readonly timeoutSeconds: number;
@@ -21,41 +31,37 @@ export interface LambdaPlan {
   readonly internet: boolean;
 }
 
-/** The EventBridge Scheduler rate expression of an interval, e.g. `rate(5 minutes)`. */
+/**
+ * The EventBridge Scheduler rate expression of an interval, e.g. `rate(5 minutes)`.
+ * @throws Error when the interval is not a whole number of minutes (rate() takes no seconds).
+ */
 export function scheduleExpression(intervalMinutes: number): string {
+  if (!Number.isInteger(intervalMinutes) || intervalMinutes < 1) {
+    throw new Error(
+      `a scheduled stage runs every whole number of minutes (EventBridge rate()), not ${intervalMinutes}: fix its cadence in services/common/stages.ts`,
+    );
+  }
   return `rate(${intervalMinutes} minute${intervalMinutes === 1 ? "" : "s"})`;
 }
 
-export const LAMBDAS: readonly LambdaPlan[] = [
-  {
-    stage: "inbound-dock",
-    intervalMinutes: 1,
-    timeoutSeconds: 50,
-    expectedDurationMs: 3_000,
-    internet: true,
-  },
-  {
-    stage: "lane-telemetry",
-    intervalMinutes: 5,
-    timeoutSeconds: 120,
-    expectedDurationMs: 4_000,
-    internet: true,
-  },
-  {
-    stage: "dispatch-engine",
-    intervalMinutes: 5,
-    timeoutSeconds: 120,
-    expectedDurationMs: 1_500,
-    internet: false,
-  },
-  {
-    stage: "watchdog",
-    intervalMinutes: 5,
-    timeoutSeconds: 60,
-    expectedDurationMs: 1_000,
-    internet: false,
-  },
-];
+/** What the stack adds to a timed stage: its Lambda's timeout and, for the cost model, its footprint. */
+const LAMBDA_SIZES: Readonly<Record<LambdaStage, Omit<LambdaPlan, "stage" | "intervalMinutes">>> = {
+  "inbound-dock": { timeoutSeconds: 50, expectedDurationMs: 3_000, internet: true },
+  "lane-telemetry": { timeoutSeconds: 120, expectedDurationMs: 4_000, internet: true },
+  "dispatch-engine": { timeoutSeconds: 120, expectedDurationMs: 1_500, internet: false },
+  watchdog: { timeoutSeconds: 60, expectedDurationMs: 1_000, internet: false },
+};
+
+/** The scheduled Lambdas of a stage table: one per timed stage, at the table's cadence. */
+export function lambdaPlans(stages: StageTable = STAGE_TABLE): readonly LambdaPlan[] {
+  return (Object.keys(LAMBDA_SIZES) as LambdaStage[]).map((stage) => ({
+    stage,
+    intervalMinutes: intervalMsOf(stage, stages) / 60_000,
+    ...LAMBDA_SIZES[stage],
+  }));
+}
+
+export const LAMBDAS: readonly LambdaPlan[] = lambdaPlans();
 
 /**
  * The ops-api function (services/ops-api/lambda.ts): opsctl's only way to the private database on
@@ -99,12 +105,34 @@ export interface TaskPlan extends ContainerPlan {
   readonly minutesPerRun: number;
 }
 
-/** The nightly backup's schedule (UTC): after US market close and the evening news peak. */
-export const BACKUP_SCHEDULE = "cron(30 3 * * ? *)";
+/**
+ * The nightly backup's EventBridge cron expression (UTC), from the stage table's cadence.
+ * @throws Error when the table's backup is not nightly.
+ */
+export function backupSchedule(stages: StageTable = STAGE_TABLE): string {
+  const { cadence } = stages.backup;
+  if (cadence.kind !== "nightly") throw new Error(`the backup stage is ${cadence.kind}, not nightly`);
+  return `cron(${cadence.atUtc.minute} ${cadence.atUtc.hour} * * ? *)`;
+}
+
+export const BACKUP_SCHEDULE = backupSchedule();
+
+/** Watchdog runs a missing WatchdogHeartbeat may last before its alarm: the watchdog's own WARN age. */
+export function watchdogHeartbeatPeriods(stages: StageTable = STAGE_TABLE): number {
+  const warnMs = stages.watchdog.freshness.signals.success?.warnAfterMs;
+  if (warnMs === undefined) throw new Error("the stage table gives the watchdog no success threshold");
+  return Math.max(1, Math.round(warnMs / intervalMsOf("watchdog", stages)));
+}
 
 export interface StackPlan {
   readonly config: StackConfig;
   readonly lambdas: readonly LambdaPlan[];
+  /** The backup task's cron expression. */
+  readonly backupSchedule: string;
+  /** Staleness alarm threshold per watched stage, seconds. */
+  readonly stalenessAlarmSeconds: Readonly<Record<string, number>>;
+  /** Consecutive watchdog periods without a heartbeat before its alarm fires. */
+  readonly watchdogHeartbeatPeriods: number;
   /** The unscheduled ops-api function. */
   readonly opsApi: typeof OPS_API;
   readonly services: readonly ServicePlan[];
@@ -123,8 +151,13 @@ export interface StackPlan {
   readonly backupStorageGb: number;
 }
 
-/** The plan of a stack from its configuration. Pure. */
-export function stackPlan(config: StackConfig): StackPlan {
+/**
+ * The plan of a stack from its configuration and the stage table (the repository's unless given:
+ * tests vary it). Pure.
+ */
+export function stackPlan(config: StackConfig, stages: StageTable = STAGE_TABLE): StackPlan {
+  const lambdas = lambdaPlans(stages);
+  const staleness = stalenessAlarmSeconds(stages);
   const services: ServicePlan[] = [
     {
       name: "sortation",
@@ -166,22 +199,26 @@ export function stackPlan(config: StackConfig): StackPlan {
     },
   ];
   const alarms = [
-    ...LAMBDAS.map((lambda) => `${lambda.stage}-errors`),
+    ...lambdas.map((lambda) => `${lambda.stage}-errors`),
     `${OPS_API.stage}-errors`,
     ...services.filter((service) => service.desiredCount > 0).map((service) => `${service.name}-running`),
-    ...Object.keys(WATCHDOG_METRICS.stalenessAlarmSeconds).map((stage) => `${stage}-stale`),
+    ...Object.keys(staleness).map((stage) => `${stage}-stale`),
     "watchdog-heartbeat",
     "billing",
   ];
   return {
     config,
-    lambdas: LAMBDAS,
+    lambdas,
+    backupSchedule: backupSchedule(stages),
+    stalenessAlarmSeconds: staleness,
+    watchdogHeartbeatPeriods: watchdogHeartbeatPeriods(stages),
     opsApi: OPS_API,
     services,
     tasks,
     alarms,
     secrets: 1,
-    customMetrics: 1 + Object.keys(WATCHDOG_METRICS.stalenessAlarmSeconds).length,
+    // The watchdog emits staleness for every stage it watches, alarmed or not.
+    customMetrics: 1 + WATCHED_STAGES.length,
     imagesGb: (config.appImage ? 0 : 0.25) + (config.workerImage ? 0 : 0.45),
     logIngestGbPerMonth: 0.5,
     backupStorageGb: 0.1,

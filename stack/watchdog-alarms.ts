@@ -10,6 +10,10 @@ import { WATCHDOG_METRICS } from "./metrics.ts";
 export interface WatchdogAlarmsArgs {
   /** SNS topic the alarms notify (on alarm and on recovery). */
   topicArn: pulumi.Input<string>;
+  /** Staleness above which each stage's alarm fires, seconds, by stage (the stage table's). */
+  stalenessAlarmSeconds: Readonly<Record<string, number>>;
+  /** Watchdog periods (5 minutes) without a heartbeat before the heartbeat alarm fires. */
+  heartbeatMissingPeriods: number;
 }
 
 export class WatchdogAlarms extends pulumi.ComponentResource {
@@ -18,7 +22,7 @@ export class WatchdogAlarms extends pulumi.ComponentResource {
   constructor(name: string, args: WatchdogAlarmsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ops-pipeline:stack:WatchdogAlarms", name, {}, opts);
     const actions = { alarmActions: [args.topicArn], okActions: [args.topicArn] };
-    for (const [stage, seconds] of Object.entries(WATCHDOG_METRICS.stalenessAlarmSeconds)) {
+    for (const [stage, seconds] of Object.entries(args.stalenessAlarmSeconds)) {
       this.alarms.push(
         new aws.cloudwatch.MetricAlarm(
           `${name}-${stage}-stale`,
@@ -44,12 +48,12 @@ export class WatchdogAlarms extends pulumi.ComponentResource {
       new aws.cloudwatch.MetricAlarm(
         `${name}-heartbeat`,
         {
-          alarmDescription: "The watchdog has not reported for 15 minutes (it runs every 5)",
+          alarmDescription: `The watchdog has not reported for ${args.heartbeatMissingPeriods * 5} minutes (it runs every 5)`,
           namespace: WATCHDOG_METRICS.namespace,
           metricName: WATCHDOG_METRICS.heartbeat,
           statistic: "Sum",
           period: 300,
-          evaluationPeriods: 3,
+          evaluationPeriods: args.heartbeatMissingPeriods,
           comparisonOperator: "LessThanThreshold",
           threshold: 1,
           treatMissingData: "breaching",

@@ -11,7 +11,7 @@ import { ssmParameterStore } from "../../services/common/params/ssm.ts";
 import type { ParameterStore } from "../../services/common/params/store.ts";
 import type { OpsRequest, OpsResponse } from "../../services/ops-api/operations.ts";
 import { awsClientConfig } from "./aws-config.ts";
-import type { AuditLine, OpsBackend } from "./backend.ts";
+import type { AuditLine, BackupLine, FeedRow, OpsBackend, ReplayReport } from "./backend.ts";
 import type { CliContext } from "./context.ts";
 
 /** The ops-api could not be invoked, or it failed (not an operator error it reported). */
@@ -74,8 +74,8 @@ export function opsApiClient(lambda: LambdaClient, functionName: string): OpsApi
 }
 
 /**
- * The AWS target: reads through the ops-api Lambda, parameters straight from SSM (the audit row is
- * written through the ops-api, since the database is private).
+ * The AWS target: every database operation through the ops-api Lambda, parameters straight from
+ * SSM (the audit row is written through the ops-api, since the database is private).
  * @throws ConfigError when the function name or region is unknown.
  */
 export async function openAwsBackend(context: CliContext, clock: Clock): Promise<OpsBackend> {
@@ -118,6 +118,25 @@ export async function openAwsBackend(context: CliContext, clock: Clock): Promise
     explainRecommendation: (id) => api.invoke({ op: "recs.show", id }),
     params: () => store,
     paramAudit: (limit) => api.invoke<AuditLine[]>({ op: "params.audit.list", limit }),
+    listFeeds: () => api.invoke<FeedRow[]>({ op: "feeds.list" }),
+    addFeed: (feed) =>
+      api.invoke<FeedRow>({
+        op: "feeds.add",
+        feed: { url: feed.url, name: feed.name, tags: [...(feed.tags ?? [])], terms: feed.terms ?? null },
+      }),
+    changeFeed: (change, id) => api.invoke<FeedRow>({ op: "feeds.change", change, id }),
+    async replay(query) {
+      // The stack's stored parameters are in SSM, which the ops-api does not read: send them along.
+      const { replayParams } = await import("../../services/ops/replay.ts");
+      const params = replayParams(await store.getAll(), query.threshold);
+      return api.invoke<ReplayReport>({
+        op: "replay",
+        from: query.from.toISOString(),
+        to: query.to.toISOString(),
+        params,
+      });
+    },
+    listBackups: (limit) => api.invoke<BackupLine[]>({ op: "backups.list", limit }),
     async close() {
       ssm.destroy();
     },

@@ -1,28 +1,33 @@
 import os from "node:os";
 import type { Clock } from "../../services/common/clock.ts";
+import { OperatorError } from "../../services/common/errors.ts";
+import type { ParameterStore } from "../../services/common/params/store.ts";
+import type { BackupLine } from "../../services/ops/backup.ts";
+import type { FeedChange, FeedRow, NewFeed } from "../../services/ops/feeds.ts";
+import type { AuditLine } from "../../services/ops/params.ts";
 import type {
   ListRecommendationsQuery,
   RecommendationExplanation,
   RecommendationList,
-} from "../../services/common/ops/recs.ts";
-import type { StatusSnapshot } from "../../services/common/ops/status.ts";
-import type { ParameterStore } from "../../services/common/params/store.ts";
+} from "../../services/ops/recs.ts";
+import type { ReplayReport } from "../../services/ops/replay.ts";
+import type { StatusSnapshot } from "../../services/ops/status.ts";
 import type { CliContext } from "./context.ts";
 
-/** An audit entry as commands print it (the time as an ISO string on both targets). */
-export interface AuditLine {
-  key: string;
-  oldValue: unknown;
-  newValue: unknown;
-  changedBy: string;
-  changedAt: string;
-  store: "postgres" | "ssm";
-  reason: string | null;
+export type { AuditLine, BackupLine, FeedChange, FeedRow, NewFeed, ReplayReport };
+
+/** What `opsctl replay` asks for; the rule's other parameters are the target's stored ones. */
+export interface ReplayQuery {
+  from: Date;
+  to: Date;
+  /** Instead of the stored sentiment-threshold. */
+  threshold?: number | undefined;
 }
 
 /**
- * What commands need from a stack, whichever it is: locally the database directly; on AWS the
- * ops-api Lambda (the database is private) and SSM for parameters. Commands never see which.
+ * What commands need from a stack, whichever it is: locally the operator core (services/ops/) on
+ * the database directly; on AWS the same operations through the ops-api Lambda (the database is
+ * private) and SSM for parameters. Commands never see which, and never open a database themselves.
  */
 export interface OpsBackend {
   readonly target: "local" | "aws";
@@ -32,7 +37,31 @@ export interface OpsBackend {
   explainRecommendation(id: number): Promise<RecommendationExplanation | null>;
   params(): ParameterStore;
   paramAudit(limit: number): Promise<AuditLine[]>;
+  listFeeds(): Promise<readonly FeedRow[]>;
+  /** @throws OperatorError FEED_INVALID, FEED_EXISTS. */
+  addFeed(feed: NewFeed): Promise<FeedRow>;
+  /** @throws OperatorError FEED_NOT_FOUND. */
+  changeFeed(change: FeedChange, id: number): Promise<FeedRow>;
+  /** The rule over stored history with the target's stored parameters. @throws OperatorError REPLAY_RANGE. */
+  replay(query: ReplayQuery): Promise<ReplayReport>;
+  listBackups(limit: number): Promise<BackupLine[]>;
   close(): Promise<void>;
+}
+
+/**
+ * For the few commands with no AWS counterpart (they act on this machine): refuses
+ * `--target aws` with what to do instead, rather than silently acting on the local stack.
+ * @throws OperatorError LOCAL_TARGET_ONLY (exit 2) when the target is aws.
+ */
+export function refuseAwsTarget(context: Pick<CliContext, "config">, command: string, hint: string): void {
+  if (context.config.target !== "aws") return;
+  throw new OperatorError(
+    "LOCAL_TARGET_ONLY",
+    `opsctl ${command} acts on this machine only, not on an AWS stack`,
+    {
+      hint,
+    },
+  );
 }
 
 /** Who changes a parameter: the OS user at the host, as the audit trail records it. */
@@ -71,12 +100,13 @@ async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsB
   // parallel on several, each of which costs a server fork and a login. The query modules load
   // while the server forks and logs in (twice: slonik reads type OIDs on a connection of its own).
   const connecting = connectDatabase({ url: database.url, ...poolSettings(config, 1) }, logger);
-  const [pool, [status, recs, params]] = await Promise.all([
+  const [pool, [status, recs, params, audit]] = await Promise.all([
     connecting,
     Promise.all([
-      import("../../services/common/ops/status.ts"),
-      import("../../services/common/ops/recs.ts"),
+      import("../../services/ops/status.ts"),
+      import("../../services/ops/recs.ts"),
       import("../../services/common/params/postgres.ts"),
+      import("../../services/ops/params.ts"),
     ]),
   ]).catch(async (error: unknown) => {
     // Whichever failed, a pool that did open is closed before the database is let go.
@@ -97,12 +127,26 @@ async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsB
     listRecommendations: (query) => explainMissingTables(() => recs.listRecommendations(pool, query)),
     explainRecommendation: (id) => explainMissingTables(() => recs.explainRecommendation(pool, id)),
     params: () => store,
-    async paramAudit(limit) {
-      return (await explainMissingTables(() => params.listParamAudit(pool, limit))).map((entry) => ({
-        ...entry,
-        changedAt: entry.changedAt.toISOString(),
-      }));
-    },
+    paramAudit: (limit) => explainMissingTables(() => audit.listAuditLines(pool, limit)),
+    // Feeds, replay and backups load their stage's code only when a command asks for them.
+    listFeeds: () =>
+      explainMissingTables(async () => (await import("../../services/ops/feeds.ts")).listFeeds(pool)),
+    addFeed: (feed) =>
+      explainMissingTables(async () => (await import("../../services/ops/feeds.ts")).addFeed(pool, feed)),
+    changeFeed: (change, id) =>
+      explainMissingTables(async () =>
+        (await import("../../services/ops/feeds.ts")).changeFeed(pool, change, id, clock.now()),
+      ),
+    replay: (query) =>
+      explainMissingTables(async () => {
+        const ops = await import("../../services/ops/replay.ts");
+        const ruleParams = ops.replayParams(await rawStore.getAll(), query.threshold);
+        return ops.replayRecommendations(pool, { from: query.from, to: query.to, params: ruleParams });
+      }),
+    listBackups: (limit) =>
+      explainMissingTables(async () =>
+        (await import("../../services/ops/backup.ts")).listBackupLines(pool, limit),
+      ),
     async close() {
       await pool.end();
       await database.release();

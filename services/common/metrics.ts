@@ -1,3 +1,5 @@
+import { STAGE_TABLE, type StageTable, type WatchedStage } from "./stages.ts";
+
 /**
  * The CloudWatch metrics the watchdog emits as Embedded Metric Format log lines and the stack
  * alarms on. One constant, so the watchdog and the alarms cannot drift apart: the watchdog should
@@ -11,19 +13,19 @@ export const WATCHDOG_METRICS = {
   staleness: "StageStalenessSeconds",
   /** The dimension of `staleness`; its values are the stage names below. */
   stageDimension: "Stage",
-  /**
-   * Staleness above which the stack's alarm fires, per stage. Generous multiples of each stage's
-   * cadence: the watchdog's own alerts (SNS) are the fine-grained ones; these catch a watchdog
-   * that sees staleness but cannot alert.
-   */
-  stalenessAlarmSeconds: {
-    "inbound-dock": 15 * 60,
-    sortation: 30 * 60,
-    "lane-telemetry": 30 * 60,
-    "dispatch-engine": 30 * 60,
-    dispatcher: 30 * 60,
-    backup: 26 * 60 * 60,
-  },
 } as const;
 
-export type WatchedStage = keyof typeof WATCHDOG_METRICS.stalenessAlarmSeconds;
+/**
+ * Staleness above which the stack's alarm fires, per stage, from the stage table
+ * (`stalenessAlarmSeconds`): the watchdog's own alerts (SNS) are the fine-grained ones; these
+ * catch a watchdog that sees staleness but cannot alert.
+ */
+export function stalenessAlarmSeconds(table: StageTable = STAGE_TABLE): Readonly<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const [stage, spec] of Object.entries(table)) {
+    if (spec.stalenessAlarmSeconds !== null) out[stage] = spec.stalenessAlarmSeconds;
+  }
+  return out;
+}
+
+export type { WatchedStage };

@@ -1,4 +1,5 @@
 import type { ScheduledStage } from "../common/runtime/stage.ts";
+import { intervalMsOf } from "../common/stages.ts";
 import { ruleParamsFrom, runDispatchEngine } from "./engine.ts";
 
 /** The dispatch-engine stage: every 5 minutes, the rule at the current tick. */
@@ -6,7 +7,7 @@ export function dispatchEngineStage(): ScheduledStage {
   return {
     name: "dispatch-engine",
     kind: "scheduled",
-    intervalMs: 300_000,
+    intervalMs: intervalMsOf("dispatch-engine"),
     async run(ctx) {
       const params = ruleParamsFrom(await ctx.params.getAll());
       return runDispatchEngine({ db: ctx.db, clock: ctx.clock, logger: ctx.logger, params });

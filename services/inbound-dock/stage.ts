@@ -1,5 +1,6 @@
 import type { Config } from "../common/config.ts";
 import type { ScheduledStage } from "../common/runtime/stage.ts";
+import { intervalMsOf } from "../common/stages.ts";
 import { type IngestOptions, runIngest } from "./ingest.ts";
 
 export const STAGE_NAME = "inbound-dock";
@@ -34,7 +35,7 @@ export function ingestOptionsFromConfig(config: Config): IngestOptions {
 export const inboundDockStage: ScheduledStage = {
   name: STAGE_NAME,
   kind: "scheduled",
-  intervalMs: 60_000,
+  intervalMs: intervalMsOf("inbound-dock"),
   async run(context) {
     if (context.config.inbound.contact === PLACEHOLDER_CONTACT && !warnedAboutContact) {
       warnedAboutContact = true;

@@ -1,6 +1,7 @@
 import type { Config } from "../common/config.ts";
 import type { ScheduledStage } from "../common/runtime/stage.ts";
 import type { SecretsProvider } from "../common/secrets.ts";
+import { intervalMsOf } from "../common/stages.ts";
 import { alpacaProvider } from "./alpaca.ts";
 import type { MarketDataProvider } from "./market-data.ts";
 import { runLaneTelemetry } from "./run.ts";
@@ -37,7 +38,7 @@ export function laneTelemetryStage(): ScheduledStage {
   return {
     name: "lane-telemetry",
     kind: "scheduled",
-    intervalMs: 300_000,
+    intervalMs: intervalMsOf("lane-telemetry"),
     async run(ctx) {
       const params = await ctx.params.getAll();
       return runLaneTelemetry({

@@ -2,15 +2,21 @@ import * as z from "zod";
 import type { Clock } from "../common/clock.ts";
 import type { DatabasePool } from "../common/db.ts";
 import { OperatorError } from "../common/errors.ts";
-import { explainRecommendation, listRecommendations, RECOMMENDATION_STATUSES } from "../common/ops/recs.ts";
-import { readStatusSnapshot } from "../common/ops/status.ts";
-import { listParamAudit, recordParamAudit } from "../common/params/postgres.ts";
+import { recordParamAudit } from "../common/params/postgres.ts";
+import { listBackupLines } from "../ops/backup.ts";
+import { addFeed, changeFeed, FEED_CHANGES, listFeeds } from "../ops/feeds.ts";
+import { listAuditLines } from "../ops/params.ts";
+import { explainRecommendation, listRecommendations, RECOMMENDATION_STATUSES } from "../ops/recs.ts";
+import { replayRecommendations } from "../ops/replay.ts";
+import { readStatusSnapshot } from "../ops/status.ts";
+
+const isoTime = z.iso.datetime({ offset: true });
 
 /**
  * The ops-api: the fixed set of operations opsctl may run against a private database on AWS,
  * through a Lambda inside the VPC invoked with IAM. Every request is validated here; there is no
  * operation that takes SQL, a table name or a column name, so the function's reach is exactly this
- * list. The same functions serve the local target directly.
+ * list. The same functions (services/ops/) serve the local target directly.
  */
 export const opsRequestSchema = z.discriminatedUnion("op", [
   z.object({ op: z.literal("status.snapshot") }),
@@ -32,6 +38,31 @@ export const opsRequestSchema = z.discriminatedUnion("op", [
       reason: z.string().max(500).nullable(),
     }),
   }),
+  z.object({ op: z.literal("feeds.list") }),
+  z.object({
+    op: z.literal("feeds.add"),
+    feed: z.object({
+      url: z.string().min(1).max(2_000),
+      name: z.string().min(1).max(200),
+      tags: z.array(z.string().max(100)).max(50),
+      terms: z.string().max(2_000).nullable(),
+    }),
+  }),
+  z.object({ op: z.literal("feeds.change"), change: z.enum(FEED_CHANGES), id: z.number().int().positive() }),
+  // The rule's parameters come from the caller, read from SSM: the function reads no parameter.
+  z.object({
+    op: z.literal("replay"),
+    from: isoTime,
+    to: isoTime,
+    params: z.object({
+      threshold: z.number().gt(0).max(1),
+      minEvents: z.number().int().min(1),
+      lookbackMinutes: z.number().positive(),
+      cooldownMinutes: z.number().min(0),
+      maxCandleAgeSeconds: z.number().positive(),
+    }),
+  }),
+  z.object({ op: z.literal("backups.list"), limit: z.number().int().min(1).max(1_000) }),
 ]);
 export type OpsRequest = z.infer<typeof opsRequestSchema>;
 
@@ -70,13 +101,24 @@ export async function runOperation(db: DatabasePool, clock: Clock, raw: unknown)
     case "recs.show":
       return explainRecommendation(db, request.id);
     case "params.audit.list":
-      return (await listParamAudit(db, request.limit)).map((entry) => ({
-        ...entry,
-        changedAt: entry.changedAt.toISOString(),
-      }));
+      return listAuditLines(db, request.limit);
     case "params.audit.record":
       await recordParamAudit(db, { ...request.entry, store: "ssm" });
       return { recorded: true };
+    case "feeds.list":
+      return listFeeds(db);
+    case "feeds.add":
+      return addFeed(db, request.feed);
+    case "feeds.change":
+      return changeFeed(db, request.change, request.id, clock.now());
+    case "replay":
+      return replayRecommendations(db, {
+        from: new Date(request.from),
+        to: new Date(request.to),
+        params: request.params,
+      });
+    case "backups.list":
+      return listBackupLines(db, request.limit);
   }
 }
 

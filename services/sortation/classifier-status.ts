@@ -1,5 +1,6 @@
 import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../common/db.ts";
+import type { Level } from "../common/health.ts";
 import { formatProgress } from "./model-progress.ts";
 
 /**
@@ -57,36 +58,34 @@ export async function readClassifierStatus(
 }
 
 /** One line and a level, the same words everywhere an operator looks. */
-export function describeClassifier(status: ClassifierStatus | null): {
-  level: "ok" | "warn" | "error" | "unknown";
-  message: string;
-} {
-  if (!status) return { level: "unknown", message: "sortation has not reported its classifier yet" };
+export function describeClassifier(status: ClassifierStatus | null): { level: Level; message: string } {
+  // Not reported yet is a warning, as a stage never seen is for the watchdog (services/common/health.ts).
+  if (!status) return { level: "WARN", message: "sortation has not reported its classifier yet" };
   const model = `${status.modelId ?? "?"}${status.modelDtype ? ` ${status.modelDtype}` : ""}${status.modelRevision ? ` @${status.modelRevision.slice(0, 7)}` : ""}`;
   switch (status.classifier) {
     case "finbert":
-      return { level: "ok", message: `FinBERT ${model}` };
+      return { level: "OK", message: `FinBERT ${model}` };
     case "lexicon":
       return status.fallback
         ? {
-            level: "warn",
+            level: "WARN",
             message: `LEXICON FALLBACK: FinBERT unavailable (${status.fallback}); restart sortation to retry`,
           }
-        : { level: "ok", message: "lexicon (OPS_SORTATION_CLASSIFIER=lexicon)" };
+        : { level: "OK", message: "lexicon (OPS_SORTATION_CLASSIFIER=lexicon)" };
     case "downloading":
       return {
-        level: "warn",
+        level: "WARN",
         message:
           `downloading ${status.modelId ?? "the model"} ${status.download ? formatProgress(status.download) : ""}`.trim(),
       };
     case "loading":
-      return { level: "ok", message: `loading ${model}` };
+      return { level: "OK", message: `loading ${model}` };
     case "unavailable":
       return {
-        level: "error",
+        level: "ERROR",
         message: `FinBERT required (OPS_SORTATION_CLASSIFIER=finbert) and unavailable: ${status.error ?? "unknown reason"}; nothing is classified`,
       };
     default:
-      return { level: "unknown", message: status.classifier };
+      return { level: "WARN", message: `unknown classifier ${status.classifier}` };
   }
 }

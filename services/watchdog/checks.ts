@@ -1,11 +1,9 @@
+import { type Level, levelFor, type Threshold, worstLevel as worst } from "../common/health.ts";
 import { openMarketMsBetween } from "./market-hours.ts";
 import {
   BACKLOG_THRESHOLDS,
-  LEVEL_RANK,
-  type Level,
   type SignalKind,
   type StageFreshness,
-  type Threshold,
   WATCHED_STAGES,
   type WatchedStage,
 } from "./thresholds.ts";
@@ -38,16 +36,6 @@ export interface CheckResult {
   count?: number;
 }
 
-function levelFor(valueMs: number, threshold: Threshold): Level {
-  if (valueMs >= threshold.errorAfterMs) return "ERROR";
-  if (valueMs >= threshold.warnAfterMs) return "WARN";
-  return "OK";
-}
-
-function worst(levels: readonly Level[]): Level {
-  return levels.reduce<Level>((a, b) => (LEVEL_RANK[b] > LEVEL_RANK[a] ? b : a), "OK");
-}
-
 export function formatDuration(ms: number): string {
   const s = Math.round(ms / 1000);
   if (s < 120) return `${s}s`;
@@ -58,8 +46,12 @@ export function formatDuration(ms: number): string {
   return `${(h / 24).toFixed(1)}d`;
 }
 
-function freshnessCheck(
-  stage: WatchedStage,
+/**
+ * One stage's freshness verdict: the worst of its signals against its thresholds. Exported for
+ * `opsctl status`, which judges every stage of the table (the watchdog included) with it.
+ */
+export function freshnessCheck(
+  stage: string,
   config: StageFreshness,
   seen: Record<SignalKind, number | null>,
   now: Date,

@@ -1,43 +1,37 @@
 /**
  * A deliberately small NYSE regular-session model for the watchdog: Monday to Friday,
- * 09:30–16:00 America/New_York, daylight saving handled through Intl. It knows no holidays or
+ * 09:30–16:00 America/New_York, daylight saving by the US rule. It knows no holidays or
  * half days (the dispatcher's full exchange calendar lives in services/dispatcher/; the watchdog
  * does not depend on it so that a calendar bug cannot also silence the alarm about it). On a
  * holiday the candle check therefore reads the day as open and warns: a false alarm, never a
  * missed one.
  */
 
-const ZONE = "America/New_York";
 const OPEN_MINUTE = 9 * 60 + 30;
 const CLOSE_MINUTE = 16 * 60;
 const DAY_MS = 86_400_000;
 
-const formatter = new Intl.DateTimeFormat("en-US", {
-  timeZone: ZONE,
-  hourCycle: "h23",
-  year: "numeric",
-  month: "2-digit",
-  day: "2-digit",
-  hour: "2-digit",
-  minute: "2-digit",
-  second: "2-digit",
-});
+/**
+ * New York's UTC offset at an instant, in ms, by the US rule (EDT from the second Sunday of March
+ * 02:00 local to the first Sunday of November 02:00 local). Arithmetic instead of Intl: the first
+ * Intl time-zone lookup costs 40-100 ms of ICU start-up, which `opsctl status` (judging candles
+ * with these checks) would pay on every run. test/watchdog/market-hours.test.ts holds it to Intl.
+ */
+export function newYorkOffsetMs(at: Date): number {
+  const year = at.getUTCFullYear();
+  const nthSunday = (month: number, n: number) => {
+    const first = new Date(Date.UTC(year, month, 1)).getUTCDay();
+    return 1 + ((7 - first) % 7) + (n - 1) * 7;
+  };
+  // 02:00 EST = 07:00 UTC (spring forward); 02:00 EDT = 06:00 UTC (fall back).
+  const dstStart = Date.UTC(year, 2, nthSunday(2, 2), 7);
+  const dstEnd = Date.UTC(year, 10, nthSunday(10, 1), 6);
+  const t = at.getTime();
+  return t >= dstStart && t < dstEnd ? -4 * 3_600_000 : -5 * 3_600_000;
+}
 
-/** New York's offset from UTC at an instant, in ms (e.g. -4 h in summer). */
 function zoneOffsetMs(atMs: number): number {
-  const parts: Record<string, number> = {};
-  for (const part of formatter.formatToParts(new Date(atMs))) {
-    if (part.type !== "literal") parts[part.type] = Number(part.value);
-  }
-  const asUtc = Date.UTC(
-    parts.year ?? 1970,
-    (parts.month ?? 1) - 1,
-    parts.day ?? 1,
-    parts.hour ?? 0,
-    parts.minute ?? 0,
-    parts.second ?? 0,
-  );
-  return asUtc - Math.floor(atMs / 1000) * 1000;
+  return newYorkOffsetMs(new Date(atMs));
 }
 
 /** The UTC instant of a New York wall-clock time on a calendar day (y, m0, d). */

@@ -1,6 +1,7 @@
 import type { Config } from "../common/config.ts";
 import type { Logger } from "../common/logger.ts";
 import type { ScheduledStage } from "../common/runtime/stage.ts";
+import { intervalMsOf } from "../common/stages.ts";
 import { type AlertPort, localAlertPort, snsAlertPort } from "./alerts.ts";
 import { runWatchdog } from "./run.ts";
 import { resolveFreshness } from "./thresholds.ts";
@@ -27,7 +28,7 @@ let cachedPort: { config: Config; port: Promise<AlertPort> } | undefined;
 export const watchdogStage: ScheduledStage = {
   name: "watchdog",
   kind: "scheduled",
-  intervalMs: 300_000,
+  intervalMs: intervalMsOf("watchdog"),
   async run(context) {
     const { config, logger } = context;
     // Resolved per run: cheap, and a bad OPS_WATCHDOG_FRESHNESS fails every run loudly (ConfigError).

@@ -1,71 +1,31 @@
 import * as z from "zod";
 import { ConfigError } from "../common/errors.ts";
+import type { Threshold } from "../common/health.ts";
+import {
+  type SignalKind,
+  STAGE_TABLE,
+  type StageFreshness,
+  WATCHED_STAGES,
+  type WatchedStage,
+} from "../common/stages.ts";
 
 /**
  * Freshness thresholds per stage and signal, in the spirit of dbt's source freshness
- * (`warn_after` / `error_after`, each a count and a period). A stage is judged on up to three
- * signals: `data` (the newest row it wrote), `success` (its last successful run) and
- * `heartbeat` (its last beat, for always-on loops). Its level is the worst of its signals.
+ * (`warn_after` / `error_after`, each a count and a period). The stages, their signals and the
+ * default thresholds are the stage table's (services/common/stages.ts), the one place they are
+ * written; this module adds the operator's overrides and the backlog limits.
  */
-export type Level = "OK" | "WARN" | "ERROR";
-export const LEVEL_RANK: Readonly<Record<Level, number>> = { OK: 0, WARN: 1, ERROR: 2 };
-
-export type SignalKind = "data" | "success" | "heartbeat";
-
-export interface Threshold {
-  warnAfterMs: number;
-  errorAfterMs: number;
-}
-
-export interface StageFreshness {
-  /** Signals judged for this stage; a signal absent here is not checked. */
-  signals: Partial<Record<SignalKind, Threshold>>;
-  /** Data age counts only regular-session time (candles do not arrive while NYSE is closed). */
-  marketHours?: boolean;
-  /** Level of a signal never seen at all (a fresh install, a stage not deployed yet). */
-  missingLevel: Level;
-}
-
-export const WATCHED_STAGES = [
-  "inbound-dock",
-  "sortation",
-  "lane-telemetry",
-  "dispatch-engine",
-  "dispatcher",
-  "backup",
-] as const;
-export type WatchedStage = (typeof WATCHED_STAGES)[number];
+export { LEVEL_RANK, type Level, type Threshold } from "../common/health.ts";
+export { type SignalKind, type StageFreshness, WATCHED_STAGES, type WatchedStage } from "../common/stages.ts";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const t = (warnAfterMs: number, errorAfterMs: number): Threshold => ({ warnAfterMs, errorAfterMs });
 
-/**
- * Defaults, chosen from each stage's schedule: a scheduled stage warns after about three missed
- * runs and errors after about six; data ages are looser because quiet news hours are normal.
- */
-export const DEFAULT_FRESHNESS: Readonly<Record<WatchedStage, StageFreshness>> = {
-  // Every minute; news arrives around the clock from the wires, so 30 min without a new row is odd.
-  "inbound-dock": {
-    signals: { data: t(30 * MINUTE, 2 * HOUR), success: t(5 * MINUTE, 15 * MINUTE) },
-    missingLevel: "WARN",
-  },
-  // Always on; beats between batches. Its newest row follows inbound-dock's, so its data threshold is looser.
-  sortation: {
-    signals: { data: t(1 * HOUR, 4 * HOUR), heartbeat: t(3 * MINUTE, 10 * MINUTE) },
-    missingLevel: "WARN",
-  },
-  // Every 5 minutes; a completed 5-minute bar is due every 5 minutes of regular session only.
-  "lane-telemetry": {
-    signals: { data: t(20 * MINUTE, 45 * MINUTE), success: t(15 * MINUTE, 30 * MINUTE) },
-    marketHours: true,
-    missingLevel: "WARN",
-  },
-  "dispatch-engine": { signals: { success: t(15 * MINUTE, 30 * MINUTE) }, missingLevel: "WARN" },
-  dispatcher: { signals: { heartbeat: t(3 * MINUTE, 10 * MINUTE) }, missingLevel: "WARN" },
-  // Nightly: a missed night warns, two error.
-  backup: { signals: { data: t(26 * HOUR, 50 * HOUR) }, missingLevel: "WARN" },
-};
+/** The stage table's thresholds of every watched stage. */
+export const DEFAULT_FRESHNESS: Readonly<Record<WatchedStage, StageFreshness>> = Object.fromEntries(
+  WATCHED_STAGES.map((stage) => [stage, STAGE_TABLE[stage].freshness]),
+) as Record<WatchedStage, StageFreshness>;
 
 /** Backlog, feed and drift thresholds; not configurable by environment yet (see docs/watchdog.md). */
 export const BACKLOG_THRESHOLDS = {
@@ -105,7 +65,7 @@ const overridesSchema = z.partialRecord(
  * @throws ConfigError naming OPS_WATCHDOG_FRESHNESS when the JSON or a threshold is invalid.
  */
 export function resolveFreshness(overridesJson: string | undefined): Record<WatchedStage, StageFreshness> {
-  const out = structuredClone(DEFAULT_FRESHNESS) as Record<WatchedStage, StageFreshness>;
+  const out: Record<WatchedStage, StageFreshness> = { ...DEFAULT_FRESHNESS };
   if (!overridesJson) return out;
   let raw: unknown;
   try {
@@ -126,7 +86,7 @@ export function resolveFreshness(overridesJson: string | undefined): Record<Watc
     [WatchedStage, z.infer<typeof overridesSchema>[WatchedStage]]
   >) {
     if (!override) continue;
-    const target = out[stage];
+    const signals: Partial<Record<SignalKind, Threshold>> = { ...out[stage].signals };
     for (const signal of ["data", "success", "heartbeat"] as const) {
       const value = override[signal];
       if (!value) continue;
@@ -139,9 +99,13 @@ export function resolveFreshness(overridesJson: string | undefined): Record<Watc
           "make error_after at least as long as warn_after",
         );
       }
-      target.signals[signal] = { warnAfterMs, errorAfterMs };
+      signals[signal] = { warnAfterMs, errorAfterMs };
     }
-    if (override.missing_level) target.missingLevel = override.missing_level;
+    out[stage] = {
+      ...out[stage],
+      signals,
+      ...(override.missing_level ? { missingLevel: override.missing_level } : {}),
+    };
   }
   return out;
 }

@@ -86,13 +86,15 @@ describe("the built opsctl binary", function () {
     }
   });
 
-  it("status --json on an empty stack is healthy (exit 0) with the documented shape", async () => {
+  it("status --json on an empty stack warns (exit 3) that no stage ran yet, with the documented shape", async () => {
     const run = await opsctl(["status", "--json"]);
-    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.code, 3, run.stderr);
     const report = json(run);
-    assert.equal(report.schemaVersion, 1);
+    assert.equal(report.schemaVersion, 2);
     assert.equal(report.target, "local");
-    assert.equal((report.health as { level: string }).level, "ok");
+    const health = report.health as { level: string; stages: { level: string; message: string }[] };
+    assert.equal(health.level, "WARN");
+    assert.ok(health.stages.every((stage) => stage.level === "WARN" && /never seen/.test(stage.message)));
     assert.equal(report.dryRun, true);
     assert.deepEqual(Object.keys(report).sort(), [
       "at",
@@ -131,10 +133,10 @@ describe("the built opsctl binary", function () {
       INSERT INTO stage_heartbeats (stage, instance, beat_at, last_success_at) VALUES ('dispatch-engine', 'x', now() - interval '20 minutes', now() - interval '20 minutes')`);
     const warn = await opsctl(["status", "--json"]);
     assert.equal(warn.code, 3, warn.stdout);
-    assert.equal((json(warn).health as { level: string }).level, "warn");
+    assert.equal((json(warn).health as { level: string }).level, "WARN");
     const plain = await opsctl(["status"]);
     assert.equal(plain.code, 3);
-    assert.match(plain.stdout, /dispatch-engine\s+silent for 20m/);
+    assert.match(plain.stdout, /dispatch-engine\s+success 20min old \(WARN after 15min\)/);
     await pool.query(sql.unsafe`
       INSERT INTO watchdog_state (check_key, level, since, last_evaluated_at, message) VALUES ('freshness.raw', 'ERROR', now(), now(), 'no events for 2h')`);
     assert.equal((await opsctl(["status", "--json"])).code, 4);
@@ -243,6 +245,33 @@ describe("the built opsctl binary", function () {
       const targets = new Set(aws.calls.map((call) => call.target));
       assert.ok(targets.has("Lambda.Invoke:ops-pipeline-test-ops-api"));
       assert.ok(targets.has("AmazonSSM.GetParametersByPath"));
+    });
+
+    it("feeds list and replay go through the ops-api, replay with the SSM parameters", async () => {
+      const feeds = await opsctl(["feeds", "list", "--json", "--target", "aws"], awsEnv());
+      assert.equal(feeds.code, 0, feeds.stderr);
+      const listed = (json(feeds).feeds as { id: number; url: string }[]).map((feed) => feed.id);
+      const stored = await pool.anyFirst(sql.unsafe`SELECT id FROM feeds ORDER BY id`);
+      assert.deepEqual(listed, stored);
+      aws.parameters.set("/ops-pipeline/test/sentiment-threshold", "0.9");
+      const replay = await opsctl(
+        ["replay", "--from", "2026-11-25T14:50Z", "--to", "2026-11-25T15:10Z", "--json", "--target", "aws"],
+        awsEnv(),
+      );
+      assert.equal(replay.code, 0, replay.stderr);
+      assert.equal((json(replay).params as { threshold: number }).threshold, 0.9);
+      const ops = aws.calls
+        .filter((call) => call.target === "Lambda.Invoke:ops-pipeline-test-ops-api")
+        .map((call) => call.body as { op: string; params?: { threshold: number } });
+      assert.ok(ops.some((call) => call.op === "feeds.list"));
+      assert.equal(ops.find((call) => call.op === "replay")?.params?.threshold, 0.9);
+    });
+
+    it("refuses commands that act on this machine only, saying what to do instead", async () => {
+      const run = await opsctl(["tickers", "refresh", "--from", "x.json", "--target", "aws"], awsEnv());
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /LOCAL_TARGET_ONLY|this machine only/);
+      assert.match(run.stderr, /without --target aws/);
     });
 
     it("without a function name it says how to get one", async () => {

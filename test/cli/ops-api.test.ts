@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { OpsApiError, opsApiClient } from "../../cli/src/aws-backend.ts";
 import { FakeClock } from "../../services/common/clock.ts";
-import type { RecommendationExplanation, RecommendationList } from "../../services/common/ops/recs.ts";
-import type { StatusSnapshot } from "../../services/common/ops/status.ts";
+import type { FeedRow } from "../../services/ops/feeds.ts";
+import type { RecommendationExplanation, RecommendationList } from "../../services/ops/recs.ts";
+import type { ReplayReport } from "../../services/ops/replay.ts";
+import type { StatusSnapshot } from "../../services/ops/status.ts";
 import { handleOperation, OpsRequestError, runOperation } from "../../services/ops-api/operations.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import { FAKE_AWS_ENV, type FakeAws, startFakeAws } from "./helpers/fake-aws.ts";
@@ -68,6 +70,51 @@ describe("ops-api: the fixed operation set behind the Lambda", () => {
     assert.equal(explanation.chart[18]?.sma20, null);
     assert.ok(typeof explanation.chart[19]?.sma20 === "number");
     assert.equal(await api.invoke({ op: "recs.show", id: 999_999 }), null);
+  });
+
+  it("lists, adds and pauses feeds through Lambda Invoke, with the stage's own validation", async () => {
+    const api = opsApiClient(lambda, "ops-api");
+    const before = await api.invoke<FeedRow[]>({ op: "feeds.list" });
+    const added = await api.invoke<FeedRow>({
+      op: "feeds.add",
+      feed: { url: "https://example.com/ops-api.rss", name: "ops-api test", tags: ["test"], terms: null },
+    });
+    assert.equal(added.enabled, true);
+    const paused = await api.invoke<FeedRow>({ op: "feeds.change", change: "pause", id: added.id });
+    assert.equal(paused.enabled, false);
+    const after = await api.invoke<FeedRow[]>({ op: "feeds.list" });
+    assert.equal(after.length, before.length + 1);
+    await assert.rejects(
+      api.invoke({ op: "feeds.add", feed: { url: "ftp://x", name: "bad", tags: [], terms: null } }),
+      (error: unknown) => error instanceof OpsApiError && error.code === "FEED_INVALID",
+    );
+    await assert.rejects(
+      api.invoke({ op: "feeds.change", change: "resume", id: 999_999 }),
+      (error: unknown) => error instanceof OpsApiError && error.code === "FEED_NOT_FOUND",
+    );
+  });
+
+  it("replays with the parameters it is sent, never reading any itself", async () => {
+    const api = opsApiClient(lambda, "ops-api");
+    const params = {
+      threshold: 1,
+      minEvents: 1,
+      lookbackMinutes: 60,
+      cooldownMinutes: 60,
+      maxCandleAgeSeconds: 600,
+    };
+    const report = await api.invoke<ReplayReport>({
+      op: "replay",
+      from: "2026-11-25T14:00:00Z",
+      to: "2026-11-25T15:00:00Z",
+      params,
+    });
+    assert.deepEqual(report.params, params);
+    assert.equal(report.ticks, 13);
+    await assert.rejects(
+      api.invoke({ op: "replay", from: "yesterday", to: "2026-11-25T15:00:00Z", params }),
+      (error: unknown) => error instanceof OpsApiError && error.code === "OPS_REQUEST_INVALID",
+    );
   });
 
   it("turns a crashed function into an operator error that points at its logs", async () => {

@@ -24,6 +24,11 @@ function backendWith(store: ParameterStore, target: "local" | "aws" = "local"): 
     explainRecommendation: unused,
     params: () => store,
     paramAudit: unused,
+    listFeeds: unused,
+    addFeed: unused,
+    changeFeed: unused,
+    replay: unused,
+    listBackups: unused,
     close: async () => undefined,
   };
 }

@@ -5,13 +5,21 @@ import { priceChart } from "../../cli/src/ui/chart.ts";
 import { TypeToConfirm } from "../../cli/src/ui/confirm.tsx";
 import { ExplanationScreen, FollowScreen, RecommendationListScreen } from "../../cli/src/ui/recs-screens.tsx";
 import { StatusScreen } from "../../cli/src/ui/status-screen.tsx";
-import type { RecommendationExplanation, RecommendationSummary } from "../../services/common/ops/recs.ts";
-import { buildStatusReport, type StatusSnapshot } from "../../services/common/ops/status.ts";
 import { defaultParams } from "../../services/common/params/definitions.ts";
+import type { RecommendationExplanation, RecommendationSummary } from "../../services/ops/recs.ts";
+import { buildStatusReport, type StatusSnapshot } from "../../services/ops/status.ts";
+import { emptyObservations } from "./helpers/observations.ts";
 
 const NOW = Date.parse("2026-11-24T15:00:00Z");
 
 function snapshot(): StatusSnapshot {
+  const observations = emptyObservations();
+  observations.stages["inbound-dock"] = {
+    data: NOW - 20_000,
+    success: NOW - 20_000,
+    heartbeat: NOW - 20_000,
+  };
+  observations.stages.dispatcher = { data: null, success: NOW - 5 * 60_000, heartbeat: NOW - 5 * 60_000 };
   return {
     heartbeats: [
       {
@@ -56,6 +64,11 @@ function snapshot(): StatusSnapshot {
     lastSuccessfulBackupAt: null,
     openAlerts: [],
     paperPnl: "n/a",
+    observations: {
+      ...observations,
+      unclassified: { count: 3, oldestAt: NOW - 90_000 },
+      pending: { count: 2, oldestAt: NOW - 60_000 },
+    },
   };
 }
 
@@ -85,14 +98,14 @@ describe("opsctl screens (ink-testing-library frames)", () => {
     const { lastFrame, unmount } = render(<StatusScreen report={report} />);
     const frame = lastFrame() ?? "";
     unmount();
-    // The dispatcher is 5 min silent (over 3 intervals of 1 min, under 10): WARN overall.
+    // The dispatcher is 5 min silent (over its 3-minute heartbeat warn age, under 10): WARN overall.
     assert.match(frame, /WARN/);
     assert.match(frame, /dry-run ON/);
     assert.match(frame, /kill-switch off/);
-    assert.match(frame, /inbound-dock\s+beat 20s ago/);
-    assert.match(frame, /dispatcher\s+silent for 5m00s/);
-    assert.match(frame, /watchdog\s+no heartbeat yet/);
-    assert.match(frame, /3 unclassified, oldest 1m30s/);
+    assert.match(frame, /inbound-dock\s+data 20s old; success 20s old/);
+    assert.match(frame, /dispatcher\s+heartbeat 5min old \(WARN after 3min\)/);
+    assert.match(frame, /watchdog\s+success: never seen/);
+    assert.match(frame, /3 unclassified raw events, oldest 90s old/);
     assert.match(frame, /executions today 5/);
     assert.match(frame, /P&L n\/a/);
     assert.match(frame, /classifier lexicon \(lexicon-v1\)/);
@@ -416,7 +429,7 @@ describe("dev dashboard: the sentiment line", () => {
     );
     assert.equal(
       describeClassifier({ ...status, classifier: "unavailable", error: "hub down" }).level,
-      "error",
+      "ERROR",
     );
   });
 });

@@ -1,15 +1,12 @@
 import assert from "node:assert/strict";
 import { FakeClock } from "../../services/common/clock.ts";
 import { sql } from "../../services/common/db.ts";
-import {
-  evaluateHealth,
-  HEALTH_LIMITS,
-  readStatusSnapshot,
-  type StatusSnapshot,
-  usMarketOpen,
-} from "../../services/common/ops/status.ts";
 import { defaultParams } from "../../services/common/params/definitions.ts";
+import { STAGE_TABLE } from "../../services/common/stages.ts";
+import { evaluateHealth, readStatusSnapshot, type StatusSnapshot } from "../../services/ops/status.ts";
+import { BACKLOG_THRESHOLDS } from "../../services/watchdog/thresholds.ts";
 import { useTestDatabase } from "../helpers/db.ts";
+import { emptyObservations, seenAt } from "./helpers/observations.ts";
 import { seedTradingDay } from "./helpers/seed.ts";
 
 // Tuesday 2026-11-24 15:00 UTC = 10:00 New York: the market is open.
@@ -39,45 +36,68 @@ function emptySnapshot(): StatusSnapshot {
     lastSuccessfulBackupAt: null,
     openAlerts: [],
     paperPnl: "n/a",
+    observations: emptyObservations(),
   };
 }
+
+/** A stack whose every stage ran at `atMs`, the watchdog included. */
+function freshSnapshot(atMs: number): StatusSnapshot {
+  const snapshot = emptySnapshot();
+  seenAt(snapshot.observations, atMs);
+  snapshot.heartbeats = [
+    {
+      stage: "watchdog",
+      instance: "a",
+      beatAt: atMs,
+      lastSuccessAt: atMs,
+      lastErrorAt: null,
+      lastError: null,
+      runs: 1,
+      failures: 0,
+    },
+  ];
+  return snapshot;
+}
+
+const stageLevel = (report: ReturnType<typeof evaluateHealth>, stage: string) =>
+  report.stages.find((entry) => entry.stage === stage)?.level;
 
 describe("status health evaluation", () => {
   const params = defaultParams();
 
-  it("calls a stack with no data yet healthy, with every stage unknown rather than failing", () => {
+  it("calls a stack with no data yet WARN, every stage never seen rather than failing, as the watchdog does", () => {
     const clock = new FakeClock(OPEN);
     const report = evaluateHealth(emptySnapshot(), params, clock.now());
-    assert.equal(report.level, "ok");
-    assert.ok(report.stages.every((stage) => stage.level === "unknown"));
+    assert.equal(report.level, "WARN");
+    assert.ok(report.stages.every((stage) => stage.level === "WARN" && /never seen/.test(stage.message)));
+    assert.deepEqual(
+      report.stages.map((stage) => stage.stage),
+      Object.keys(STAGE_TABLE),
+    );
   });
 
-  it("warns when a stage misses three beats and errors after ten", () => {
+  it("warns when a stage's last success is older than the table's warn age and errors after its error age", () => {
     const clock = new FakeClock(OPEN);
-    const snapshot = emptySnapshot();
-    const beatAt = clock.now().getTime();
-    snapshot.heartbeats = [
-      {
-        stage: "inbound-dock",
-        instance: "a",
-        beatAt,
-        lastSuccessAt: beatAt,
-        lastErrorAt: null,
-        lastError: null,
-        runs: 1,
-        failures: 0,
-      },
-    ];
-    assert.equal(evaluateHealth(snapshot, params, clock.now()).level, "ok");
-    clock.advance(3 * 60_000);
-    assert.equal(evaluateHealth(snapshot, params, clock.now()).level, "warn");
-    clock.advance(7 * 60_000);
+    const snapshot = freshSnapshot(clock.now().getTime());
+    const { warnAfterMs, errorAfterMs } = STAGE_TABLE["inbound-dock"].freshness.signals.success;
+    assert.equal(evaluateHealth(snapshot, params, clock.now()).level, "OK");
+    clock.advance(warnAfterMs);
+    assert.equal(stageLevel(evaluateHealth(snapshot, params, clock.now()), "inbound-dock"), "WARN");
+    clock.set(new Date(Date.parse(OPEN) + errorAfterMs));
     const report = evaluateHealth(snapshot, params, clock.now());
-    assert.equal(report.level, "error");
+    assert.equal(stageLevel(report, "inbound-dock"), "ERROR");
+    assert.equal(report.level, "ERROR");
     assert.match(
       report.stages.find((stage) => stage.stage === "inbound-dock")?.message ?? "",
-      /silent for 10m00s/,
+      /success 15min old \(ERROR after 15min\)/,
     );
+  });
+
+  it("judges the watchdog itself on its heartbeat row, which the watchdog cannot", () => {
+    const clock = new FakeClock(OPEN);
+    const snapshot = freshSnapshot(clock.now().getTime());
+    clock.advance(STAGE_TABLE.watchdog.freshness.signals.success.warnAfterMs);
+    assert.equal(stageLevel(evaluateHealth(snapshot, params, clock.now()), "watchdog"), "WARN");
   });
 
   it("warns when a stage's last run failed after its last success, naming the error", () => {
@@ -96,49 +116,56 @@ describe("status health evaluation", () => {
         failures: 1,
       },
     ];
+    seenAt(snapshot.observations, now);
     const report = evaluateHealth(snapshot, params, clock.now());
-    assert.equal(report.level, "warn");
+    assert.equal(stageLevel(report, "lane-telemetry"), "WARN");
     assert.match(report.stages.find((stage) => stage.stage === "lane-telemetry")?.message ?? "", /HTTP 429/);
   });
 
-  it("grades the pending backlog by its oldest row's age", () => {
+  it("grades the pending backlog by its oldest row's age, at the watchdog's thresholds", () => {
     const clock = new FakeClock(OPEN);
     const snapshot = emptySnapshot();
-    snapshot.backlog.pending = 4;
-    snapshot.backlog.oldestPendingAt = clock.now().getTime();
-    clock.advance(HEALTH_LIMITS.pendingWarnMs - 1);
-    assert.equal(evaluateHealth(snapshot, params, clock.now()).level, "ok");
+    snapshot.observations.pending = { count: 4, oldestAt: clock.now().getTime() };
+    const pending = () =>
+      evaluateHealth(snapshot, params, clock.now()).checks.find(
+        (c) => c.key === "backlog:pending-recommendations",
+      );
+    clock.advance(BACKLOG_THRESHOLDS.pendingAge.warnAfterMs - 1);
+    assert.equal(pending()?.level, "OK");
     clock.advance(1);
-    assert.equal(evaluateHealth(snapshot, params, clock.now()).level, "warn");
-    clock.advance(HEALTH_LIMITS.pendingErrorMs);
-    assert.equal(evaluateHealth(snapshot, params, clock.now()).level, "error");
+    assert.equal(pending()?.level, "WARN");
+    clock.advance(BACKLOG_THRESHOLDS.pendingAge.errorAfterMs);
+    assert.equal(pending()?.level, "ERROR");
+    assert.equal(evaluateHealth(snapshot, params, clock.now()).level, "ERROR");
   });
 
-  it("ignores old candles while the market is closed and errors on them while it is open", () => {
-    const snapshot = emptySnapshot();
-    snapshot.newest.telemetryTs = Date.parse(OPEN) - 2 * 60 * 60_000;
-    assert.equal(evaluateHealth(snapshot, params, new Date(OPEN)).level, "error");
-    // Saturday: closed.
-    assert.equal(evaluateHealth(snapshot, params, new Date("2026-11-28T15:00:00Z")).level, "ok");
-    assert.equal(usMarketOpen(new Date("2026-11-24T14:29:00Z")), false);
-    assert.equal(usMarketOpen(new Date("2026-11-24T14:30:00Z")), true);
+  it("counts candle age in market time only: old candles are fine while closed, an error while open", () => {
+    const snapshot = freshSnapshot(Date.parse(OPEN));
+    // Monday 10:00 New York: six hours of session before Tuesday's 10:00.
+    snapshot.observations.stages["lane-telemetry"].data = Date.parse("2026-11-23T15:00:00Z");
+    assert.equal(stageLevel(evaluateHealth(snapshot, params, new Date(OPEN)), "lane-telemetry"), "ERROR");
+    // Friday's last candle on Saturday: five minutes of session since.
+    const saturday = Date.parse("2026-11-28T15:00:00Z");
+    const weekend = freshSnapshot(saturday);
+    weekend.observations.stages["lane-telemetry"].data = Date.parse("2026-11-27T20:55:00Z");
+    assert.equal(stageLevel(evaluateHealth(weekend, params, new Date(saturday)), "lane-telemetry"), "OK");
   });
 
   it("warns on an engaged kill switch and on parked events, and errors on an open ERROR alert", () => {
     const clock = new FakeClock(OPEN);
-    const snapshot = emptySnapshot();
-    snapshot.backlog.parked = 2;
+    const snapshot = freshSnapshot(clock.now().getTime());
+    snapshot.observations.parked = { total: 2, lastDay: 0 };
     const parkedCheck = () =>
-      evaluateHealth(snapshot, params, clock.now()).checks.find((check) => check.key === "backlog.parked");
-    assert.equal(parkedCheck()?.level, "ok", "events parked days ago are kept, not a warning now");
-    snapshot.backlog.parkedLastDay = 1;
-    assert.equal(parkedCheck()?.level, "warn");
+      evaluateHealth(snapshot, params, clock.now()).checks.find((check) => check.key === "backlog:parked");
+    assert.equal(parkedCheck()?.level, "OK", "events parked days ago are kept, not a warning now");
+    snapshot.observations.parked = { total: 2, lastDay: 1 };
+    assert.equal(parkedCheck()?.level, "WARN");
     const engaged = {
       ...params,
       "kill-switch": { engaged: true, reason: "broker down", at: null, by: "ops@host" },
     };
     const report = evaluateHealth(snapshot, engaged, clock.now());
-    assert.equal(report.level, "warn");
+    assert.equal(report.level, "WARN");
     assert.match(report.checks.find((check) => check.key === "kill-switch")?.message ?? "", /broker down/);
     snapshot.openAlerts = [
       {
@@ -148,13 +175,13 @@ describe("status health evaluation", () => {
         message: "no events",
       },
     ];
-    assert.equal(evaluateHealth(snapshot, engaged, clock.now()).level, "error");
+    assert.equal(evaluateHealth(snapshot, engaged, clock.now()).level, "ERROR");
   });
 
-  it("warns when the newest backup failed or the last good one is over a day old", () => {
+  it("warns when the newest backup failed or the last good one missed a night, errors after two", () => {
     const clock = new FakeClock(OPEN);
-    const snapshot = emptySnapshot();
     const started = clock.now().getTime() - 60_000;
+    const snapshot = freshSnapshot(started);
     snapshot.lastBackup = {
       id: 1,
       status: "SUCCEEDED",
@@ -166,15 +193,18 @@ describe("status health evaluation", () => {
       error: null,
     };
     snapshot.lastSuccessfulBackupAt = started;
-    assert.equal(evaluateHealth(snapshot, params, clock.now()).level, "ok");
-    clock.advance(HEALTH_LIMITS.backupWarnMs);
-    assert.equal(evaluateHealth(snapshot, params, clock.now()).level, "warn");
+    const backup = () => stageLevel(evaluateHealth(snapshot, params, clock.now()), "backup");
+    assert.equal(backup(), "OK");
+    const { warnAfterMs, errorAfterMs } = STAGE_TABLE.backup.freshness.signals.data;
+    clock.set(new Date(started + warnAfterMs));
+    assert.equal(backup(), "WARN");
+    clock.set(new Date(started + errorAfterMs));
+    assert.equal(backup(), "ERROR");
     snapshot.lastBackup = { ...snapshot.lastBackup, status: "FAILED", error: "pg_dump exited 1" };
     clock.set(OPEN);
-    assert.match(
-      evaluateHealth(snapshot, params, clock.now()).checks.find((c) => c.key === "backup")?.message ?? "",
-      /pg_dump/,
-    );
+    const failed = evaluateHealth(snapshot, params, clock.now()).checks.find((c) => c.key === "backup");
+    assert.equal(failed?.level, "WARN");
+    assert.match(failed?.message ?? "", /pg_dump/);
   });
 });
 
@@ -218,6 +248,11 @@ describe("status snapshot from the database", () => {
       ["inbound-dock", "sortation"],
     );
     assert.ok(snapshot.newest.telemetryTs !== null);
+    // The watchdog's own reading travels with the snapshot: the same rows, judged by its checks.
+    assert.equal(snapshot.observations.unclassified.count, 1);
+    assert.equal(snapshot.observations.pending.count, 1);
+    assert.equal(snapshot.observations.parked.lastDay, 1);
+    assert.equal(snapshot.observations.stages["inbound-dock"].heartbeat, snapshot.heartbeats[0]?.beatAt);
   });
 
   it("reads paper P&L from the dispatcher's paper account, marking positions at the newest close", async () => {
@@ -244,27 +279,5 @@ describe("status snapshot from the database", () => {
     await db.pool.query(sql.unsafe`DELETE FROM dispatch_positions`);
     await db.pool.query(sql.unsafe`DELETE FROM dispatch_accounts`);
     await db.pool.query(sql.unsafe`DELETE FROM lane_telemetry WHERE ticker = 'ACME'`);
-  });
-});
-
-describe("New York time without Intl", () => {
-  it("agrees with Intl on the offset across both DST switches of a year", async () => {
-    const { newYorkOffsetMs } = await import("../../services/common/ops/status.ts");
-    const format = new Intl.DateTimeFormat("en-US", {
-      timeZone: "America/New_York",
-      timeZoneName: "shortOffset",
-    });
-    for (
-      let t = Date.parse("2026-01-01T00:00:00Z");
-      t < Date.parse("2027-01-01T00:00:00Z");
-      t += 3 * 3_600_000
-    ) {
-      const name = format.formatToParts(new Date(t)).find((part) => part.type === "timeZoneName")?.value;
-      assert.equal(
-        newYorkOffsetMs(new Date(t)) / 3_600_000,
-        Number(name?.replace("GMT", "")),
-        new Date(t).toISOString(),
-      );
-    }
   });
 });

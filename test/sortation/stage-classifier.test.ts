@@ -7,9 +7,9 @@ import { FakeClock } from "../../services/common/clock.ts";
 import { loadConfig } from "../../services/common/config.ts";
 import { sql } from "../../services/common/db.ts";
 import { createLogger, type Logger } from "../../services/common/logger.ts";
-import { evaluateHealth, readStatusSnapshot } from "../../services/common/ops/status.ts";
 import { postgresParameterStore } from "../../services/common/params/postgres.ts";
 import { envSecrets } from "../../services/common/secrets.ts";
+import { evaluateHealth, readStatusSnapshot } from "../../services/ops/status.ts";
 import { readClassifierStatus } from "../../services/sortation/classifier-status.ts";
 import { sortationStage } from "../../services/sortation/stage.ts";
 import { useTestDatabase } from "../helpers/db.ts";
@@ -143,7 +143,7 @@ describe("sortation stage: which classifier, and saying so", function () {
       now,
     );
     const check = health.checks.find((c) => c.key === "sortation.classifier");
-    assert.equal(check?.level, "warn");
+    assert.equal(check?.level, "WARN");
     assert.match(
       check?.message ?? "",
       /LEXICON FALLBACK: FinBERT unavailable \(download failed \(http-error\).*404/,

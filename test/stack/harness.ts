@@ -10,11 +10,26 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
+import { STAGE_TABLE, type StageTable } from "../../services/common/stages.ts";
 import { parseStackConfig, parseStackYaml, type StackConfig, stackYamlSource } from "../../stack/config.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const ACCOUNT = "123456789012";
 export const FIXTURE_LAMBDA_DIR = "test/stack/fixtures/lambda-bundles";
+
+/**
+ * The repository's stage table with two cadences changed, and nothing else: the `ops-cadence`
+ * stack is built from it to show the schedules and alarms following the table.
+ */
+export const CADENCE_VARIANT: StageTable = {
+  ...STAGE_TABLE,
+  "inbound-dock": { ...STAGE_TABLE["inbound-dock"], cadence: { kind: "every", intervalMs: 3 * 60_000 } },
+  backup: {
+    ...STAGE_TABLE.backup,
+    cadence: { kind: "nightly", atUtc: { hour: 4, minute: 15 } },
+    stalenessAlarmSeconds: 30 * 3600,
+  },
+};
 
 export interface Registered {
   readonly type: string;
@@ -159,6 +174,15 @@ async function start(): Promise<MockedRun> {
     repositoryRoot: ROOT,
     lambdaCode,
     databasePassword: "FixedTestPassword0123456789abcdef",
+  });
+
+  // The dev stack again, from a stage table with other cadences (CADENCE_VARIANT).
+  new OpsStack("ops-cadence", {
+    config: devConfig(),
+    repositoryRoot: ROOT,
+    lambdaCode,
+    databasePassword: "FixedTestPassword0123456789abcdef",
+    stages: CADENCE_VARIANT,
   });
 
   const outputs: Record<string, unknown> = {};

@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { PARAM_KEYS, PARAMETERS } from "../../services/common/params/definitions.ts";
+import { STAGE_TABLE } from "../../services/common/stages.ts";
 import { RDS_CA_BUNDLE_PATH } from "../../stack/database.ts";
-import { WATCHDOG_METRICS } from "../../stack/metrics.ts";
+import { stalenessAlarmSeconds, WATCHDOG_METRICS } from "../../stack/metrics.ts";
 import { NAT_USER_DATA } from "../../stack/network.ts";
 import { BACKUP_SCHEDULE, LAMBDAS, stackPlan } from "../../stack/plan.ts";
-import { json, type MockedRun, mockedRun, type Registered, ROOT } from "./harness.ts";
+import { CADENCE_VARIANT, json, type MockedRun, mockedRun, type Registered, ROOT } from "./harness.ts";
 
 // Every property of issue 8 asserted on what the program registers under mocks. `dev` is the
 // program itself (stack/index.ts with Pulumi.dev.yaml); `prodlike` the same components with
@@ -321,6 +322,31 @@ describe("stack: schedules", () => {
     }
   });
 
+  it("follows the stage table: another cadence there moves the schedules and alarms, nothing else", () => {
+    const variant = run.of("ops-cadence");
+    const expression = (resources: Registered[], name: string) =>
+      resources.find((r) => r.type === "aws:scheduler/schedule:Schedule" && r.name === name)?.inputs
+        .scheduleExpression;
+    assert.equal(expression(variant, "ops-cadence-inbound-dock-schedule"), "rate(3 minutes)");
+    assert.equal(expression(dev, "ops-dev-inbound-dock-schedule"), "rate(1 minute)");
+    assert.equal(expression(variant, "ops-cadence-nightly-backup-schedule"), "cron(15 4 * * ? *)");
+    assert.equal(expression(variant, "ops-cadence-lane-telemetry-schedule"), "rate(5 minutes)");
+    // A queued run may wait one interval before it is dropped: the new one.
+    const invoke = variant.find((r) => r.name === "ops-cadence-inbound-dock-async");
+    assert.equal(invoke?.inputs.maximumEventAgeInSeconds, 180);
+    const staleAlarm = variant.find(
+      (r) =>
+        r.type === "aws:cloudwatch/metricAlarm:MetricAlarm" &&
+        (r.inputs.dimensions as Record<string, string> | undefined)?.Stage === "backup",
+    );
+    assert.equal(staleAlarm?.inputs.threshold, 30 * 3600);
+    assert.deepEqual(
+      CADENCE_VARIANT["inbound-dock"].freshness,
+      STAGE_TABLE["inbound-dock"].freshness,
+      "only the cadence differs",
+    );
+  });
+
   it("runs the backup task nightly through ECS RunTask in the private subnets", () => {
     const schedule = schedules().find((s) => s.name === "ops-dev-nightly-backup-schedule")!;
     assert.equal(schedule.inputs.scheduleExpression, BACKUP_SCHEDULE);
@@ -482,7 +508,7 @@ describe("stack: alerts and alarms", () => {
   });
 
   it("alarms on each stage's staleness and on the watchdog's missing heartbeat, with the shared metric names", () => {
-    for (const stage of Object.keys(WATCHDOG_METRICS.stalenessAlarmSeconds)) {
+    for (const stage of Object.keys(stalenessAlarmSeconds())) {
       const alarm = alarms().find(
         (a) =>
           a.inputs.metricName === WATCHDOG_METRICS.staleness &&

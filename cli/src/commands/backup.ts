@@ -4,7 +4,7 @@ import type { DatabasePool } from "../../../services/common/db.ts";
 import { ConfigError, OperatorError } from "../../../services/common/errors.ts";
 import type { Logger } from "../../../services/common/logger.ts";
 import { awsClientConfig } from "../aws-config.ts";
-import { operatorIdentity } from "../backend.ts";
+import { openBackend, operatorIdentity } from "../backend.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput, type Output } from "../output.ts";
 
@@ -33,7 +33,7 @@ async function openBackupDatabase(config: Config, logger: Logger): Promise<Opene
     await Promise.all([
       import("../local-database.ts"),
       import("../../../services/common/db.ts"),
-      import("../../../services/backup/log.ts"),
+      import("../../../services/ops/backup.ts"),
     ]);
   const database = await openLocalDatabase(config, logger);
   let pool: DatabasePool | undefined;
@@ -77,47 +77,27 @@ function parseId(value: string): number {
 }
 
 async function backupNowAws(config: Config, out: Output): Promise<void> {
-  const [{ ECSClient }, ecs] = await Promise.all([
-    import("@aws-sdk/client-ecs"),
-    import("../../../services/backup/ecs.ts"),
-  ]);
-  const target = ecs.backupTaskTarget(config.backup.ecs);
-  const client = new ECSClient(awsClientConfig(config));
-  try {
-    const taskArn = await ecs.startBackupTask(client, target, `opsctl/${operatorIdentity()}`);
-    out.note(`started backup task ${taskArn}`);
-    const started = Date.now();
-    const outcome = await ecs.waitForBackupTask(client, target.cluster, taskArn, {
-      onStatus: (status) => out.note(`  ${status} after ${Math.round((Date.now() - started) / 1000)}s`),
-    });
-    out.result({ target: "aws", ...outcome }, () => `backup task finished (exit code 0): ${taskArn}`);
-  } finally {
-    client.destroy();
-  }
+  const { runBackupTaskOnAws } = await import("../../../services/ops/backup.ts");
+  const outcome = await runBackupTaskOnAws(
+    config,
+    awsClientConfig(config),
+    `opsctl/${operatorIdentity()}`,
+    (line) => out.note(line),
+  );
+  out.result({ target: "aws", ...outcome }, () => `backup task finished (exit code 0): ${outcome.taskArn}`);
 }
 
 async function backupNowLocal(config: Config, logger: Logger, out: Output): Promise<void> {
-  const [{ runBackup }, { findPgTool }, wiring, { systemClock }] = await Promise.all([
-    import("../../../services/backup/backup.ts"),
-    import("../../../services/backup/pg-tools.ts"),
-    import("../../../services/backup/wiring.ts"),
+  const [{ takeBackupHere }, { systemClock }] = await Promise.all([
+    import("../../../services/ops/backup.ts"),
     import("../../../services/common/clock.ts"),
   ]);
-  const pgDump = await findPgTool("pg_dump", { binDir: config.backup.pgBinDir });
   const database = await openBackupDatabase(config, logger);
   try {
-    const kind = wiring.defaultStorageKind(config);
-    const result = await runBackup({
-      db: database.pool,
-      databaseUrl: database.url,
-      pgDump,
-      storage: await wiring.storageFor(kind, config),
-      prefix: wiring.prefixFor(kind, config),
-      keep: config.backup.keep,
-      clock: systemClock,
-      logger,
-      onProgress: (p) => out.note(`  dumped ${formatBytes(p.bytes)} in ${(p.elapsedMs / 1000).toFixed(1)}s`),
-    });
+    const result = await takeBackupHere(
+      { db: database.pool, databaseUrl: database.url, config, clock: systemClock, logger },
+      (p) => out.note(`  dumped ${formatBytes(p.bytes)} in ${(p.elapsedMs / 1000).toFixed(1)}s`),
+    );
     out.result(result, () =>
       [
         `backup ${result.id} SUCCEEDED: ${result.location}`,
@@ -174,34 +154,23 @@ Examples:
     .action(async (options: { limit: number }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const out = createOutput({ json: globals.json === true });
-      const { config, logger } = cliContext(globals);
-      const { listBackups } = await import("../../../services/backup/log.ts");
-      const database = await openBackupDatabase(config, logger);
+      const backend = await openBackend(cliContext(globals));
       try {
-        const rows = await listBackups(database.pool, options.limit);
-        out.result(
-          {
-            backups: rows.map((row) => ({
-              ...row,
-              started_at: new Date(row.started_at).toISOString(),
-              finished_at: row.finished_at === null ? null : new Date(row.finished_at).toISOString(),
-              deleted_at: row.deleted_at === null ? null : new Date(row.deleted_at).toISOString(),
-            })),
-          },
-          () =>
-            rows.length === 0
-              ? "no backups yet: take one with `opsctl backup now`"
-              : [
-                  `${"ID".padStart(5)}  ${"STATUS".padEnd(9)}  ${"STARTED (UTC)".padEnd(19)}  ${"SIZE".padStart(10)}  ${"TABLES".padStart(6)}  WHERE`,
-                  ...rows.map((row) => {
-                    const status = row.deleted_at === null ? row.status : "DELETED";
-                    const tables = row.manifest ? String(Object.keys(row.manifest.tables).length) : "-";
-                    return `${String(row.id).padStart(5)}  ${status.padEnd(9)}  ${new Date(row.started_at).toISOString().slice(0, 19).replace("T", " ")}  ${formatBytes(row.size_bytes).padStart(10)}  ${tables.padStart(6)}  ${row.storage}:${row.object_key}${row.error ? `  (${row.error.slice(0, 80)})` : ""}`;
-                  }),
-                ].join("\n"),
+        const backups = await backend.listBackups(options.limit);
+        out.result({ backups }, () =>
+          backups.length === 0
+            ? "no backups yet: take one with `opsctl backup now`"
+            : [
+                `${"ID".padStart(5)}  ${"STATUS".padEnd(9)}  ${"STARTED (UTC)".padEnd(19)}  ${"SIZE".padStart(10)}  ${"TABLES".padStart(6)}  WHERE`,
+                ...backups.map((row) => {
+                  const status = row.deleted_at === null ? row.status : "DELETED";
+                  const tables = row.manifest ? String(Object.keys(row.manifest.tables).length) : "-";
+                  return `${String(row.id).padStart(5)}  ${status.padEnd(9)}  ${row.started_at.slice(0, 19).replace("T", " ")}  ${formatBytes(row.size_bytes).padStart(10)}  ${tables.padStart(6)}  ${row.storage}:${row.object_key}${row.error ? `  (${row.error.slice(0, 80)})` : ""}`;
+                }),
+              ].join("\n"),
         );
       } finally {
-        await database.close();
+        await backend.close();
       }
     });
 
@@ -233,29 +202,16 @@ transaction, so a failed restore leaves the target as it was.`,
           hint: "pass the URL of an empty database, or omit --target to create a new one",
         });
       }
-      const [{ restoreBackup }, { findPgTool }, wiring, { systemClock }, { poolSettings }] =
-        await Promise.all([
-          import("../../../services/backup/restore.ts"),
-          import("../../../services/backup/pg-tools.ts"),
-          import("../../../services/backup/wiring.ts"),
-          import("../../../services/common/clock.ts"),
-          import("../../../services/common/db.ts"),
-        ]);
-      const pgRestore = await findPgTool("pg_restore", { binDir: config.backup.pgBinDir });
+      const [{ restoreBackupHere }, { systemClock }] = await Promise.all([
+        import("../../../services/ops/backup.ts"),
+        import("../../../services/common/clock.ts"),
+      ]);
       const database = await openBackupDatabase(config, logger);
       try {
-        const result = await restoreBackup(
-          {
-            db: database.pool,
-            databaseUrl: database.url,
-            pgRestore,
-            storageFor: (kind) => wiring.storageFor(kind, config),
-            clock: systemClock,
-            logger,
-            poolOptions: poolSettings(config, 3),
-            onProgress: (message) => out.note(`  ${message}`),
-          },
+        const result = await restoreBackupHere(
+          { db: database.pool, databaseUrl: database.url, config, clock: systemClock, logger },
           { id, targetUrl: options.target, verify: options.verify === true },
+          (message) => out.note(`  ${message}`),
         );
         out.result(result, () =>
           [

@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { envSecrets } from "../../../services/common/secrets.ts";
+import { refuseAwsTarget } from "../backend.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { localLogFile } from "../logs.ts";
 import { createOutput } from "../output.ts";
@@ -53,6 +54,11 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
     .action(async (options: DevOptions, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const out = createOutput({ json: globals.json === true });
+      refuseAwsTarget(
+        cliContext(globals),
+        "dev",
+        "opsctl dev runs the whole pipeline on this machine; an AWS stack runs itself: see opsctl status --target aws",
+      );
       if (options.demo && !process.env.OPS_DATA_DIR) process.env.OPS_DATA_DIR = path.join(".ops", "demo");
       // The demo scores with the lexicon unless told otherwise: no 111 MB download before the show.
       if (options.demo && !process.env.OPS_SORTATION_CLASSIFIER)
@@ -181,7 +187,7 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
         const stages = await loadStages();
         const stageClock = demoClock ?? clock.systemClock;
 
-        const { readPipelineCounts } = await import("../../../services/common/ops/status.ts");
+        const { readPipelineCounts } = await import("../../../services/ops/status.ts");
         let redraw: () => void = () => undefined;
         const rows = stages.map((stage) => ({
           name: stage.name,

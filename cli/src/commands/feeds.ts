@@ -1,6 +1,5 @@
 import { Command, InvalidArgumentError } from "commander";
-import type { DatabasePool } from "../../../services/common/db.ts";
-import type { FeedRow } from "../../../services/inbound-dock/feeds.ts";
+import { type FeedRow, type OpsBackend, openBackend } from "../backend.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput, type Output } from "../output.ts";
 
@@ -31,15 +30,19 @@ function feedLine(feed: FeedRow): string {
   return lines.join("\n");
 }
 
+/** Runs `work` on the target's backend (local database, or the AWS stack's ops-api), then closes it. */
 async function run(
   command: Command,
-  work: (db: DatabasePool, out: Output, now: Date) => Promise<void>,
+  work: (backend: OpsBackend, out: Output) => Promise<void>,
 ): Promise<void> {
   const globals = command.optsWithGlobals<GlobalOptions>();
   const out = createOutput({ json: globals.json === true });
-  const context = cliContext(globals);
-  const { withLocalPool } = await import("../local-database.ts");
-  return withLocalPool(context, 2, (db) => work(db, out, new Date()));
+  const backend = await openBackend(cliContext(globals));
+  try {
+    await work(backend, out);
+  } finally {
+    await backend.close();
+  }
 }
 
 export function feedsCommand(): Command {
@@ -62,9 +65,8 @@ Examples:
     .description("every feed with its health: last success, failures, next fetch, last error")
     .addHelpText("after", "\nExamples:\n  opsctl feeds list\n  opsctl feeds list --json")
     .action(async (_options: unknown, command: Command) => {
-      await run(command, async (db, out) => {
-        const { listFeeds } = await import("../../../services/inbound-dock/feeds.ts");
-        const rows = await listFeeds(db);
+      await run(command, async (backend, out) => {
+        const rows = await backend.listFeeds();
         out.result({ feeds: rows }, () =>
           rows.length
             ? rows.map(feedLine).join("\n")
@@ -89,9 +91,8 @@ Examples:
     )
     .action(
       async (url: string, options: { name: string; tag?: string[]; terms?: string }, command: Command) => {
-        await run(command, async (db, out) => {
-          const { addFeed } = await import("../../../services/inbound-dock/feeds.ts");
-          const feed = await addFeed(db, {
+        await run(command, async (backend, out) => {
+          const feed = await backend.addFeed({
             url,
             name: options.name,
             tags: options.tag ?? [],
@@ -113,14 +114,8 @@ Examples:
       .argument("<id>", "the feed id (see `opsctl feeds list`)", feedId)
       .addHelpText("after", `\nExamples:\n  opsctl feeds ${name} 3\n  opsctl feeds ${name} 3 --json`)
       .action(async (id: number, _options: unknown, command: Command) => {
-        await run(command, async (db, out, now) => {
-          const core = await import("../../../services/inbound-dock/feeds.ts");
-          const feed =
-            name === "remove"
-              ? await core.removeFeed(db, id)
-              : name === "pause"
-                ? await core.pauseFeed(db, id, now)
-                : await core.resumeFeed(db, id, now);
+        await run(command, async (backend, out) => {
+          const feed = await backend.changeFeed(name, id);
           const verb = name === "remove" ? "removed" : name === "pause" ? "paused" : "resumed";
           out.result({ [verb]: feed }, () => `${verb} feed ${feed.id} (${feed.name})`);
         });

@@ -20,6 +20,16 @@ Examples:
       const globals = command.optsWithGlobals<GlobalOptions>();
       const out = createOutput({ json: globals.json === true });
       const { config, logger } = cliContext(globals);
+      if (config.target === "aws" && !config.database.url) {
+        // The stack's migrator task runs this command with DATABASE_URL from the secret; without
+        // one the local fallback would migrate an embedded database instead of the stack's.
+        const { ConfigError } = await import("../../../services/common/errors.ts");
+        throw new ConfigError(
+          "DATABASE_URL",
+          "is required to migrate an AWS stack's database",
+          "pulumi up runs the migrator task; to migrate by hand, open a tunnel to RDS and set DATABASE_URL",
+        );
+      }
       const { migrate, migrationStatus } = await import("../../../services/common/migrator.ts");
       const { openLocalDatabase } = await import("../local-database.ts");
       const database = await openLocalDatabase(config, logger);

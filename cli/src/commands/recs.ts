@@ -1,7 +1,7 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { OperatorError } from "../../../services/common/errors.ts";
-import type { RecommendationSummary } from "../../../services/common/ops/recs.ts";
+import type { RecommendationSummary } from "../../../services/ops/recs.ts";
 import { type OpsBackend, openBackend } from "../backend.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput, type Output } from "../output.ts";

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from "commander";
+import { openBackend } from "../backend.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput } from "../output.ts";
 
@@ -39,66 +40,42 @@ export function replayCommand(): Command {
       "after",
       `
 The other parameters (min-events, lookback-minutes, cooldown-minutes, max-candle-age-seconds)
-are the stored ones. The cooldown is applied in memory, starting cold at --from.
+are the target's stored ones (the params table locally, SSM with --target aws). The cooldown is
+applied in memory, starting cold at --from.
 
 Examples:
   opsctl replay --from 2026-11-24T14:30Z --to 2026-11-24T21:00Z
-  opsctl replay --from 2026-11-24T14:30Z --to 2026-11-25T21:00Z --threshold 0.5 --json`,
+  opsctl replay --from 2026-11-24T14:30Z --to 2026-11-25T21:00Z --threshold 0.5 --json
+  opsctl replay --from 2026-11-24T14:30Z --to 2026-11-24T21:00Z --target aws`,
     )
     .action(async (options: ReplayOptions, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const out = createOutput({ json: globals.json === true });
-      const { config, logger } = cliContext(globals);
-      const [{ withLocalPool }, { postgresParameterStore }, engine, core] = await Promise.all([
-        import("../local-database.ts"),
-        import("../../../services/common/params/postgres.ts"),
-        import("../../../services/dispatch-engine/engine.ts"),
-        import("../../../services/dispatch-engine/replay.ts"),
-      ]);
-      await withLocalPool({ config, logger }, 2, async (pool) => {
-        const stored = engine.ruleParamsFrom(await postgresParameterStore(pool).getAll());
-        const params = {
-          ...stored,
-          ...(options.threshold === undefined ? {} : { threshold: options.threshold }),
-        };
+      const backend = await openBackend(cliContext(globals));
+      try {
+        const report = await backend.replay({
+          from: options.from,
+          to: options.to,
+          threshold: options.threshold,
+        });
         out.note(
-          `replaying ${options.from.toISOString()} .. ${options.to.toISOString()} (threshold ${params.threshold})`,
+          `replayed ${report.from} .. ${report.to} on the ${backend.target} stack (threshold ${report.params.threshold})`,
         );
-        const result = await core.replay(pool, { from: options.from, to: options.to, params });
-        const recommendations = result.recommendations.map((r) => ({
-          asOf: r.asOf.toISOString(),
-          ticker: r.ticker,
-          side: r.side,
-          sentiment: r.sentiment,
-          eventCount: r.eventCount,
-          close: r.close,
-          sma20: r.sma20,
-          threshold: r.threshold,
-          cooldownUntil: r.cooldownUntil.toISOString(),
-          eventIds: r.inputs.snapshot.events.map((e) => e.id),
-        }));
-        out.result(
-          {
-            from: result.from,
-            to: result.to,
-            ticks: result.ticks,
-            params,
-            cooledDown: result.cooledDown,
-            recommendations,
-          },
-          () => {
-            const lines = recommendations.map(
-              (r) =>
-                `${r.asOf}  ${r.side.padEnd(4)} ${r.ticker.padEnd(8)} sentiment ${r.sentiment.toFixed(3).padStart(6)}  ` +
-                `close ${r.close.toFixed(2)}  sma20 ${r.sma20.toFixed(2)}  events ${r.eventCount}`,
-            );
-            lines.push(
-              `${recommendations.length} recommendation(s) over ${result.ticks} tick(s); ` +
-                `${result.cooledDown} suppressed by the cooldown; nothing written`,
-            );
-            return lines.join("\n");
-          },
-        );
-      });
+        const { recommendations } = report;
+        out.result(report, () => {
+          const lines = recommendations.map(
+            (r) =>
+              `${r.asOf}  ${r.side.padEnd(4)} ${r.ticker.padEnd(8)} sentiment ${r.sentiment.toFixed(3).padStart(6)}  ` +
+              `close ${r.close.toFixed(2)}  sma20 ${r.sma20.toFixed(2)}  events ${r.eventCount}`,
+          );
+          lines.push(
+            `${recommendations.length} recommendation(s) over ${report.ticks} tick(s); ` +
+              `${report.cooledDown} suppressed by the cooldown; nothing written`,
+          );
+          return lines.join("\n");
+        });
+      } finally {
+        await backend.close();
+      }
     });
 }

@@ -1,12 +1,12 @@
 import { Command } from "commander";
-import type { Level } from "../../../services/common/ops/status.ts";
+import type { Level } from "../../../services/common/health.ts";
 import { openBackend } from "../backend.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput, EXIT } from "../output.ts";
 
 /** The exit code of a health level: scripts and cron jobs branch on it. */
-export function exitCodeFor(level: Exclude<Level, "unknown">): number {
-  return level === "error" ? EXIT.error : level === "warn" ? EXIT.warn : EXIT.ok;
+export function exitCodeFor(level: Level): number {
+  return level === "ERROR" ? EXIT.error : level === "WARN" ? EXIT.warn : EXIT.ok;
 }
 
 export function statusCommand(): Command {
@@ -19,7 +19,7 @@ Exit codes: 0 healthy, 3 warn, 4 error (2 the command could not run, 1 a bug).
 
 Examples:
   opsctl status                       the screen
-  opsctl status --json | jq .health   the stable JSON document (schemaVersion 1)
+  opsctl status --json | jq .health   the stable JSON document (schemaVersion 2)
   opsctl status --target aws          an AWS stack, through its ops-api function
   opsctl status >/dev/null || page-someone`,
     )
@@ -29,12 +29,18 @@ Examples:
       const context = cliContext(globals);
       const backend = await openBackend(context);
       try {
-        const [snapshot, params, { buildStatusReport }] = await Promise.all([
+        const [snapshot, params, { buildStatusReport, freshnessFor }] = await Promise.all([
           backend.statusSnapshot(),
           backend.params().getAll(),
-          import("../../../services/common/ops/status.ts"),
+          import("../../../services/ops/status.ts"),
         ]);
-        const report = buildStatusReport(snapshot, params, backend.clock.now(), backend.target);
+        const report = buildStatusReport(
+          snapshot,
+          params,
+          backend.clock.now(),
+          backend.target,
+          freshnessFor(context.config.watchdog.freshnessOverrides),
+        );
         if (out.json) {
           out.result(report, () => "");
         } else {

@@ -2,11 +2,10 @@ import { readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Command } from "commander";
 import { OperatorError } from "../../../services/common/errors.ts";
-import type { GlobalOptions } from "../context.ts";
+import { TICKER_SNAPSHOT_PATH } from "../../../services/ops/tickers.ts";
+import { refuseAwsTarget } from "../backend.ts";
+import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput } from "../output.ts";
-
-/** Where the worker's shipped snapshot lives, relative to the repository root. */
-const DEFAULT_OUT = "services/sortation/data/ticker-universe.json";
 
 async function readSource(from: string, userAgent: string): Promise<string> {
   if (/^https?:\/\//.test(from)) {
@@ -48,7 +47,7 @@ export function tickersCommand(): Command {
       "SEC company_tickers_exchange.json",
       "https://www.sec.gov/files/company_tickers_exchange.json",
     )
-    .option("--out <file>", "snapshot to write", DEFAULT_OUT)
+    .option("--out <file>", "snapshot to write", TICKER_SNAPSHOT_PATH)
     .option(
       "--user-agent <text>",
       "User-Agent for the SEC (it asks for a name and email)",
@@ -64,9 +63,12 @@ Examples:
     .action(async (options: { from: string; out: string; userAgent: string }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const out = createOutput({ json: globals.json === true });
-      const { deriveSnapshot, formatSnapshot } = await import(
-        "../../../services/sortation/ticker-snapshot.ts"
+      refuseAwsTarget(
+        cliContext(globals),
+        "tickers refresh",
+        "the snapshot ships inside the worker image: refresh it without --target aws, commit it, then deploy (pulumi up)",
       );
+      const { deriveSnapshot, formatSnapshot } = await import("../../../services/ops/tickers.ts");
       const text = await readSource(options.from, options.userAgent);
       const source = /^https?:\/\//.test(options.from) ? options.from : path.basename(options.from);
       const snapshot = deriveSnapshot(text, { source, now: new Date(), derivedBy: "opsctl tickers refresh" });

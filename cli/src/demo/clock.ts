@@ -1,5 +1,5 @@
 import type { Clock } from "../../../services/common/clock.ts";
-import { nyseSession } from "../../../services/dispatcher/market-hours.ts";
+import { nyseSession } from "../../../services/ops/market-calendar.ts";
 
 /** The reference session the demo files are dated on (Tuesday 2026-01-06, 09:30-16:00 New York). */
 export const REFERENCE_OPEN_MS = Date.parse("2026-01-06T14:30:00Z");

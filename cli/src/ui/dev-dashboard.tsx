@@ -1,5 +1,6 @@
 import { Box, Text } from "ink";
-import type { PipelineCounts } from "../../../services/common/ops/status.ts";
+import type { Level } from "../../../services/common/health.ts";
+import type { PipelineCounts } from "../../../services/ops/status.ts";
 
 export interface StageRow {
   name: string;
@@ -21,7 +22,7 @@ export interface DashboardState {
   logFile: string;
   note: string | null;
   /** What sortation scores with (services/sortation/classifier-status.ts), null until it beats. */
-  classifier?: { level: "ok" | "warn" | "error" | "unknown"; message: string } | null;
+  classifier?: { level: Level; message: string } | null;
 }
 
 /** `opsctl dev` on a terminal: each stage's last run and result, row counts, the demo clock. */
@@ -60,13 +61,7 @@ export function DevDashboard({ state }: { state: DashboardState }) {
           sentiment{" "}
           <Text
             color={
-              state.classifier.level === "ok"
-                ? "green"
-                : state.classifier.level === "unknown"
-                  ? "gray"
-                  : state.classifier.level === "warn"
-                    ? "yellow"
-                    : "red"
+              state.classifier.level === "OK" ? "green" : state.classifier.level === "WARN" ? "yellow" : "red"
             }
           >
             {state.classifier.message}

@@ -1,9 +1,4 @@
-import type { Level } from "../../../services/common/ops/status.ts";
+import type { Level } from "../../../services/common/health.ts";
 
-export const LEVEL_COLOR: Record<Level, string> = {
-  ok: "green",
-  warn: "yellow",
-  error: "red",
-  unknown: "gray",
-};
-export const LEVEL_MARK: Record<Level, string> = { ok: "✓", warn: "!", error: "✗", unknown: "?" };
+export const LEVEL_COLOR: Record<Level, string> = { OK: "green", WARN: "yellow", ERROR: "red" };
+export const LEVEL_MARK: Record<Level, string> = { OK: "✓", WARN: "!", ERROR: "✗" };

@@ -1,4 +1,4 @@
-import type { RecommendationSummary } from "../../../services/common/ops/recs.ts";
+import type { RecommendationSummary } from "../../../services/ops/recs.ts";
 
 /** One recommendation on one line: what `recs --follow` prints into a pipe (no Ink loaded). */
 export function recommendationLine(rec: RecommendationSummary): string {

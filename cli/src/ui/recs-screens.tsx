@@ -1,5 +1,5 @@
 import { Box, Static, Text } from "ink";
-import type { RecommendationExplanation, RecommendationSummary } from "../../../services/common/ops/recs.ts";
+import type { RecommendationExplanation, RecommendationSummary } from "../../../services/ops/recs.ts";
 import { priceChart } from "./chart.ts";
 import { recommendationLine } from "./line.ts";
 

@@ -1,5 +1,5 @@
 import { Box, Text } from "ink";
-import { formatAge, type StatusReport } from "../../../services/common/ops/status.ts";
+import { formatAge, type StatusReport } from "../../../services/ops/status.ts";
 import { LEVEL_COLOR, LEVEL_MARK } from "./levels.ts";
 
 function age(nowMs: number, at: number | null): string {

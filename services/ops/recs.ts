@@ -1,5 +1,5 @@
 import * as z from "zod";
-import { type CommonQueryMethods, sql } from "../db.ts";
+import { type CommonQueryMethods, sql } from "../common/db.ts";
 
 /**
  * Recommendations as operators read them: lists (pending, newest, new since an id) and one

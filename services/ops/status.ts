@@ -1,31 +1,33 @@
 import * as z from "zod";
+import { type CommonQueryMethods, sql } from "../common/db.ts";
+import { type Level, worstLevel } from "../common/health.ts";
+import { listHeartbeats } from "../common/heartbeats.ts";
+import type { Params } from "../common/params/definitions.ts";
+import {
+  STAGE_NAMES,
+  STAGE_TABLE,
+  type StageFreshness,
+  WATCHED_STAGES,
+  type WatchedStage,
+} from "../common/stages.ts";
 import {
   type ClassifierStatus,
   describeClassifier,
   readClassifierStatus,
-} from "../../sortation/classifier-status.ts";
-import { type CommonQueryMethods, sql } from "../db.ts";
-import { listHeartbeats } from "../heartbeats.ts";
-import type { Params } from "../params/definitions.ts";
+} from "../sortation/classifier-status.ts";
+import { evaluateChecks, freshnessCheck, type Observations } from "../watchdog/checks.ts";
+import { observe } from "../watchdog/observe.ts";
+import { DEFAULT_FRESHNESS, resolveFreshness } from "../watchdog/thresholds.ts";
 
 /**
  * What `opsctl status` (and the ops-api `status` operation) reads from the database, and the pure
- * evaluation that turns it into a health verdict. The reading is a handful of indexed aggregates,
- * so it stays fast with large tables; the evaluation takes `now` so tests drive it with a FakeClock.
+ * evaluation that turns it into a health verdict. The reading is a handful of indexed aggregates
+ * plus the watchdog's own observations; the verdict is the watchdog's checks over the stage table
+ * (services/common/stages.ts), so a condition shows at the level the watchdog alerts on. The
+ * evaluation takes `now` so tests drive it with a FakeClock.
  */
 
-export type Level = "ok" | "warn" | "error" | "unknown";
-
-/** Stages the design knows, with how often each should beat (its schedule, or a loop's batch beat). */
-export const EXPECTED_STAGES: Readonly<Record<string, { intervalMs: number }>> = {
-  "inbound-dock": { intervalMs: 60_000 },
-  sortation: { intervalMs: 60_000 },
-  "lane-telemetry": { intervalMs: 5 * 60_000 },
-  "dispatch-engine": { intervalMs: 5 * 60_000 },
-  dispatcher: { intervalMs: 60_000 },
-  watchdog: { intervalMs: 5 * 60_000 },
-  backup: { intervalMs: 24 * 60 * 60_000 },
-};
+export type { Level };
 
 export interface HeartbeatSnapshot {
   stage: string;
@@ -89,24 +91,16 @@ export interface StatusSnapshot {
   openAlerts: { checkKey: string; level: "WARN" | "ERROR"; since: number; message: string }[];
   /** "n/a" until the dry-run executor's first fill opens the paper account. */
   paperPnl: PaperPnl | "n/a";
+  /** What the watchdog reads in a run (services/watchdog/observe.ts), judged by its checks. */
+  observations: Observations;
 }
 
 const aggregatesRow = z.object({
-  raw_newest: z.number().nullable(),
-  classified_newest: z.number().nullable(),
-  telemetry_newest: z.number().nullable(),
   recs_newest: z.number().nullable(),
   executions_newest: z.number().nullable(),
-  unclassified: z.number(),
-  oldest_unclassified: z.number().nullable(),
-  parked: z.number(),
-  parked_last_day: z.number(),
-  pending: z.number(),
-  oldest_pending: z.number().nullable(),
   executions_today: z.number(),
   classifier: z.string().nullable(),
   model_id: z.string().nullable(),
-  last_success_backup: z.number().nullable(),
 });
 
 const backupRow = z.object({
@@ -134,33 +128,23 @@ const alertRow = z.object({
 export const EXCHANGE_TIME_ZONE = "America/New_York";
 
 /**
- * Reads the status snapshot. Four queries: the aggregates in one statement (each sub-select hits
- * an index: the partial open/pending indexes, the *_at indexes, the primary keys), heartbeats,
- * the last backup and open alerts.
+ * Reads the status snapshot: the watchdog's observations (freshness, backlogs, feeds, labels), then
+ * the few aggregates only status shows in one statement (each sub-select hits an index), heartbeats,
+ * the last backup attempt, open alerts and the paper account.
  * @throws slonik errors when the database fails.
  */
 export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Promise<StatusSnapshot> {
+  // Freshness and backlogs are the watchdog's own reading (observe), not a second query of the
+  // same rows: status shows what the watchdog judges.
+  const observations = await observe(db, now);
   const aggregates = await db.one(sql.type(aggregatesRow)`
     SELECT
-      (SELECT ingested_at FROM inbound_events_raw ORDER BY ingested_at DESC LIMIT 1) AS raw_newest,
-      (SELECT classified_at FROM inbound_events_classified ORDER BY id DESC LIMIT 1) AS classified_newest,
-      (SELECT ts FROM lane_telemetry ORDER BY ts DESC LIMIT 1) AS telemetry_newest,
       (SELECT created_at FROM dispatch_recommendations ORDER BY created_at DESC LIMIT 1) AS recs_newest,
       (SELECT executed_at FROM dispatch_executions ORDER BY executed_at DESC LIMIT 1) AS executions_newest,
-      (SELECT count(*) FROM inbound_events_raw WHERE processed_at IS NULL AND parked_at IS NULL) AS unclassified,
-      (SELECT ingested_at FROM inbound_events_raw WHERE processed_at IS NULL AND parked_at IS NULL
-         ORDER BY id LIMIT 1) AS oldest_unclassified,
-      (SELECT count(*) FROM inbound_events_raw WHERE parked_at IS NOT NULL) AS parked,
-      (SELECT count(*) FROM inbound_events_raw
-         WHERE parked_at > ${sql.timestamp(new Date(now.getTime() - 86_400_000))}) AS parked_last_day,
-      (SELECT count(*) FROM dispatch_recommendations WHERE status = 'PENDING') AS pending,
-      (SELECT created_at FROM dispatch_recommendations WHERE status = 'PENDING' ORDER BY id LIMIT 1) AS oldest_pending,
       (SELECT count(*) FROM dispatch_executions
          WHERE executed_at >= (date_trunc('day', ${sql.timestamp(now)} AT TIME ZONE ${EXCHANGE_TIME_ZONE})
                                AT TIME ZONE ${EXCHANGE_TIME_ZONE})) AS executions_today,
-      newest_class.classifier, newest_class.model_id,
-      (SELECT finished_at FROM backups WHERE status = 'SUCCEEDED' ORDER BY finished_at DESC LIMIT 1)
-        AS last_success_backup
+      newest_class.classifier, newest_class.model_id
     FROM (SELECT 1) AS one
     LEFT JOIN LATERAL (
       SELECT classifier, model_id FROM inbound_events_classified ORDER BY id DESC LIMIT 1
@@ -187,19 +171,19 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
       failures: row.failures,
     })),
     newest: {
-      rawIngestedAt: aggregates.raw_newest,
-      classifiedAt: aggregates.classified_newest,
-      telemetryTs: aggregates.telemetry_newest,
+      rawIngestedAt: observations.stages["inbound-dock"].data,
+      classifiedAt: observations.stages.sortation.data,
+      telemetryTs: observations.stages["lane-telemetry"].data,
       recommendationCreatedAt: aggregates.recs_newest,
       executionExecutedAt: aggregates.executions_newest,
     },
     backlog: {
-      unclassified: aggregates.unclassified,
-      oldestUnclassifiedAt: aggregates.oldest_unclassified,
-      parked: aggregates.parked,
-      parkedLastDay: aggregates.parked_last_day,
-      pending: aggregates.pending,
-      oldestPendingAt: aggregates.oldest_pending,
+      unclassified: observations.unclassified.count,
+      oldestUnclassifiedAt: observations.unclassified.oldestAt,
+      parked: observations.parked.total,
+      parkedLastDay: observations.parked.lastDay,
+      pending: observations.pending.count,
+      oldestPendingAt: observations.pending.oldestAt,
     },
     executionsToday: aggregates.executions_today,
     classifier:
@@ -219,7 +203,7 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
           error: lastBackup.error,
         }
       : null,
-    lastSuccessfulBackupAt: aggregates.last_success_backup,
+    lastSuccessfulBackupAt: observations.stages.backup.data,
     openAlerts: alerts.map((row) => ({
       checkKey: row.check_key,
       level: row.level,
@@ -227,12 +211,13 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
       message: row.message,
     })),
     paperPnl: await readPaperPnl(db, now),
+    observations,
   };
 }
 
 /** Paper P&L: the dispatcher's own portfolio valuation (positions marked at the newest close). */
 async function readPaperPnl(db: CommonQueryMethods, now: Date): Promise<PaperPnl | "n/a"> {
-  const { paperPortfolio } = await import("../../dispatcher/portfolio.ts");
+  const { paperPortfolio } = await import("../dispatcher/portfolio.ts");
   const portfolio = await paperPortfolio(db, now, "dry-run");
   if (!portfolio.exists) return "n/a";
   return {
@@ -264,64 +249,20 @@ export interface StageHealth {
 }
 
 export interface HealthReport {
-  level: Exclude<Level, "unknown">;
+  level: Level;
   stages: StageHealth[];
   checks: Check[];
 }
 
-/** The limits the evaluation uses; exported so docs and tests name the same numbers. */
-export const HEALTH_LIMITS = {
-  /** A stage is late after this many intervals without a beat, and down after the second number. */
-  staleWarnIntervals: 3,
-  staleErrorIntervals: 10,
-  unclassifiedWarnMs: 10 * 60_000,
-  unclassifiedErrorMs: 60 * 60_000,
-  /** Above the default max-recommendation-age (900 s) the dispatcher would reject as stale. */
-  pendingWarnMs: 5 * 60_000,
-  pendingErrorMs: 15 * 60_000,
-  candleWarnMs: 20 * 60_000,
-  candleErrorMs: 60 * 60_000,
-  backupWarnMs: 26 * 60 * 60_000,
-} as const;
-
 /**
- * New York's UTC offset at `at`, by the US rule (EDT from the second Sunday of March 02:00 local to
- * the first Sunday of November 02:00 local). Arithmetic instead of Intl: the first Intl time-zone
- * lookup costs 40-100 ms of ICU start-up, which `opsctl status` would pay on every run.
+ * The freshness thresholds status judges with: the stage table's, with OPS_WATCHDOG_FRESHNESS
+ * applied as the watchdog applies it (give opsctl the stack's value to see the stack's verdicts).
+ * @throws ConfigError naming OPS_WATCHDOG_FRESHNESS when it is invalid.
  */
-export function newYorkOffsetMs(at: Date): number {
-  const year = at.getUTCFullYear();
-  const nthSunday = (month: number, n: number) => {
-    const first = new Date(Date.UTC(year, month, 1)).getUTCDay();
-    return 1 + ((7 - first) % 7) + (n - 1) * 7;
-  };
-  // 02:00 EST = 07:00 UTC (spring forward); 02:00 EDT = 06:00 UTC (fall back).
-  const dstStart = Date.UTC(year, 2, nthSunday(2, 2), 7);
-  const dstEnd = Date.UTC(year, 10, nthSunday(10, 1), 6);
-  const t = at.getTime();
-  return t >= dstStart && t < dstEnd ? -4 * 3_600_000 : -5 * 3_600_000;
-}
-
-/** Regular US equity session (09:30-16:00 New York, Monday to Friday); holidays are not modelled. */
-export function usMarketOpen(now: Date): boolean {
-  const local = new Date(now.getTime() + newYorkOffsetMs(now));
-  const weekday = local.getUTCDay();
-  if (weekday === 0 || weekday === 6) return false;
-  const minutes = local.getUTCHours() * 60 + local.getUTCMinutes();
-  return minutes >= 9 * 60 + 30 && minutes < 16 * 60;
-}
-
-function worst(levels: readonly Level[]): Exclude<Level, "unknown"> {
-  if (levels.includes("error")) return "error";
-  if (levels.includes("warn")) return "warn";
-  return "ok";
-}
-
-function ageLevel(ageMs: number | null, warnMs: number, errorMs: number): Level {
-  if (ageMs === null) return "ok";
-  if (ageMs >= errorMs) return "error";
-  if (ageMs >= warnMs) return "warn";
-  return "ok";
+export function freshnessFor(
+  overridesJson: string | undefined,
+): Readonly<Record<WatchedStage, StageFreshness>> {
+  return resolveFreshness(overridesJson);
 }
 
 export function formatAge(ms: number | null): string {
@@ -333,135 +274,111 @@ export function formatAge(ms: number | null): string {
   return `${Math.floor(s / 86_400)}d${Math.floor((s % 86_400) / 3600)}h`;
 }
 
+const isWatched = (stage: string): stage is WatchedStage =>
+  (WATCHED_STAGES as readonly string[]).includes(stage);
+
 /**
- * The health verdict, pure: the snapshot and parameters at `now`. A stage that never beat is
- * "unknown" and does not count against health (a stack that has not started a stage yet is not
- * broken); a stage that beat and then went quiet is. The overall level is the worst of all.
+ * The health verdict, pure: the snapshot and parameters at `now`. Every stage of the stage table
+ * is judged by the watchdog's freshness check (the watchdog itself too, on its heartbeat, which
+ * only status can judge); backlogs, parked events, failing feeds and label drift by the watchdog's
+ * checks. A stage never seen is at its table's missing level (WARN: a stack whose stage never ran
+ * is not healthy yet). Status adds what only it knows: a stage whose latest run failed, the kill
+ * switch, a failed last backup attempt, and the watchdog's open alerts. The level is the worst.
  */
 export function evaluateHealth(
   snapshot: StatusSnapshot,
   params: Pick<Params, "kill-switch" | "dry-run">,
   now: Date,
+  freshness: Readonly<Record<WatchedStage, StageFreshness>> = DEFAULT_FRESHNESS,
 ): HealthReport {
   const nowMs = now.getTime();
   const age = (at: number | null) => (at === null ? null : nowMs - at);
   const beats = new Map(snapshot.heartbeats.map((beat) => [beat.stage, beat]));
-  const names = [...new Set([...Object.keys(EXPECTED_STAGES), ...beats.keys()])];
-  const stages: StageHealth[] = names.map((stage) => {
+  const stages: StageHealth[] = STAGE_NAMES.map((stage) => {
     const beat = beats.get(stage);
-    if (!beat) {
-      return {
-        stage,
-        level: "unknown",
-        lastBeatAt: null,
-        lastSuccessAt: null,
-        lastError: null,
-        message: "no heartbeat yet",
-      };
-    }
-    const interval = EXPECTED_STAGES[stage]?.intervalMs ?? 5 * 60_000;
-    const beatAge = nowMs - beat.beatAt;
-    let level = ageLevel(
-      beatAge,
-      interval * HEALTH_LIMITS.staleWarnIntervals,
-      interval * HEALTH_LIMITS.staleErrorIntervals,
+    const seen = isWatched(stage)
+      ? snapshot.observations.stages[stage]
+      : { data: null, success: beat?.lastSuccessAt ?? null, heartbeat: beat?.beatAt ?? null };
+    const check = freshnessCheck(
+      stage,
+      isWatched(stage) ? freshness[stage] : STAGE_TABLE[stage].freshness,
+      seen,
+      now,
     );
-    let message = level === "ok" ? `beat ${formatAge(beatAge)} ago` : `silent for ${formatAge(beatAge)}`;
+    let level = check.level;
+    let message = check.message.slice(stage.length + 2);
     const failing =
-      beat.lastErrorAt !== null && (beat.lastSuccessAt === null || beat.lastErrorAt > beat.lastSuccessAt);
+      beat !== undefined &&
+      beat.lastErrorAt !== null &&
+      (beat.lastSuccessAt === null || beat.lastErrorAt > beat.lastSuccessAt);
     if (failing) {
-      if (level === "ok") level = "warn";
+      if (level === "OK") level = "WARN";
       message = `last run failed: ${beat.lastError ?? "unknown error"}`;
     }
     return {
       stage,
       level,
-      lastBeatAt: beat.beatAt,
-      lastSuccessAt: beat.lastSuccessAt,
+      lastBeatAt: beat?.beatAt ?? null,
+      lastSuccessAt: beat?.lastSuccessAt ?? null,
       lastError: failing ? beat.lastError : null,
       message,
     };
   });
 
-  const checks: Check[] = [];
-  const unclassifiedAge = age(snapshot.backlog.oldestUnclassifiedAt);
-  checks.push({
-    key: "backlog.unclassified",
-    level: ageLevel(unclassifiedAge, HEALTH_LIMITS.unclassifiedWarnMs, HEALTH_LIMITS.unclassifiedErrorMs),
-    message: `${snapshot.backlog.unclassified} unclassified, oldest ${formatAge(unclassifiedAge)}`,
-    ageMs: unclassifiedAge,
-  });
-  const pendingAge = age(snapshot.backlog.oldestPendingAt);
-  checks.push({
-    key: "backlog.pending",
-    level: ageLevel(pendingAge, HEALTH_LIMITS.pendingWarnMs, HEALTH_LIMITS.pendingErrorMs),
-    message: `${snapshot.backlog.pending} pending, oldest ${formatAge(pendingAge)}`,
-    ageMs: pendingAge,
-  });
-  checks.push({
-    key: "backlog.parked",
-    // Parked rows are kept for inspection; only recent ones say something is wrong now.
-    level: snapshot.backlog.parkedLastDay > 0 ? "warn" : "ok",
-    message: `${snapshot.backlog.parkedLastDay} parked event(s) in the last 24 h, ${snapshot.backlog.parked} in all`,
-  });
-  const candleAge = age(snapshot.newest.telemetryTs);
-  const marketOpen = usMarketOpen(now);
-  checks.push({
-    key: "freshness.telemetry",
-    // Candles only move while the market is open; outside the session an old candle is expected.
-    level:
-      snapshot.newest.telemetryTs === null
-        ? "unknown"
-        : marketOpen
-          ? ageLevel(candleAge, HEALTH_LIMITS.candleWarnMs, HEALTH_LIMITS.candleErrorMs)
-          : "ok",
-    message: `newest candle ${formatAge(candleAge)} old${marketOpen ? "" : " (market closed)"}`,
-    ageMs: candleAge,
-  });
+  const checks: Check[] = evaluateChecks(snapshot.observations, freshness, now)
+    .filter((result) => result.kind !== "freshness")
+    .map((result) => ({
+      key: result.key,
+      level: result.level,
+      message: result.message,
+      ...(result.kind === "backlog" && result.subject !== "parked" && result.value !== null
+        ? { ageMs: result.value * 1000 }
+        : {}),
+    }));
   // A lexicon standing in for FinBERT is a warning naming the reason (docs/sortation.md).
   checks.push({ key: "sortation.classifier", ...describeClassifier(snapshot.sortationClassifier ?? null) });
   const ks = params["kill-switch"];
   checks.push({
     key: "kill-switch",
-    level: ks.engaged ? "warn" : "ok",
+    level: ks.engaged ? "WARN" : "OK",
     message: ks.engaged
       ? `engaged${ks.reason ? `: ${ks.reason}` : ""}${ks.by ? ` (by ${ks.by})` : ""}`
       : "off",
   });
+  // The age of the last good backup is the backup stage's freshness; this is the last attempt.
   const backupAge = age(snapshot.lastSuccessfulBackupAt);
-  let backupLevel: Level = snapshot.lastBackup === null ? "unknown" : "ok";
-  let backupMessage =
-    snapshot.lastBackup === null ? "no backup yet" : `last good ${formatAge(backupAge)} ago`;
-  if (snapshot.lastBackup?.status === "FAILED") {
-    backupLevel = "warn";
-    backupMessage = `last backup failed: ${snapshot.lastBackup.error ?? "unknown error"}`;
-  } else if (
-    snapshot.lastBackup !== null &&
-    (backupAge === null || backupAge >= HEALTH_LIMITS.backupWarnMs)
-  ) {
-    backupLevel = "warn";
-    backupMessage =
-      backupAge === null ? "no successful backup" : `last good backup ${formatAge(backupAge)} ago`;
-  }
-  checks.push({ key: "backup", level: backupLevel, message: backupMessage, ageMs: backupAge });
+  const failed = snapshot.lastBackup?.status === "FAILED";
+  checks.push({
+    key: "backup",
+    level: failed ? "WARN" : "OK",
+    message: failed
+      ? `last backup failed: ${snapshot.lastBackup?.error ?? "unknown error"}`
+      : snapshot.lastBackup === null
+        ? "no backup yet"
+        : `last good ${formatAge(backupAge)} ago`,
+    ageMs: backupAge,
+  });
   for (const alert of snapshot.openAlerts) {
     checks.push({
       key: `alert.${alert.checkKey}`,
-      level: alert.level === "ERROR" ? "error" : "warn",
+      level: alert.level,
       message: `${alert.message} (since ${formatAge(nowMs - alert.since)})`,
       ageMs: nowMs - alert.since,
     });
   }
   return {
-    level: worst([...stages.map((stage) => stage.level), ...checks.map((check) => check.level)]),
+    level: worstLevel([...stages.map((stage) => stage.level), ...checks.map((check) => check.level)]),
     stages,
     checks,
   };
 }
 
-/** The full status document: `opsctl status --json` prints exactly this (schemaVersion 1). */
+/**
+ * The full status document: `opsctl status --json` prints exactly this. schemaVersion 2: levels
+ * are the watchdog's (OK, WARN, ERROR; no "unknown"), checks carry the watchdog's keys.
+ */
 export interface StatusReport {
-  schemaVersion: 1;
+  schemaVersion: 2;
   at: string;
   target: "local" | "aws";
   health: HealthReport;
@@ -475,12 +392,13 @@ export function buildStatusReport(
   params: Pick<Params, "kill-switch" | "dry-run">,
   now: Date,
   target: "local" | "aws",
+  freshness: Readonly<Record<WatchedStage, StageFreshness>> = DEFAULT_FRESHNESS,
 ): StatusReport {
   return {
-    schemaVersion: 1,
+    schemaVersion: 2,
     at: now.toISOString(),
     target,
-    health: evaluateHealth(snapshot, params, now),
+    health: evaluateHealth(snapshot, params, now, freshness),
     snapshot,
     dryRun: params["dry-run"],
     killSwitch: params["kill-switch"],

@@ -1,0 +1,167 @@
+import type { Level, Threshold } from "./health.ts";
+
+/**
+ * The table of stages: each stage's name, cadence, freshness signals and alarm thresholds, written
+ * once. Everything that needs them derives from here:
+ *
+ * - the local runtime: each scheduled stage's interval (`intervalMsOf`, the stages' stage.ts);
+ * - the watchdog: which stages it watches and their thresholds (services/watchdog/thresholds.ts);
+ * - `opsctl status`: it judges stages with the watchdog's checks over the same table;
+ * - the stack: the EventBridge schedules of the Lambdas and the backup task, and the CloudWatch
+ *   staleness and watchdog-heartbeat alarms (stack/plan.ts, stack/watchdog-alarms.ts).
+ *
+ * test/common/stages.test.ts holds the table to its own rules (a liveness threshold leaves room
+ * for missed runs, an alarm fires no earlier than the watchdog warns); test/stack/ shows the
+ * stack's schedules following a changed cadence.
+ */
+
+/** How a stage runs. */
+export type Cadence =
+  /** On a timer: a Lambda on an EventBridge rate schedule on AWS, a timer locally. */
+  | { readonly kind: "every"; readonly intervalMs: number }
+  /** Always on (a Fargate service, a local loop), beating at least every `beatMs` between batches. */
+  | { readonly kind: "always-on"; readonly beatMs: number }
+  /** Once a day at a UTC time (an ECS task on an EventBridge cron on AWS; `opsctl backup now` locally). */
+  | { readonly kind: "nightly"; readonly atUtc: { readonly hour: number; readonly minute: number } };
+
+/**
+ * What a stage is judged on: `data` (the newest row it wrote), `success` (its last successful run)
+ * and `heartbeat` (its last beat, for always-on stages). Its level is the worst of its signals.
+ */
+export type SignalKind = "data" | "success" | "heartbeat";
+
+export interface StageFreshness {
+  /** Signals judged for this stage; a signal absent here is not checked. */
+  readonly signals: Readonly<Partial<Record<SignalKind, Threshold>>>;
+  /** Data age counts only regular-session time (candles do not arrive while NYSE is closed). */
+  readonly marketHours?: boolean;
+  /** Level of a signal never seen at all (a fresh install, a stage not deployed yet). */
+  readonly missingLevel: Level;
+}
+
+export interface StageSpec {
+  readonly cadence: Cadence;
+  readonly freshness: StageFreshness;
+  /**
+   * Whether the watchdog judges (and alerts on) this stage. False only for the watchdog itself: a
+   * dead watchdog cannot say so, which is what the stack's heartbeat alarm is for.
+   */
+  readonly watched: boolean;
+  /**
+   * The stack's CloudWatch backstop on the watchdog's StageStalenessSeconds metric (the largest age
+   * of the stage's signals), in seconds: it pages when the watchdog sees staleness but its own
+   * alert did not get through. Null: no such alarm (the watchdog's own is the heartbeat alarm).
+   */
+  readonly stalenessAlarmSeconds: number | null;
+}
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const after = (warnAfterMs: number, errorAfterMs: number): Threshold => ({ warnAfterMs, errorAfterMs });
+
+/**
+ * The stages, in pipeline order. Liveness thresholds (`success`, `heartbeat`) warn after about
+ * three missed runs and error after about six; data ages are looser because quiet news hours are
+ * normal. A change here moves the runtime, the watchdog, `opsctl status` and the stack together.
+ */
+export const STAGE_TABLE = {
+  // Every minute; news arrives around the clock from the wires, so 30 min without a new row is odd.
+  "inbound-dock": {
+    cadence: { kind: "every", intervalMs: 1 * MINUTE },
+    freshness: {
+      signals: { data: after(30 * MINUTE, 2 * HOUR), success: after(5 * MINUTE, 15 * MINUTE) },
+      missingLevel: "WARN",
+    },
+    watched: true,
+    stalenessAlarmSeconds: 15 * 60,
+  },
+  // Always on; beats between batches. Its newest row follows inbound-dock's, so its data threshold is looser.
+  sortation: {
+    cadence: { kind: "always-on", beatMs: 1 * MINUTE },
+    freshness: {
+      signals: { data: after(1 * HOUR, 4 * HOUR), heartbeat: after(3 * MINUTE, 10 * MINUTE) },
+      missingLevel: "WARN",
+    },
+    watched: true,
+    stalenessAlarmSeconds: 30 * 60,
+  },
+  // Every 5 minutes; a completed 5-minute bar is due every 5 minutes of regular session only.
+  "lane-telemetry": {
+    cadence: { kind: "every", intervalMs: 5 * MINUTE },
+    freshness: {
+      signals: { data: after(20 * MINUTE, 45 * MINUTE), success: after(15 * MINUTE, 30 * MINUTE) },
+      marketHours: true,
+      missingLevel: "WARN",
+    },
+    watched: true,
+    stalenessAlarmSeconds: 30 * 60,
+  },
+  "dispatch-engine": {
+    cadence: { kind: "every", intervalMs: 5 * MINUTE },
+    freshness: { signals: { success: after(15 * MINUTE, 30 * MINUTE) }, missingLevel: "WARN" },
+    watched: true,
+    stalenessAlarmSeconds: 30 * 60,
+  },
+  dispatcher: {
+    cadence: { kind: "always-on", beatMs: 1 * MINUTE },
+    freshness: { signals: { heartbeat: after(3 * MINUTE, 10 * MINUTE) }, missingLevel: "WARN" },
+    watched: true,
+    stalenessAlarmSeconds: 30 * 60,
+  },
+  // Every 5 minutes. Not watched by itself; its success threshold is also the stack's heartbeat
+  // alarm (WatchdogHeartbeat missing for 15 minutes), so status and CloudWatch agree on "down".
+  watchdog: {
+    cadence: { kind: "every", intervalMs: 5 * MINUTE },
+    freshness: { signals: { success: after(15 * MINUTE, 30 * MINUTE) }, missingLevel: "WARN" },
+    watched: false,
+    stalenessAlarmSeconds: null,
+  },
+  // Nightly at 03:30 UTC, after US market close and the evening news peak. A missed night warns
+  // (24 h plus 2 h for a slow dump), two error; the CloudWatch backstop pages at the first.
+  backup: {
+    cadence: { kind: "nightly", atUtc: { hour: 3, minute: 30 } },
+    freshness: { signals: { data: after(26 * HOUR, 50 * HOUR) }, missingLevel: "WARN" },
+    watched: true,
+    stalenessAlarmSeconds: 26 * 60 * 60,
+  },
+} as const satisfies Record<string, StageSpec>;
+
+export type StageTable = Readonly<Record<StageName, StageSpec>>;
+export type StageName = keyof typeof STAGE_TABLE;
+export const STAGE_NAMES = Object.keys(STAGE_TABLE) as StageName[];
+
+/** Stages the watchdog judges, in table order. */
+export type WatchedStage = {
+  [K in StageName]: (typeof STAGE_TABLE)[K]["watched"] extends true ? K : never;
+}[StageName];
+export const WATCHED_STAGES = STAGE_NAMES.filter((name) => STAGE_TABLE[name].watched) as WatchedStage[];
+
+/** Stages that run on a timer (`every`): Lambdas on AWS, timers locally. */
+export type TimedStage = {
+  [K in StageName]: (typeof STAGE_TABLE)[K]["cadence"]["kind"] extends "every" ? K : never;
+}[StageName];
+
+const DAY_MS = 24 * HOUR;
+
+/** How often a stage is expected to run or beat, ms (a day for a nightly one). */
+export function periodMsOf(spec: Pick<StageSpec, "cadence">): number {
+  switch (spec.cadence.kind) {
+    case "every":
+      return spec.cadence.intervalMs;
+    case "always-on":
+      return spec.cadence.beatMs;
+    case "nightly":
+      return DAY_MS;
+  }
+}
+
+/**
+ * The interval of a timed stage, ms: what the local runtime waits between runs.
+ * @throws Error when the stage does not run on a timer (a bug: the stage's kind and the table disagree).
+ */
+export function intervalMsOf(name: StageName, table: StageTable = STAGE_TABLE): number {
+  const { cadence } = table[name];
+  if (cadence.kind !== "every")
+    throw new Error(`stage ${name} is ${cadence.kind} in the stage table, not timed`);
+  return cadence.intervalMs;
+}
