@@ -407,7 +407,7 @@ describe("dev dashboard: the sentiment line", () => {
       classifier: "lexicon",
       fallback: "download failed (unreachable): cannot reach the hub",
     });
-    assert.equal(fallback.level, "warn");
+    assert.equal(fallback.level, "WARN");
     assert.match(
       frameOf(fallback),
       /sentiment LEXICON FALLBACK: FinBERT unavailable \(download failed \(unreachable\)/,

@@ -56,6 +56,16 @@ function freshSnapshot(atMs: number): StatusSnapshot {
       failures: 0,
     },
   ];
+  // A healthy stack classifies with FinBERT; the lexicon fallback is a warning of its own.
+  snapshot.sortationClassifier = {
+    classifier: "finbert",
+    modelId: "Xenova/finbert",
+    modelRevision: null,
+    modelDtype: "q8",
+    fallback: null,
+    error: null,
+    download: null,
+  };
   return snapshot;
 }
 

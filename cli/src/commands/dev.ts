@@ -200,7 +200,7 @@ Ctrl-C stops the stages (leases released), then the embedded PostgreSQL.`,
           ok: null as boolean | null,
         }));
         let counts: Awaited<ReturnType<typeof readPipelineCounts>> | null = null;
-        const classifierStatus = await import("../../../services/sortation/classifier-status.ts");
+        const classifierStatus = await import("../../../services/ops/classifier.ts");
         let classifier: ReturnType<typeof classifierStatus.describeClassifier> | null = null;
         let summarize: (result: Record<string, unknown> | undefined) => string | null = () => null;
         if (dashboard) {
