@@ -13,6 +13,7 @@ import { type LaneTelemetryDeps, runLaneTelemetry } from "../../services/lane-te
 import { providersFromConfig } from "../../services/lane-telemetry/stage.ts";
 import { yahooProvider } from "../../services/lane-telemetry/yahoo.ts";
 import { seedEvent } from "../dispatch-engine/fixtures.ts";
+import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import {
   alpacaRecording,
@@ -89,7 +90,7 @@ async function candles(pool: DatabasePool) {
 }
 
 describe("lane-telemetry against local providers", () => {
-  const db = useTestDatabase();
+  const db = useTestDatabase({ role: STAGE_ROLES["lane-telemetry"] });
   const servers: LocalServer[] = [];
   before(requireCorpus);
   beforeEach(() => db.pool.query(sql.unsafe`TRUNCATE lane_telemetry, inbound_events_raw CASCADE`));
@@ -102,7 +103,7 @@ describe("lane-telemetry against local providers", () => {
     overrides: Partial<LaneTelemetryDeps> = {},
   ): LaneTelemetryDeps {
     return {
-      db: db.pool,
+      db: db.stagePool,
       clock: new FakeClock(NOW),
       logger: pino({ level: "silent" }),
       providers,

@@ -9,6 +9,7 @@ import { envSecrets } from "../../services/common/secrets.ts";
 import type { Alert, AlertPort } from "../../services/watchdog/alerts.ts";
 import { runWatchdog } from "../../services/watchdog/run.ts";
 import { resolveFreshness, WATCHED_STAGES, type WatchedStage } from "../../services/watchdog/thresholds.ts";
+import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 
 const logger = createLogger({ level: "silent", pretty: false });
@@ -32,7 +33,7 @@ function recordingPort(): AlertPort & { sent: Alert[]; failNext: number } {
 }
 
 describe("watchdog runs against the database", () => {
-  const db = useTestDatabase();
+  const db = useTestDatabase({ role: STAGE_ROLES.watchdog });
   // Wednesday 10:00 New York: the regular session is open, so candles are due.
   const clock = new FakeClock("2026-11-25T15:00:00Z");
   const freshness = resolveFreshness(undefined);
@@ -87,7 +88,7 @@ describe("watchdog runs against the database", () => {
 
   async function run(port: AlertPort, metrics: string[] = []) {
     return runWatchdog({
-      db: db.pool,
+      db: db.stagePool,
       clock,
       logger,
       freshness,
