@@ -65,7 +65,8 @@ export async function setRolePasswords(
   const done: StageRole[] = [];
   try {
     for (const [role, password] of Object.entries(passwords)) {
-      if (!isStageRole(role)) throw new MigrationError("ROLE_UNKNOWN", `${role} is not a stage role`, {
+      if (!isStageRole(role))
+        throw new MigrationError("ROLE_UNKNOWN", `${role} is not a stage role`, {
           hint: `use one of ${STAGE_ROLE_NAMES.join(", ")}`,
         });
       if (!password) continue;

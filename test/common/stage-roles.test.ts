@@ -3,16 +3,26 @@ import { createHash, createHmac } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
-import * as z from "zod";
-import { closeDatabase, connectDatabase, type DatabasePool, sql } from "../../services/common/db.ts";
-import { MIGRATIONS_DIR } from "../../services/common/migrator.ts";
-import { STAGE_ROLE_NAMES, STAGE_ROLES, scramVerifier, setRolePasswords } from "../../services/common/roles.ts";
-import { createDatabase, dropDatabase, stageRoleUrl, TEST_POOL_OPTIONS, useTestDatabase } from "../helpers/db.ts";
-
 // node-postgres's own SCRAM client: an implementation this project did not write, used to check
 // that the verifier the migrator stores is one a real client can authenticate against.
 // @ts-expect-error: an internal CommonJS module without types.
 import * as sasl from "pg/lib/crypto/sasl.js";
+import * as z from "zod";
+import { closeDatabase, connectDatabase, type DatabasePool, sql } from "../../services/common/db.ts";
+import { MIGRATIONS_DIR } from "../../services/common/migrator.ts";
+import {
+  STAGE_ROLE_NAMES,
+  STAGE_ROLES,
+  scramVerifier,
+  setRolePasswords,
+} from "../../services/common/roles.ts";
+import {
+  createDatabase,
+  dropDatabase,
+  stageRoleUrl,
+  TEST_POOL_OPTIONS,
+  useTestDatabase,
+} from "../helpers/db.ts";
 
 const saslClient = sasl as unknown as {
   startSession(mechanisms: string[]): { clientNonce: string; response: string; serverSignature?: string };
@@ -23,7 +33,9 @@ const saslClient = sasl as unknown as {
 async function expectDenied(promise: Promise<unknown>): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
     // slonik wraps the driver's error; the SQLSTATE is on the cause.
-    const code = (error as { code?: string; cause?: { code?: string } }).cause?.code ?? (error as { code?: string }).code;
+    const code =
+      (error as { code?: string; cause?: { code?: string } }).cause?.code ??
+      (error as { code?: string }).code;
     assert.equal(code, "42501", `expected permission denied, got ${String(error)}`);
     return true;
   });
@@ -33,7 +45,13 @@ async function expectDenied(promise: Promise<unknown>): Promise<void> {
 async function scramAccepts(verifier: string, password: string): Promise<boolean> {
   const match = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$/.exec(verifier);
   assert.ok(match, `not a SCRAM-SHA-256 verifier: ${verifier}`);
-  const [, iterations, salt, storedKey, serverKey] = match as unknown as [string, string, string, string, string];
+  const [, iterations, salt, storedKey, serverKey] = match as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   const session = saslClient.startSession(["SCRAM-SHA-256"]);
   const serverFirst = `r=${session.clientNonce}server-nonce,s=${salt},i=${iterations}`;
   await saslClient.continueSession(session, password, serverFirst);
@@ -73,12 +91,15 @@ describe("stage roles (sql/0090_stage_roles.sql)", () => {
     const db = useTestDatabase({ role: STAGE_ROLES["inbound-dock"] });
 
     it("logs in as its own role, not as the owner", async () => {
-      const who = await db.stagePool.oneFirst(sql.type(z.object({ u: z.string() }))`SELECT current_user AS u`);
+      const who =
+        await db.stagePool.oneFirst(sql.type(z.object({ u: z.string() }))`SELECT current_user AS u`);
       assert.equal(who, "ops_ingest");
     });
 
     it("cannot update a recommendation, insert one or delete raw events", async () => {
-      await expectDenied(db.stagePool.query(sql.unsafe`UPDATE dispatch_recommendations SET status = 'EXECUTED'`));
+      await expectDenied(
+        db.stagePool.query(sql.unsafe`UPDATE dispatch_recommendations SET status = 'EXECUTED'`),
+      );
       await expectDenied(
         db.stagePool.query(sql.unsafe`
           INSERT INTO dispatch_recommendations (ticker, side, as_of, cooldown_until, rule_version, sentiment,
@@ -92,7 +113,9 @@ describe("stage roles (sql/0090_stage_roles.sql)", () => {
     it("cannot create a table or change the parameters", async () => {
       await expectDenied(db.stagePool.query(sql.unsafe`CREATE TABLE ingest_was_here (id int)`));
       await expectDenied(
-        db.stagePool.query(sql.unsafe`INSERT INTO params (key, value, updated_by) VALUES ('dry-run', 'false', 'x')`),
+        db.stagePool.query(
+          sql.unsafe`INSERT INTO params (key, value, updated_by) VALUES ('dry-run', 'false', 'x')`,
+        ),
       );
     });
 
@@ -111,8 +134,12 @@ describe("stage roles (sql/0090_stage_roles.sql)", () => {
         INSERT INTO dispatch_recommendations (ticker, side, as_of, cooldown_until, rule_version, sentiment,
           event_count, close, sma20, threshold, inputs)
         VALUES ('ACME', 'BUY', now(), now() + interval '1 hour', 't', 1, 1, 1, 1, 0.1, '{}')`);
-      await db.stagePool.query(sql.unsafe`UPDATE dispatch_recommendations SET claimed_by = 'd1', claimed_at = now()`);
-      await expectDenied(db.stagePool.query(sql.unsafe`UPDATE dispatch_recommendations SET inputs = '{"forged":1}'`));
+      await db.stagePool.query(
+        sql.unsafe`UPDATE dispatch_recommendations SET claimed_by = 'd1', claimed_at = now()`,
+      );
+      await expectDenied(
+        db.stagePool.query(sql.unsafe`UPDATE dispatch_recommendations SET inputs = '{"forged":1}'`),
+      );
       await expectDenied(db.stagePool.query(sql.unsafe`UPDATE dispatch_recommendations SET close = 2`));
     });
   });

@@ -3,6 +3,7 @@ import pg from "pg";
 import { FakeClock } from "../../services/common/clock.ts";
 import { closeDatabase, connectDatabase, sql } from "../../services/common/db.ts";
 import { createLogger } from "../../services/common/logger.ts";
+import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { runDispatchEngine } from "../../services/dispatch-engine/engine.ts";
 import { selectSnapshots, selectTickersInWindow } from "../../services/dispatch-engine/queries.ts";
 import { replay } from "../../services/dispatch-engine/replay.ts";
@@ -14,7 +15,6 @@ import {
   type StoredInputs,
   weightedSentiment,
 } from "../../services/dispatch-engine/rule.ts";
-import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { TEST_POOL_OPTIONS, useTestDatabase } from "../helpers/db.ts";
 import { clearAll, seedCandles, seedEvent, trend } from "./fixtures.ts";
 
@@ -71,7 +71,12 @@ describe("dispatch-engine against the database", () => {
     await seedCandles(db.pool, "BUST", minutes(-5), trend(50, 45));
     await seedEvent(db.pool, { tickers: ["BUST"], score: -0.7, publishedAt: minutes(-20) });
     await seedEvent(db.pool, { tickers: ["BUST", "ACME"], score: -0.9, publishedAt: minutes(-100) });
-    const result = await runDispatchEngine({ db: db.stagePool, clock: new FakeClock(minutes(2)), logger, params });
+    const result = await runDispatchEngine({
+      db: db.stagePool,
+      clock: new FakeClock(minutes(2)),
+      logger,
+      params,
+    });
     assert.equal(result.asOf, T.toISOString());
     const rows = await recRow(db.pool);
     assert.deepEqual(
@@ -142,7 +147,12 @@ describe("dispatch-engine against the database", () => {
     assert.equal(snapshot?.events.length, 1);
     assert.equal(snapshot?.close, 104);
     assert.equal(snapshot?.lastCandleTs, minutes(-5).getTime());
-    const result = await runDispatchEngine({ db: db.stagePool, clock: new FakeClock(minutes(4)), logger, params });
+    const result = await runDispatchEngine({
+      db: db.stagePool,
+      clock: new FakeClock(minutes(4)),
+      logger,
+      params,
+    });
     assert.deepEqual(result.skipped, { "too-few-events": 1 });
   });
 

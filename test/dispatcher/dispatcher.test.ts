@@ -5,10 +5,10 @@ import { FakeClock } from "../../services/common/clock.ts";
 import { sql } from "../../services/common/db.ts";
 import { listHeartbeats } from "../../services/common/heartbeats.ts";
 import { postgresParameterStore } from "../../services/common/params/postgres.ts";
+import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { dispatchBatch, runDispatcher, Waker } from "../../services/dispatcher/dispatcher.ts";
 import { listenForRecommendations } from "../../services/dispatcher/listener.ts";
 import { paperPortfolio } from "../../services/dispatcher/portfolio.ts";
-import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import {
   deps,

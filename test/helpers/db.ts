@@ -77,8 +77,13 @@ export async function dropDatabase(name: string): Promise<void> {
  * Use the returned object's fields inside hooks and tests (they are set in `before`).
  */
 export function useTestDatabase(options: { role?: StageRole } = {}): TestDatabase {
-  const state: { name?: string; url?: string; pool?: DatabasePool; stagePool?: DatabasePool; stageUrl?: string } =
-    {};
+  const state: {
+    name?: string;
+    url?: string;
+    pool?: DatabasePool;
+    stagePool?: DatabasePool;
+    stageUrl?: string;
+  } = {};
   before(async () => {
     const created = await createDatabase({ migrated: true });
     state.name = created.name;

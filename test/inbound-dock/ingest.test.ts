@@ -6,11 +6,11 @@ import { FakeClock } from "../../services/common/clock.ts";
 import { loadConfig } from "../../services/common/config.ts";
 import { sql } from "../../services/common/db.ts";
 import { postgresParameterStore } from "../../services/common/params/postgres.ts";
+import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { envSecrets } from "../../services/common/secrets.ts";
 import { runIngest } from "../../services/inbound-dock/ingest.ts";
 import { inboundDockStage } from "../../services/inbound-dock/stage.ts";
 import { loadStages } from "../../services/registry.ts";
-import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import {
   disableAllFeeds,

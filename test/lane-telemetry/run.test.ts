@@ -5,6 +5,7 @@ import { FakeClock } from "../../services/common/clock.ts";
 import { loadConfig } from "../../services/common/config.ts";
 import { type DatabasePool, sql } from "../../services/common/db.ts";
 import { REDACT_PATHS } from "../../services/common/logger.ts";
+import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { envSecrets } from "../../services/common/secrets.ts";
 import { alpacaProvider } from "../../services/lane-telemetry/alpaca.ts";
 import type { MarketDataProvider } from "../../services/lane-telemetry/market-data.ts";
@@ -13,7 +14,6 @@ import { type LaneTelemetryDeps, runLaneTelemetry } from "../../services/lane-te
 import { providersFromConfig } from "../../services/lane-telemetry/stage.ts";
 import { yahooProvider } from "../../services/lane-telemetry/yahoo.ts";
 import { seedEvent } from "../dispatch-engine/fixtures.ts";
-import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import {
   alpacaRecording,

@@ -4,10 +4,10 @@ import path from "node:path";
 import { INBOUND_EVENTS_CHANNEL } from "../../services/common/channels.ts";
 import { FakeClock } from "../../services/common/clock.ts";
 import { sql } from "../../services/common/db.ts";
+import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { claimBatch, completeBatch, releaseRows } from "../../services/sortation/queries.ts";
 import { listenForEvents } from "../../services/sortation/wakeups.ts";
 import { processBatch, runSortation, type SortationDeps } from "../../services/sortation/worker.ts";
-import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import { AnyRow, insertRawEvents, poisonAwareClassifier, quiet, testUniverse } from "./fixtures.ts";
 
@@ -56,7 +56,12 @@ describe("sortation work queue", () => {
 
     it("claims open rows in one statement, stamping who holds them, until when, and the attempt", async () => {
       const ids = await insertRawEvents(db.pool, 5, undefined, "claim");
-      const rows = await claimBatch(db.stagePool, { worker: "w1", now: clock.now(), leaseMs: LEASE_MS, limit: 3 });
+      const rows = await claimBatch(db.stagePool, {
+        worker: "w1",
+        now: clock.now(),
+        leaseMs: LEASE_MS,
+        limit: 3,
+      });
       assert.deepEqual(
         rows.map((row) => row.id),
         ids.slice(0, 3),

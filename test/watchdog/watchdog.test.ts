@@ -5,11 +5,11 @@ import { sql } from "../../services/common/db.ts";
 import { recordHeartbeat, recordStageRun } from "../../services/common/heartbeats.ts";
 import { createLogger } from "../../services/common/logger.ts";
 import { WATCHDOG_METRICS } from "../../services/common/metrics.ts";
+import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { envSecrets } from "../../services/common/secrets.ts";
 import type { Alert, AlertPort } from "../../services/watchdog/alerts.ts";
 import { runWatchdog } from "../../services/watchdog/run.ts";
 import { resolveFreshness, WATCHED_STAGES, type WatchedStage } from "../../services/watchdog/thresholds.ts";
-import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 
 const logger = createLogger({ level: "silent", pretty: false });
