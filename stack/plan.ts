@@ -1,3 +1,4 @@
+import { STAGE_ROLE_NAMES } from "../services/common/roles.ts";
 import type { StackConfig } from "./config.ts";
 import { WATCHDOG_METRICS } from "./metrics.ts";
 
@@ -172,6 +173,8 @@ export function stackPlan(config: StackConfig): StackPlan {
     ...Object.keys(WATCHDOG_METRICS.stalenessAlarmSeconds).map((stage) => `${stage}-stale`),
     "watchdog-heartbeat",
     "billing",
+    // The NAT instance (stack/network.ts): status check (with EC2 recovery), egress stopped, egress runaway.
+    ...(config.egress === "nat-instance" ? ["nat-status", "nat-egress-stopped", "nat-egress-runaway"] : []),
   ];
   return {
     config,
@@ -180,7 +183,8 @@ export function stackPlan(config: StackConfig): StackPlan {
     services,
     tasks,
     alarms,
-    secrets: 1,
+    // The master login, one login per stage role (services/common/roles.ts), the two Alpaca keys.
+    secrets: 1 + STAGE_ROLE_NAMES.length + 2,
     customMetrics: 1 + Object.keys(WATCHDOG_METRICS.stalenessAlarmSeconds).length,
     imagesGb: (config.appImage ? 0 : 0.25) + (config.workerImage ? 0 : 0.45),
     logIngestGbPerMonth: 0.5,

@@ -1,6 +1,7 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import pg from "pg";
 import { MigrationError } from "./errors.ts";
+import type { SecretsProvider } from "./secrets.ts";
 
 /**
  * The PostgreSQL role of each stage (sql/0090_stage_roles.sql creates them and holds the grants).
@@ -95,4 +96,49 @@ export function roleDatabaseUrl(url: string, role: StageRole, password?: string)
   parsed.username = role;
   parsed.password = password ? encodeURIComponent(password) : "";
   return parsed.toString();
+}
+
+/**
+ * Reads each role's secret through the secrets port (RDS-style JSON with a `password`) and sets
+ * the role's password from it: what the migrator does after migrating, so a rotated secret takes
+ * effect with the next `opsctl migrate`.
+ * @throws MigrationError when a secret is missing, not of that shape, or names an unknown role.
+ */
+export async function syncRolePasswords(
+  connectionString: string,
+  secretIds: Readonly<Record<string, string>>,
+  secrets: SecretsProvider,
+): Promise<StageRole[]> {
+  const passwords: Partial<Record<StageRole, string>> = {};
+  for (const [role, secretId] of Object.entries(secretIds)) {
+    if (!isStageRole(role)) {
+      throw new MigrationError(
+        "ROLE_UNKNOWN",
+        `OPS_DB_ROLE_SECRETS names ${role}, which is not a stage role`,
+        {
+          hint: `use the roles of ${STAGE_ROLE_NAMES.join(", ")}`,
+        },
+      );
+    }
+    const value = await secrets.get(secretId);
+    let password: unknown;
+    try {
+      password = value === undefined ? undefined : (JSON.parse(value) as { password?: unknown }).password;
+    } catch (error) {
+      throw new MigrationError("ROLE_SECRET_SHAPE", `the secret of role ${role} is not JSON`, {
+        cause: error,
+      });
+    }
+    if (typeof password !== "string" || password.length < 16) {
+      throw new MigrationError(
+        "ROLE_SECRET_SHAPE",
+        `the secret of role ${role} holds no password of 16+ characters`,
+        {
+          hint: "the secret must hold RDS-style JSON {username, password, host, port, dbname, url}",
+        },
+      );
+    }
+    passwords[role] = password;
+  }
+  return setRolePasswords(connectionString, passwords);
 }

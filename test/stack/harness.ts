@@ -159,6 +159,8 @@ async function start(): Promise<MockedRun> {
     repositoryRoot: ROOT,
     lambdaCode,
     databasePassword: "FixedTestPassword0123456789abcdef",
+    imageTag: "0123456789ab",
+    finalSnapshotSuffix: "test",
   });
 
   const outputs: Record<string, unknown> = {};

@@ -1,6 +1,19 @@
 import { Command } from "commander";
+import type { Config } from "../../../services/common/config.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput } from "../output.ts";
+
+/** The stage roles' passwords from their secrets: Secrets Manager on AWS, the environment locally. */
+async function syncRolePasswordsFromConfig(config: Config, url: string): Promise<string[]> {
+  const { syncRolePasswords } = await import("../../../services/common/roles.ts");
+  const secretsModule = await import("../../../services/common/secrets.ts");
+  let secrets = secretsModule.envSecrets(process.env);
+  if (config.target === "aws") {
+    const { SecretsManagerClient } = await import("@aws-sdk/client-secrets-manager");
+    secrets = secretsModule.secretsManagerSecrets(new SecretsManagerClient({ region: config.aws.region }));
+  }
+  return syncRolePasswords(url, config.database.roleSecretIds, secrets);
+}
 
 export function migrateCommand(): Command {
   return new Command("migrate")
@@ -40,10 +53,19 @@ Examples:
           connectionString: database.url,
           onApply: (file, index, total) => out.note(`applying ${file.filename} (${index + 1}/${total})`),
         });
-        out.result(result, () =>
-          result.applied.length === 0
-            ? `nothing to apply: ${result.alreadyApplied} migrations already applied`
-            : `applied ${result.applied.length} migration(s): ${result.applied.join(", ")}`,
+        // On AWS the migrator task holds every stage role's secret: set the roles' passwords from
+        // them, so a rotated secret takes effect (services/common/roles.ts).
+        const rolesWithPassword =
+          Object.keys(config.database.roleSecretIds).length === 0
+            ? []
+            : await syncRolePasswordsFromConfig(config, database.url);
+        out.result({ ...result, rolesWithPassword }, () =>
+          [
+            result.applied.length === 0
+              ? `nothing to apply: ${result.alreadyApplied} migrations already applied`
+              : `applied ${result.applied.length} migration(s): ${result.applied.join(", ")}`,
+            ...(rolesWithPassword.length > 0 ? [`set the password of ${rolesWithPassword.join(", ")}`] : []),
+          ].join("\n"),
         );
       } finally {
         await database.release();
