@@ -3,8 +3,6 @@ import type { Config } from "../../../services/common/config.ts";
 import type { DatabasePool } from "../../../services/common/db.ts";
 import { ConfigError, OperatorError } from "../../../services/common/errors.ts";
 import type { Logger } from "../../../services/common/logger.ts";
-import { awsClientConfig } from "../aws-config.ts";
-import { operatorIdentity } from "../backend.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput, type Output } from "../output.ts";
 
@@ -76,23 +74,18 @@ function parseId(value: string): number {
   return id;
 }
 
+/** On AWS: the ops-api starts the backup task (the operator holds no ecs:RunTask) and opsctl follows it. */
 async function backupNowAws(config: Config, out: Output): Promise<void> {
-  const [{ ECSClient }, ecs] = await Promise.all([
-    import("@aws-sdk/client-ecs"),
-    import("../../../services/backup/ecs.ts"),
-  ]);
-  const target = ecs.backupTaskTarget(config.backup.ecs);
-  const client = new ECSClient(awsClientConfig(config));
+  const { fixedTaskApi, runFixedTask } = await import("../fixed-task.ts");
+  const { api, close } = await fixedTaskApi(config);
   try {
-    const taskArn = await ecs.startBackupTask(client, target, `opsctl/${operatorIdentity()}`);
-    out.note(`started backup task ${taskArn}`);
     const started = Date.now();
-    const outcome = await ecs.waitForBackupTask(client, target.cluster, taskArn, {
+    const outcome = await runFixedTask(api, "backup.start", {
       onStatus: (status) => out.note(`  ${status} after ${Math.round((Date.now() - started) / 1000)}s`),
     });
-    out.result({ target: "aws", ...outcome }, () => `backup task finished (exit code 0): ${taskArn}`);
+    out.result({ target: "aws", ...outcome }, () => `backup task finished (exit code 0): ${outcome.taskArn}`);
   } finally {
-    client.destroy();
+    close();
   }
 }
 
@@ -144,13 +137,15 @@ Examples:
 
   backup
     .command("now")
-    .description("take a backup now: on AWS start the backup ECS task and follow it; locally run it here")
+    .description(
+      "take a backup now: on AWS the ops-api starts the backup task and opsctl follows it; locally run it here",
+    )
     .addHelpText(
       "after",
       `
 Examples:
   opsctl backup now                       local: dump into OPS_BACKUP_DIR (default .ops/backups)
-  opsctl --target aws backup now          AWS: RunTask of the backup task definition, then wait`,
+  opsctl --target aws backup now          AWS: the ops-api starts the backup task; opsctl follows it`,
     )
     .action(async (_options: unknown, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();

@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import type { Config } from "../../../services/common/config.ts";
+import { OperatorError } from "../../../services/common/errors.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput } from "../output.ts";
 
@@ -27,12 +28,37 @@ export function migrateCommand(): Command {
 Examples:
   opsctl migrate                 apply what is pending
   opsctl migrate --status        show applied / pending / edited files
+  opsctl migrate --target aws    the ops-api runs the stack's migrator task; opsctl follows it
   DATABASE_URL=postgres://… opsctl migrate --json`,
     )
     .action(async (options: { status?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const out = createOutput({ json: globals.json === true });
       const { config, logger } = cliContext(globals);
+      if (config.target === "aws") {
+        if (options.status) {
+          throw new OperatorError("MIGRATE_STATUS_AWS", "--status is not an ops-api operation", {
+            hint: "opsctl status --target aws shows the schema version; opsctl migrate --target aws applies what is pending",
+          });
+        }
+        // The database is private: the ops-api starts the migrator task (`opsctl migrate` in the
+        // image, which also sets the stage roles' passwords) and opsctl follows it.
+        const { fixedTaskApi, runFixedTask } = await import("../fixed-task.ts");
+        const { api, close } = await fixedTaskApi(config);
+        try {
+          const started = Date.now();
+          const outcome = await runFixedTask(api, "migrate.start", {
+            onStatus: (status) => out.note(`  ${status} after ${Math.round((Date.now() - started) / 1000)}s`),
+          });
+          out.result(
+            { target: "aws", ...outcome },
+            () => `migrator task finished (exit code 0): ${outcome.taskArn}`,
+          );
+        } finally {
+          close();
+        }
+        return;
+      }
       const { migrate, migrationStatus } = await import("../../../services/common/migrator.ts");
       const { openLocalDatabase } = await import("../local-database.ts");
       const database = await openLocalDatabase(config, logger);
