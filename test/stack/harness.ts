@@ -147,10 +147,11 @@ async function start(): Promise<MockedRun> {
     new pulumi.asset.AssetArchive({
       "index.mjs": new pulumi.asset.StringAsset("export const handler = () => {};"),
     });
-  // Prod-like: deletion protection, a NAT gateway, on-demand ARM, images built by the stack.
+  // Prod-like: deletion protection, Multi-AZ, a NAT gateway, on-demand ARM, images built by the stack.
   new OpsStack("ops-prodlike", {
     config: devConfig({
       "ops-pipeline:dbDeletionProtection": "true",
+      "ops-pipeline:dbMultiAz": "true",
       "ops-pipeline:egress": "nat-gateway",
       "ops-pipeline:fargateCapacity": "on-demand",
       "ops-pipeline:fargateArchitecture": "ARM64",
