@@ -170,7 +170,6 @@ export function stackPlan(config: StackConfig): StackPlan {
     ...LAMBDAS.map((lambda) => `${lambda.stage}-errors`),
     `${OPS_API.stage}-errors`,
     ...services.filter((service) => service.desiredCount > 0).map((service) => `${service.name}-running`),
-    ...Object.keys(WATCHDOG_METRICS.stalenessAlarmSeconds).map((stage) => `${stage}-stale`),
     "watchdog-heartbeat",
     "billing",
     // The NAT instance (stack/network.ts): status check (with EC2 recovery), egress stopped, egress runaway.

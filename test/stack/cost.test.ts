@@ -58,7 +58,6 @@ describe("stack: cost model", () => {
     assert.ok(
       Math.abs(delta("(not built) services only in US market hours") - -services * (108 / 168)) <= 0.011,
     );
-    assert.equal(delta("(not built) no CloudWatch staleness alarms"), -2.4);
   });
 
   it("counts every alarm and custom metric the program declares", () => {
@@ -66,12 +65,13 @@ describe("stack: cost model", () => {
     const report = priceStack(plan);
     const alarms = report.lines.find((l) => l.item.startsWith("CloudWatch alarms"))!;
     assert.equal(alarms.monthlyUsd, plan.alarms.length * PRICES.cloudwatchAlarmMetric.usd);
-    // 4 scheduled functions' errors + the ops-api's errors + 2 services + 6 staleness + heartbeat + billing
+    // 4 scheduled functions' errors + the ops-api's errors + 2 services + heartbeat + billing
     // + the NAT instance's status check, egress stopped and egress runaway.
-    assert.equal(plan.alarms.length, 4 + 1 + 2 + 6 + 1 + 1 + 3);
+    assert.equal(plan.alarms.length, 4 + 1 + 2 + 1 + 1 + 3);
     assert.ok(plan.alarms.includes("ops-api-errors"));
-    assert.equal(stackPlan(devConfig({ "ops-pipeline:serviceDesiredCount": "0" })).alarms.length, 16);
-    assert.equal(stackPlan(devConfig({ "ops-pipeline:egress": "nat-gateway" })).alarms.length, 15);
+    assert.ok(!plan.alarms.some((alarm) => alarm.endsWith("-stale")));
+    assert.equal(stackPlan(devConfig({ "ops-pipeline:serviceDesiredCount": "0" })).alarms.length, 10);
+    assert.equal(stackPlan(devConfig({ "ops-pipeline:egress": "nat-gateway" })).alarms.length, 9);
   });
 
   it("prices the ops-api's invocations and duration beside the scheduled functions, and not as scheduler ticks", () => {
