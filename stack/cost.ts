@@ -479,7 +479,7 @@ export function formatCostReport(report: CostReport, moves: readonly CostMove[])
     `  ${"LIST PRICE".padEnd(width)}  ${usd(report.listUsd).padStart(8)}   before the free allowances`,
     `  ${"TOTAL (expected bill)".padEnd(width)}  ${usd(report.totalUsd).padStart(8)}   ${report.spot} Spot; best case ${usd(report.bestCaseUsd)}`,
     "",
-    `  budget $${report.budgetUsd} (the model's typical figure, rounded up): ${report.withinBudget ? "within it" : `OVER by ${usd(report.totalUsd - report.budgetUsd)}`}`,
+    `  budget $${report.budgetUsd} (the model's typical figure, rounded up): ${report.withinBudget ? "within budget" : `OVER by ${usd(report.totalUsd - report.budgetUsd)}`}`,
     `  the seed's $${SEED_BUDGET_USD}: ${report.totalUsd <= SEED_BUDGET_USD ? "met" : `missed by ${usd(report.totalUsd - SEED_BUDGET_USD)}`}; the $${GOAL_USD} goal: ${report.totalUsd <= GOAL_USD ? "met" : `missed by ${usd(report.totalUsd - GOAL_USD)}`}`,
     "",
     "  the choices that move it:",

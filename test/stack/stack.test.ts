@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { PARAM_KEYS, PARAMETERS } from "../../services/common/params/definitions.ts";
+import { budgetFromModel, priceStack } from "../../stack/cost.ts";
 import { RDS_CA_BUNDLE_PATH } from "../../stack/database.ts";
 import { WATCHDOG_METRICS } from "../../stack/metrics.ts";
 import { NAT_USER_DATA } from "../../stack/network.ts";
@@ -513,15 +514,16 @@ describe("stack: alerts and alarms", () => {
     assert.equal(heartbeat.inputs.comparisonOperator, "LessThanThreshold");
   });
 
-  it("alarms on EstimatedCharges above the budget in us-east-1 and sets a $25 monthly budget, actual and forecast", () => {
+  it("alarms on EstimatedCharges above the budget in us-east-1 and sets the cost model's figure as the monthly budget, actual and forecast", () => {
+    const modelBudget = budgetFromModel(priceStack(stackPlan(run.devConfig)));
     const billing = alarms().find((a) => a.inputs.metricName === "EstimatedCharges")!;
     assert.equal(billing.inputs.namespace, "AWS/Billing");
-    assert.equal(billing.inputs.threshold, 25);
+    assert.equal(billing.inputs.threshold, modelBudget);
     const provider = one(dev, "pulumi:providers:aws");
     assert.equal(provider.inputs.region, "us-east-1");
     assert.match(billing.provider, /pulumi:providers:aws::ops-dev-alerts-us-east-1::/);
     const budget = one(dev, "aws:budgets/budget:Budget");
-    assert.equal(budget.inputs.limitAmount, "25.00");
+    assert.equal(budget.inputs.limitAmount, modelBudget.toFixed(2));
     assert.equal(budget.inputs.timeUnit, "MONTHLY");
     const kinds = (
       budget.inputs.notifications as { notificationType: string; subscriberSnsTopicArns: string[] }[]
