@@ -70,7 +70,9 @@ GRANT SELECT ON dispatch_recommendations TO ops_watchdog, ops_api;
 GRANT SELECT, INSERT ON dispatch_executions TO ops_dispatcher;
 GRANT SELECT ON dispatch_executions TO ops_api;
 GRANT SELECT, INSERT, UPDATE ON dispatch_accounts TO ops_dispatcher;
+GRANT SELECT ON dispatch_accounts TO ops_api;
 GRANT SELECT, INSERT, UPDATE, DELETE ON dispatch_positions TO ops_dispatcher;
+GRANT SELECT ON dispatch_positions TO ops_api;
 GRANT SELECT, INSERT, UPDATE ON dispatch_error_streak TO ops_dispatcher;
 GRANT SELECT, INSERT, UPDATE ON dispatch_broker_intents TO ops_dispatcher;
 

@@ -4,13 +4,15 @@ import { OpsApiError, opsApiClient } from "../../cli/src/aws-backend.ts";
 import { FakeClock } from "../../services/common/clock.ts";
 import type { RecommendationExplanation, RecommendationList } from "../../services/common/ops/recs.ts";
 import type { StatusSnapshot } from "../../services/common/ops/status.ts";
+import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { handleOperation, OpsRequestError, runOperation } from "../../services/ops-api/operations.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import { FAKE_AWS_ENV, type FakeAws, startFakeAws } from "./helpers/fake-aws.ts";
 import { seedTradingDay } from "./helpers/seed.ts";
 
 describe("ops-api: the fixed operation set behind the Lambda", () => {
-  const db = useTestDatabase();
+  // The ops-api's operations run as its own role, as on AWS; fixtures are seeded as the owner.
+  const db = useTestDatabase({ role: STAGE_ROLES["ops-api"] });
   const clock = new FakeClock(new Date());
   let aws: FakeAws;
   let lambda: LambdaClient;
@@ -20,7 +22,7 @@ describe("ops-api: the fixed operation set behind the Lambda", () => {
     aws = await startFakeAws(async (name, payload) =>
       name === "broken"
         ? { payload: { errorMessage: "boom" }, functionError: "Unhandled" }
-        : { payload: await handleOperation(db.pool, clock, payload) },
+        : { payload: await handleOperation(db.stagePool, clock, payload) },
     );
     lambda = new LambdaClient({
       endpoint: aws.url,
@@ -43,7 +45,7 @@ describe("ops-api: the fixed operation set behind the Lambda", () => {
       null,
       "status",
     ]) {
-      await assert.rejects(runOperation(db.pool, clock, request), OpsRequestError);
+      await assert.rejects(runOperation(db.stagePool, clock, request), OpsRequestError);
     }
   });
 
