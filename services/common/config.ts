@@ -70,6 +70,13 @@ const envSchema = z.object({
    * password `opsctl migrate` sets after migrating (sql/0090_stage_roles.sql; the stack sets it).
    */
   OPS_DB_ROLE_SECRETS: z.optional(text()),
+  /**
+   * Locally: a stage process logs in as its own role (sql/0090_stage_roles.sql), the user of
+   * DATABASE_URL replaced, with OPS_DB_ROLE_PASSWORD (unset: none, for trust authentication). On
+   * AWS each stage's secret already holds its role's login.
+   */
+  OPS_DB_LOGIN_AS_STAGE_ROLE: withDefault(z.enum(["true", "false"]), "false"),
+  OPS_DB_ROLE_PASSWORD: z.optional(text()),
   LOG_LEVEL: withDefault(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
   /** pretty | json | auto (pretty when stderr is a terminal). */
   LOG_FORMAT: withDefault(z.enum(["pretty", "json", "auto"]), "auto"),
@@ -237,6 +244,9 @@ export interface Config {
     readonly secretId: string | undefined;
     /** Stage role → the secret holding its login (the migrator sets the passwords from them). */
     readonly roleSecretIds: Readonly<Record<string, string>>;
+    /** Log in as the stage's own role (OPS_DB_LOGIN_AS_STAGE_ROLE), with this password. */
+    readonly loginAsStageRole: boolean;
+    readonly rolePassword: string | undefined;
   };
   readonly aws: { readonly region: string | undefined; readonly paramPrefix: string };
   readonly log: {
@@ -443,6 +453,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       maximumPoolSize: e.OPS_DB_POOL_SIZE,
       secretId: e.OPS_DB_SECRET_ID,
       roleSecretIds: parseRoleSecrets(e.OPS_DB_ROLE_SECRETS),
+      loginAsStageRole: e.OPS_DB_LOGIN_AS_STAGE_ROLE === "true",
+      rolePassword: e.OPS_DB_ROLE_PASSWORD,
     },
     aws: { region: e.AWS_REGION, paramPrefix: e.OPS_PARAM_PREFIX },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT, color: e.NO_COLOR === undefined },

@@ -8,7 +8,9 @@ import pg from "pg";
 // @ts-expect-error: an internal CommonJS module without types.
 import * as sasl from "pg/lib/crypto/sasl.js";
 import * as z from "zod";
+import { openStageContext } from "../../services/common/adapters.ts";
 import { closeDatabase, connectDatabase, type DatabasePool, sql } from "../../services/common/db.ts";
+import { silentLogger } from "../../services/common/logger.ts";
 import { MIGRATIONS_DIR } from "../../services/common/migrator.ts";
 import {
   STAGE_ROLE_NAMES,
@@ -21,6 +23,7 @@ import {
   dropDatabase,
   stageRoleUrl,
   TEST_POOL_OPTIONS,
+  TEST_ROLE_PASSWORD,
   useTestDatabase,
 } from "../helpers/db.ts";
 
@@ -221,6 +224,42 @@ describe("stage roles (sql/0090_stage_roles.sql)", () => {
       } finally {
         await Promise.all(databases.map(({ name }) => dropDatabase(name)));
       }
+    });
+  });
+
+  describe("a stage process outside AWS (OPS_DB_LOGIN_AS_STAGE_ROLE)", () => {
+    const db = useTestDatabase();
+
+    it("logs the stage in as its own role, the user of DATABASE_URL replaced", async () => {
+      await stageRoleUrl(db.url, "ops_ingest"); // sets the test password where the server checks one
+      const { context, close } = await openStageContext(
+        "inbound-dock",
+        {
+          DATABASE_URL: db.url,
+          OPS_DB_LOGIN_AS_STAGE_ROLE: "true",
+          OPS_DB_ROLE_PASSWORD: TEST_ROLE_PASSWORD,
+          OPS_DB_POOL_SIZE: "1",
+        },
+        silentLogger(),
+      );
+      try {
+        const who =
+          await context.db.oneFirst(sql.type(z.object({ u: z.string() }))`SELECT current_user AS u`);
+        assert.equal(who, "ops_ingest");
+      } finally {
+        await close();
+      }
+    });
+
+    it("refuses a process whose stage has no role, naming the setting", async () => {
+      await assert.rejects(
+        openStageContext(
+          "not-a-stage",
+          { DATABASE_URL: db.url, OPS_DB_LOGIN_AS_STAGE_ROLE: "true" },
+          silentLogger(),
+        ),
+        /OPS_DB_LOGIN_AS_STAGE_ROLE/,
+      );
     });
   });
 
