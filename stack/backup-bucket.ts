@@ -11,10 +11,21 @@ export interface BackupBucketArgs {
   expirationDays: number;
   /** Empty the bucket on `pulumi destroy` (dev stacks only). */
   forceDestroy: boolean;
+  /**
+   * S3 server access logs (who read or deleted which dump) into a bucket of their own: production.
+   * Free to deliver; the log objects cost storage (kept `accessLogDays`).
+   */
+  accessLogs: boolean;
+  /** The account that owns the bucket: the logging service may write only for it. */
+  accountId: pulumi.Input<string>;
 }
+
+/** How long access logs are kept. */
+export const ACCESS_LOG_DAYS = 90;
 
 export class BackupBucket extends pulumi.ComponentResource {
   readonly bucket: aws.s3.Bucket;
+  readonly logBucket: aws.s3.Bucket | undefined;
 
   constructor(name: string, args: BackupBucketArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ops-pipeline:stack:BackupBucket", name, {}, opts);
@@ -94,6 +105,85 @@ export class BackupBucket extends pulumi.ComponentResource {
       // S3 refuses concurrent policy and public-access-block changes on one bucket.
       { parent: this, dependsOn: [publicAccessBlock] },
     );
+    this.logBucket = args.accessLogs ? this.createAccessLogs(name, args) : undefined;
     this.registerOutputs({ bucket: this.bucket.bucket });
+  }
+
+  /**
+   * The log bucket: private, SSE-S3 (server access logging cannot write to SSE-KMS buckets),
+   * owner-enforced, TLS-only, objects expiring after ACCESS_LOG_DAYS; only the S3 logging service
+   * may put objects, and only for the backup bucket of this account (aws:SourceArn/SourceAccount).
+   */
+  private createAccessLogs(name: string, args: BackupBucketArgs): aws.s3.Bucket {
+    const parent = { parent: this };
+    const logs = new aws.s3.Bucket(`${name}-access-logs`, { forceDestroy: args.forceDestroy }, parent);
+    const block = new aws.s3.BucketPublicAccessBlock(
+      `${name}-access-logs-public-access`,
+      {
+        bucket: logs.id,
+        blockPublicAcls: true,
+        blockPublicPolicy: true,
+        ignorePublicAcls: true,
+        restrictPublicBuckets: true,
+      },
+      parent,
+    );
+    new aws.s3.BucketOwnershipControls(
+      `${name}-access-logs-ownership`,
+      { bucket: logs.id, rule: { objectOwnership: "BucketOwnerEnforced" } },
+      parent,
+    );
+    new aws.s3.BucketServerSideEncryptionConfiguration(
+      `${name}-access-logs-encryption`,
+      { bucket: logs.id, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] },
+      parent,
+    );
+    new aws.s3.BucketLifecycleConfiguration(
+      `${name}-access-logs-lifecycle`,
+      {
+        bucket: logs.id,
+        rules: [
+          { id: "expire-access-logs", status: "Enabled", filter: {}, expiration: { days: ACCESS_LOG_DAYS } },
+        ],
+      },
+      parent,
+    );
+    new aws.s3.BucketPolicy(
+      `${name}-access-logs-policy`,
+      {
+        bucket: logs.id,
+        policy: pulumi.jsonStringify({
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Sid: "S3ServerAccessLogs",
+              Effect: "Allow",
+              Principal: { Service: "logging.s3.amazonaws.com" },
+              Action: "s3:PutObject",
+              Resource: pulumi.interpolate`${logs.arn}/backups/*`,
+              Condition: {
+                ArnLike: { "aws:SourceArn": this.bucket.arn },
+                StringEquals: { "aws:SourceAccount": args.accountId },
+              },
+            },
+            {
+              Sid: "DenyInsecureTransport",
+              Effect: "Deny",
+              Principal: "*",
+              Action: "s3:*",
+              Resource: [logs.arn, pulumi.interpolate`${logs.arn}/*`],
+              Condition: { Bool: { "aws:SecureTransport": "false" } },
+            },
+          ],
+        }),
+      },
+      { parent: this, dependsOn: [block] },
+    );
+    new aws.s3.BucketLogging(
+      `${name}-access-logging`,
+      { bucket: this.bucket.id, targetBucket: logs.id, targetPrefix: "backups/" },
+      parent,
+    );
+    return logs;
   }
 }

@@ -25,6 +25,10 @@ export interface StackConfig {
   readonly dbStorageGb: number;
   readonly dbBackupRetentionDays: number;
   readonly dbDeletionProtection: boolean;
+  /** RDS Multi-AZ (a standby in a second zone): about twice the database's price; for production. */
+  readonly dbMultiAz: boolean;
+  /** S3 server access logs of the backup bucket (into a log bucket of their own); default: on when dbDeletionProtection is. */
+  readonly backupAccessLogs: boolean;
   readonly fargateCapacity: FargateCapacity;
   readonly fargateArchitecture: CpuArchitecture;
   readonly sortationCpu: number;
@@ -175,6 +179,8 @@ export function parseStackConfig(stack: string, get: ConfigSource): StackConfig 
     dbStorageGb,
     dbBackupRetentionDays: int("dbBackupRetentionDays", 7, 1, 35),
     dbDeletionProtection: bool("dbDeletionProtection", true),
+    dbMultiAz: bool("dbMultiAz", false),
+    backupAccessLogs: bool("backupAccessLogs", bool("dbDeletionProtection", true)),
     fargateCapacity,
     fargateArchitecture,
     sortationCpu,

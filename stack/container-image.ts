@@ -1,3 +1,5 @@
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import path from "node:path";
 import * as aws from "@pulumi/aws";
 import * as awsx from "@pulumi/awsx";
@@ -23,6 +25,22 @@ export interface ContainerImageArgs {
   repositoryName: string;
   /** Delete the repository's images on `pulumi destroy` (dev stacks). */
   forceDelete: boolean;
+  /** The tag pushed: unique per source state (sourceImageTag), since the repository's tags are immutable. */
+  imageTag: string;
+}
+
+/**
+ * The tag of an image built from `root`: the commit, plus a hash of uncommitted changes when the
+ * tree is dirty, so two different builds never claim one (immutable) tag.
+ * @throws Error when `root` is not a git work tree.
+ */
+export function sourceImageTag(root: string): string {
+  const git = (...args: string[]) => execFileSync("git", ["-C", root, ...args], { encoding: "utf8" });
+  const commit = git("rev-parse", "--short=12", "HEAD").trim();
+  const diff = git("diff", "HEAD") + git("ls-files", "--others", "--exclude-standard");
+  return diff === ""
+    ? commit
+    : `${commit}-dirty-${createHash("sha256").update(diff).digest("hex").slice(0, 8)}`;
 }
 
 export class ContainerImage extends pulumi.ComponentResource {
@@ -42,9 +60,9 @@ export class ContainerImage extends pulumi.ComponentResource {
         `${name}-repo`,
         {
           name: args.repositoryName,
-          // Tasks reference images by digest (awsx.ecr.Image returns repo@sha256:...), so a
-          // moved tag cannot change what runs; MUTABLE keeps a re-push of a tag from failing.
-          imageTagMutability: "MUTABLE",
+          // Tasks reference images by digest (awsx.ecr.Image returns repo@sha256:...), and a tag,
+          // once pushed, names one image forever: what a tag meant yesterday it means today.
+          imageTagMutability: "IMMUTABLE",
           imageScanningConfiguration: { scanOnPush: true },
           encryptionConfigurations: [{ encryptionType: "AES256" }],
           forceDelete: args.forceDelete,
@@ -75,6 +93,7 @@ export class ContainerImage extends pulumi.ComponentResource {
           context: args.context,
           dockerfile: path.join(args.context, args.dockerfile),
           platform: args.architecture === "ARM64" ? "linux/arm64" : "linux/amd64",
+          imageTag: args.imageTag,
         },
         { parent: this },
       );

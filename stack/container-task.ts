@@ -36,6 +36,9 @@ export interface ContainerTaskArgs {
   taskStatements: Statement[];
   logRetentionDays: number;
   logPrefix: string;
+  /** Account and region: ECS may assume the roles only for tasks of this account and region. */
+  accountId: pulumi.Input<string>;
+  region: string;
 }
 
 export class ContainerTask extends pulumi.ComponentResource {
@@ -53,11 +56,7 @@ export class ContainerTask extends pulumi.ComponentResource {
       parent,
     );
     this.executionRole = this.createExecutionRole(name, args);
-    this.taskRole = new aws.iam.Role(
-      `${name}-task-role`,
-      { assumeRolePolicy: assumeRolePolicy("ecs-tasks.amazonaws.com") },
-      parent,
-    );
+    this.taskRole = new aws.iam.Role(`${name}-task-role`, { assumeRolePolicy: this.trust(args) }, parent);
     if (args.taskStatements.length > 0) {
       new aws.iam.RolePolicy(
         `${name}-task-policy`,
@@ -108,10 +107,18 @@ export class ContainerTask extends pulumi.ComponentResource {
     this.registerOutputs({ taskDefinitionArn: this.taskDefinition.arn, logGroupName: this.logGroup.name });
   }
 
+  /** ECS tasks of this account and region only (aws:SourceAccount, aws:SourceArn). */
+  private trust(args: ContainerTaskArgs) {
+    return assumeRolePolicy("ecs-tasks.amazonaws.com", {
+      accountId: args.accountId,
+      sourceArn: pulumi.interpolate`arn:aws:ecs:${args.region}:${args.accountId}:*`,
+    });
+  }
+
   private createExecutionRole(name: string, args: ContainerTaskArgs) {
     const role = new aws.iam.Role(
       `${name}-exec-role`,
-      { assumeRolePolicy: assumeRolePolicy("ecs-tasks.amazonaws.com") },
+      { assumeRolePolicy: this.trust(args) },
       { parent: this },
     );
     const repositoryArn = pulumi.output(args.image).apply((uri) => ecrRepositoryArn(uri) ?? "");

@@ -8,9 +8,11 @@ import { stackPlan } from "./plan.ts";
  *
  * The prices are the public list prices as recorded by the author from the AWS pricing pages
  * named in `source` (figures current in 2025); they were NOT re-checked against the live pages
- * when this was written (no network on the build machine). Fargate Spot is a market price: the
- * figure is a typical one (about 70 % below on-demand), not a quote. Free tiers are ignored:
- * the goal is the list price.
+ * when this was written (no network on the build machine). Fargate Spot is a market price, so it
+ * is priced as a band: best case 70 % below on-demand (the deepest discount AWS advertises) and
+ * typical 50 % below (what Spot prices often sit at); the typical case is the headline. AWS's
+ * permanent ("always free") allowances are a line of their own, so the list price and the
+ * expected bill are both visible; 12-month trial allowances are ignored.
  */
 export const PRICES_AS_OF = "2025 (us-east-1 list prices; re-check before relying on them)";
 
@@ -47,13 +49,26 @@ export const PRICES = {
   fargateX86GbHour: { usd: 0.004445, source: "https://aws.amazon.com/fargate/pricing/ (Linux/x86)" },
   fargateArmVcpuHour: { usd: 0.03238, source: "https://aws.amazon.com/fargate/pricing/ (Linux/ARM)" },
   fargateArmGbHour: { usd: 0.00356, source: "https://aws.amazon.com/fargate/pricing/ (Linux/ARM)" },
-  fargateSpotVcpuHour: {
-    usd: 0.012144,
-    source: "https://aws.amazon.com/fargate/pricing/ (Spot, typical; varies)",
+  fargateSpotBestDiscount: {
+    usd: 0.7,
+    source: "https://aws.amazon.com/fargate/pricing/ (Spot: up to 70 % off on-demand; a fraction, not USD)",
   },
-  fargateSpotGbHour: {
-    usd: 0.0013335,
-    source: "https://aws.amazon.com/fargate/pricing/ (Spot, typical; varies)",
+  fargateSpotTypicalDiscount: {
+    usd: 0.5,
+    source:
+      "https://aws.amazon.com/fargate/pricing/ (Spot: typical discount observed, 50 %; a fraction, not USD)",
+  },
+  secretsApiCallsTenThousand: {
+    usd: 0.05,
+    source: "https://aws.amazon.com/secrets-manager/pricing/ (per 10,000 API calls)",
+  },
+  internetOutGb: {
+    usd: 0.09,
+    source: "https://aws.amazon.com/ec2/pricing/on-demand/ (data transfer out to internet, first 10 TB)",
+  },
+  crossAzGb: {
+    usd: 0.02,
+    source: "https://aws.amazon.com/ec2/pricing/on-demand/ (data transfer between AZs, $0.01 each way)",
   },
   lambdaArmGbSecond: { usd: 0.0000133334, source: "https://aws.amazon.com/lambda/pricing/ (Arm)" },
   lambdaRequestMillion: { usd: 0.2, source: "https://aws.amazon.com/lambda/pricing/" },
@@ -86,13 +101,51 @@ export interface CostLine {
   readonly monthlyUsd: number;
 }
 
+/** Which Spot discount a report assumes. */
+export type SpotCase = "best" | "typical";
+
+/**
+ * AWS's permanent monthly allowances (the "always free" tier, not the 12-month trial), as the
+ * quantities this model meters. https://aws.amazon.com/free/ (Always free).
+ */
+export const FREE_ALLOWANCES = {
+  lambdaRequests: 1_000_000,
+  lambdaGbSeconds: 400_000,
+  cloudwatchAlarms: 10,
+  cloudwatchCustomMetrics: 10,
+  logsIngestGb: 5,
+  logsStoredGb: 5,
+  schedulerInvocations: 14_000_000,
+  internetOutGb: 100,
+  source:
+    "https://aws.amazon.com/free/ (Always free: Lambda, CloudWatch, EventBridge Scheduler, data transfer out)",
+} as const;
+
+/** What the stack moves over the network in a month (estimates; see docs/stack.md). */
+export const TRAFFIC = {
+  /** To the internet through the NAT: requests, AWS API calls (responses come in free). */
+  internetOutGb: 1,
+  /** Between AZs: half the private subnets' traffic to the NAT (AZ a) and to the database. */
+  crossAzGb: 4,
+} as const;
+
 export interface CostReport {
   readonly stack: string;
+  readonly spot: SpotCase;
   readonly lines: readonly CostLine[];
+  /** At list price, before the permanent free allowances. */
+  readonly listUsd: number;
+  /** The expected bill: list price less the permanent free allowances (the last line). */
   readonly totalUsd: number;
+  /** The same bill in the best Spot case (equal to totalUsd without Spot). */
+  readonly bestCaseUsd: number;
   readonly budgetUsd: number;
   readonly withinBudget: boolean;
 }
+
+/** The seed's budget, and the goal issue 19 set for the dev stack (typical Spot, free allowances in). */
+export const SEED_BUDGET_USD = 25;
+export const GOAL_USD = 27;
 
 const money = (usd: number) => `$${usd.toFixed(usd < 1 ? 4 : 3)}`;
 
@@ -108,13 +161,20 @@ function ec2Hourly(instanceType: string): number {
   throw new Error(`no price for ${instanceType} in stack/cost.ts PRICES: add it with its source`);
 }
 
-function fargateHourly(config: StackConfig, cpu: number, memoryMb: number): { usd: number; kind: string } {
+function fargateHourly(
+  config: StackConfig,
+  cpu: number,
+  memoryMb: number,
+  spot: SpotCase,
+): { usd: number; kind: string } {
   const vcpu = cpu / 1024;
   const gb = memoryMb / 1024;
   if (config.fargateCapacity === "spot") {
+    const discount =
+      spot === "best" ? PRICES.fargateSpotBestDiscount.usd : PRICES.fargateSpotTypicalDiscount.usd;
     return {
-      usd: vcpu * PRICES.fargateSpotVcpuHour.usd + gb * PRICES.fargateSpotGbHour.usd,
-      kind: "Spot x86",
+      usd: (vcpu * PRICES.fargateX86VcpuHour.usd + gb * PRICES.fargateX86GbHour.usd) * (1 - discount),
+      kind: `Spot x86 (${spot}, ${Math.round(discount * 100)} % off)`,
     };
   }
   if (config.fargateArchitecture === "ARM64") {
@@ -127,18 +187,24 @@ function fargateHourly(config: StackConfig, cpu: number, memoryMb: number): { us
  * Prices a plan line by line.
  * @throws Error when the plan names an instance type the table has no price for.
  */
-export function priceStack(plan: StackPlan): CostReport {
+export function priceStack(plan: StackPlan, spot: SpotCase = "typical"): CostReport {
   const { config } = plan;
   const h = HOURS_PER_MONTH;
   const lines: CostLine[] = [];
   const add = (item: string, basis: string, monthlyUsd: number) => lines.push({ item, basis, monthlyUsd });
 
   const dbHour = rdsHourly(config.dbInstanceClass);
-  add(`RDS PostgreSQL 17 ${config.dbInstanceClass} (Single-AZ)`, `${h} h × ${money(dbHour)}`, h * dbHour);
+  // Multi-AZ runs a standby: AWS prices it at twice the Single-AZ instance and storage.
+  const az = config.dbMultiAz ? 2 : 1;
+  add(
+    `RDS PostgreSQL 17 ${config.dbInstanceClass} (${config.dbMultiAz ? "Multi-AZ" : "Single-AZ"})`,
+    `${h} h × ${money(dbHour)}${az > 1 ? " × 2" : ""}`,
+    h * dbHour * az,
+  );
   add(
     `RDS gp3 storage ${config.dbStorageGb} GB`,
-    `${config.dbStorageGb} GB × ${money(PRICES.rdsGp3GbMonth.usd)}`,
-    config.dbStorageGb * PRICES.rdsGp3GbMonth.usd,
+    `${config.dbStorageGb} GB × ${money(PRICES.rdsGp3GbMonth.usd)}${az > 1 ? " × 2" : ""}`,
+    config.dbStorageGb * PRICES.rdsGp3GbMonth.usd * az,
   );
   add(
     "RDS automated backups",
@@ -180,7 +246,7 @@ export function priceStack(plan: StackPlan): CostReport {
   add("S3 gateway endpoint", "free", 0);
 
   for (const service of plan.services) {
-    const rate = fargateHourly(config, service.cpu, service.memoryMb);
+    const rate = fargateHourly(config, service.cpu, service.memoryMb, spot);
     add(
       `Fargate ${rate.kind} ${service.name} ${service.cpu / 1024} vCPU ${service.memoryMb / 1024} GB × ${service.desiredCount}`,
       `${Math.round(service.hoursPerMonth)} h × ${money(rate.usd)}`,
@@ -188,7 +254,7 @@ export function priceStack(plan: StackPlan): CostReport {
     );
   }
   for (const task of plan.tasks) {
-    const rate = fargateHourly(config, task.cpu, task.memoryMb);
+    const rate = fargateHourly(config, task.cpu, task.memoryMb, spot);
     const hours = (task.runsPerMonth * task.minutesPerRun) / 60;
     add(
       `Fargate ${rate.kind} ${task.name} task`,
@@ -250,9 +316,17 @@ export function priceStack(plan: StackPlan): CostReport {
     storedGb * PRICES.logsStoredGbMonth.usd,
   );
   add(
-    `Secrets Manager (${plan.secrets} secret)`,
+    `Secrets Manager (${plan.secrets} secrets: master, a login per stage role, 2 Alpaca keys)`,
     `${plan.secrets} × ${money(PRICES.secretMonth.usd)}`,
     plan.secrets * PRICES.secretMonth.usd,
+  );
+  // Each process reads its secrets once (services/common/secrets.ts caches them): a Lambda per cold
+  // start, ECS per task start. Cold starts estimated at one per function per hour.
+  const secretCalls = (plan.lambdas.length * 24 * 30 + 100) * 2 + 60;
+  add(
+    "Secrets Manager API calls",
+    `~${secretCalls} calls (a read per cold start or task start) × ${money(PRICES.secretsApiCallsTenThousand.usd)}/10k`,
+    (secretCalls / 10_000) * PRICES.secretsApiCallsTenThousand.usd,
   );
   add("SSM parameters (standard tier)", "free", 0);
   add(
@@ -260,22 +334,65 @@ export function priceStack(plan: StackPlan): CostReport {
     `${plan.backupStorageGb} GB × ${money(PRICES.s3StandardGbMonth.usd)}`,
     plan.backupStorageGb * PRICES.s3StandardGbMonth.usd,
   );
+  // The lifecycle rule keeps the last 5 images of each repository: up to 5 × each image's size
+  // (less, where successive images share layers).
+  const ecrGb = plan.imagesGb * 5;
   add(
-    "ECR images",
-    `${plan.imagesGb} GB × ${money(PRICES.ecrGbMonth.usd)}`,
-    plan.imagesGb * PRICES.ecrGbMonth.usd,
+    "ECR images (the 5 the lifecycle rule keeps per repository)",
+    `5 × ${plan.imagesGb} GB × ${money(PRICES.ecrGbMonth.usd)}`,
+    ecrGb * PRICES.ecrGbMonth.usd,
   );
+  add(
+    "Data transfer out to the internet (through the NAT)",
+    `${TRAFFIC.internetOutGb} GB × ${money(PRICES.internetOutGb.usd)}`,
+    TRAFFIC.internetOutGb * PRICES.internetOutGb.usd,
+  );
+  add(
+    "Data transfer between AZs (private subnets to the NAT and database)",
+    `${TRAFFIC.crossAzGb} GB × ${money(PRICES.crossAzGb.usd)}`,
+    TRAFFIC.crossAzGb * PRICES.crossAzGb.usd,
+  );
+  if (config.backupAccessLogs)
+    add("S3 access logs of the backup bucket", "a few MB a month, kept 90 days", 0);
   add("AWS Budgets (1 budget)", "first 2 budgets free", 0);
   add("SNS e-mail notifications", "first 1,000 free; alerts are rare", 0);
 
+  const listUsd = Math.round(lines.reduce((sum, line) => sum + line.monthlyUsd, 0) * 100) / 100;
+
+  // AWS's permanent allowances, each capped at what the stack uses of it.
+  const F = FREE_ALLOWANCES;
+  const free =
+    Math.min(invocations, F.lambdaRequests) * (PRICES.lambdaRequestMillion.usd / 1e6) +
+    Math.min(gbSeconds, F.lambdaGbSeconds) * PRICES.lambdaArmGbSecond.usd +
+    Math.min(plan.alarms.length, F.cloudwatchAlarms) * PRICES.cloudwatchAlarmMetric.usd +
+    Math.min(plan.customMetrics, F.cloudwatchCustomMetrics) * PRICES.cloudwatchCustomMetric.usd +
+    Math.min(plan.logIngestGbPerMonth, F.logsIngestGb) * PRICES.logsIngestGb.usd +
+    Math.min(storedGb, F.logsStoredGb) * PRICES.logsStoredGbMonth.usd +
+    Math.min(schedulerRuns, F.schedulerInvocations) * (PRICES.schedulerInvocationMillion.usd / 1e6) +
+    Math.min(TRAFFIC.internetOutGb, F.internetOutGb) * PRICES.internetOutGb.usd;
+  add(
+    "AWS permanent free allowances",
+    "Lambda 1M requests + 400k GB-s, 10 alarms, 10 custom metrics, 5 GB logs, 14M scheduler runs, 100 GB out",
+    -free,
+  );
   const totalUsd = Math.round(lines.reduce((sum, line) => sum + line.monthlyUsd, 0) * 100) / 100;
+  const bestCaseUsd =
+    spot === "best" || config.fargateCapacity !== "spot" ? totalUsd : priceStack(plan, "best").totalUsd;
   return {
     stack: config.stack,
+    spot,
     lines,
+    listUsd,
     totalUsd,
+    bestCaseUsd,
     budgetUsd: config.monthlyBudgetUsd,
     withinBudget: totalUsd <= config.monthlyBudgetUsd,
   };
+}
+
+/** The monthly budget the model supports for a stack: its typical-case bill, rounded up to the dollar. */
+export function budgetFromModel(report: CostReport): number {
+  return Math.ceil(report.totalUsd);
 }
 
 export interface CostMove {
@@ -332,18 +449,19 @@ export function costMoves(config: StackConfig): CostMove[] {
       move(variant.change, stackPlan({ ...config, ...variant.config }), variant.tradeOff),
     ),
     move(
+      "(not built) the dispatcher as a scheduled Lambda each minute instead of a Fargate service",
+      { ...plan, services: plan.services.filter((service) => service.name !== "dispatcher") },
+      "its runs fit the free Lambda allowance; a recommendation waits up to a minute instead of a NOTIFY wake-up",
+    ),
+    move(
+      "(not built) IAM database authentication for the stage roles instead of their 8 login secrets",
+      { ...plan, secrets: plan.secrets - 8 },
+      "no password to rotate (15-minute tokens from rds-db:connect); needs a token refresh in the pool and in pg_dump",
+    ),
+    move(
       "(not built) services only in US market hours, about 60 of 168 h a week",
       { ...plan, services: plan.services.map((service) => ({ ...service, hoursPerMonth: marketHours })) },
       "scheduled scaling; sortation classifies the overnight backlog each morning; alarms must follow the schedule",
-    ),
-    move(
-      "(not built) no CloudWatch staleness alarms or per-stage metrics",
-      {
-        ...plan,
-        alarms: plan.alarms.filter((alarm) => !alarm.endsWith("-stale")),
-        customMetrics: 1,
-      },
-      "the watchdog's own SNS alerts still report staleness, but nothing outside it does",
     ),
   ];
 }
@@ -355,14 +473,16 @@ export function formatCostReport(report: CostReport, moves: readonly CostMove[])
   for (const line of report.lines) {
     out.push(`  ${line.item.padEnd(width)}  ${`$${line.monthlyUsd.toFixed(2)}`.padStart(8)}   ${line.basis}`);
   }
+  const usd = (value: number) => `$${value.toFixed(2)}`;
   out.push(
     "",
-    `  ${"TOTAL".padEnd(width)}  ${`$${report.totalUsd.toFixed(2)}`.padStart(8)}   budget $${report.budgetUsd}`,
-  );
-  out.push(
-    report.withinBudget
-      ? "  within budget"
-      : `  OVER budget by $${(report.totalUsd - report.budgetUsd).toFixed(2)}: the choices that move it:`,
+    `  ${"LIST PRICE".padEnd(width)}  ${usd(report.listUsd).padStart(8)}   before the free allowances`,
+    `  ${"TOTAL (expected bill)".padEnd(width)}  ${usd(report.totalUsd).padStart(8)}   ${report.spot} Spot; best case ${usd(report.bestCaseUsd)}`,
+    "",
+    `  budget $${report.budgetUsd} (the model's typical figure, rounded up): ${report.withinBudget ? "within budget" : `OVER by ${usd(report.totalUsd - report.budgetUsd)}`}`,
+    `  the seed's $${SEED_BUDGET_USD}: ${report.totalUsd <= SEED_BUDGET_USD ? "met" : `missed by ${usd(report.totalUsd - SEED_BUDGET_USD)}`}; the $${GOAL_USD} goal: ${report.totalUsd <= GOAL_USD ? "met" : `missed by ${usd(report.totalUsd - GOAL_USD)}`}`,
+    "",
+    "  the choices that move it:",
   );
   out.push("");
   for (const move of moves) {

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { STAGE_ROLE_NAMES, type StageRole } from "../services/common/roles.ts";
 
 /**
  * RDS PostgreSQL 17 in the isolated subnets, reachable on 5432 from the app security group only,
@@ -31,6 +32,10 @@ export interface DatabaseArgs {
   identifier: string;
   /** The password; generated (32 alphanumerics) when unset. Tests pass a fixed one. */
   password?: pulumi.Input<string>;
+  /** A standby in a second AZ (RDS Multi-AZ): about twice the instance and storage price. */
+  multiAz: boolean;
+  /** Suffix of the final snapshot's name; unique per creation so a second destroy cannot collide. */
+  finalSnapshotSuffix: string;
 }
 
 export const DB_PORT = 5432;
@@ -58,7 +63,10 @@ export function generatePassword(): string {
 
 export class Database extends pulumi.ComponentResource {
   readonly instance: aws.rds.Instance;
+  /** The master user's: only the migrator reads it. */
   readonly secret: aws.secretsmanager.Secret;
+  /** One per stage role (sql/0090_stage_roles.sql), same JSON shape; the migrator sets the passwords. */
+  readonly roleSecrets: Record<StageRole, aws.secretsmanager.Secret>;
   readonly securityGroup: aws.ec2.SecurityGroup;
 
   constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -111,7 +119,7 @@ export class Database extends pulumi.ComponentResource {
         storageType: "gp3",
         storageEncrypted: true,
         publiclyAccessible: false,
-        multiAz: false,
+        multiAz: args.multiAz,
         dbSubnetGroupName: subnetGroup.name,
         vpcSecurityGroupIds: [this.securityGroup.id],
         parameterGroupName: parameterGroup.name,
@@ -126,14 +134,16 @@ export class Database extends pulumi.ComponentResource {
         deletionProtection: args.deletionProtection,
         // A final snapshot on delete, always: losing the data by `pulumi destroy` takes two steps.
         skipFinalSnapshot: false,
-        finalSnapshotIdentifier: `${args.identifier}-final`,
+        // Unique per creation (ignoreChanges keeps the first): a fixed name made a second destroy
+        // of a re-created stack fail, the first destroy's snapshot holding the name.
+        finalSnapshotIdentifier: `${args.identifier}-final-${args.finalSnapshotSuffix}`,
         autoMinorVersionUpgrade: true,
         allowMajorVersionUpgrade: false,
         caCertIdentifier: "rds-ca-rsa2048-g1",
         performanceInsightsEnabled: false,
         applyImmediately: false,
       },
-      { parent: this, ignoreChanges: ["password"] },
+      { parent: this, ignoreChanges: ["password", "finalSnapshotIdentifier"] },
     );
 
     this.secret = new aws.secretsmanager.Secret(
@@ -157,6 +167,35 @@ export class Database extends pulumi.ComponentResource {
       { parent: this, ignoreChanges: ["secretString"] },
     );
 
+    // Rotation: put a new value (same JSON, new password) into a role's secret, run the migrator
+    // (it sets every role's password from its secret), restart the stage. ignoreChanges keeps
+    // Pulumi from writing the first value back over a rotated one.
+    this.roleSecrets = Object.fromEntries(
+      STAGE_ROLE_NAMES.map((role) => {
+        const secret = new aws.secretsmanager.Secret(
+          `${name}-${role}`,
+          {
+            name: `${args.identifier}/database/${role}`,
+            description: `ops-pipeline database login of role ${role} (RDS-style JSON plus url)`,
+            recoveryWindowInDays: 7,
+          },
+          parent,
+        );
+        const rolePassword = pulumi.secret(generatePassword());
+        new aws.secretsmanager.SecretVersion(
+          `${name}-${role}-value`,
+          {
+            secretId: secret.id,
+            secretString: pulumi
+              .all([this.instance.address, rolePassword])
+              .apply(([host, pass]) => databaseSecretJson(host, pass, role)),
+          },
+          { parent: this, ignoreChanges: ["secretString"] },
+        );
+        return [role, secret];
+      }),
+    ) as Record<StageRole, aws.secretsmanager.Secret>;
+
     this.registerOutputs({
       endpoint: this.instance.address,
       secretArn: this.secret.arn,
@@ -169,14 +208,14 @@ export class Database extends pulumi.ComponentResource {
  * The secret's JSON: what databaseUrlFromRdsSecret reads (the Lambdas), plus `url` for ECS to
  * inject as DATABASE_URL, verifying the server against the CA bundle baked into the images.
  */
-export function databaseSecretJson(host: string, password: string): string {
+export function databaseSecretJson(host: string, password: string, user: string = DB_USER): string {
   return JSON.stringify({
     engine: "postgres",
-    username: DB_USER,
+    username: user,
     password,
     host,
     port: DB_PORT,
     dbname: DB_NAME,
-    url: `postgres://${DB_USER}:${password}@${host}:${DB_PORT}/${DB_NAME}?sslmode=verify-full&sslrootcert=${RDS_CA_BUNDLE_PATH}`,
+    url: `postgres://${user}:${password}@${host}:${DB_PORT}/${DB_NAME}?sslmode=verify-full&sslrootcert=${RDS_CA_BUNDLE_PATH}`,
   });
 }

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { bundleLambdas } from "../scripts/bundle-lambdas.ts";
 import { parseStackConfig } from "./config.ts";
+import { sourceImageTag } from "./container-image.ts";
 import { OPS_API_STAGE } from "./ops-api-function.ts";
 import { OpsStack } from "./ops-stack.ts";
 import { LAMBDAS } from "./plan.ts";
@@ -29,6 +30,8 @@ const lambdaRoot = codeDir;
 const stack = new OpsStack(`ops-${config.stack}`, {
   config,
   repositoryRoot: root,
+  // Only needed when the stack builds its images (appImage/workerImage unset).
+  imageTag: config.appImage && config.workerImage ? "prebuilt" : sourceImageTag(root),
   lambdaCode: (stage) => new pulumi.asset.FileArchive(path.join(lambdaRoot, stage)),
 });
 
@@ -42,6 +45,9 @@ export const appSecurityGroupId = stack.outputs.appSecurityGroupId;
 export const paramPrefix = stack.outputs.paramPrefix;
 export const backupBucket = stack.outputs.backupBucket;
 export const databaseSecretArn = stack.outputs.databaseSecretArn;
+export const roleSecretArns = stack.outputs.roleSecretArns;
+export const alpacaKeyIdSecretArn = stack.outputs.alpacaKeyIdSecretArn;
+export const alpacaSecretKeySecretArn = stack.outputs.alpacaSecretKeySecretArn;
 export const databaseEndpoint = stack.outputs.databaseEndpoint;
 export const alertTopicArn = stack.outputs.alertTopicArn;
 export const functionNames = stack.outputs.functionNames;

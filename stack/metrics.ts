@@ -1,2 +1,2 @@
 // The metric contract lives with the services (the watchdog emits it); the stack alarms on it.
-export { stalenessAlarmSeconds, WATCHDOG_METRICS, type WatchedStage } from "../services/common/metrics.ts";
+export { WATCHDOG_METRICS, type WatchedStage } from "../services/common/metrics.ts";

@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { Egress } from "./config.ts";
+import { assumeRolePolicy, policyDocument, ssmAgentStatements } from "./iam.ts";
 
 /**
  * The VPC: public subnets (the NAT and nothing else), private subnets with egress (Lambdas,
@@ -19,7 +20,22 @@ export interface NetworkArgs {
   natInstanceType: string;
   /** AMI of the NAT instance; the latest Amazon Linux 2023 arm64 when unset. */
   natImageId?: pulumi.Input<string>;
+  /** Where the NAT's alarms (status check, egress stopped, egress runaway) go. */
+  alarmTopicArn: pulumi.Input<string>;
+  /** Region of the stack: EC2's recover action is `arn:aws:automate:<region>:ec2:recover`. */
+  region: string;
 }
+
+/** Ports the workloads may open to the internet (through the NAT). */
+export const HTTPS_PORT = 443;
+export const HTTP_PORT = 80;
+
+/**
+ * NetworkOut of the NAT above this many bytes in an hour alarms: the pipeline moves a few MB an
+ * hour (feeds, candles, AWS API calls); 1 GB in an hour is a loop or an exfiltration, and NAT data
+ * transfer out is billed per GB.
+ */
+export const NAT_EGRESS_RUNAWAY_BYTES_PER_HOUR = 1024 ** 3;
 
 /** Subnet CIDRs for `azCount` zones: public x.y.0-9.0/24, private x.y.10-19.0/24, isolated x.y.20-29.0/24. */
 export function subnetCidrs(vpcCidr: string, azCount: number) {
@@ -36,6 +52,15 @@ export function subnetCidrs(vpcCidr: string, azCount: number) {
  * IPv4 and masquerade out of the default-route interface. cloud-init runs it once, at first
  * boot; it installs a oneshot unit that applies the rules at every boot. The instance sits in a
  * public subnet with its own address, so it can install nftables if the image lacks it.
+ *
+ * Kept current by patching in place, not by replacement: a nightly timer (08:15 UTC, US markets
+ * closed, after the nightly backup) upgrades to the latest Amazon Linux 2023 release
+ * (`--releasever=latest`: AL2023 otherwise stays on the repository version of its AMI) and
+ * reboots only when the kernel or a core library changed (`dnf needs-restarting -r`), a gap of
+ * about a minute in egress that the next ingest run catches up on. Replacement would need a
+ * `pulumi up` that nothing runs on a schedule, and a new instance means a new interface for the
+ * private route; the patch needs neither. The SSM agent (AL2023 ships it, the instance profile
+ * allows it) lets an operator inspect or patch it without SSH, which stays closed.
  */
 export const NAT_USER_DATA = `#!/bin/bash
 set -euo pipefail
@@ -66,8 +91,33 @@ ExecStart=/usr/local/sbin/ops-nat
 [Install]
 WantedBy=multi-user.target
 UNIT
+cat > /usr/local/sbin/ops-nat-patch <<'SH'
+#!/bin/bash
+set -uo pipefail
+dnf -y -q upgrade --releasever=latest --refresh
+if ! dnf needs-restarting -r >/dev/null 2>&1; then systemctl reboot; fi
+SH
+chmod 0755 /usr/local/sbin/ops-nat-patch
+cat > /etc/systemd/system/ops-nat-patch.service <<'UNIT'
+[Unit]
+Description=ops-pipeline NAT: apply Amazon Linux updates, reboot when needed
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/ops-nat-patch
+UNIT
+cat > /etc/systemd/system/ops-nat-patch.timer <<'UNIT'
+[Unit]
+Description=ops-pipeline NAT: nightly updates
+[Timer]
+OnCalendar=*-*-* 08:15:00 UTC
+Persistent=true
+[Install]
+WantedBy=timers.target
+UNIT
 systemctl daemon-reload
 systemctl enable --now ops-nat.service
+systemctl enable --now ops-nat-patch.timer
+/usr/local/sbin/ops-nat-patch || true
 `;
 
 export class Network extends pulumi.ComponentResource {
@@ -75,8 +125,16 @@ export class Network extends pulumi.ComponentResource {
   readonly publicSubnetIds: pulumi.Output<string>[];
   readonly privateSubnetIds: pulumi.Output<string>[];
   readonly isolatedSubnetIds: pulumi.Output<string>[];
-  /** Lambdas and Fargate tasks: no ingress, egress anywhere (feeds, market APIs, AWS APIs). */
+  /**
+   * Every Lambda and Fargate task: no ingress; egress TCP 443 (AWS APIs, image pulls, market and
+   * broker APIs, all through the NAT: there is no interface endpoint) and 5432 to the database
+   * group (added by the stack once the database exists, see allowDatabase). Nothing else.
+   */
   readonly appSecurityGroup: aws.ec2.SecurityGroup;
+  /** Added to the stages that fetch plain-HTTP URLs (ingest: some feeds are http://): egress TCP 80. */
+  readonly httpFetchSecurityGroup: aws.ec2.SecurityGroup;
+  /** The NAT instance, when egress is nat-instance. */
+  natInstance: aws.ec2.Instance | undefined;
   readonly cidr: string;
 
   constructor(name: string, args: NetworkArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -136,12 +194,10 @@ export class Network extends pulumi.ComponentResource {
       { vpcId: this.vpc.id, tags: { Name: `${name}-isolated` } },
       parent,
     );
-    const egressTarget = this.createEgress(name, args, publicSubnets[0]!);
     const privateRoutes = new aws.ec2.RouteTable(
       `${name}-private-rt`,
       {
         vpcId: this.vpc.id,
-        routes: [{ cidrBlock: "0.0.0.0/0", ...egressTarget }],
         tags: { Name: `${name}-private` },
       },
       parent,
@@ -171,15 +227,52 @@ export class Network extends pulumi.ComponentResource {
       parent,
     );
 
+    // Rules as their own resources, never inline: the database group and this one refer to each
+    // other, and inline rules beside rule resources would fight on every update.
     this.appSecurityGroup = new aws.ec2.SecurityGroup(
       `${name}-app-sg`,
       {
         vpcId: this.vpc.id,
-        description: "Lambdas and Fargate tasks: no ingress; egress to the internet through the NAT",
-        egress: [
-          { protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], description: "egress" },
-        ],
+        description:
+          "Lambdas and Fargate tasks: no ingress; egress 443 to the internet, 5432 to the database",
       },
+      parent,
+    );
+    new aws.vpc.SecurityGroupEgressRule(
+      `${name}-app-https`,
+      {
+        securityGroupId: this.appSecurityGroup.id,
+        ipProtocol: "tcp",
+        fromPort: HTTPS_PORT,
+        toPort: HTTPS_PORT,
+        cidrIpv4: "0.0.0.0/0",
+        description: "HTTPS: AWS APIs, image pulls, feeds, market data, broker (through the NAT)",
+      },
+      parent,
+    );
+    this.httpFetchSecurityGroup = new aws.ec2.SecurityGroup(
+      `${name}-http-fetch-sg`,
+      { vpcId: this.vpc.id, description: "Stages fetching http:// URLs: egress 80 to the internet" },
+      parent,
+    );
+    new aws.vpc.SecurityGroupEgressRule(
+      `${name}-fetch-http`,
+      {
+        securityGroupId: this.httpFetchSecurityGroup.id,
+        ipProtocol: "tcp",
+        fromPort: HTTP_PORT,
+        toPort: HTTP_PORT,
+        cidrIpv4: "0.0.0.0/0",
+        description: "HTTP feeds (through the NAT)",
+      },
+      parent,
+    );
+    this.natInstance = undefined;
+
+    const egressTarget = this.createEgress(name, args, publicSubnets[0]!);
+    new aws.ec2.Route(
+      `${name}-private-default`,
+      { routeTableId: privateRoutes.id, destinationCidrBlock: "0.0.0.0/0", ...egressTarget },
       parent,
     );
 
@@ -189,6 +282,22 @@ export class Network extends pulumi.ComponentResource {
       isolatedSubnetIds: this.isolatedSubnetIds,
       appSecurityGroupId: this.appSecurityGroup.id,
     });
+  }
+
+  /** Egress TCP 5432 from the app group to the database group (the other half of its ingress rule). */
+  allowDatabase(name: string, databaseSecurityGroupId: pulumi.Input<string>, port: number): void {
+    new aws.vpc.SecurityGroupEgressRule(
+      `${name}-app-postgres`,
+      {
+        securityGroupId: this.appSecurityGroup.id,
+        ipProtocol: "tcp",
+        fromPort: port,
+        toPort: port,
+        referencedSecurityGroupId: databaseSecurityGroupId,
+        description: "PostgreSQL to the database group only",
+      },
+      { parent: this },
+    );
   }
 
   private createEgress(
@@ -206,26 +315,31 @@ export class Network extends pulumi.ComponentResource {
       );
       return { natGatewayId: nat.id };
     }
+    // In from the app group only (the isolated tier and anything else in the VPC cannot use it),
+    // on the two ports the workloads may open; out on the same two (its own updates use them too).
     const natSg = new aws.ec2.SecurityGroup(
       `${name}-nat-sg`,
       {
         vpcId: this.vpc.id,
-        description: "NAT instance: forwards traffic from inside the VPC only",
-        ingress: [
-          { protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: [args.cidr], description: "from the VPC" },
-        ],
-        egress: [
-          {
-            protocol: "-1",
-            fromPort: 0,
-            toPort: 0,
-            cidrBlocks: ["0.0.0.0/0"],
-            description: "to the internet",
-          },
-        ],
+        description: "NAT instance: forwards 80/443 from the app security group only",
+        ingress: [HTTPS_PORT, HTTP_PORT].map((port) => ({
+          protocol: "tcp",
+          fromPort: port,
+          toPort: port,
+          securityGroups: [this.appSecurityGroup.id],
+          description: `${port} from the app security group`,
+        })),
+        egress: [HTTPS_PORT, HTTP_PORT].map((port) => ({
+          protocol: "tcp",
+          fromPort: port,
+          toPort: port,
+          cidrBlocks: ["0.0.0.0/0"],
+          description: `${port} to the internet`,
+        })),
       },
       parent,
     );
+    const profile = this.createNatInstanceProfile(name);
     const ami =
       args.natImageId ??
       aws.ssm.getParameterOutput(
@@ -239,6 +353,7 @@ export class Network extends pulumi.ComponentResource {
         instanceType: args.natInstanceType,
         subnetId: subnet.id,
         vpcSecurityGroupIds: [natSg.id],
+        iamInstanceProfile: profile.name,
         associatePublicIpAddress: true,
         // A NAT forwards packets that are not addressed to it.
         sourceDestCheck: false,
@@ -250,9 +365,90 @@ export class Network extends pulumi.ComponentResource {
         maintenanceOptions: { autoRecovery: "default" },
         tags: { Name: `${name}-nat` },
       },
-      // A new AL2023 release must not replace the NAT (and cut egress) on an unrelated `pulumi up`.
+      // The instance patches itself nightly (NAT_USER_DATA), so a newer AMI is no reason to
+      // replace it (and cut egress) on an unrelated `pulumi up`.
       { parent: this, ignoreChanges: ["ami"] },
     );
+    this.natInstance = instance;
+    this.createNatAlarms(name, args, instance);
     return { networkInterfaceId: instance.primaryNetworkInterfaceId };
+  }
+
+  /** SSM core only (ssmAgentStatements): the agent registers, Session Manager and Patch Manager work; nothing else. */
+  private createNatInstanceProfile(name: string): aws.iam.InstanceProfile {
+    const role = new aws.iam.Role(
+      `${name}-nat-role`,
+      { assumeRolePolicy: assumeRolePolicy("ec2.amazonaws.com") },
+      { parent: this },
+    );
+    new aws.iam.RolePolicy(
+      `${name}-nat-ssm`,
+      { role: role.id, policy: policyDocument(ssmAgentStatements()) },
+      { parent: this },
+    );
+    return new aws.iam.InstanceProfile(`${name}-nat-profile`, { role: role.name }, { parent: this });
+  }
+
+  /**
+   * The NAT is the one path out: a failed status check recovers the instance (EC2's recover
+   * action keeps its interface and address) and mails; egress that stops (no bytes out for 15
+   * minutes while ingest polls every minute) or runs away (NAT_EGRESS_RUNAWAY_BYTES_PER_HOUR)
+   * mails too. Basic EC2 metrics: free, 5-minute periods.
+   */
+  private createNatAlarms(name: string, args: NetworkArgs, instance: aws.ec2.Instance): void {
+    const common = {
+      namespace: "AWS/EC2",
+      dimensions: { InstanceId: instance.id },
+      alarmActions: [args.alarmTopicArn],
+      okActions: [args.alarmTopicArn],
+    };
+    new aws.cloudwatch.MetricAlarm(
+      `${name}-nat-status`,
+      {
+        ...common,
+        alarmDescription:
+          "NAT instance failed a status check: private subnets have no egress; EC2 recovers it",
+        metricName: "StatusCheckFailed",
+        statistic: "Maximum",
+        period: 60,
+        evaluationPeriods: 2,
+        comparisonOperator: "GreaterThanOrEqualToThreshold",
+        threshold: 1,
+        treatMissingData: "breaching",
+        alarmActions: [args.alarmTopicArn, `arn:aws:automate:${args.region}:ec2:recover`],
+      },
+      { parent: this },
+    );
+    new aws.cloudwatch.MetricAlarm(
+      `${name}-nat-egress-stopped`,
+      {
+        ...common,
+        alarmDescription:
+          "NAT instance sent almost nothing for 15 minutes: feeds, candles and AWS APIs are unreachable",
+        metricName: "NetworkOut",
+        statistic: "Sum",
+        period: 300,
+        evaluationPeriods: 3,
+        comparisonOperator: "LessThanThreshold",
+        threshold: 200_000,
+        treatMissingData: "breaching",
+      },
+      { parent: this },
+    );
+    new aws.cloudwatch.MetricAlarm(
+      `${name}-nat-egress-runaway`,
+      {
+        ...common,
+        alarmDescription: `NAT instance sent over ${NAT_EGRESS_RUNAWAY_BYTES_PER_HOUR / 1024 ** 3} GB in an hour: a loop or a leak (billed per GB)`,
+        metricName: "NetworkOut",
+        statistic: "Sum",
+        period: 3600,
+        evaluationPeriods: 1,
+        comparisonOperator: "GreaterThanThreshold",
+        threshold: NAT_EGRESS_RUNAWAY_BYTES_PER_HOUR,
+        treatMissingData: "notBreaching",
+      },
+      { parent: this },
+    );
   }
 }

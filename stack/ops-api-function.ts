@@ -11,6 +11,10 @@ import { assumeRolePolicy, policyDocument, type Statement, vpcLambdaStatements }
  */
 export interface OpsApiFunctionArgs {
   code: pulumi.asset.Archive;
+  /** The function's physical name (fixed, so the network-interface condition can name its ARN). */
+  functionName: string;
+  accountId: pulumi.Input<string>;
+  region: string;
   timeoutSeconds: number;
   memoryMb: number;
   /**
@@ -58,13 +62,20 @@ export class OpsApiFunction extends pulumi.ComponentResource {
       `${name}-policy`,
       {
         role: this.role.id,
-        policy: policyDocument([...vpcLambdaStatements(this.logGroup.arn), ...args.statements]),
+        policy: policyDocument([
+          ...vpcLambdaStatements(
+            this.logGroup.arn,
+            pulumi.interpolate`arn:aws:lambda:${args.region}:${args.accountId}:function:${args.functionName}`,
+          ),
+          ...args.statements,
+        ]),
       },
       parent,
     );
     this.function = new aws.lambda.Function(
       `${name}-function`,
       {
+        name: args.functionName,
         description: "ops-pipeline ops-api (invoked by opsctl --target aws; fixed operations, no SQL)",
         runtime: "nodejs24.x",
         architectures: ["arm64"],

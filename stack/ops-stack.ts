@@ -1,5 +1,6 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { STAGE_ROLES, type StageWithRole } from "../services/common/roles.ts";
 import type { StageTable } from "../services/common/stages.ts";
 import { Alerts } from "./alerts.ts";
 import { BackupBucket } from "./backup-bucket.ts";
@@ -7,7 +8,7 @@ import { Cluster } from "./cluster.ts";
 import type { StackConfig } from "./config.ts";
 import { ContainerImage } from "./container-image.ts";
 import { ContainerTask } from "./container-task.ts";
-import { Database } from "./database.ts";
+import { Database, DB_PORT } from "./database.ts";
 import { FargateService } from "./fargate-service.ts";
 import { policyDocument, type Statement } from "./iam.ts";
 import { Network } from "./network.ts";
@@ -30,6 +31,8 @@ export interface OpsStackArgs {
   lambdaCode: (stage: LambdaStage | typeof OPS_API_STAGE) => pulumi.asset.Archive;
   /** Repository root, the Docker build context when images are built. */
   repositoryRoot: string;
+  /** The tag of images the stack builds (sourceImageTag); ECR tags are immutable. */
+  imageTag: string;
   /** Fixed database password (tests); generated when unset. */
   databasePassword?: string;
   /**
@@ -37,6 +40,8 @@ export interface OpsStackArgs {
    * (a test varies a cadence and sees the schedules follow).
    */
   stages?: StageTable;
+  /** Suffix of the RDS final snapshot's name (tests fix it); the program's start time otherwise. */
+  finalSnapshotSuffix?: string;
 }
 
 /** What opsctl and operators read with `pulumi stack output --json`. */
@@ -51,6 +56,11 @@ export interface OpsStackOutputs {
   paramPrefix: string;
   backupBucket: pulumi.Output<string>;
   databaseSecretArn: pulumi.Output<string>;
+  /** Each stage role's login secret (rotate: new value, then `opsctl migrate --target aws`). */
+  roleSecretArns: Record<string, pulumi.Output<string>>;
+  /** Put the Alpaca keys here (aws secretsmanager put-secret-value); unset, the keyless provider serves. */
+  alpacaKeyIdSecretArn: pulumi.Output<string>;
+  alpacaSecretKeySecretArn: pulumi.Output<string>;
   databaseEndpoint: pulumi.Output<string>;
   alertTopicArn: pulumi.Output<string>;
   functionNames: Record<LambdaStage, pulumi.Output<string>>;
@@ -62,7 +72,7 @@ export interface OpsStackOutputs {
   logGroupPrefix: string;
   /** The managed policy an operator attaches to their user or role to run opsctl --target aws. */
   operatorPolicyArn: pulumi.Output<string>;
-  /** The backup task's network, as opsctl backup now wants it (OPS_ECS_SUBNETS, OPS_ECS_SECURITY_GROUPS). */
+  /** The one-off tasks' network (OPS_ECS_SUBNETS, OPS_ECS_SECURITY_GROUPS), as the ops-api uses it. */
   ecsSubnets: pulumi.Output<string>;
   ecsSecurityGroups: pulumi.Output<string>;
 }
@@ -82,6 +92,11 @@ export class OpsStack extends pulumi.ComponentResource {
     const accountId = aws.getCallerIdentityOutput({}, parent).accountId;
     const region = config.region;
 
+    const alerts = new Alerts(
+      `${name}-alerts`,
+      { email: config.alertEmail, monthlyBudgetUsd: config.monthlyBudgetUsd, region, accountId },
+      parent,
+    );
     const network = new Network(
       `${name}-net`,
       {
@@ -89,6 +104,8 @@ export class OpsStack extends pulumi.ComponentResource {
         availabilityZones: aws.getAvailabilityZonesOutput({ state: "available" }, parent).names,
         egress: config.egress,
         natInstanceType: config.natInstanceType,
+        alarmTopicArn: alerts.topic.arn,
+        region,
       },
       parent,
     );
@@ -103,19 +120,45 @@ export class OpsStack extends pulumi.ComponentResource {
         backupRetentionDays: config.dbBackupRetentionDays,
         deletionProtection: config.dbDeletionProtection,
         identifier: physical,
+        multiAz: config.dbMultiAz,
+        finalSnapshotSuffix: args.finalSnapshotSuffix ?? Date.now().toString(36),
         ...(args.databasePassword ? { password: args.databasePassword } : {}),
       },
       parent,
     );
+    network.allowDatabase(name, database.securityGroup.id, DB_PORT);
+    const roleSecret = (stage: StageWithRole) => database.roleSecrets[STAGE_ROLES[stage]];
+    // The Alpaca keys: created empty; the operator puts the values. Unset, the keyed market-data
+    // provider and the broker stay off (their code treats a missing secret as "not configured").
+    const alpacaSecret = (key: "key-id" | "secret-key") =>
+      new aws.secretsmanager.Secret(
+        `${name}-alpaca-${key}`,
+        {
+          name: `${physical}/alpaca/${key}`,
+          description: `Alpaca API ${key} (market data and paper trading); put the value yourself`,
+          recoveryWindowInDays: 7,
+        },
+        parent,
+      );
+    const alpaca = { keyId: alpacaSecret("key-id"), secretKey: alpacaSecret("secret-key") };
+    const alpacaEnvironment = {
+      OPS_ALPACA_KEY_ID_SECRET: alpaca.keyId.arn,
+      OPS_ALPACA_SECRET_KEY_SECRET: alpaca.secretKey.arn,
+    };
+    const readAlpaca: Statement = {
+      sid: "ReadAlpacaKeys",
+      actions: ["secretsmanager:GetSecretValue"],
+      resources: [alpaca.keyId.arn, alpaca.secretKey.arn],
+    };
     const params = new RuntimeParameters(`${name}-params`, { prefix: paramPrefix }, parent);
     const backups = new BackupBucket(
       `${name}-backups`,
-      { expirationDays: config.backupBucketExpirationDays, forceDestroy: dev },
-      parent,
-    );
-    const alerts = new Alerts(
-      `${name}-alerts`,
-      { email: config.alertEmail, monthlyBudgetUsd: config.monthlyBudgetUsd, region, accountId },
+      {
+        expirationDays: config.backupBucketExpirationDays,
+        forceDestroy: dev,
+        accessLogs: config.backupAccessLogs,
+        accountId,
+      },
       parent,
     );
     const scheduleGroup = new aws.scheduler.ScheduleGroup(`${name}-schedules`, { name: physical }, parent);
@@ -133,11 +176,12 @@ export class OpsStack extends pulumi.ComponentResource {
       actions: ["ssm:PutParameter"],
       resources: [params.parameters["kill-switch"].arn],
     };
-    const readDbSecret: Statement = {
+    // Each Lambda reads its own role's login, never the master user's.
+    const readDbSecret = (stage: StageWithRole): Statement => ({
       sid: "ReadDatabaseSecret",
       actions: ["secretsmanager:GetSecretValue"],
-      resources: [database.secret.arn],
-    };
+      resources: [roleSecret(stage).arn],
+    });
 
     // ----- ECS: cluster, images, task definitions, services, nightly backup -----
     const cluster = new Cluster(`${name}-ecs`, { clusterName: physical }, parent);
@@ -151,6 +195,7 @@ export class OpsStack extends pulumi.ComponentResource {
           architecture: config.fargateArchitecture,
           repositoryName: `${physical}/${kind}`,
           forceDelete: dev,
+          imageTag: `${kind}-${args.imageTag}`,
         },
         parent,
       ).imageUri;
@@ -164,8 +209,15 @@ export class OpsStack extends pulumi.ComponentResource {
     };
     const containerStatements: Record<string, Statement[]> = {
       sortation: [readParams],
-      dispatcher: [readParams, tripKillSwitch],
-      migrator: [],
+      dispatcher: [readParams, tripKillSwitch, readAlpaca],
+      // The migrator sets every role's password from its secret (services/common/roles.ts).
+      migrator: [
+        {
+          sid: "ReadRoleSecrets",
+          actions: ["secretsmanager:GetSecretValue"],
+          resources: Object.values(database.roleSecrets).map((secret) => secret.arn),
+        },
+      ],
       backup: [
         { sid: "ListBackups", actions: ["s3:ListBucket"], resources: [backups.bucket.arn] },
         {
@@ -179,7 +231,20 @@ export class OpsStack extends pulumi.ComponentResource {
       // The worker image bakes the model; the process must never try the network for it.
       sortation: { OPS_SORTATION_MODEL_DIR: "/opt/models", HF_HUB_OFFLINE: "1" },
       backup: { OPS_BACKUP_BUCKET: backups.bucket.bucket },
+      dispatcher: alpacaEnvironment,
+      migrator: {
+        OPS_DB_ROLE_SECRETS: pulumi
+          .all(
+            Object.entries(database.roleSecrets).map(([role, secret]) =>
+              secret.arn.apply((arn) => [role, arn]),
+            ),
+          )
+          .apply((pairs) => JSON.stringify(Object.fromEntries(pairs))),
+      },
     };
+    // The migrator logs in as the master user (it owns the schema); every other task as its role.
+    const containerSecret = (container: string) =>
+      container === "migrator" ? database.secret : roleSecret(container as StageWithRole);
     const task = (container: (typeof plan.services)[number] | (typeof plan.tasks)[number]) =>
       new ContainerTask(
         `${name}-${container.name}`,
@@ -192,11 +257,13 @@ export class OpsStack extends pulumi.ComponentResource {
           memoryMb: container.memoryMb,
           architecture: config.fargateArchitecture,
           environment: { ...baseEnvironment, ...containerEnvironment[container.name] },
-          secrets: { DATABASE_URL: pulumi.interpolate`${database.secret.arn}:url::` },
-          secretArns: [database.secret.arn],
+          secrets: { DATABASE_URL: pulumi.interpolate`${containerSecret(container.name).arn}:url::` },
+          secretArns: [containerSecret(container.name).arn],
           taskStatements: containerStatements[container.name] ?? [],
           logRetentionDays: config.logRetentionDays,
           logPrefix,
+          accountId,
+          region,
         },
         parent,
       );
@@ -237,6 +304,8 @@ export class OpsStack extends pulumi.ComponentResource {
         securityGroupIds: [network.appSecurityGroup.id],
         scheduleGroupName: scheduleGroup.name,
         enabled: config.schedulesEnabled,
+        accountId,
+        region,
       },
       { parent: this, dependsOn: [cluster] },
     );
@@ -247,7 +316,6 @@ export class OpsStack extends pulumi.ComponentResource {
     const lambdaEnvironment: Record<string, pulumi.Input<string>> = {
       OPS_TARGET: "aws",
       OPS_PARAM_PREFIX: paramPrefix,
-      OPS_DB_SECRET_ID: database.secret.arn,
       // One run at a time per function: a large pool would only hold idle connections.
       OPS_DB_POOL_SIZE: "2",
       // node-postgres verifies the server certificate (it reads sslmode=require as
@@ -258,12 +326,12 @@ export class OpsStack extends pulumi.ComponentResource {
       LOG_FORMAT: "json",
     };
     const functionStatements: Record<LambdaStage, Statement[]> = {
-      "inbound-dock": [readParams, readDbSecret],
-      "lane-telemetry": [readParams, readDbSecret],
-      "dispatch-engine": [readParams, readDbSecret],
+      "inbound-dock": [readParams, readDbSecret("inbound-dock")],
+      "lane-telemetry": [readParams, readDbSecret("lane-telemetry"), readAlpaca],
+      "dispatch-engine": [readParams, readDbSecret("dispatch-engine")],
       watchdog: [
         readParams,
-        readDbSecret,
+        readDbSecret("watchdog"),
         { sid: "PublishAlerts", actions: ["sns:Publish"], resources: [alerts.topic.arn] },
       ],
     };
@@ -274,6 +342,9 @@ export class OpsStack extends pulumi.ComponentResource {
           `${name}-${lambda.stage}`,
           {
             stage: lambda.stage,
+            functionName: `${physical}-${lambda.stage}`,
+            accountId,
+            region,
             code: args.lambdaCode(lambda.stage),
             schedule: scheduleExpression(lambda.intervalMinutes),
             intervalSeconds: lambda.intervalMinutes * 60,
@@ -282,10 +353,16 @@ export class OpsStack extends pulumi.ComponentResource {
             logRetentionDays: config.logRetentionDays,
             logPrefix,
             subnetIds: network.privateSubnetIds,
-            securityGroupIds: [network.appSecurityGroup.id],
+            // Only ingest fetches http:// URLs; everyone else is held to 443 and 5432.
+            securityGroupIds:
+              lambda.stage === "inbound-dock"
+                ? [network.appSecurityGroup.id, network.httpFetchSecurityGroup.id]
+                : [network.appSecurityGroup.id],
             environment: {
               ...lambdaEnvironment,
+              OPS_DB_SECRET_ID: roleSecret(lambda.stage).arn,
               ...(lambda.stage === "watchdog" ? { OPS_ALERT_SNS_TOPIC_ARN: alerts.topic.arn } : {}),
+              ...(lambda.stage === "lane-telemetry" ? alpacaEnvironment : {}),
             },
             statements: functionStatements[lambda.stage],
             alarmTopicArn: alerts.topic.arn,
@@ -298,11 +375,18 @@ export class OpsStack extends pulumi.ComponentResource {
     ) as Record<LambdaStage, ScheduledFunction>;
 
     // ----- ops-api: opsctl's fixed operations against the private database -----
-    // Its operations read and write the database only (services/ops-api/operations.ts): the
-    // parameter store is SSM, which opsctl reads and writes itself, so no SSM right here.
+    // Its operations read and write the database (services/ops-api/operations.ts) and start the
+    // backup and migrator tasks with their own fixed commands: RunTask with no override, so the
+    // function is the only holder of ecs:RunTask and iam:PassRole for them. The parameter store
+    // is SSM, which opsctl reads and writes itself, so no SSM right here.
+    const migratorTask = tasks.migrator!;
+    const oneOffTasks = [backupTask, migratorTask];
     const opsApi = new OpsApiFunction(
       `${name}-ops-api`,
       {
+        functionName: `${physical}-${OPS_API_STAGE}`,
+        accountId,
+        region,
         code: args.lambdaCode(OPS_API_STAGE),
         timeoutSeconds: OPS_API.timeoutSeconds,
         memoryMb: OPS_API.memoryMb,
@@ -311,8 +395,37 @@ export class OpsStack extends pulumi.ComponentResource {
         logPrefix,
         subnetIds: network.privateSubnetIds,
         securityGroupIds: [network.appSecurityGroup.id],
-        environment: lambdaEnvironment,
-        statements: [readDbSecret],
+        environment: {
+          ...lambdaEnvironment,
+          OPS_DB_SECRET_ID: roleSecret("ops-api").arn,
+          OPS_ECS_CLUSTER: cluster.cluster.arn,
+          OPS_BACKUP_TASK_DEFINITION: backupTask.taskDefinition.arn,
+          OPS_MIGRATOR_TASK_DEFINITION: migratorTask.taskDefinition.arn,
+          OPS_ECS_SUBNETS: pulumi.all(network.privateSubnetIds).apply((ids) => ids.join(",")),
+          OPS_ECS_SECURITY_GROUPS: network.appSecurityGroup.id,
+        },
+        statements: [
+          readDbSecret("ops-api"),
+          {
+            sid: "RunFixedTasks",
+            actions: ["ecs:RunTask"],
+            resources: oneOffTasks.map((t) => t.taskDefinition.arn),
+            conditions: { ArnEquals: { "ecs:cluster": cluster.cluster.arn } },
+          },
+          {
+            sid: "WatchFixedTasks",
+            actions: ["ecs:DescribeTasks"],
+            resources: [
+              pulumi.interpolate`arn:aws:ecs:${region}:${accountId}:task/${cluster.cluster.name}/*`,
+            ],
+          },
+          {
+            sid: "PassFixedTaskRoles",
+            actions: ["iam:PassRole"],
+            resources: oneOffTasks.flatMap((t) => [t.executionRole.arn, t.taskRole.arn]),
+            conditions: { StringEquals: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } },
+          },
+        ],
         alarmTopicArn: alerts.topic.arn,
       },
       parent,
@@ -322,7 +435,6 @@ export class OpsStack extends pulumi.ComponentResource {
       `${name}-watchdog-alarms`,
       {
         topicArn: alerts.topic.arn,
-        stalenessAlarmSeconds: plan.stalenessAlarmSeconds,
         heartbeatMissingPeriods: plan.watchdogHeartbeatPeriods,
       },
       parent,
@@ -338,7 +450,9 @@ export class OpsStack extends pulumi.ComponentResource {
       `${name}-operator`,
       {
         name: `${physical}-operator`,
-        description: `opsctl --target aws on ${physical}: ops-api, parameters, logs, backup now`,
+        // Fixed operations only: no ecs:RunTask, no iam:PassRole (the ops-api starts the backup
+        // and migrator tasks, with their own commands), logs of this stack's groups only.
+        description: `opsctl --target aws on ${physical}: ops-api, parameters, this stack's logs`,
         policy: policyDocument([
           { sid: "InvokeOpsApi", actions: ["lambda:InvokeFunction"], resources: [opsApi.function.arn] },
           {
@@ -350,25 +464,6 @@ export class OpsStack extends pulumi.ComponentResource {
             sid: "ReadLogs",
             actions: ["logs:FilterLogEvents"],
             resources: logGroups.map((group) => group.arn),
-          },
-          {
-            sid: "RunBackupTask",
-            actions: ["ecs:RunTask"],
-            resources: [backupTask.taskDefinition.arn],
-            conditions: { ArnEquals: { "ecs:cluster": cluster.cluster.arn } },
-          },
-          {
-            sid: "WatchBackupTask",
-            actions: ["ecs:DescribeTasks"],
-            resources: [
-              pulumi.interpolate`arn:aws:ecs:${region}:${accountId}:task/${cluster.cluster.name}/*`,
-            ],
-          },
-          {
-            sid: "PassBackupTaskRoles",
-            actions: ["iam:PassRole"],
-            resources: [backupTask.executionRole.arn, backupTask.taskRole.arn],
-            conditions: { StringEquals: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } },
           },
         ]),
       },
@@ -388,6 +483,9 @@ export class OpsStack extends pulumi.ComponentResource {
       paramPrefix,
       backupBucket: backups.bucket.bucket,
       databaseSecretArn: database.secret.arn,
+      roleSecretArns: byName(database.roleSecrets, (secret) => secret.arn),
+      alpacaKeyIdSecretArn: alpaca.keyId.arn,
+      alpacaSecretKeySecretArn: alpaca.secretKey.arn,
       databaseEndpoint: database.instance.address,
       alertTopicArn: alerts.topic.arn,
       functionNames: byName(functions, (fn) => fn.function.name) as Record<

@@ -1,3 +1,4 @@
+import { STAGE_ROLE_NAMES } from "../services/common/roles.ts";
 import {
   intervalMsOf,
   STAGE_TABLE,
@@ -6,7 +7,6 @@ import {
   WATCHED_STAGES,
 } from "../services/common/stages.ts";
 import type { StackConfig } from "./config.ts";
-import { stalenessAlarmSeconds } from "./metrics.ts";
 
 /**
  * What the stack declares, as plain data: the program's components take their sizes and
@@ -129,8 +129,6 @@ export interface StackPlan {
   readonly lambdas: readonly LambdaPlan[];
   /** The backup task's cron expression. */
   readonly backupSchedule: string;
-  /** Staleness alarm threshold per watched stage, seconds. */
-  readonly stalenessAlarmSeconds: Readonly<Record<string, number>>;
   /** Consecutive watchdog periods without a heartbeat before its alarm fires. */
   readonly watchdogHeartbeatPeriods: number;
   /** The unscheduled ops-api function. */
@@ -157,7 +155,6 @@ export interface StackPlan {
  */
 export function stackPlan(config: StackConfig, stages: StageTable = STAGE_TABLE): StackPlan {
   const lambdas = lambdaPlans(stages);
-  const staleness = stalenessAlarmSeconds(stages);
   const services: ServicePlan[] = [
     {
       name: "sortation",
@@ -202,22 +199,23 @@ export function stackPlan(config: StackConfig, stages: StageTable = STAGE_TABLE)
     ...lambdas.map((lambda) => `${lambda.stage}-errors`),
     `${OPS_API.stage}-errors`,
     ...services.filter((service) => service.desiredCount > 0).map((service) => `${service.name}-running`),
-    ...Object.keys(staleness).map((stage) => `${stage}-stale`),
     "watchdog-heartbeat",
     "billing",
+    // The NAT instance (stack/network.ts): status check (with EC2 recovery), egress stopped, egress runaway.
+    ...(config.egress === "nat-instance" ? ["nat-status", "nat-egress-stopped", "nat-egress-runaway"] : []),
   ];
   return {
     config,
     lambdas,
     backupSchedule: backupSchedule(stages),
-    stalenessAlarmSeconds: staleness,
     watchdogHeartbeatPeriods: watchdogHeartbeatPeriods(stages),
     opsApi: OPS_API,
     services,
     tasks,
     alarms,
-    secrets: 1,
-    // The watchdog emits staleness for every stage it watches, alarmed or not.
+    // The master login, one login per stage role (services/common/roles.ts), the two Alpaca keys.
+    secrets: 1 + STAGE_ROLE_NAMES.length + 2,
+    // The watchdog emits staleness for every stage it watches (no alarm reads it: its alerts do).
     customMetrics: 1 + WATCHED_STAGES.length,
     imagesGb: (config.appImage ? 0 : 0.25) + (config.workerImage ? 0 : 0.45),
     logIngestGbPerMonth: 0.5,

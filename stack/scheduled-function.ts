@@ -14,6 +14,11 @@ import { assumeRolePolicy, policyDocument, type Statement, vpcLambdaStatements }
 export interface ScheduledFunctionArgs {
   /** The stage's name: the function and log group are named after it. */
   stage: string;
+  /** The function's physical name (fixed, so its ARN is known before it exists: IAM conditions name it). */
+  functionName: string;
+  /** Account and region of the stack: the function's ARN, and the trust policies' source. */
+  accountId: pulumi.Input<string>;
+  region: string;
   /** The bundled handler: a folder holding index.mjs (exports `handler`). */
   code: pulumi.asset.Archive;
   /** EventBridge Scheduler expression, e.g. rate(5 minutes). */
@@ -77,11 +82,12 @@ export class ScheduledFunction extends pulumi.ComponentResource {
       { assumeRolePolicy: assumeRolePolicy("lambda.amazonaws.com") },
       { parent: this },
     );
+    const functionArn = pulumi.interpolate`arn:aws:lambda:${args.region}:${args.accountId}:function:${args.functionName}`;
     new aws.iam.RolePolicy(
       `${name}-policy`,
       {
         role: role.id,
-        policy: policyDocument([...vpcLambdaStatements(this.logGroup.arn), ...args.statements]),
+        policy: policyDocument([...vpcLambdaStatements(this.logGroup.arn, functionArn), ...args.statements]),
       },
       { parent: this },
     );
@@ -92,6 +98,7 @@ export class ScheduledFunction extends pulumi.ComponentResource {
     return new aws.lambda.Function(
       `${name}-function`,
       {
+        name: args.functionName,
         description: `ops-pipeline ${args.stage} (scheduled ${args.schedule})`,
         runtime: "nodejs24.x",
         architectures: ["arm64"],
@@ -125,7 +132,12 @@ export class ScheduledFunction extends pulumi.ComponentResource {
   private createSchedule(name: string, args: ScheduledFunctionArgs) {
     const role = new aws.iam.Role(
       `${name}-scheduler-role`,
-      { assumeRolePolicy: assumeRolePolicy("scheduler.amazonaws.com") },
+      {
+        assumeRolePolicy: assumeRolePolicy("scheduler.amazonaws.com", {
+          accountId: args.accountId,
+          sourceArn: pulumi.interpolate`arn:aws:scheduler:${args.region}:${args.accountId}:schedule-group/${args.scheduleGroupName}`,
+        }),
+      },
       { parent: this },
     );
     new aws.iam.RolePolicy(

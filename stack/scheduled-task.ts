@@ -20,6 +20,9 @@ export interface ScheduledTaskArgs {
   securityGroupIds: pulumi.Input<string>[];
   scheduleGroupName: pulumi.Input<string>;
   enabled: boolean;
+  /** Account and region: the trust policy admits the scheduler only for this stack's schedule group. */
+  accountId: pulumi.Input<string>;
+  region: string;
 }
 
 /** The task definition family ARN with any revision: `…:task-definition/name:*`. */
@@ -35,7 +38,12 @@ export class ScheduledTask extends pulumi.ComponentResource {
     const parent = { parent: this };
     const role = new aws.iam.Role(
       `${name}-role`,
-      { assumeRolePolicy: assumeRolePolicy("scheduler.amazonaws.com") },
+      {
+        assumeRolePolicy: assumeRolePolicy("scheduler.amazonaws.com", {
+          accountId: args.accountId,
+          sourceArn: pulumi.interpolate`arn:aws:scheduler:${args.region}:${args.accountId}:schedule-group/${args.scheduleGroupName}`,
+        }),
+      },
       parent,
     );
     new aws.iam.RolePolicy(

@@ -7,6 +7,7 @@ import { recordStageRun } from "./heartbeats.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { postgresParameterStore, recordParamAudit } from "./params/postgres.ts";
 import type { ParameterStore } from "./params/store.ts";
+import { roleDatabaseUrl, STAGE_ROLES, type StageWithRole } from "./roles.ts";
 import type { LoopStage, ScheduledStage, StageContext } from "./runtime/stage.ts";
 import { databaseUrlFromRdsSecret, envSecrets, type SecretsProvider } from "./secrets.ts";
 
@@ -21,8 +22,22 @@ export interface OpenedContext {
   close(): Promise<void>;
 }
 
-async function databaseUrl(config: Config, secrets: SecretsProvider): Promise<string> {
-  if (config.database.url) return config.database.url;
+async function databaseUrl(config: Config, secrets: SecretsProvider, stage: string): Promise<string> {
+  if (config.database.url) {
+    if (!config.database.loginAsStageRole) return config.database.url;
+    if (!(stage in STAGE_ROLES)) {
+      throw new ConfigError(
+        "OPS_DB_LOGIN_AS_STAGE_ROLE",
+        `stage ${stage} has no database role`,
+        "unset it for this process",
+      );
+    }
+    return roleDatabaseUrl(
+      config.database.url,
+      STAGE_ROLES[stage as StageWithRole],
+      config.database.rolePassword,
+    );
+  }
   if (config.database.secretId) {
     const secret = await secrets.get(config.database.secretId);
     if (!secret) throw new ConfigError("OPS_DB_SECRET_ID", `secret ${config.database.secretId} has no value`);
@@ -63,7 +78,10 @@ export async function openStageContext(
         audit: (entry) => recordParamAudit(db, entry),
       });
   }
-  const db = await connectDatabase({ url: await databaseUrl(config, secrets), ...poolSettings(config) }, log);
+  const db = await connectDatabase(
+    { url: await databaseUrl(config, secrets, stage), ...poolSettings(config) },
+    log,
+  );
   return {
     context: {
       db,

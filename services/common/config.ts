@@ -65,6 +65,18 @@ const envSchema = z.object({
   ),
   /** Secrets Manager secret (name or ARN) holding the database credentials, on AWS. */
   OPS_DB_SECRET_ID: z.optional(text()),
+  /**
+   * The migrator only: JSON {"ops_ingest": "<secret id>", ...}, the secret of each stage role whose
+   * password `opsctl migrate` sets after migrating (sql/0090_stage_roles.sql; the stack sets it).
+   */
+  OPS_DB_ROLE_SECRETS: z.optional(text()),
+  /**
+   * Locally: a stage process logs in as its own role (sql/0090_stage_roles.sql), the user of
+   * DATABASE_URL replaced, with OPS_DB_ROLE_PASSWORD (unset: none, for trust authentication). On
+   * AWS each stage's secret already holds its role's login.
+   */
+  OPS_DB_LOGIN_AS_STAGE_ROLE: withDefault(z.enum(["true", "false"]), "false"),
+  OPS_DB_ROLE_PASSWORD: z.optional(text()),
   LOG_LEVEL: withDefault(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
   /** pretty | json | auto (pretty when stderr is a terminal). */
   LOG_FORMAT: withDefault(z.enum(["pretty", "json", "auto"]), "auto"),
@@ -148,9 +160,10 @@ const envSchema = z.object({
   OPS_BACKUP_KEEP: withDefault(int(1, 1000), 7),
   /** Folder holding pg_dump and pg_restore; unset: found on PATH. */
   OPS_PG_BIN_DIR: z.optional(text()),
-  /** ECS cluster, task definition and network of the backup task, for `opsctl backup now` on AWS. */
+  /** ECS cluster, task definitions and network of the backup and migrator tasks, which the ops-api starts on AWS. */
   OPS_ECS_CLUSTER: z.optional(text()),
   OPS_BACKUP_TASK_DEFINITION: z.optional(text()),
+  OPS_MIGRATOR_TASK_DEFINITION: z.optional(text()),
   /** Comma-separated subnet ids. */
   OPS_ECS_SUBNETS: z.optional(text()),
   /** Comma-separated security group ids. */
@@ -245,6 +258,11 @@ export interface Config {
     readonly connectTimeoutMs: number;
     readonly maximumPoolSize: number;
     readonly secretId: string | undefined;
+    /** Stage role → the secret holding its login (the migrator sets the passwords from them). */
+    readonly roleSecretIds: Readonly<Record<string, string>>;
+    /** Log in as the stage's own role (OPS_DB_LOGIN_AS_STAGE_ROLE), with this password. */
+    readonly loginAsStageRole: boolean;
+    readonly rolePassword: string | undefined;
   };
   readonly aws: { readonly region: string | undefined; readonly paramPrefix: string };
   readonly log: {
@@ -311,6 +329,7 @@ export interface Config {
     readonly ecs: {
       readonly cluster: string | undefined;
       readonly taskDefinition: string | undefined;
+      readonly migratorTaskDefinition: string | undefined;
       readonly subnets: readonly string[];
       readonly securityGroups: readonly string[];
     };
@@ -364,6 +383,36 @@ function splitList(value: string | undefined): string[] {
     .split(",")
     .map((item) => item.trim())
     .filter((item) => item.length > 0);
+}
+
+/** OPS_DB_ROLE_SECRETS: a JSON object of role name → secret id. @throws ConfigError naming the key. */
+function parseRoleSecrets(raw: string | undefined): Record<string, string> {
+  if (raw === undefined) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (error) {
+    throw new ConfigError(
+      "OPS_DB_ROLE_SECRETS",
+      `is not JSON: ${(error as Error).message}`,
+      'set it to {"ops_ingest": "<secret id>", ...}',
+    );
+  }
+  if (
+    !parsed ||
+    typeof parsed !== "object" ||
+    Array.isArray(parsed) ||
+    !Object.entries(parsed).every(
+      ([role, id]) => /^ops_[a-z]+$/.test(role) && typeof id === "string" && id !== "",
+    )
+  ) {
+    throw new ConfigError(
+      "OPS_DB_ROLE_SECRETS",
+      "must be a JSON object of stage role (ops_...) to secret id",
+      'set it to {"ops_ingest": "<secret id>", ...}',
+    );
+  }
+  return parsed as Record<string, string>;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -425,6 +474,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       connectTimeoutMs: e.OPS_DB_CONNECT_TIMEOUT_MS,
       maximumPoolSize: e.OPS_DB_POOL_SIZE,
       secretId: e.OPS_DB_SECRET_ID,
+      roleSecretIds: parseRoleSecrets(e.OPS_DB_ROLE_SECRETS),
+      loginAsStageRole: e.OPS_DB_LOGIN_AS_STAGE_ROLE === "true",
+      rolePassword: e.OPS_DB_ROLE_PASSWORD,
     },
     aws: { region: e.AWS_REGION, paramPrefix: e.OPS_PARAM_PREFIX },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT, color: e.NO_COLOR === undefined },
@@ -515,6 +567,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       ecs: {
         cluster: e.OPS_ECS_CLUSTER,
         taskDefinition: e.OPS_BACKUP_TASK_DEFINITION,
+        migratorTaskDefinition: e.OPS_MIGRATOR_TASK_DEFINITION,
         subnets: splitList(e.OPS_ECS_SUBNETS),
         securityGroups: splitList(e.OPS_ECS_SECURITY_GROUPS),
       },

@@ -1,4 +1,4 @@
-import { STAGE_TABLE, type StageTable, type WatchedStage } from "./stages.ts";
+import type { WatchedStage } from "./stages.ts";
 
 /**
  * The CloudWatch metrics the watchdog emits as Embedded Metric Format log lines and the stack
@@ -14,18 +14,5 @@ export const WATCHDOG_METRICS = {
   /** The dimension of `staleness`; its values are the stage names below. */
   stageDimension: "Stage",
 } as const;
-
-/**
- * Staleness above which the stack's alarm fires, per stage, from the stage table
- * (`stalenessAlarmSeconds`): the watchdog's own alerts (SNS) are the fine-grained ones; these
- * catch a watchdog that sees staleness but cannot alert.
- */
-export function stalenessAlarmSeconds(table: StageTable = STAGE_TABLE): Readonly<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const [stage, spec] of Object.entries(table)) {
-    if (spec.stalenessAlarmSeconds !== null) out[stage] = spec.stalenessAlarmSeconds;
-  }
-  return out;
-}
 
 export type { WatchedStage };

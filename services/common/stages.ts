@@ -8,10 +8,11 @@ import type { Level, Threshold } from "./health.ts";
  * - the watchdog: which stages it watches and their thresholds (services/watchdog/thresholds.ts);
  * - `opsctl status`: it judges stages with the watchdog's checks over the same table;
  * - the stack: the EventBridge schedules of the Lambdas and the backup task, and the CloudWatch
- *   staleness and watchdog-heartbeat alarms (stack/plan.ts, stack/watchdog-alarms.ts).
+ *   watchdog-heartbeat alarm (stack/plan.ts, stack/watchdog-alarms.ts); per-stage staleness is the
+ *   watchdog's own alerts' to say, not a second CloudWatch alarm's.
  *
  * test/common/stages.test.ts holds the table to its own rules (a liveness threshold leaves room
- * for missed runs, an alarm fires no earlier than the watchdog warns); test/stack/ shows the
+ * for missed runs); test/stack/ shows the
  * stack's schedules following a changed cadence.
  */
 
@@ -47,12 +48,6 @@ export interface StageSpec {
    * dead watchdog cannot say so, which is what the stack's heartbeat alarm is for.
    */
   readonly watched: boolean;
-  /**
-   * The stack's CloudWatch backstop on the watchdog's StageStalenessSeconds metric (the largest age
-   * of the stage's signals), in seconds: it pages when the watchdog sees staleness but its own
-   * alert did not get through. Null: no such alarm (the watchdog's own is the heartbeat alarm).
-   */
-  readonly stalenessAlarmSeconds: number | null;
 }
 
 const MINUTE = 60_000;
@@ -73,7 +68,6 @@ export const STAGE_TABLE = {
       missingLevel: "WARN",
     },
     watched: true,
-    stalenessAlarmSeconds: 15 * 60,
   },
   // Always on; beats between batches. Its newest row follows inbound-dock's, so its data threshold is looser.
   sortation: {
@@ -83,7 +77,6 @@ export const STAGE_TABLE = {
       missingLevel: "WARN",
     },
     watched: true,
-    stalenessAlarmSeconds: 30 * 60,
   },
   // Every 5 minutes; a completed 5-minute bar is due every 5 minutes of regular session only.
   "lane-telemetry": {
@@ -94,19 +87,16 @@ export const STAGE_TABLE = {
       missingLevel: "WARN",
     },
     watched: true,
-    stalenessAlarmSeconds: 30 * 60,
   },
   "dispatch-engine": {
     cadence: { kind: "every", intervalMs: 5 * MINUTE },
     freshness: { signals: { success: after(15 * MINUTE, 30 * MINUTE) }, missingLevel: "WARN" },
     watched: true,
-    stalenessAlarmSeconds: 30 * 60,
   },
   dispatcher: {
     cadence: { kind: "always-on", beatMs: 1 * MINUTE },
     freshness: { signals: { heartbeat: after(3 * MINUTE, 10 * MINUTE) }, missingLevel: "WARN" },
     watched: true,
-    stalenessAlarmSeconds: 30 * 60,
   },
   // Every 5 minutes. Not watched by itself; its success threshold is also the stack's heartbeat
   // alarm (WatchdogHeartbeat missing for 15 minutes), so status and CloudWatch agree on "down".
@@ -114,7 +104,6 @@ export const STAGE_TABLE = {
     cadence: { kind: "every", intervalMs: 5 * MINUTE },
     freshness: { signals: { success: after(15 * MINUTE, 30 * MINUTE) }, missingLevel: "WARN" },
     watched: false,
-    stalenessAlarmSeconds: null,
   },
   // Nightly at 03:30 UTC, after US market close and the evening news peak. A missed night warns
   // (24 h plus 2 h for a slow dump), two error; the CloudWatch backstop pages at the first.
@@ -122,7 +111,6 @@ export const STAGE_TABLE = {
     cadence: { kind: "nightly", atUtc: { hour: 3, minute: 30 } },
     freshness: { signals: { data: after(26 * HOUR, 50 * HOUR) }, missingLevel: "WARN" },
     watched: true,
-    stalenessAlarmSeconds: 26 * 60 * 60,
   },
 } as const satisfies Record<string, StageSpec>;
 

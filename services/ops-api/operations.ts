@@ -10,6 +10,8 @@ import { explainRecommendation, listRecommendations, RECOMMENDATION_STATUSES } f
 import { replayRecommendations } from "../ops/replay.ts";
 import { readStatusSnapshot } from "../ops/status.ts";
 
+import type { FixedTasks } from "./tasks.ts";
+
 const isoTime = z.iso.datetime({ offset: true });
 
 /**
@@ -63,6 +65,11 @@ export const opsRequestSchema = z.discriminatedUnion("op", [
     }),
   }),
   z.object({ op: z.literal("backups.list"), limit: z.number().int().min(1).max(1_000) }),
+  // The two tasks it may start, with their own fixed commands: strict, so a request carrying a
+  // command, an override or anything else is refused rather than silently stripped.
+  z.strictObject({ op: z.literal("backup.start") }),
+  z.strictObject({ op: z.literal("migrate.start") }),
+  z.strictObject({ op: z.literal("task.describe"), taskArn: z.string().min(1).max(200) }),
 ]);
 export type OpsRequest = z.infer<typeof opsRequestSchema>;
 
@@ -75,11 +82,27 @@ export class OpsRequestError extends OperatorError {
   override readonly name = "OpsRequestError";
 }
 
+/** What the ops-api knows besides the database: its ECS tasks, and who is calling. */
+export interface OpsContext {
+  /** Absent where no ECS is configured (local): the task operations then fail as operator errors. */
+  tasks?: FixedTasks;
+  /**
+   * Who called, as AWS established it (services/ops-api/lambda.ts callerIdentity), never as the
+   * request says; absent, the request's own claim is recorded marked `unverified:`.
+   */
+  caller?: string;
+}
+
 /**
  * Runs one operation. JSON in, JSON out (Dates as ISO strings, timestamps as epoch ms).
  * @throws OpsRequestError when the request is not one of the operations; slonik errors from the database.
  */
-export async function runOperation(db: DatabasePool, clock: Clock, raw: unknown): Promise<unknown> {
+export async function runOperation(
+  db: DatabasePool,
+  clock: Clock,
+  raw: unknown,
+  context: OpsContext = {},
+): Promise<unknown> {
   const parsed = opsRequestSchema.safeParse(raw);
   if (!parsed.success) {
     throw new OpsRequestError(
@@ -103,7 +126,11 @@ export async function runOperation(db: DatabasePool, clock: Clock, raw: unknown)
     case "params.audit.list":
       return listAuditLines(db, request.limit);
     case "params.audit.record":
-      await recordParamAudit(db, { ...request.entry, store: "ssm" });
+      await recordParamAudit(db, {
+        ...request.entry,
+        changedBy: context.caller ?? `unverified:${request.entry.changedBy}`,
+        store: "ssm",
+      });
       return { recorded: true };
     case "feeds.list":
       return listFeeds(db);
@@ -119,13 +146,35 @@ export async function runOperation(db: DatabasePool, clock: Clock, raw: unknown)
       });
     case "backups.list":
       return listBackupLines(db, request.limit);
+    case "backup.start":
+    case "migrate.start": {
+      const tasks = requireTasks(context);
+      const startedBy = `ops-api/${context.caller ?? "unverified"}`;
+      return { taskArn: await tasks.start(request.op === "backup.start" ? "backup" : "migrator", startedBy) };
+    }
+    case "task.describe":
+      return requireTasks(context).describe(request.taskArn);
   }
 }
 
+function requireTasks(context: OpsContext): FixedTasks {
+  if (!context.tasks) {
+    throw new OpsRequestError("OPS_TASKS_UNAVAILABLE", "this ops-api has no ECS tasks configured", {
+      hint: "the task operations exist on an AWS stack; locally run `opsctl backup now` / `opsctl migrate`",
+    });
+  }
+  return context.tasks;
+}
+
 /** Wraps runOperation into the response envelope: operator errors travel as data, bugs as a thrown error. */
-export async function handleOperation(db: DatabasePool, clock: Clock, raw: unknown): Promise<OpsResponse> {
+export async function handleOperation(
+  db: DatabasePool,
+  clock: Clock,
+  raw: unknown,
+  context: OpsContext = {},
+): Promise<OpsResponse> {
   try {
-    return { ok: true, result: await runOperation(db, clock, raw) };
+    return { ok: true, result: await runOperation(db, clock, raw, context) };
   } catch (error) {
     if (error instanceof OperatorError) {
       return { ok: false, error: { code: error.code, message: error.message, hint: error.hint ?? null } };

@@ -17,6 +17,7 @@ import { localBackupStorage } from "../../services/backup/storage.ts";
 import { FakeClock } from "../../services/common/clock.ts";
 import { closeDatabase, connectDatabase, sql } from "../../services/common/db.ts";
 import { createLogger } from "../../services/common/logger.ts";
+import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { createDatabase, dropDatabase, TEST_POOL_OPTIONS, useTestDatabase } from "../helpers/db.ts";
 import { seedPipelineRows } from "./fixtures.ts";
 
@@ -29,7 +30,7 @@ function databaseName(url: string): string {
 
 describe("backup and restore with the real pg_dump and pg_restore", function () {
   this.timeout(120_000);
-  const db = useTestDatabase();
+  const db = useTestDatabase({ role: STAGE_ROLES.backup });
   const clock = new FakeClock("2026-11-20T03:00:00Z");
   let dir: string;
   let pgDump: PgTool;
@@ -48,8 +49,8 @@ describe("backup and restore with the real pg_dump and pg_restore", function () 
   });
 
   const deps = (overrides: Partial<Parameters<typeof runBackup>[0]> = {}) => ({
-    db: db.pool,
-    databaseUrl: db.url,
+    db: db.stagePool,
+    databaseUrl: db.stageUrl,
     pgDump,
     storage: localBackupStorage(dir),
     prefix: "",

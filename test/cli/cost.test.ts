@@ -13,6 +13,8 @@ const BIN = path.join(ROOT, "cli", "bin", "opsctl.js");
 interface CostJson {
   stack: string;
   totalUsd: number;
+  listUsd: number;
+  bestCaseUsd: number;
   budgetUsd: number;
   withinBudget: boolean;
   lines: { item: string; basis: string; monthlyUsd: number }[];
@@ -55,7 +57,9 @@ describe("opsctl cost (the built binary)", function () {
     const body = JSON.parse(run.stdout) as CostJson;
     assert.equal(body.stack, "dev");
     assert.equal(body.totalUsd, expected.totalUsd);
-    assert.equal(body.budgetUsd, 25);
+    assert.equal(body.budgetUsd, devConfig().monthlyBudgetUsd);
+    assert.equal(body.bestCaseUsd, expected.bestCaseUsd);
+    assert.equal(body.listUsd, expected.listUsd);
     assert.equal(body.withinBudget, expected.withinBudget);
     assert.equal(body.lines.length, expected.lines.length);
     assert.ok(body.lines.some((line) => /ops-api/.test(line.item)));

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { OpsApiError, opsApiClient } from "../../cli/src/aws-backend.ts";
 import { FakeClock } from "../../services/common/clock.ts";
+import { STAGE_ROLES } from "../../services/common/roles.ts";
 import type { FeedRow } from "../../services/ops/feeds.ts";
 import type { RecommendationExplanation, RecommendationList } from "../../services/ops/recs.ts";
 import type { ReplayReport } from "../../services/ops/replay.ts";
@@ -12,7 +13,8 @@ import { FAKE_AWS_ENV, type FakeAws, startFakeAws } from "./helpers/fake-aws.ts"
 import { seedTradingDay } from "./helpers/seed.ts";
 
 describe("ops-api: the fixed operation set behind the Lambda", () => {
-  const db = useTestDatabase();
+  // The ops-api's operations run as its own role, as on AWS; fixtures are seeded as the owner.
+  const db = useTestDatabase({ role: STAGE_ROLES["ops-api"] });
   const clock = new FakeClock(new Date());
   let aws: FakeAws;
   let lambda: LambdaClient;
@@ -22,7 +24,7 @@ describe("ops-api: the fixed operation set behind the Lambda", () => {
     aws = await startFakeAws(async (name, payload) =>
       name === "broken"
         ? { payload: { errorMessage: "boom" }, functionError: "Unhandled" }
-        : { payload: await handleOperation(db.pool, clock, payload) },
+        : { payload: await handleOperation(db.stagePool, clock, payload) },
     );
     lambda = new LambdaClient({
       endpoint: aws.url,
@@ -45,7 +47,7 @@ describe("ops-api: the fixed operation set behind the Lambda", () => {
       null,
       "status",
     ]) {
-      await assert.rejects(runOperation(db.pool, clock, request), OpsRequestError);
+      await assert.rejects(runOperation(db.stagePool, clock, request), OpsRequestError);
     }
   });
 

@@ -4,7 +4,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
-import { createLogger, localLogDestination, prettyOn } from "../../services/common/logger.ts";
+import { loadConfig } from "../../services/common/config.ts";
+import { createLogger, localLogDestination, prettyOn, urlOrigin } from "../../services/common/logger.ts";
 
 describe("logger", () => {
   it("redacts secrets by path, however deep a careless call puts them", () => {
@@ -32,6 +33,62 @@ describe("logger", () => {
     assert.equal(line.stage, "test");
     assert.equal(line.level, "info");
     assert.equal(line.msg, "started");
+  });
+
+  it("logs a whole config object, deep secrets and child bindings without a single secret", () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const config = loadConfig({
+      DATABASE_URL: "postgres://ops:db-pa55word@db.internal:5432/ops?sslmode=verify-full",
+      OPS_ALERT_WEBHOOK_URL: "https://hooks.example/services/T000/B000/webhook-token-XYZ",
+      OPS_ALPACA_BASE_URL: "https://paper-api.alpaca.markets",
+    });
+    const root = createLogger({ level: "info", pretty: false, destination: sink });
+    const log = root.child({ stage: "t", connection: { connectionString: "postgres://u:child-secret@h/d" } });
+    log.info(
+      {
+        config,
+        keys: { keyId: "PKTESTKEYID", secretKey: "alpaca-secret-value" },
+        deep: { a: { b: { c: { d: { password: "deep-hunter2", Authorization: "Bearer deep-token" } } } } },
+        request: { headers: { "APCA-API-SECRET-KEY": "header-secret" } },
+        list: [{ token: "list-token" }],
+        tokens: 512,
+      },
+      "config loaded",
+    );
+    const text = lines.join("");
+    for (const secret of [
+      "db-pa55word",
+      "webhook-token-XYZ",
+      "PKTESTKEYID",
+      "alpaca-secret-value",
+      "deep-hunter2",
+      "deep-token",
+      "header-secret",
+      "list-token",
+      "child-secret",
+    ]) {
+      assert.ok(!text.includes(secret), `${secret} was logged: ${text}`);
+    }
+    const line = JSON.parse(text) as {
+      config: { database: { url: string }; dispatcher: { alpaca: { baseUrl: string } } };
+      tokens: number;
+    };
+    // What identifies an endpoint stays: its origin.
+    assert.equal(line.config.database.url, "postgres://db.internal:5432/…");
+    assert.equal(line.config.dispatcher.alpaca.baseUrl, "https://paper-api.alpaca.markets");
+    assert.equal(line.tokens, 512);
+  });
+
+  it("reduces a URL to its origin and censors what is not a URL", () => {
+    assert.equal(urlOrigin("https://a.example"), "https://a.example");
+    assert.equal(urlOrigin("https://u:p@a.example/x?y=1"), "https://a.example/…");
+    assert.equal(urlOrigin("not a url with secret"), "[redacted]");
   });
 
   describe("opsctl dev's destination", () => {

@@ -3,6 +3,7 @@ import pg from "pg";
 import { FakeClock } from "../../services/common/clock.ts";
 import { closeDatabase, connectDatabase, sql } from "../../services/common/db.ts";
 import { createLogger } from "../../services/common/logger.ts";
+import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { runDispatchEngine } from "../../services/dispatch-engine/engine.ts";
 import { selectSnapshots, selectTickersInWindow } from "../../services/dispatch-engine/queries.ts";
 import { replay } from "../../services/dispatch-engine/replay.ts";
@@ -48,7 +49,7 @@ const recRow = (pool: import("../../services/common/db.ts").DatabasePool) =>
   >;
 
 describe("dispatch-engine against the database", () => {
-  const db = useTestDatabase();
+  const db = useTestDatabase({ role: STAGE_ROLES["dispatch-engine"] });
   beforeEach(() => clearAll(db.pool));
 
   async function bullish(ticker: string, at = T) {
@@ -70,7 +71,12 @@ describe("dispatch-engine against the database", () => {
     await seedCandles(db.pool, "BUST", minutes(-5), trend(50, 45));
     await seedEvent(db.pool, { tickers: ["BUST"], score: -0.7, publishedAt: minutes(-20) });
     await seedEvent(db.pool, { tickers: ["BUST", "ACME"], score: -0.9, publishedAt: minutes(-100) });
-    const result = await runDispatchEngine({ db: db.pool, clock: new FakeClock(minutes(2)), logger, params });
+    const result = await runDispatchEngine({
+      db: db.stagePool,
+      clock: new FakeClock(minutes(2)),
+      logger,
+      params,
+    });
     assert.equal(result.asOf, T.toISOString());
     const rows = await recRow(db.pool);
     assert.deepEqual(
@@ -90,7 +96,7 @@ describe("dispatch-engine against the database", () => {
     await seedCandles(db.pool, "ACME", minutes(-5), trend(100, 96));
     await seedEvent(db.pool, { tickers: ["ACME"], score: 0.9, publishedAt: minutes(-20) });
     await seedEvent(db.pool, { tickers: ["ACME"], score: 0.9, publishedAt: minutes(-10) });
-    const result = await runDispatchEngine({ db: db.pool, clock: new FakeClock(T), logger, params });
+    const result = await runDispatchEngine({ db: db.stagePool, clock: new FakeClock(T), logger, params });
     assert.equal(result.inserted, 0);
     assert.deepEqual(result.skipped, { "price-disagrees": 1 });
   });
@@ -100,10 +106,10 @@ describe("dispatch-engine against the database", () => {
     await seedCandles(db.pool, "ACME", minutes(-25), trend(100, 104));
     await seedEvent(db.pool, { tickers: ["ACME"], score: 0.8, publishedAt: minutes(-20) });
     await seedEvent(db.pool, { tickers: ["ACME"], score: 0.8, publishedAt: minutes(-10) });
-    const stale = await runDispatchEngine({ db: db.pool, clock: new FakeClock(T), logger, params });
+    const stale = await runDispatchEngine({ db: db.stagePool, clock: new FakeClock(T), logger, params });
     assert.deepEqual(stale.skipped, { "stale-candles": 1 });
     await seedCandles(db.pool, "ACME", minutes(-5), [105]);
-    const fresh = await runDispatchEngine({ db: db.pool, clock: new FakeClock(T), logger, params });
+    const fresh = await runDispatchEngine({ db: db.stagePool, clock: new FakeClock(T), logger, params });
     assert.equal(fresh.inserted, 1);
   });
 
@@ -113,7 +119,7 @@ describe("dispatch-engine against the database", () => {
     await seedEvent(db.pool, { tickers: ["SHRT"], score: 0.8, publishedAt: minutes(-10) });
     await seedCandles(db.pool, "LONE", minutes(-5), trend(100, 104));
     await seedEvent(db.pool, { tickers: ["LONE"], score: 0.9, publishedAt: minutes(-10) });
-    const result = await runDispatchEngine({ db: db.pool, clock: new FakeClock(T), logger, params });
+    const result = await runDispatchEngine({ db: db.stagePool, clock: new FakeClock(T), logger, params });
     assert.equal(result.inserted, 0);
     assert.deepEqual(result.skipped, { "short-history": 1, "too-few-events": 1 });
   });
@@ -141,7 +147,12 @@ describe("dispatch-engine against the database", () => {
     assert.equal(snapshot?.events.length, 1);
     assert.equal(snapshot?.close, 104);
     assert.equal(snapshot?.lastCandleTs, minutes(-5).getTime());
-    const result = await runDispatchEngine({ db: db.pool, clock: new FakeClock(minutes(4)), logger, params });
+    const result = await runDispatchEngine({
+      db: db.stagePool,
+      clock: new FakeClock(minutes(4)),
+      logger,
+      params,
+    });
     assert.deepEqual(result.skipped, { "too-few-events": 1 });
   });
 
@@ -154,7 +165,7 @@ describe("dispatch-engine against the database", () => {
       pPositive: 0.1,
       pNegative: 0.3,
     });
-    await runDispatchEngine({ db: db.pool, clock: new FakeClock(T), logger, params });
+    await runDispatchEngine({ db: db.stagePool, clock: new FakeClock(T), logger, params });
     const [row] = await recRow(db.pool);
     assert.ok(row);
     const inputs = row.inputs;
@@ -183,16 +194,16 @@ describe("dispatch-engine against the database", () => {
   it("keeps the cooldown per ticker and side: a second run inside it adds nothing, one after it adds one", async () => {
     await bullish("ACME");
     const clock = new FakeClock(T);
-    assert.equal((await runDispatchEngine({ db: db.pool, clock, logger, params })).inserted, 1);
+    assert.equal((await runDispatchEngine({ db: db.stagePool, clock, logger, params })).inserted, 1);
     clock.advance(5 * 60_000);
     await seedCandles(db.pool, "ACME", T, [105]);
-    const second = await runDispatchEngine({ db: db.pool, clock, logger, params });
+    const second = await runDispatchEngine({ db: db.stagePool, clock, logger, params });
     assert.equal(second.signals, 1);
     assert.equal(second.inserted, 0);
     assert.equal(second.cooledDown, 1);
     clock.set(minutes(60));
     await bullish("ACME", minutes(60));
-    assert.equal((await runDispatchEngine({ db: db.pool, clock, logger, params })).inserted, 1);
+    assert.equal((await runDispatchEngine({ db: db.stagePool, clock, logger, params })).inserted, 1);
   });
 
   it("lets two engines running at once make a recommendation only once", async () => {
@@ -203,7 +214,7 @@ describe("dispatch-engine against the database", () => {
       for (let round = 0; round < 5; round++) {
         await db.pool.query(sql.unsafe`TRUNCATE dispatch_recommendations CASCADE`);
         const results = await Promise.all([
-          runDispatchEngine({ db: db.pool, clock: new FakeClock(T), logger, params }),
+          runDispatchEngine({ db: db.stagePool, clock: new FakeClock(T), logger, params }),
           runDispatchEngine({ db: other, clock: new FakeClock(minutes(1)), logger, params }),
         ]);
         assert.equal(results[0].inserted + results[1].inserted, 2, `round ${round}`);
@@ -223,7 +234,7 @@ describe("dispatch-engine against the database", () => {
       const received = new Promise<string>((resolve) =>
         listener.on("notification", (message) => resolve(message.payload ?? "")),
       );
-      const result = await runDispatchEngine({ db: db.pool, clock: new FakeClock(T), logger, params });
+      const result = await runDispatchEngine({ db: db.stagePool, clock: new FakeClock(T), logger, params });
       assert.equal(await received, String(result.ids[0]));
     } finally {
       await listener.end();
@@ -285,7 +296,7 @@ describe("opsctl replay's core", () => {
     const replayParams = { ...params, cooldownMinutes: 30 };
     const clock = new FakeClock(at(95));
     while (clock.now() <= at(180)) {
-      await runDispatchEngine({ db: db.pool, clock, logger, params: replayParams });
+      await runDispatchEngine({ db: db.stagePool, clock, logger, params: replayParams });
       clock.advance(5 * 60_000);
     }
     const live = await recRow(db.pool);

@@ -5,6 +5,7 @@ import { FakeClock } from "../../services/common/clock.ts";
 import { sql } from "../../services/common/db.ts";
 import { listHeartbeats } from "../../services/common/heartbeats.ts";
 import { postgresParameterStore } from "../../services/common/params/postgres.ts";
+import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { dispatchBatch, runDispatcher, Waker } from "../../services/dispatcher/dispatcher.ts";
 import { listenForRecommendations } from "../../services/dispatcher/listener.ts";
 import { paperPortfolio } from "../../services/dispatcher/portfolio.ts";
@@ -40,7 +41,7 @@ const execRow = z.object({
 });
 
 describe("dispatcher", () => {
-  const db = useTestDatabase();
+  const db = useTestDatabase({ role: STAGE_ROLES.dispatcher });
   let clock: FakeClock;
   beforeEach(async () => {
     await resetDispatcherTables(db.pool);
@@ -59,7 +60,7 @@ describe("dispatcher", () => {
     it("fills a BUY at the newest close plus slippage and fees, and keeps the paper portfolio", async () => {
       await insertCandles(db.pool, ["AAPL"], { close: 200 });
       const [id] = await insertRecommendations(db.pool, [{ ticker: "AAPL" }]);
-      const d = deps(db.pool, {
+      const d = deps(db.stagePool, {
         clock,
         settings: {
           slippageBps: 10,
@@ -94,7 +95,7 @@ describe("dispatcher", () => {
     it("exits a held position with a SELL, realising its P&L and leaving the account flat", async () => {
       await insertCandles(db.pool, ["MSFT"], { close: 100 });
       await insertRecommendations(db.pool, [{ ticker: "MSFT", side: "BUY" }]);
-      const d = deps(db.pool, { clock, settings: { slippageBps: 0, startingCashUsd: 10_000 } });
+      const d = deps(db.stagePool, { clock, settings: { slippageBps: 0, startingCashUsd: 10_000 } });
       await dispatchBatch(d);
       clock.advance(600_000);
       await insertCandles(db.pool, ["MSFT"], { close: 110, endsAt: clock.now().toISOString() });
@@ -114,7 +115,7 @@ describe("dispatcher", () => {
         { ticker: "NVDA", asOf: "2026-12-01T14:58:00Z" },
         { ticker: "NVDA", asOf: "2026-12-01T14:59:00Z" },
       ]);
-      await dispatchBatch(deps(db.pool, { clock }));
+      await dispatchBatch(deps(db.stagePool, { clock }));
       const [first, second] = await recs();
       assert.equal(first?.status, "EXECUTED");
       assert.equal(second?.status, "REJECTED");
@@ -141,7 +142,7 @@ describe("dispatcher", () => {
           notional, executed_at)
         VALUES (${old ?? 0}, 'dry-run', ${String(old)}, 'OLD', 'BUY', 1, 1, 1, '2026-12-01T04:59:59Z')`);
       await insertRecommendations(db.pool, [{ ticker: "AAA" }, { ticker: "BBB" }]);
-      await dispatchBatch(deps(db.pool, { clock }));
+      await dispatchBatch(deps(db.stagePool, { clock }));
       const rows = (await recs()).filter((r) => r.id !== old);
       assert.deepEqual(
         rows.map((r) => [r.status, r.rejected_gate]),
@@ -156,7 +157,7 @@ describe("dispatcher", () => {
       clock.set("2026-11-26T15:00:00Z"); // Thanksgiving
       await insertCandles(db.pool, ["AAPL"], { endsAt: clock.now().toISOString() });
       await insertRecommendations(db.pool, [{ ticker: "AAPL", asOf: "2026-11-26T14:59:00Z" }]);
-      await dispatchBatch(deps(db.pool, { clock }));
+      await dispatchBatch(deps(db.stagePool, { clock }));
       const [rec] = await recs();
       assert.equal(rec?.rejected_gate, "market-hours");
       const market = (rec?.gate_decisions as { gate: string; values: { reason: string } }[] | undefined)?.at(
@@ -167,7 +168,7 @@ describe("dispatcher", () => {
 
     it("takes an operator's parameter change within the cache lifetime, not before", async () => {
       await insertCandles(db.pool, ["AAA", "BBB"]);
-      const d = deps(db.pool, { clock, paramsTtlMs: 10_000 });
+      const d = deps(db.stagePool, { clock, paramsTtlMs: 10_000 });
       await dispatchBatch(d); // primes the cache with defaults
       await setParam(db.pool, "kill-switch", { engaged: true, reason: "test", at: OPEN_NOW, by: "ops" });
       await insertRecommendations(db.pool, [{ ticker: "AAA" }]);
@@ -192,7 +193,7 @@ describe("dispatcher", () => {
         names.map((ticker) => ({ ticker })),
       );
       // A paper account of $10 cannot pay for a $1,000 order: every execution fails.
-      const d = deps(db.pool, { clock, settings: { startingCashUsd: 10 } });
+      const d = deps(db.stagePool, { clock, settings: { startingCashUsd: 10 } });
       const summary = await dispatchBatch(d);
       assert.deepEqual(
         summary.outcomes.map((o) => o.status),
@@ -218,8 +219,8 @@ describe("dispatcher", () => {
     it("stays tripped for a dispatcher whose cached parameters predate the trip, until an operator resets it", async () => {
       await setParam(db.pool, "kill-switch-error-threshold", 2);
       await insertCandles(db.pool, ["F1", "F2", "OK1", "OK2"]);
-      const failing = deps(db.pool, { clock, settings: { startingCashUsd: 10 }, instance: "a" });
-      const other = deps(db.pool, { clock, instance: "b", paramsTtlMs: 60_000 });
+      const failing = deps(db.stagePool, { clock, settings: { startingCashUsd: 10 }, instance: "a" });
+      const other = deps(db.stagePool, { clock, instance: "b", paramsTtlMs: 60_000 });
       await dispatchBatch(other); // b caches "disengaged"
       await insertRecommendations(db.pool, [{ ticker: "F1" }, { ticker: "F2" }]);
       await dispatchBatch(failing);
@@ -248,8 +249,8 @@ describe("dispatcher", () => {
       await insertCandles(db.pool, ["X1", "SMALL", "X2"], { close: 100 });
       await insertRecommendations(db.pool, [{ ticker: "X1" }, { ticker: "SMALL" }, { ticker: "X2" }]);
       // $600 of paper cash: a $1,000 order fails, a $100 order succeeds. One at a time, in id order.
-      const big = deps(db.pool, { clock, settings: { startingCashUsd: 600, batchSize: 1 } });
-      const small = deps(db.pool, {
+      const big = deps(db.stagePool, { clock, settings: { startingCashUsd: 600, batchSize: 1 } });
+      const small = deps(db.stagePool, {
         clock,
         settings: { startingCashUsd: 600, orderNotionalUsd: 100, batchSize: 1 },
       });
@@ -271,7 +272,7 @@ describe("dispatcher", () => {
     it("wakes on NOTIFY ops_recommendations long before its poll interval and writes a heartbeat", async () => {
       await insertCandles(db.pool, ["WAKE"]);
       const controller = new AbortController();
-      const d = deps(db.pool, { clock, settings: { pollIntervalMs: 60_000 } });
+      const d = deps(db.stagePool, { clock, settings: { pollIntervalMs: 60_000 } });
       let batches = 0;
       let woke: () => void = () => undefined;
       const decided = new Promise<void>((resolve) => {
@@ -328,7 +329,7 @@ describe("dispatcher", () => {
           VALUES (${intentId ?? 0}, ${String(intentId)}, 'alpaca-paper', 'old', now(), '{}', '[]')`);
       });
       alpaca.mode = "error-500";
-      const d = deps(db.pool, { clock, broker: alpaca.broker(), settings: { startingCashUsd: 1_500 } });
+      const d = deps(db.stagePool, { clock, broker: alpaca.broker(), settings: { startingCashUsd: 1_500 } });
       await dispatchBatch(d); // executes A1, fails A2 and A3 (cash) and trips, rejects the rest
       alpaca.mode = "ok";
       await setParam(db.pool, "kill-switch", { engaged: false, reason: null, at: OPEN_NOW, by: "operator" });
@@ -342,7 +343,7 @@ describe("dispatcher", () => {
     it("stops calling the broker the moment an operator turns dry-run on, whatever the cache holds", async () => {
       await setParam(db.pool, "dry-run", false);
       await insertCandles(db.pool, ["AAPL", "MSFT"]);
-      const d = deps(db.pool, { clock, broker: alpaca.broker(), paramsTtlMs: 60_000 });
+      const d = deps(db.stagePool, { clock, broker: alpaca.broker(), paramsTtlMs: 60_000 });
       await dispatchBatch(d); // caches dry-run off
       await setParam(db.pool, "dry-run", true);
       await insertRecommendations(db.pool, [{ ticker: "AAPL" }, { ticker: "MSFT" }]);
@@ -358,7 +359,7 @@ describe("dispatcher", () => {
       await setParam(db.pool, "dry-run", false);
       await insertCandles(db.pool, ["AAPL"], { close: 100 });
       const [id] = await insertRecommendations(db.pool, [{ ticker: "AAPL" }]);
-      const summary = await dispatchBatch(deps(db.pool, { clock, broker: alpaca.broker() }));
+      const summary = await dispatchBatch(deps(db.stagePool, { clock, broker: alpaca.broker() }));
       assert.equal(summary.executed, 1);
       const posts = alpaca.posts();
       assert.equal(posts.length, 1);
@@ -391,7 +392,7 @@ describe("dispatcher", () => {
         filled_qty: "10",
         filled_avg_price: "99",
       });
-      await dispatchBatch(deps(db.pool, { clock, broker: alpaca.broker() }));
+      await dispatchBatch(deps(db.stagePool, { clock, broker: alpaca.broker() }));
       assert.equal(alpaca.posts().length, 0);
       const [exec] = await executions();
       assert.equal(exec?.broker_order_id, "earlier");
@@ -403,7 +404,7 @@ describe("dispatcher", () => {
       await insertCandles(db.pool, ["AAPL", "MSFT"]);
       await insertRecommendations(db.pool, [{ ticker: "AAPL" }, { ticker: "MSFT" }]);
       alpaca.mode = "refuse-403";
-      await dispatchBatch(deps(db.pool, { clock, broker: alpaca.broker() }));
+      await dispatchBatch(deps(db.stagePool, { clock, broker: alpaca.broker() }));
       const rows = await recs();
       assert.deepEqual(
         rows.map((r) => r.status),
@@ -418,7 +419,7 @@ describe("dispatcher", () => {
       await setParam(db.pool, "dry-run", false);
       await insertCandles(db.pool, ["AAPL"]);
       await insertRecommendations(db.pool, [{ ticker: "AAPL" }]);
-      const d = deps(db.pool, { clock, broker: alpaca.broker() });
+      const d = deps(db.stagePool, { clock, broker: alpaca.broker() });
       alpaca.mode = "error-500";
       await assert.rejects(dispatchBatch(d), /broker outcome unknown/);
       assert.equal((await recs())[0]?.status, "PENDING");
@@ -444,7 +445,7 @@ describe("dispatcher", () => {
       });
       const logger = createLogger({ level: "trace", pretty: false, destination: sink } as never);
       alpaca.mode = "refuse-403";
-      await dispatchBatch({ ...deps(db.pool, { clock, broker: alpaca.broker() }), logger });
+      await dispatchBatch({ ...deps(db.stagePool, { clock, broker: alpaca.broker() }), logger });
       const dump = await db.pool.anyFirst(sql.unsafe`
         SELECT row_to_json(r)::text FROM dispatch_recommendations r
         UNION ALL SELECT row_to_json(i)::text FROM dispatch_broker_intents i

@@ -6,6 +6,7 @@ import { FakeClock } from "../../services/common/clock.ts";
 import { loadConfig } from "../../services/common/config.ts";
 import { sql } from "../../services/common/db.ts";
 import { postgresParameterStore } from "../../services/common/params/postgres.ts";
+import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { envSecrets } from "../../services/common/secrets.ts";
 import { runIngest } from "../../services/inbound-dock/ingest.ts";
 import { inboundDockStage } from "../../services/inbound-dock/stage.ts";
@@ -53,10 +54,10 @@ const rawRow = z.object({
 });
 
 describe("inbound-dock ingest", () => {
-  const db = useTestDatabase();
+  const db = useTestDatabase({ role: STAGE_ROLES["inbound-dock"] });
   let server: TestServer;
   let clock: FakeClock;
-  const run = () => runIngest({ db: db.pool, clock, logger: quietLogger, options: TEST_INGEST });
+  const run = () => runIngest({ db: db.stagePool, clock, logger: quietLogger, options: TEST_INGEST });
   /** Moves time past every feed's next fetch so the next run fetches them all again. */
   const nextMinute = () => clock.advance(TEST_INGEST.feedIntervalMs + 1_000);
 
@@ -316,7 +317,7 @@ ${lols}]>
     const feedTags = loadConfig({ OPS_INBOUND_FEED_TAGS: "demo,other" }).inbound.feedTags;
     assert.deepEqual(feedTags, ["demo", "other"]);
     const summary = await runIngest({
-      db: db.pool,
+      db: db.stagePool,
       clock,
       logger: quietLogger,
       options: { ...TEST_INGEST, feedTags },
@@ -336,7 +337,7 @@ ${lols}]>
     for (let i = 0; i < 4; i++) ids.push(await insertFeed(db.pool, `${server.base}/stuck${i}`));
     const started = performance.now();
     const summary = await runIngest({
-      db: db.pool,
+      db: db.stagePool,
       clock,
       logger: quietLogger,
       options: {

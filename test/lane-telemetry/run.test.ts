@@ -5,6 +5,7 @@ import { FakeClock } from "../../services/common/clock.ts";
 import { loadConfig } from "../../services/common/config.ts";
 import { type DatabasePool, sql } from "../../services/common/db.ts";
 import { REDACT_PATHS } from "../../services/common/logger.ts";
+import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { envSecrets } from "../../services/common/secrets.ts";
 import { alpacaProvider } from "../../services/lane-telemetry/alpaca.ts";
 import type { MarketDataProvider } from "../../services/lane-telemetry/market-data.ts";
@@ -89,7 +90,7 @@ async function candles(pool: DatabasePool) {
 }
 
 describe("lane-telemetry against local providers", () => {
-  const db = useTestDatabase();
+  const db = useTestDatabase({ role: STAGE_ROLES["lane-telemetry"] });
   const servers: LocalServer[] = [];
   before(requireCorpus);
   beforeEach(() => db.pool.query(sql.unsafe`TRUNCATE lane_telemetry, inbound_events_raw CASCADE`));
@@ -102,7 +103,7 @@ describe("lane-telemetry against local providers", () => {
     overrides: Partial<LaneTelemetryDeps> = {},
   ): LaneTelemetryDeps {
     return {
-      db: db.pool,
+      db: db.stagePool,
       clock: new FakeClock(NOW),
       logger: pino({ level: "silent" }),
       providers,

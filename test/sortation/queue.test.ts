@@ -4,6 +4,7 @@ import path from "node:path";
 import { INBOUND_EVENTS_CHANNEL } from "../../services/common/channels.ts";
 import { FakeClock } from "../../services/common/clock.ts";
 import { sql } from "../../services/common/db.ts";
+import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { claimBatch, completeBatch, releaseRows } from "../../services/sortation/queries.ts";
 import { listenForEvents } from "../../services/sortation/wakeups.ts";
 import { processBatch, runSortation, type SortationDeps } from "../../services/sortation/worker.ts";
@@ -50,12 +51,17 @@ async function counts(pool: SortationDeps["db"]) {
 
 describe("sortation work queue", () => {
   describe("claiming and completing", () => {
-    const db = useTestDatabase();
+    const db = useTestDatabase({ role: STAGE_ROLES.sortation });
     const clock = new FakeClock("2026-01-05T15:00:00Z");
 
     it("claims open rows in one statement, stamping who holds them, until when, and the attempt", async () => {
       const ids = await insertRawEvents(db.pool, 5, undefined, "claim");
-      const rows = await claimBatch(db.pool, { worker: "w1", now: clock.now(), leaseMs: LEASE_MS, limit: 3 });
+      const rows = await claimBatch(db.stagePool, {
+        worker: "w1",
+        now: clock.now(),
+        leaseMs: LEASE_MS,
+        limit: 3,
+      });
       assert.deepEqual(
         rows.map((row) => row.id),
         ids.slice(0, 3),
@@ -70,7 +76,7 @@ describe("sortation work queue", () => {
         assert.equal(row.attempts, 1);
       }
       // A second worker gets only what is left, never a held row.
-      const second = await claimBatch(db.pool, {
+      const second = await claimBatch(db.stagePool, {
         worker: "w2",
         now: clock.now(),
         leaseMs: LEASE_MS,
@@ -80,15 +86,15 @@ describe("sortation work queue", () => {
         second.map((row) => row.id),
         ids.slice(3),
       );
-      await releaseRows(db.pool, { worker: "w1", ids });
-      await releaseRows(db.pool, { worker: "w2", ids });
+      await releaseRows(db.stagePool, { worker: "w1", ids });
+      await releaseRows(db.stagePool, { worker: "w2", ids });
     });
 
     it("claims a row again once its lease has expired, and not before", async () => {
       const [id] = await insertRawEvents(db.pool, 1, undefined, "expire");
-      await claimBatch(db.pool, { worker: "dead", now: clock.now(), leaseMs: LEASE_MS, limit: 100 });
+      await claimBatch(db.stagePool, { worker: "dead", now: clock.now(), leaseMs: LEASE_MS, limit: 100 });
       clock.advance(LEASE_MS - 1);
-      const early = await claimBatch(db.pool, {
+      const early = await claimBatch(db.stagePool, {
         worker: "w2",
         now: clock.now(),
         leaseMs: LEASE_MS,
@@ -96,7 +102,7 @@ describe("sortation work queue", () => {
       });
       assert.ok(!early.some((row) => row.id === id));
       clock.advance(1);
-      const late = await claimBatch(db.pool, {
+      const late = await claimBatch(db.stagePool, {
         worker: "w2",
         now: clock.now(),
         leaseMs: LEASE_MS,
@@ -105,7 +111,7 @@ describe("sortation work queue", () => {
       const row = late.find((r) => r.id === id);
       assert.ok(row, "expired lease should be claimable");
       assert.equal(row.attempts, 2);
-      await releaseRows(db.pool, { worker: "w2", ids: late.map((r) => r.id) });
+      await releaseRows(db.stagePool, { worker: "w2", ids: late.map((r) => r.id) });
     });
 
     it("writes one classification per raw event even when two workers complete the same row", async () => {
@@ -124,8 +130,8 @@ describe("sortation work queue", () => {
         modelDtype: null,
         tickers: ["AAPL", "BRK-B"],
       };
-      assert.equal(await completeBatch(db.pool, { worker: "w1", now: clock.now(), rows: [row] }), 1);
-      assert.equal(await completeBatch(db.pool, { worker: "w2", now: clock.now(), rows: [row] }), 0);
+      assert.equal(await completeBatch(db.stagePool, { worker: "w1", now: clock.now(), rows: [row] }), 1);
+      assert.equal(await completeBatch(db.stagePool, { worker: "w2", now: clock.now(), rows: [row] }), 0);
       const stored = await db.pool.any(sql.type(AnyRow)`
         SELECT c.tickers, r.processed_at, r.claimed_by FROM inbound_events_classified c
         JOIN inbound_events_raw r ON r.id = c.raw_id WHERE c.raw_id = ${id}`);
@@ -137,7 +143,7 @@ describe("sortation work queue", () => {
   });
 
   describe("failures", () => {
-    const db = useTestDatabase();
+    const db = useTestDatabase({ role: STAGE_ROLES.sortation });
     const clock = new FakeClock("2026-01-05T15:00:00Z");
 
     it("parks a poison row after N failed attempts and classifies the rest of its batch", async () => {
@@ -147,7 +153,7 @@ describe("sortation work queue", () => {
         (i) => (i === 4 ? "POISON headline" : `Tesla shares slump ${i}`),
         "poison",
       );
-      const worker = deps(db.pool, clock, "w1");
+      const worker = deps(db.stagePool, clock, "w1");
       const first = await processBatch(worker);
       assert.equal(first.claimed, 10);
       assert.equal(first.classified, 9);
@@ -173,7 +179,7 @@ describe("sortation work queue", () => {
       const [id] = await insertRawEvents(db.pool, 1, () => "Crashes the runtime every time", "crash");
       for (let attempt = 1; attempt <= 3; attempt++) {
         // Each "worker" claims it and dies: nothing completes, nothing fails it.
-        const claimed = await claimBatch(db.pool, {
+        const claimed = await claimBatch(db.stagePool, {
           worker: `dead-${attempt}`,
           now: clock.now(),
           leaseMs: LEASE_MS,
@@ -185,7 +191,7 @@ describe("sortation work queue", () => {
         );
         clock.advance(LEASE_MS);
       }
-      const result = await processBatch(deps(db.pool, clock, "w1"));
+      const result = await processBatch(deps(db.stagePool, clock, "w1"));
       assert.equal(result.claimed, 0);
       assert.equal(result.parked, 1);
       const row = await db.pool.one(
@@ -202,7 +208,7 @@ describe("sortation work queue", () => {
       const ids = await insertRawEvents(db.pool, 3, undefined, "release");
       const controller = new AbortController();
       controller.abort();
-      const result = await processBatch(deps(db.pool, clock, "w1"), controller.signal);
+      const result = await processBatch(deps(db.stagePool, clock, "w1"), controller.signal);
       assert.equal(result.released, 3);
       const rows = await db.pool.any(sql.type(AnyRow)`
         SELECT claimed_by, attempts FROM inbound_events_raw WHERE id = ANY(${sql.array(ids, "int8")})`);
@@ -211,7 +217,7 @@ describe("sortation work queue", () => {
   });
 
   describe("four workers at once over 5,000 rows", () => {
-    const db = useTestDatabase();
+    const db = useTestDatabase({ role: STAGE_ROLES.sortation });
 
     it("classifies every row exactly once, each claimed once, and a dead worker's rows after its lease", async () => {
       const clock = new FakeClock("2026-01-05T15:00:00Z");
@@ -224,7 +230,7 @@ describe("sortation work queue", () => {
       );
       // A fifth worker claims 100 rows and dies holding them (its process is gone; only the
       // lease remains).
-      const dead = await claimBatch(db.pool, {
+      const dead = await claimBatch(db.stagePool, {
         worker: "killed",
         now: clock.now(),
         leaseMs: LEASE_MS,
@@ -235,7 +241,7 @@ describe("sortation work queue", () => {
       const controller = new AbortController();
       const workers = ["w1", "w2", "w3", "w4"].map((name) =>
         runSortation(
-          deps(db.pool, clock, name, { classifier: poisonAwareClassifier({ delayMs: 1 }) }),
+          deps(db.stagePool, clock, name, { classifier: poisonAwareClassifier({ delayMs: 1 }) }),
           controller.signal,
         ),
       );
@@ -279,7 +285,7 @@ describe("sortation work queue", () => {
 
 describe("a worker process killed mid-batch", function () {
   this.timeout(120_000);
-  const db = useTestDatabase();
+  const db = useTestDatabase({ role: STAGE_ROLES.sortation });
 
   it("leaves its rows leased until the lease expires, then another worker classifies them", async () => {
     const ids = await insertRawEvents(db.pool, 40, (i) => `Apple rallies ${i}`, "kill");
@@ -306,11 +312,11 @@ describe("a worker process killed mid-batch", function () {
     assert.equal(held.n, 25);
     // Before the lease runs out another worker gets only the 15 rows nobody held...
     const clock = new FakeClock(Date.now());
-    const before = await processBatch(deps(db.pool, clock, "survivor"));
+    const before = await processBatch(deps(db.stagePool, clock, "survivor"));
     assert.equal(before.classified, 15);
     // ...and after it, the dead worker's 25.
     clock.set(Number(held.until));
-    const after = await processBatch(deps(db.pool, clock, "survivor"));
+    const after = await processBatch(deps(db.stagePool, clock, "survivor"));
     assert.equal(after.classified, 25);
     const c = await counts(db.pool);
     assert.deepEqual(
@@ -321,7 +327,7 @@ describe("a worker process killed mid-batch", function () {
 });
 
 describe("wake-ups", () => {
-  const db = useTestDatabase();
+  const db = useTestDatabase({ role: STAGE_ROLES.sortation });
 
   it("wakes on NOTIFY ops_inbound_events before the poll interval, and on the interval without one", async () => {
     const wakeups = await listenForEvents(db.url, quiet);

@@ -24,11 +24,7 @@ export const FIXTURE_LAMBDA_DIR = "test/stack/fixtures/lambda-bundles";
 export const CADENCE_VARIANT: StageTable = {
   ...STAGE_TABLE,
   "inbound-dock": { ...STAGE_TABLE["inbound-dock"], cadence: { kind: "every", intervalMs: 3 * 60_000 } },
-  backup: {
-    ...STAGE_TABLE.backup,
-    cadence: { kind: "nightly", atUtc: { hour: 4, minute: 15 } },
-    stalenessAlarmSeconds: 30 * 3600,
-  },
+  backup: { ...STAGE_TABLE.backup, cadence: { kind: "nightly", atUtc: { hour: 4, minute: 15 } } },
 };
 
 export interface Registered {
@@ -162,10 +158,11 @@ async function start(): Promise<MockedRun> {
     new pulumi.asset.AssetArchive({
       "index.mjs": new pulumi.asset.StringAsset("export const handler = () => {};"),
     });
-  // Prod-like: deletion protection, a NAT gateway, on-demand ARM, images built by the stack.
+  // Prod-like: deletion protection, Multi-AZ, a NAT gateway, on-demand ARM, images built by the stack.
   new OpsStack("ops-prodlike", {
     config: devConfig({
       "ops-pipeline:dbDeletionProtection": "true",
+      "ops-pipeline:dbMultiAz": "true",
       "ops-pipeline:egress": "nat-gateway",
       "ops-pipeline:fargateCapacity": "on-demand",
       "ops-pipeline:fargateArchitecture": "ARM64",
@@ -174,6 +171,8 @@ async function start(): Promise<MockedRun> {
     repositoryRoot: ROOT,
     lambdaCode,
     databasePassword: "FixedTestPassword0123456789abcdef",
+    imageTag: "0123456789ab",
+    finalSnapshotSuffix: "test",
   });
 
   // The dev stack again, from a stage table with other cadences (CADENCE_VARIANT).
@@ -182,6 +181,8 @@ async function start(): Promise<MockedRun> {
     repositoryRoot: ROOT,
     lambdaCode,
     databasePassword: "FixedTestPassword0123456789abcdef",
+    imageTag: "0123456789ab",
+    finalSnapshotSuffix: "test",
     stages: CADENCE_VARIANT,
   });
 

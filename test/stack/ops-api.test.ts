@@ -60,7 +60,7 @@ describe("stack: ops-api function", () => {
     assert.equal(logGroup.inputs.retentionInDays, 14);
   });
 
-  it("has its own role that may read the database secret, log to its group and manage its VPC interface, nothing else", () => {
+  it("has its own role that may read its database login, log, manage its VPC interface and start the two fixed tasks", () => {
     const role = named("aws:iam/role:Role", "ops-dev-ops-api-role");
     assert.equal(fn().inputs.role, role.state.arn);
     const policy = json<Policy>(
@@ -68,20 +68,61 @@ describe("stack: ops-api function", () => {
     );
     assert.deepEqual(
       policy.Statement.map((s) => s.Sid),
-      ["Logs", "VpcNetworkInterface", "ReadDatabaseSecret"],
+      [
+        "Logs",
+        "VpcNetworkInterface",
+        "ReadDatabaseSecret",
+        "RunFixedTasks",
+        "WatchFixedTasks",
+        "PassFixedTaskRoles",
+      ],
     );
     const group = ofType("aws:cloudwatch/logGroup:LogGroup").find(
       (g) => g.inputs.name === "/ops-pipeline/dev/ops-api",
     )!;
     assert.deepEqual(policy.Statement[0]!.Resource, [`${group.state.arn}:*`]);
     assert.deepEqual(policy.Statement[2]!.Action, ["secretsmanager:GetSecretValue"]);
-    assert.deepEqual(policy.Statement[2]!.Resource, [String(run.outputs.databaseSecretArn)]);
+    assert.deepEqual(policy.Statement[2]!.Resource, [
+      (run.outputs.roleSecretArns as Record<string, string>).ops_api,
+    ]);
   });
 
-  it("finds the database through the secret's ARN, on the aws target, never the secret itself", () => {
+  it("alone may start the backup and migrator tasks: exactly those definitions, in the stack's cluster, passing only their roles", () => {
+    const policy = json<Policy>(
+      named("aws:iam/rolePolicy:RolePolicy", "ops-dev-ops-api-policy").inputs.policy,
+    );
+    const sid = (name: string) => policy.Statement.find((s) => s.Sid === name)!;
+    assert.deepEqual(sid("RunFixedTasks").Action, ["ecs:RunTask"]);
+    assert.deepEqual(sid("RunFixedTasks").Resource, [
+      run.outputs.backupTaskDefinitionArn,
+      run.outputs.migratorTaskDefinitionArn,
+    ]);
+    assert.deepEqual(sid("RunFixedTasks").Condition, {
+      ArnEquals: { "ecs:cluster": run.outputs.clusterArn },
+    });
+    assert.deepEqual(sid("WatchFixedTasks").Resource, [
+      `arn:aws:ecs:us-east-1:${ACCOUNT}:task/ops-pipeline-dev/*`,
+    ]);
+    const roles = ofType("aws:iam/role:Role")
+      .filter((r) => /^ops-dev-(backup|migrator)-(exec|task)-role$/.test(r.name))
+      .map((r) => r.state.arn)
+      .sort();
+    assert.equal(roles.length, 4);
+    assert.deepEqual([...sid("PassFixedTaskRoles").Resource].sort(), roles);
+    assert.deepEqual(sid("PassFixedTaskRoles").Condition, {
+      StringEquals: { "iam:PassedToService": "ecs-tasks.amazonaws.com" },
+    });
+    const env = (fn().inputs.environment as { variables: Record<string, string> }).variables;
+    assert.equal(env.OPS_BACKUP_TASK_DEFINITION, run.outputs.backupTaskDefinitionArn);
+    assert.equal(env.OPS_MIGRATOR_TASK_DEFINITION, run.outputs.migratorTaskDefinitionArn);
+    assert.equal(env.OPS_ECS_CLUSTER, run.outputs.clusterArn);
+  });
+
+  it("finds the database through its role's secret ARN, on the aws target, never the secret itself", () => {
     const env = (fn().inputs.environment as { variables: Record<string, string> }).variables;
     assert.equal(env.OPS_TARGET, "aws");
-    assert.equal(env.OPS_DB_SECRET_ID, run.outputs.databaseSecretArn);
+    assert.equal(env.OPS_DB_SECRET_ID, (run.outputs.roleSecretArns as Record<string, string>).ops_api);
+    assert.notEqual(env.OPS_DB_SECRET_ID, run.outputs.databaseSecretArn);
     assert.equal(env.NODE_EXTRA_CA_CERTS, "/var/runtime/ca-cert.pem");
     assert.ok(!JSON.stringify(env).includes("password"));
   });
@@ -111,11 +152,31 @@ describe("stack: operator policy", () => {
     return found;
   };
 
-  it("grants exactly invoking the ops-api, the stack's parameters, its logs and starting the backup task", () => {
+  it("grants exactly invoking the ops-api, the stack's parameters and its logs: fixed operations only", () => {
     assert.deepEqual(
       policy().Statement.map((s) => s.Sid),
-      ["InvokeOpsApi", "Parameters", "ReadLogs", "RunBackupTask", "WatchBackupTask", "PassBackupTaskRoles"],
+      ["InvokeOpsApi", "Parameters", "ReadLogs"],
     );
+  });
+
+  it("grants no policy of the stack ecs:RunTask or iam:PassRole for the operator, and no log read beyond the stack's groups", () => {
+    // Managed policies are what a person attaches; the stack makes only the operator's.
+    const managed = ofType("aws:iam/policy:Policy");
+    assert.deepEqual(
+      managed.map((p) => p.name),
+      ["ops-dev-operator"],
+    );
+    const actions = managed.flatMap((p) => json<Policy>(p.inputs.policy).Statement.flatMap((s) => s.Action));
+    for (const forbidden of [
+      "ecs:RunTask",
+      "iam:PassRole",
+      "ecs:DescribeTasks",
+      "logs:GetLogEvents",
+      "logs:StartQuery",
+    ]) {
+      assert.ok(!actions.includes(forbidden), forbidden);
+    }
+    for (const resource of statement("ReadLogs").Resource) assert.match(resource, /\/ops-pipeline\/dev\//);
   });
 
   it("may invoke only the ops-api function", () => {
@@ -145,29 +206,6 @@ describe("stack: operator policy", () => {
     assert.equal(groups.length, 4 + 4 + 1, "4 scheduled functions, 4 containers, the ops-api");
     assert.deepEqual(statement("ReadLogs").Action, ["logs:FilterLogEvents"]);
     assert.deepEqual([...statement("ReadLogs").Resource].sort(), groups);
-  });
-
-  it("runs only the backup task definition, in the stack's cluster, and passes only that task's two roles", () => {
-    const run_ = statement("RunBackupTask");
-    assert.deepEqual(run_.Action, ["ecs:RunTask"]);
-    assert.deepEqual(run_.Resource, [run.outputs.backupTaskDefinitionArn]);
-    assert.deepEqual(run_.Condition, { ArnEquals: { "ecs:cluster": run.outputs.clusterArn } });
-    assert.deepEqual(statement("WatchBackupTask").Action, ["ecs:DescribeTasks"]);
-    assert.deepEqual(statement("WatchBackupTask").Resource, [
-      `arn:aws:ecs:us-east-1:${ACCOUNT}:task/ops-pipeline-dev/*`,
-    ]);
-    const roles = ofType("aws:iam/role:Role")
-      .filter((r) => r.name === "ops-dev-backup-exec-role" || r.name === "ops-dev-backup-task-role")
-      .map((r) => r.state.arn);
-    assert.equal(
-      roles.length,
-      2,
-      ofType("aws:iam/role:Role")
-        .map((r) => r.name)
-        .join(", "),
-    );
-    assert.deepEqual(statement("PassBackupTaskRoles").Action, ["iam:PassRole"]);
-    assert.deepEqual([...statement("PassBackupTaskRoles").Resource].sort(), [...roles].sort());
   });
 });
 

@@ -1,6 +1,7 @@
 // The policy scan: rules every registered resource must pass, independent of which component
 // made it. Returns violations rather than throwing so a test can show each rule catching a
 // deliberately bad resource.
+import { ssmAgentStatements } from "../../stack/iam.ts";
 import type { Registered } from "./harness.ts";
 
 export interface Violation {
@@ -18,6 +19,8 @@ export const WILDCARD_RESOURCE_ACTIONS = new Set([
   "ec2:AssignPrivateIpAddresses",
   "ec2:UnassignPrivateIpAddresses",
   "ecr:GetAuthorizationToken",
+  // The SSM agent of the NAT instance (stack/iam.ts ssmAgentStatements): no resource-level scope.
+  ...ssmAgentStatements().flatMap((statement) => statement.actions),
 ]);
 
 const DB_PORT = 5432;

@@ -3,8 +3,9 @@ import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { PARAM_KEYS, PARAMETERS } from "../../services/common/params/definitions.ts";
 import { STAGE_TABLE } from "../../services/common/stages.ts";
+import { budgetFromModel, priceStack } from "../../stack/cost.ts";
 import { RDS_CA_BUNDLE_PATH } from "../../stack/database.ts";
-import { stalenessAlarmSeconds, WATCHDOG_METRICS } from "../../stack/metrics.ts";
+import { WATCHDOG_METRICS } from "../../stack/metrics.ts";
 import { NAT_USER_DATA } from "../../stack/network.ts";
 import { BACKUP_SCHEDULE, LAMBDAS, stackPlan } from "../../stack/plan.ts";
 import { CADENCE_VARIANT, json, type MockedRun, mockedRun, type Registered, ROOT } from "./harness.ts";
@@ -67,9 +68,10 @@ describe("stack: network", () => {
     assert.equal((nat.inputs.metadataOptions as { httpTokens: string }).httpTokens, "required");
     assert.deepEqual(nat.ignoreChanges, ["ami"]);
     const privateTable = one(dev, "aws:ec2/routeTable:RouteTable", "private-rt");
-    assert.deepEqual(privateTable.inputs.routes, [
-      { cidrBlock: "0.0.0.0/0", networkInterfaceId: "eni-0123" },
-    ]);
+    const route = one(dev, "aws:ec2/route:Route", "private-default");
+    assert.equal(route.inputs.routeTableId, idOf(privateTable));
+    assert.equal(route.inputs.destinationCidrBlock, "0.0.0.0/0");
+    assert.equal(route.inputs.networkInterfaceId, "eni-0123");
     // The NAT gateway option is one gateway in one AZ too.
     assert.equal(ofType(prodlike, "aws:ec2/natGateway:NatGateway").length, 1);
     assert.equal(ofType(prodlike, "aws:ec2/instance:Instance").length, 0);
@@ -141,7 +143,7 @@ describe("stack: database", () => {
   });
 
   it("keeps its credentials in Secrets Manager as RDS-style JSON with a TLS URL, and never rewrites them", () => {
-    const version = one(prodlike, "aws:secretsmanager/secretVersion:SecretVersion");
+    const version = one(prodlike, "aws:secretsmanager/secretVersion:SecretVersion", "db-credentials-value");
     const secret = json<Record<string, unknown>>(version.inputs.secretString);
     assert.equal(secret.username, "ops");
     assert.equal(secret.password, "FixedTestPassword0123456789abcdef");
@@ -153,10 +155,13 @@ describe("stack: database", () => {
         `?sslmode=verify-full&sslrootcert=${RDS_CA_BUNDLE_PATH}`,
     );
     assert.deepEqual(version.ignoreChanges, ["secretString"]);
-    assert.deepEqual(one(dev, "aws:rds/instance:Instance").ignoreChanges, ["password"]);
+    assert.deepEqual(one(dev, "aws:rds/instance:Instance").ignoreChanges, [
+      "password",
+      "finalSnapshotIdentifier",
+    ]);
     // The dev program generated its password: 32 alphanumerics, the same in both places.
     const devSecret = json<{ password: string }>(
-      one(dev, "aws:secretsmanager/secretVersion:SecretVersion").inputs.secretString,
+      one(dev, "aws:secretsmanager/secretVersion:SecretVersion", "db-credentials-value").inputs.secretString,
     );
     assert.match(devSecret.password, /^[A-Za-z0-9]{32}$/);
     assert.equal(one(dev, "aws:rds/instance:Instance").inputs.password, devSecret.password);
@@ -233,7 +238,13 @@ describe("stack: Lambdas", () => {
       assert.equal(fn.inputs.handler, "index.handler");
       const vpc = fn.inputs.vpcConfig as { subnetIds: string[]; securityGroupIds: string[] };
       assert.deepEqual(vpc.subnetIds, ["ops-dev-net-private-0-id", "ops-dev-net-private-1-id"]);
-      assert.deepEqual(vpc.securityGroupIds, ["ops-dev-net-app-sg-id"]);
+      // Only ingest may open port 80 (http:// feeds).
+      assert.deepEqual(
+        vpc.securityGroupIds,
+        String(fn.inputs.name).endsWith("inbound-dock")
+          ? ["ops-dev-net-app-sg-id", "ops-dev-net-http-fetch-sg-id"]
+          : ["ops-dev-net-app-sg-id"],
+      );
     }
   });
 
@@ -314,15 +325,12 @@ describe("stack: schedules", () => {
       assert.equal(schedule.inputs.state, "ENABLED");
       assert.deepEqual(schedule.inputs.flexibleTimeWindow, { mode: "OFF" });
       const target = schedule.inputs.target as { arn: string; retryPolicy: Record<string, number> };
-      assert.equal(
-        target.arn,
-        `arn:aws:lambda:us-east-1:123456789012:function/ops-dev-${stage}-function-abc123`,
-      );
+      assert.equal(target.arn, `arn:aws:lambda:us-east-1:123456789012:function/ops-pipeline-dev-${stage}`);
       assert.deepEqual(target.retryPolicy, { maximumRetryAttempts: 0, maximumEventAgeInSeconds: 60 });
     }
   });
 
-  it("follows the stage table: another cadence there moves the schedules and alarms, nothing else", () => {
+  it("follows the stage table: another cadence there moves the schedules and event ages, nothing else", () => {
     const variant = run.of("ops-cadence");
     const expression = (resources: Registered[], name: string) =>
       resources.find((r) => r.type === "aws:scheduler/schedule:Schedule" && r.name === name)?.inputs
@@ -334,12 +342,6 @@ describe("stack: schedules", () => {
     // A queued run may wait one interval before it is dropped: the new one.
     const invoke = variant.find((r) => r.name === "ops-cadence-inbound-dock-async");
     assert.equal(invoke?.inputs.maximumEventAgeInSeconds, 180);
-    const staleAlarm = variant.find(
-      (r) =>
-        r.type === "aws:cloudwatch/metricAlarm:MetricAlarm" &&
-        (r.inputs.dimensions as Record<string, string> | undefined)?.Stage === "backup",
-    );
-    assert.equal(staleAlarm?.inputs.threshold, 30 * 3600);
     assert.deepEqual(
       CADENCE_VARIANT["inbound-dock"].freshness,
       STAGE_TABLE["inbound-dock"].freshness,
@@ -421,12 +423,17 @@ describe("stack: ECS", () => {
     }
   });
 
-  it("injects DATABASE_URL from the Secrets Manager secret and logs to a retained group", () => {
+  it("injects DATABASE_URL from the task's own role secret (the master user's for the migrator only) and logs to a retained group", () => {
+    const roleSecrets = run.outputs.roleSecretArns as Record<string, string>;
+    const secretOf: Record<string, string> = {
+      sortation: roleSecrets.ops_sortation!,
+      dispatcher: roleSecrets.ops_dispatcher!,
+      backup: roleSecrets.ops_backup!,
+      migrator: String(run.outputs.databaseSecretArn),
+    };
     for (const name of ["sortation", "dispatcher", "migrator", "backup"]) {
       const { container } = taskDef(dev, name);
-      assert.deepEqual(container.secrets, [
-        { name: "DATABASE_URL", valueFrom: `${run.outputs.databaseSecretArn}:url::` },
-      ]);
+      assert.deepEqual(container.secrets, [{ name: "DATABASE_URL", valueFrom: `${secretOf[name]}:url::` }]);
       const env = container.environment as { name: string; value: string }[];
       assert.ok(!env.some((e) => e.name === "DATABASE_URL"), "never as plain environment");
       const log = (container.logConfiguration as { options: Record<string, string> }).options;
@@ -435,7 +442,7 @@ describe("stack: ECS", () => {
     }
   });
 
-  it("defines the migrator as `opsctl migrate` and gives the backup task its bucket and nothing else", () => {
+  it("defines the migrator as `opsctl migrate` reading only the role secrets, and gives the backup task its bucket and nothing else", () => {
     assert.deepEqual(taskDef(dev, "migrator").container.command, ["node", "cli/bin/opsctl.js", "migrate"]);
     const backupEnv = taskDef(dev, "backup").container.environment as { name: string; value: string }[];
     assert.equal(backupEnv.find((e) => e.name === "OPS_BACKUP_BUCKET")?.value, run.outputs.backupBucket);
@@ -446,10 +453,21 @@ describe("stack: ECS", () => {
       policy.Statement.map((s) => s.Sid),
       ["ListBackups", "ReadWriteBackups"],
     );
-    assert.equal(
-      ofType(dev, "aws:iam/rolePolicy:RolePolicy").filter((p) => p.name.endsWith("migrator-task-policy"))
-        .length,
-      0,
+    const migrator = json<{ Statement: { Sid: string; Action: string[]; Resource: string[] }[] }>(
+      one(dev, "aws:iam/rolePolicy:RolePolicy", "migrator-task-policy").inputs.policy,
+    );
+    assert.deepEqual(
+      migrator.Statement.map((s) => [s.Sid, s.Action]),
+      [["ReadRoleSecrets", ["secretsmanager:GetSecretValue"]]],
+    );
+    assert.deepEqual(
+      [...migrator.Statement[0]!.Resource].sort(),
+      Object.values(run.outputs.roleSecretArns as Record<string, string>).sort(),
+    );
+    const env = taskDef(dev, "migrator").container.environment as { name: string; value: string }[];
+    assert.deepEqual(
+      JSON.parse(env.find((e) => e.name === "OPS_DB_ROLE_SECRETS")!.value),
+      run.outputs.roleSecretArns,
     );
   });
 
@@ -507,31 +525,25 @@ describe("stack: alerts and alarms", () => {
     }
   });
 
-  it("alarms on each stage's staleness and on the watchdog's missing heartbeat, with the shared metric names", () => {
-    for (const stage of Object.keys(stalenessAlarmSeconds())) {
-      const alarm = alarms().find(
-        (a) =>
-          a.inputs.metricName === WATCHDOG_METRICS.staleness &&
-          (a.inputs.dimensions as Record<string, string> | undefined)?.Stage === stage,
-      );
-      assert.ok(alarm, `staleness alarm for ${stage}`);
-      assert.equal(alarm.inputs.namespace, "OpsPipeline");
-    }
+  it("alarms on the watchdog's missing heartbeat, and not again on what the watchdog's own alerts say", () => {
+    // Per-stage staleness is the watchdog's to alert on (SNS); a CloudWatch alarm per stage duplicated it.
+    assert.ok(!alarms().some((a) => a.inputs.metricName === WATCHDOG_METRICS.staleness));
     const heartbeat = alarms().find((a) => a.inputs.metricName === "WatchdogHeartbeat")!;
     assert.equal(heartbeat.inputs.namespace, "OpsPipeline");
     assert.equal(heartbeat.inputs.treatMissingData, "breaching");
     assert.equal(heartbeat.inputs.comparisonOperator, "LessThanThreshold");
   });
 
-  it("alarms on EstimatedCharges above the budget in us-east-1 and sets a $25 monthly budget, actual and forecast", () => {
+  it("alarms on EstimatedCharges above the budget in us-east-1 and sets the cost model's figure as the monthly budget, actual and forecast", () => {
+    const modelBudget = budgetFromModel(priceStack(stackPlan(run.devConfig)));
     const billing = alarms().find((a) => a.inputs.metricName === "EstimatedCharges")!;
     assert.equal(billing.inputs.namespace, "AWS/Billing");
-    assert.equal(billing.inputs.threshold, 25);
+    assert.equal(billing.inputs.threshold, modelBudget);
     const provider = one(dev, "pulumi:providers:aws");
     assert.equal(provider.inputs.region, "us-east-1");
     assert.match(billing.provider, /pulumi:providers:aws::ops-dev-alerts-us-east-1::/);
     const budget = one(dev, "aws:budgets/budget:Budget");
-    assert.equal(budget.inputs.limitAmount, "25.00");
+    assert.equal(budget.inputs.limitAmount, modelBudget.toFixed(2));
     assert.equal(budget.inputs.timeUnit, "MONTHLY");
     const kinds = (
       budget.inputs.notifications as { notificationType: string; subscriberSnsTopicArns: string[] }[]

@@ -5,6 +5,7 @@ import { sql } from "../../services/common/db.ts";
 import { recordHeartbeat, recordStageRun } from "../../services/common/heartbeats.ts";
 import { createLogger } from "../../services/common/logger.ts";
 import { WATCHDOG_METRICS } from "../../services/common/metrics.ts";
+import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { envSecrets } from "../../services/common/secrets.ts";
 import type { Alert, AlertPort } from "../../services/watchdog/alerts.ts";
 import { runWatchdog } from "../../services/watchdog/run.ts";
@@ -32,7 +33,7 @@ function recordingPort(): AlertPort & { sent: Alert[]; failNext: number } {
 }
 
 describe("watchdog runs against the database", () => {
-  const db = useTestDatabase();
+  const db = useTestDatabase({ role: STAGE_ROLES.watchdog });
   // Wednesday 10:00 New York: the regular session is open, so candles are due.
   const clock = new FakeClock("2026-11-25T15:00:00Z");
   const freshness = resolveFreshness(undefined);
@@ -87,7 +88,7 @@ describe("watchdog runs against the database", () => {
 
   async function run(port: AlertPort, metrics: string[] = []) {
     return runWatchdog({
-      db: db.pool,
+      db: db.stagePool,
       clock,
       logger,
       freshness,

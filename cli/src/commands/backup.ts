@@ -3,8 +3,7 @@ import type { Config } from "../../../services/common/config.ts";
 import type { DatabasePool } from "../../../services/common/db.ts";
 import { ConfigError, OperatorError } from "../../../services/common/errors.ts";
 import type { Logger } from "../../../services/common/logger.ts";
-import { awsClientConfig } from "../aws-config.ts";
-import { openBackend, operatorIdentity } from "../backend.ts";
+import { openBackend } from "../backend.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput, type Output } from "../output.ts";
 
@@ -76,15 +75,19 @@ function parseId(value: string): number {
   return id;
 }
 
+/** On AWS: the ops-api starts the backup task (the operator holds no ecs:RunTask) and opsctl follows it. */
 async function backupNowAws(config: Config, out: Output): Promise<void> {
-  const { runBackupTaskOnAws } = await import("../../../services/ops/backup.ts");
-  const outcome = await runBackupTaskOnAws(
-    config,
-    awsClientConfig(config),
-    `opsctl/${operatorIdentity()}`,
-    (line) => out.note(line),
-  );
-  out.result({ target: "aws", ...outcome }, () => `backup task finished (exit code 0): ${outcome.taskArn}`);
+  const { fixedTaskApi, runFixedTask } = await import("../fixed-task.ts");
+  const { api, close } = await fixedTaskApi(config);
+  try {
+    const started = Date.now();
+    const outcome = await runFixedTask(api, "backup.start", {
+      onStatus: (status) => out.note(`  ${status} after ${Math.round((Date.now() - started) / 1000)}s`),
+    });
+    out.result({ target: "aws", ...outcome }, () => `backup task finished (exit code 0): ${outcome.taskArn}`);
+  } finally {
+    close();
+  }
 }
 
 async function backupNowLocal(config: Config, logger: Logger, out: Output): Promise<void> {
@@ -124,13 +127,15 @@ Examples:
 
   backup
     .command("now")
-    .description("take a backup now: on AWS start the backup ECS task and follow it; locally run it here")
+    .description(
+      "take a backup now: on AWS the ops-api starts the backup task and opsctl follows it; locally run it here",
+    )
     .addHelpText(
       "after",
       `
 Examples:
   opsctl backup now                       local: dump into OPS_BACKUP_DIR (default .ops/backups)
-  opsctl --target aws backup now          AWS: RunTask of the backup task definition, then wait`,
+  opsctl --target aws backup now          AWS: the ops-api starts the backup task; opsctl follows it`,
     )
     .action(async (_options: unknown, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();

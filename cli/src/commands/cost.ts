@@ -55,7 +55,10 @@ Examples:
       out.result(
         {
           stack: report.stack,
+          spot: report.spot,
           totalUsd: report.totalUsd,
+          listUsd: report.listUsd,
+          bestCaseUsd: report.bestCaseUsd,
           budgetUsd: report.budgetUsd,
           withinBudget: report.withinBudget,
           lines: report.lines,

@@ -1,6 +1,20 @@
 import { Command } from "commander";
+import type { Config } from "../../../services/common/config.ts";
+import { OperatorError } from "../../../services/common/errors.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput } from "../output.ts";
+
+/** The stage roles' passwords from their secrets: Secrets Manager on AWS, the environment locally. */
+async function syncRolePasswordsFromConfig(config: Config, url: string): Promise<string[]> {
+  const { syncRolePasswords } = await import("../../../services/common/roles.ts");
+  const secretsModule = await import("../../../services/common/secrets.ts");
+  let secrets = secretsModule.envSecrets(process.env);
+  if (config.target === "aws") {
+    const { SecretsManagerClient } = await import("@aws-sdk/client-secrets-manager");
+    secrets = secretsModule.secretsManagerSecrets(new SecretsManagerClient({ region: config.aws.region }));
+  }
+  return syncRolePasswords(url, config.database.roleSecretIds, secrets);
+}
 
 export function migrateCommand(): Command {
   return new Command("migrate")
@@ -14,21 +28,39 @@ export function migrateCommand(): Command {
 Examples:
   opsctl migrate                 apply what is pending
   opsctl migrate --status        show applied / pending / edited files
+  opsctl migrate --target aws    the ops-api runs the stack's migrator task; opsctl follows it
   DATABASE_URL=postgres://… opsctl migrate --json`,
     )
     .action(async (options: { status?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const out = createOutput({ json: globals.json === true });
       const { config, logger } = cliContext(globals);
+      // The stack's migrator task runs this very command with OPS_TARGET=aws and DATABASE_URL from
+      // the master secret: it migrates directly. Without DATABASE_URL, the database is private and
+      // the ops-api starts that task.
       if (config.target === "aws" && !config.database.url) {
-        // The stack's migrator task runs this command with DATABASE_URL from the secret; without
-        // one the local fallback would migrate an embedded database instead of the stack's.
-        const { ConfigError } = await import("../../../services/common/errors.ts");
-        throw new ConfigError(
-          "DATABASE_URL",
-          "is required to migrate an AWS stack's database",
-          "pulumi up runs the migrator task; to migrate by hand, open a tunnel to RDS and set DATABASE_URL",
-        );
+        if (options.status) {
+          throw new OperatorError("MIGRATE_STATUS_AWS", "--status is not an ops-api operation", {
+            hint: "opsctl status --target aws shows the schema version; opsctl migrate --target aws applies what is pending",
+          });
+        }
+        // The database is private: the ops-api starts the migrator task (`opsctl migrate` in the
+        // image, which also sets the stage roles' passwords) and opsctl follows it.
+        const { fixedTaskApi, runFixedTask } = await import("../fixed-task.ts");
+        const { api, close } = await fixedTaskApi(config);
+        try {
+          const started = Date.now();
+          const outcome = await runFixedTask(api, "migrate.start", {
+            onStatus: (status) => out.note(`  ${status} after ${Math.round((Date.now() - started) / 1000)}s`),
+          });
+          out.result(
+            { target: "aws", ...outcome },
+            () => `migrator task finished (exit code 0): ${outcome.taskArn}`,
+          );
+        } finally {
+          close();
+        }
+        return;
       }
       const { migrate, migrationStatus } = await import("../../../services/common/migrator.ts");
       const { openLocalDatabase } = await import("../local-database.ts");
@@ -50,10 +82,19 @@ Examples:
           connectionString: database.url,
           onApply: (file, index, total) => out.note(`applying ${file.filename} (${index + 1}/${total})`),
         });
-        out.result(result, () =>
-          result.applied.length === 0
-            ? `nothing to apply: ${result.alreadyApplied} migrations already applied`
-            : `applied ${result.applied.length} migration(s): ${result.applied.join(", ")}`,
+        // On AWS the migrator task holds every stage role's secret: set the roles' passwords from
+        // them, so a rotated secret takes effect (services/common/roles.ts).
+        const rolesWithPassword =
+          Object.keys(config.database.roleSecretIds).length === 0
+            ? []
+            : await syncRolePasswordsFromConfig(config, database.url);
+        out.result({ ...result, rolesWithPassword }, () =>
+          [
+            result.applied.length === 0
+              ? `nothing to apply: ${result.alreadyApplied} migrations already applied`
+              : `applied ${result.applied.length} migration(s): ${result.applied.join(", ")}`,
+            ...(rolesWithPassword.length > 0 ? [`set the password of ${rolesWithPassword.join(", ")}`] : []),
+          ].join("\n"),
         );
       } finally {
         await database.release();
