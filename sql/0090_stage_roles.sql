@@ -40,11 +40,15 @@ GRANT USAGE ON SCHEMA public TO ops_ingest, ops_sortation, ops_telemetry, ops_en
 -- Identity columns need no sequence grant. An upsert (ON CONFLICT DO UPDATE) needs SELECT,
 -- INSERT and UPDATE; a claim (FOR UPDATE [SKIP LOCKED]) needs UPDATE on the locked table.
 
--- feeds: ingest reads the list; managing feeds is opsctl's (the owner's).
+-- feeds: ingest reads the list; the operator manages it (opsctl locally as the owner, the ops-api's
+-- feeds.add / feeds.change on AWS: add, pause, resume, remove).
 GRANT SELECT ON feeds TO ops_ingest, ops_watchdog;
+GRANT SELECT, INSERT, UPDATE, DELETE ON feeds TO ops_api;
 -- feed_state: ingest claims (FOR UPDATE OF) and upserts it.
 GRANT SELECT, INSERT, UPDATE ON feed_state TO ops_ingest;
 GRANT SELECT ON feed_state TO ops_watchdog;
+-- The ops-api lists feeds with their state and makes a resumed feed due now.
+GRANT SELECT, UPDATE (next_fetch_at, consecutive_failures) ON feed_state TO ops_api;
 
 -- inbound_events_raw: ingest inserts; sortation claims, completes and parks (its queue columns only).
 GRANT SELECT, INSERT ON inbound_events_raw TO ops_ingest;
