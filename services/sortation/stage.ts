@@ -1,10 +1,11 @@
+import { INBOUND_EVENTS_CHANNEL } from "../common/channels.ts";
 import type { SortationConfig } from "../common/config.ts";
 import type { Logger } from "../common/logger.ts";
 import type { LoopStage, StageContext } from "../common/runtime/stage.ts";
+import { listenForWakeups } from "../common/runtime/wakeups.ts";
 import type { Classifier } from "./classifier.ts";
 import { lexiconClassifier } from "./lexicon.ts";
 import { loadShippedUniverse, loadUniverse } from "./tickers.ts";
-import { listenForEvents, pollOnly, type WakeSource } from "./wakeups.ts";
 import { runSortation } from "./worker.ts";
 
 /**
@@ -65,15 +66,12 @@ export const sortationStage: LoopStage = {
     );
     // LISTEN needs a connection of its own, to the pool's own server (on AWS the URL comes from
     // Secrets Manager, locally from the embedded server, so it is read off the pool, not config).
-    const wakeups: WakeSource = await listenForEvents(
-      context.db.configuration.connectionUri,
-      context.logger,
-    ).catch((error: unknown) => {
-      context.logger.warn(
-        { err: error, pollIntervalMs: config.pollIntervalMs },
-        "LISTEN unavailable; polling only",
-      );
-      return pollOnly();
+    // While it cannot LISTEN it polls every OPS_SORTATION_POLL_INTERVAL_MS and keeps reconnecting.
+    const wakeups = await listenForWakeups({
+      connectionString: context.db.configuration.connectionUri,
+      channel: INBOUND_EVENTS_CHANNEL,
+      logger: context.logger,
+      applicationName: "ops-sortation-listen",
     });
     try {
       await runSortation(

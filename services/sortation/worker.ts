@@ -1,8 +1,9 @@
 import type { Clock } from "../common/clock.ts";
 import type { DatabasePool } from "../common/db.ts";
 import { describeCause } from "../common/errors.ts";
-import { recordHeartbeat } from "../common/heartbeats.ts";
 import type { Logger } from "../common/logger.ts";
+import { runBatchLoop } from "../common/runtime/batch-loop.ts";
+import { pollOnly, type WakeSource } from "../common/runtime/wakeups.ts";
 import type { Classifier, Sentiment } from "./classifier.ts";
 import {
   type ClaimedRow,
@@ -14,7 +15,6 @@ import {
   releaseRows,
 } from "./queries.ts";
 import { extractTickers, type TickerUniverse } from "./tickers.ts";
-import { pollOnly, type WakeSource } from "./wakeups.ts";
 
 /** The pure core of the sortation stage: everything it needs comes in here. */
 export interface SortationDeps {
@@ -149,51 +149,51 @@ export async function processBatch(deps: SortationDeps, signal?: AbortSignal): P
 }
 
 /**
- * The loop: process batches back to back while there is work, then sleep until a NOTIFY on
- * ops_inbound_events or the poll interval. Resolves once `signal` aborts and the current batch
- * is finished (or released). A database error is logged and retried after the poll interval.
+ * The loop (services/common/runtime/batch-loop.ts): process batches back to back while there
+ * is work, then sleep until a NOTIFY on ops_inbound_events or the poll interval. Resolves once
+ * `signal` aborts and the current batch is finished (or released). A database error is logged
+ * and retried after the poll interval.
  */
 export async function runSortation(
   deps: SortationDeps,
   signal: AbortSignal,
   options: { wakeups?: WakeSource; heartbeatStage?: string; heartbeatEveryMs?: number } = {},
 ): Promise<void> {
-  const wakeups = options.wakeups ?? pollOnly();
   const totals = { classified: 0, failed: 0, parked: 0 };
-  let lastBeat = Number.NEGATIVE_INFINITY;
-  const beat = async () => {
-    if (!options.heartbeatStage) return;
-    const now = deps.clock.now();
-    if (now.getTime() - lastBeat < (options.heartbeatEveryMs ?? 30_000)) return;
-    lastBeat = now.getTime();
-    await recordHeartbeat(deps.db, {
-      stage: options.heartbeatStage,
-      instance: deps.worker,
-      at: now,
-      details: {
-        // `opsctl status` shows which classifier is active from here.
-        classifier: deps.classifier.kind,
-        modelId: deps.classifier.modelId,
-        modelRevision: deps.classifier.modelRevision,
-        modelDtype: deps.classifier.modelDtype,
-        ...totals,
-      },
-    }).catch((error: unknown) => deps.logger.warn({ err: error }, "could not record heartbeat"));
-  };
-  while (!signal.aborted) {
-    let full = false;
-    try {
-      const result = await processBatch(deps, signal);
-      totals.classified += result.classified;
-      totals.failed += result.failed;
-      totals.parked += result.parked;
-      if (result.claimed > 0) deps.logger.debug(result, "batch done");
-      full = result.claimed >= deps.settings.claimBatchSize && result.released === 0;
-    } catch (error) {
-      deps.logger.error({ err: error }, "batch failed; its rows return when the lease expires; retrying");
-    }
-    await beat();
-    if (!full) await wakeups.wait(deps.settings.pollIntervalMs, signal);
-  }
+  await runBatchLoop<BatchResult>({
+    signal,
+    wakeups: options.wakeups ?? pollOnly(),
+    pollIntervalMs: deps.settings.pollIntervalMs,
+    logger: deps.logger,
+    batch: (batchSignal) => processBatch(deps, batchSignal),
+    isFull: (result) => result.claimed >= deps.settings.claimBatchSize && result.released === 0,
+    afterBatch: (outcome) => {
+      if (!outcome.ok) return;
+      totals.classified += outcome.result.classified;
+      totals.failed += outcome.result.failed;
+      totals.parked += outcome.result.parked;
+      if (outcome.result.claimed > 0) deps.logger.debug(outcome.result, "batch done");
+    },
+    onFailure: "its rows return when the lease expires; retrying",
+    ...(options.heartbeatStage
+      ? {
+          heartbeat: {
+            db: deps.db,
+            clock: deps.clock,
+            stage: options.heartbeatStage,
+            instance: deps.worker,
+            everyMs: options.heartbeatEveryMs ?? 30_000,
+            details: () => ({
+              // `opsctl status` shows which classifier is active from here.
+              classifier: deps.classifier.kind,
+              modelId: deps.classifier.modelId,
+              modelRevision: deps.classifier.modelRevision,
+              modelDtype: deps.classifier.modelDtype,
+              ...totals,
+            }),
+          },
+        }
+      : {}),
+  });
   deps.logger.info(totals, "sortation stopped");
 }
