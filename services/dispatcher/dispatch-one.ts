@@ -2,6 +2,7 @@ import * as z from "zod";
 import type { CommonQueryMethods, DatabaseTransactionConnection } from "../common/db.ts";
 import { describeCause } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
+import { exchangeTime } from "../common/market-calendar.ts";
 import type { Params } from "../common/params/definitions.ts";
 import { type DispatcherDeps, type Outcome, sharesFor, UnknownBrokerOutcomeError } from "./deps.ts";
 import { placeOrFindOrder, recordBrokerFill } from "./executors/broker.ts";
@@ -21,7 +22,6 @@ import {
   resetIfOperatorDisengaged,
   type Streak,
 } from "./kill-switch.ts";
-import { exchangeTime } from "./market-hours.ts";
 import type { Account, AccountState } from "./portfolio.ts";
 import {
   type ClaimedRecommendation,

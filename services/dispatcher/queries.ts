@@ -1,8 +1,8 @@
 import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../common/db.ts";
+import { EXCHANGE_TIME_ZONE } from "../common/market-calendar.ts";
 import type { ExecutionResult } from "./executors/types.ts";
 import type { GateDecision, PlannedOrder } from "./gates.ts";
-import { NYSE_TIME_ZONE as EXCHANGE_TIME_ZONE } from "./nyse-calendar.ts";
 import type { Account } from "./portfolio.ts";
 
 /**

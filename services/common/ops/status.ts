@@ -1,7 +1,11 @@
 import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../db.ts";
 import { listHeartbeats } from "../heartbeats.ts";
+import { EXCHANGE_TIME_ZONE, nyseSession } from "../market-calendar.ts";
 import type { Params } from "../params/definitions.ts";
+
+// The exchange-local day executions "today" count from (the max-trades-per-day gate's day).
+export { EXCHANGE_TIME_ZONE, newYorkOffsetMs } from "../market-calendar.ts";
 
 /**
  * What `opsctl status` (and the ops-api `status` operation) reads from the database, and the pure
@@ -119,12 +123,6 @@ const alertRow = z.object({
   since: z.number(),
   message: z.string(),
 });
-
-/**
- * The exchange-local day: executions "today" count from New York midnight, the day the
- * dispatcher's max-trades-per-day gate counts in.
- */
-export const EXCHANGE_TIME_ZONE = "America/New_York";
 
 /**
  * Reads the status snapshot. Four queries: the aggregates in one statement (each sub-select hits
@@ -275,32 +273,8 @@ export const HEALTH_LIMITS = {
   backupWarnMs: 26 * 60 * 60_000,
 } as const;
 
-/**
- * New York's UTC offset at `at`, by the US rule (EDT from the second Sunday of March 02:00 local to
- * the first Sunday of November 02:00 local). Arithmetic instead of Intl: the first Intl time-zone
- * lookup costs 40-100 ms of ICU start-up, which `opsctl status` would pay on every run.
- */
-export function newYorkOffsetMs(at: Date): number {
-  const year = at.getUTCFullYear();
-  const nthSunday = (month: number, n: number) => {
-    const first = new Date(Date.UTC(year, month, 1)).getUTCDay();
-    return 1 + ((7 - first) % 7) + (n - 1) * 7;
-  };
-  // 02:00 EST = 07:00 UTC (spring forward); 02:00 EDT = 06:00 UTC (fall back).
-  const dstStart = Date.UTC(year, 2, nthSunday(2, 2), 7);
-  const dstEnd = Date.UTC(year, 10, nthSunday(10, 1), 6);
-  const t = at.getTime();
-  return t >= dstStart && t < dstEnd ? -4 * 3_600_000 : -5 * 3_600_000;
-}
-
-/** Regular US equity session (09:30-16:00 New York, Monday to Friday); holidays are not modelled. */
-export function usMarketOpen(now: Date): boolean {
-  const local = new Date(now.getTime() + newYorkOffsetMs(now));
-  const weekday = local.getUTCDay();
-  if (weekday === 0 || weekday === 6) return false;
-  const minutes = local.getUTCHours() * 60 + local.getUTCMinutes();
-  return minutes >= 9 * 60 + 30 && minutes < 16 * 60;
-}
+/** Regular NYSE session from the shared calendar (holidays and early closes included). */
+export const usMarketOpen = (now: Date): boolean => nyseSession(now).open;
 
 function worst(levels: readonly Level[]): Exclude<Level, "unknown"> {
   if (levels.includes("error")) return "error";
