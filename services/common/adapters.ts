@@ -3,10 +3,10 @@ import { systemClock } from "./clock.ts";
 import { type Config, loadConfig } from "./config.ts";
 import { closeDatabase, connectDatabase, type DatabasePool, poolSettings } from "./db.ts";
 import { ConfigError } from "./errors.ts";
-import { recordStageRun } from "./heartbeats.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { postgresParameterStore, recordParamAudit } from "./params/postgres.ts";
 import type { ParameterStore } from "./params/store.ts";
+import { runAndRecord } from "./runtime/record-run.ts";
 import type { LoopStage, ScheduledStage, StageContext } from "./runtime/stage.ts";
 import { databaseUrlFromRdsSecret, envSecrets, type SecretsProvider } from "./secrets.ts";
 
@@ -104,29 +104,20 @@ export function lambdaHandler(
       () => controller.abort(),
       Math.max(0, lambda.getRemainingTimeInMillis() - 5_000),
     );
-    const startedAt = context.clock.now();
     const logger = context.logger.child({ requestId: lambda.awsRequestId });
     try {
-      const result = (await stage.run({ ...context, logger, signal: controller.signal })) ?? {};
-      await recordStageRun(context.db, {
+      const report = await runAndRecord({
+        db: context.db,
+        clock: context.clock,
+        logger,
         stage: stage.name,
         instance: context.instance,
-        startedAt,
-        finishedAt: context.clock.now(),
-        details: result,
+        run: async () => (await stage.run({ ...context, logger, signal: controller.signal })) ?? {},
+        details: (result) => result,
+        next: "the invocation fails; EventBridge invokes again on schedule",
       });
-      logger.info(result, "run finished");
-      return result;
-    } catch (error) {
-      await recordStageRun(context.db, {
-        stage: stage.name,
-        instance: context.instance,
-        startedAt,
-        finishedAt: context.clock.now(),
-        error: error instanceof Error ? error.message : String(error),
-      }).catch(() => undefined);
-      logger.error({ err: error }, "run failed");
-      throw error;
+      if (!report.ok) throw report.error;
+      return report.result;
     } finally {
       clearTimeout(timer);
     }

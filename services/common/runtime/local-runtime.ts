@@ -1,7 +1,6 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { describeCause } from "../errors.ts";
-import { recordStageRun } from "../heartbeats.ts";
 import type { Logger } from "../logger.ts";
+import { runAndRecord } from "./record-run.ts";
 import type { LoopStage, ScheduledStage, StageContext, StageDefinition } from "./stage.ts";
 
 export interface LocalRuntimeOptions {
@@ -54,30 +53,22 @@ export function startLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
   const runScheduled = async (stage: ScheduledStage): Promise<void> => {
     const context = contextFor(stage);
     while (!signal.aborted) {
-      const startedAt = context.clock.now();
-      const started = performance.now();
-      let result: Record<string, unknown> | undefined;
-      let error: string | undefined;
-      try {
-        result = await stage.run(context);
-        context.logger.info(
-          { ...result, durationMs: Math.round(performance.now() - started) },
-          "run finished",
-        );
-      } catch (cause) {
-        error = describeCause(cause);
-        context.logger.error({ err: cause }, "run failed; next run on schedule");
-      }
-      const durationMs = Math.round(performance.now() - started);
-      await recordStageRun(context.db, {
+      const report = await runAndRecord({
+        db: context.db,
+        clock: context.clock,
+        logger: context.logger,
         stage: stage.name,
         instance: context.instance,
-        startedAt,
-        finishedAt: context.clock.now(),
-        error,
-        details: result,
-      }).catch((cause: unknown) => context.logger.warn({ err: cause }, "could not record heartbeat"));
-      options.onRun?.({ stage: stage.name, ok: error === undefined, durationMs, result, error });
+        run: () => stage.run(context),
+        details: (result) => result,
+        next: "next run on schedule",
+      });
+      const { durationMs } = report;
+      options.onRun?.(
+        report.ok
+          ? { stage: stage.name, ok: true, durationMs, result: report.result }
+          : { stage: stage.name, ok: false, durationMs, error: report.message },
+      );
       await delay(Math.max(0, intervalFor(stage) - durationMs), undefined, { signal }).catch(() => undefined);
     }
   };
