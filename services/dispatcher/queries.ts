@@ -3,7 +3,7 @@ import { type CommonQueryMethods, sql } from "../common/db.ts";
 import { EXCHANGE_TIME_ZONE } from "../common/market-calendar.ts";
 import type { ExecutionResult } from "./executors/types.ts";
 import type { GateDecision, PlannedOrder } from "./gates.ts";
-import type { Account } from "./portfolio.ts";
+import type { Account, AccountState } from "./portfolio.ts";
 
 /**
  * The dispatcher's SQL (invariant 4: a recommendation leaves PENDING in exactly one UPDATE).
@@ -68,28 +68,79 @@ export type DecisionFactsRow = z.infer<typeof factsRow>;
 
 /**
  * Everything the gates and the executor need, in one statement (the caller holds the risk
- * lock): the error streak, executions on the exchange-local day `exchangeDate`, the account's
+ * lock): the error streak, trades on the exchange-local day `exchangeDate`, the account's
  * position in the ticker and its cash, and the ticker's newest candle at or before `now`.
+ *
+ * Broker orders are sent without the risk lock, so orders in flight (a committed intent whose
+ * recommendation is still PENDING: sent, or about to be, and not yet recorded) count as if they
+ * had filled: each is a trade today, and its quantity is part of the position (a BUY adds, a
+ * SELL removes). Two dispatchers therefore cannot both take the 20th trade of the day or both
+ * enter (or both exit) one ticker while the first order is still on its way. The
+ * recommendation being decided (`recommendationId`) is left out: its own intent is from an
+ * earlier attempt whose order the broker said it never received.
  */
 export async function readDecisionFacts(
   tx: CommonQueryMethods,
-  options: { account: Account; ticker: string; now: Date; exchangeDate: string },
+  options: { account: Account; ticker: string; now: Date; exchangeDate: string; recommendationId: number },
 ): Promise<DecisionFactsRow> {
   const { account, ticker, exchangeDate } = options;
+  const dayStart = sql.fragment`(${exchangeDate}::date::timestamp AT TIME ZONE ${EXCHANGE_TIME_ZONE})`;
+  const dayEnd = sql.fragment`((${exchangeDate}::date + 1)::timestamp AT TIME ZONE ${EXCHANGE_TIME_ZONE})`;
   return tx.one(sql.type(factsRow)`
+    WITH in_flight AS (
+      SELECT i.created_at, i.order_request FROM dispatch_recommendations r
+      JOIN dispatch_broker_intents i ON i.recommendation_id = r.id
+      WHERE r.status = 'PENDING' AND r.id <> ${options.recommendationId} AND ${account} = 'alpaca-paper'
+    ), in_flight_here AS (
+      SELECT coalesce(sum(CASE WHEN order_request->>'side' = 'BUY' THEN 1 ELSE -1 END
+                          * (order_request->>'quantity')::float8), 0) AS quantity,
+             max((order_request->>'referencePrice')::float8) AS price
+      FROM in_flight WHERE order_request->>'ticker' = ${ticker}
+    )
     SELECT s.consecutive_errors, s.tripped_at,
-      (SELECT count(*)::int FROM dispatch_executions
-        WHERE executed_at >= (${exchangeDate}::date::timestamp AT TIME ZONE ${EXCHANGE_TIME_ZONE})
-          AND executed_at < ((${exchangeDate}::date + 1)::timestamp AT TIME ZONE ${EXCHANGE_TIME_ZONE})) AS trades_today,
-      p.quantity AS held_quantity, p.avg_cost AS held_avg_cost, a.cash,
-      c.ts AS candle_ts, c.close AS candle_close, c.interval_sec AS candle_interval_sec
+      (SELECT count(*)::int FROM dispatch_executions WHERE executed_at >= ${dayStart} AND executed_at < ${dayEnd})
+        + (SELECT count(*)::int FROM in_flight WHERE created_at >= ${dayStart} AND created_at < ${dayEnd})
+        AS trades_today,
+      CASE WHEN coalesce(p.quantity, 0) + f.quantity > 1e-9 THEN coalesce(p.quantity, 0) + f.quantity END
+        AS held_quantity,
+      CASE WHEN coalesce(p.quantity, 0) + f.quantity > 1e-9 THEN coalesce(p.avg_cost, f.price) END AS held_avg_cost,
+      a.cash, c.ts AS candle_ts, c.close AS candle_close, c.interval_sec AS candle_interval_sec
     FROM dispatch_error_streak s
+    CROSS JOIN in_flight_here f
     LEFT JOIN dispatch_positions p ON p.account = ${account} AND p.ticker = ${ticker}
     LEFT JOIN dispatch_accounts a ON a.account = ${account}
     LEFT JOIN LATERAL (
       SELECT ts, close, interval_sec FROM lane_telemetry
       WHERE ticker = ${ticker} AND ts <= ${sql.timestamp(options.now)} ORDER BY ts DESC LIMIT 1
     ) c ON true`);
+}
+
+const accountStateRow = z.object({
+  cash: z.number().nullable(),
+  held_quantity: z.number().nullable(),
+  held_avg_cost: z.number().nullable(),
+});
+
+/**
+ * The account's cash and its position in `ticker` as they stand (the caller holds the risk
+ * lock): what a fill is applied to when the order was sent without the lock.
+ */
+export async function readAccountState(
+  tx: CommonQueryMethods,
+  options: { account: Account; ticker: string },
+): Promise<AccountState> {
+  const row = await tx.one(sql.type(accountStateRow)`
+    SELECT a.cash, p.quantity AS held_quantity, p.avg_cost AS held_avg_cost
+    FROM (SELECT 1) AS one
+    LEFT JOIN dispatch_accounts a ON a.account = ${options.account}
+    LEFT JOIN dispatch_positions p ON p.account = ${options.account} AND p.ticker = ${options.ticker}`);
+  return {
+    cash: row.cash,
+    held:
+      row.held_quantity !== null && row.held_avg_cost !== null
+        ? { quantity: row.held_quantity, avgCost: row.held_avg_cost }
+        : null,
+  };
 }
 
 const intentRow = z.object({ order_request: z.unknown(), gate_decisions: z.unknown() });
@@ -196,7 +247,12 @@ export async function recordExecuted(
 const streakRow = z.object({ consecutive_errors: z.number(), tripped_at: z.number().nullable() });
 export type ErrorStreakRow = z.infer<typeof streakRow>;
 
-/** Adds one execution error to the shared streak and returns it as it now stands. */
+/**
+ * Adds one execution error to the shared streak and returns it as it now stands. One UPDATE of
+ * the single streak row: concurrent counters queue on its row lock, so no error is lost and
+ * each sees its own count (the caller holds the risk lock, so the trip that may follow is
+ * decided before any other dispatcher gates).
+ */
 export async function incrementErrorStreak(
   tx: CommonQueryMethods,
   options: { message: string; now: Date },
