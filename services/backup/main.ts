@@ -5,8 +5,8 @@ import { systemClock } from "../common/clock.ts";
 import { loadConfig } from "../common/config.ts";
 import { closeDatabase, connectDatabase, poolSettings } from "../common/db.ts";
 import { ConfigError, describeCause } from "../common/errors.ts";
-import { recordStageRun } from "../common/heartbeats.ts";
 import { createLogger } from "../common/logger.ts";
+import { runAndRecord } from "../common/runtime/record-run.ts";
 import { databaseUrlFromRdsSecret, envSecrets, type SecretsProvider } from "../common/secrets.ts";
 import { runBackup } from "./backup.ts";
 import { findPgTool } from "./pg-tools.ts";
@@ -42,46 +42,38 @@ async function main(env: NodeJS.ProcessEnv): Promise<number> {
   });
   const url = await resolveDatabaseUrl(config, env);
   const db = await connectDatabase({ url, ...poolSettings(config, 2) }, logger);
-  const instance = `${os.hostname()}:${process.pid}`;
-  const startedAt = systemClock.now();
   try {
-    const kind = defaultStorageKind(config);
-    const result = await runBackup({
+    const report = await runAndRecord({
       db,
-      databaseUrl: url,
-      pgDump: await findPgTool("pg_dump", { binDir: config.backup.pgBinDir }),
-      storage: await storageFor(kind, config),
-      prefix: prefixFor(kind, config),
-      keep: config.backup.keep,
       clock: systemClock,
       logger,
-      onProgress: (p) => logger.debug({ bytes: p.bytes, elapsedMs: Math.round(p.elapsedMs) }, "dumping"),
-    });
-    const details = {
-      id: result.id,
-      key: result.key,
-      sizeBytes: result.sizeBytes,
-      deleted: result.retention.deleted.length,
-    };
-    await recordStageRun(db, {
       stage: "backup",
-      instance,
-      startedAt,
-      finishedAt: systemClock.now(),
-      details,
+      instance: `${os.hostname()}:${process.pid}`,
+      finished: "backup finished",
+      next: "exiting 1",
+      details: (result) => ({
+        id: result.id,
+        key: result.key,
+        sizeBytes: result.sizeBytes,
+        deleted: result.retention.deleted.length,
+        sha256: result.sha256,
+      }),
+      run: async () => {
+        const kind = defaultStorageKind(config);
+        return runBackup({
+          db,
+          databaseUrl: url,
+          pgDump: await findPgTool("pg_dump", { binDir: config.backup.pgBinDir }),
+          storage: await storageFor(kind, config),
+          prefix: prefixFor(kind, config),
+          keep: config.backup.keep,
+          clock: systemClock,
+          logger,
+          onProgress: (p) => logger.debug({ bytes: p.bytes, elapsedMs: Math.round(p.elapsedMs) }, "dumping"),
+        });
+      },
     });
-    logger.info({ ...details, sha256: result.sha256, durationMs: result.durationMs }, "backup finished");
-    return 0;
-  } catch (error) {
-    await recordStageRun(db, {
-      stage: "backup",
-      instance,
-      startedAt,
-      finishedAt: systemClock.now(),
-      error: describeCause(error),
-    }).catch(() => undefined);
-    logger.error({ err: error }, "backup failed");
-    return 1;
+    return report.ok ? 0 : 1;
   } finally {
     await closeDatabase(db);
   }

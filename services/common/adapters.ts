@@ -1,13 +1,14 @@
 import os from "node:os";
+import { setTimeout as delay } from "node:timers/promises";
 import { systemClock } from "./clock.ts";
 import { type Config, loadConfig } from "./config.ts";
 import { closeDatabase, connectDatabase, type DatabasePool, poolSettings } from "./db.ts";
-import { ConfigError } from "./errors.ts";
-import { recordStageRun } from "./heartbeats.ts";
+import { ConfigError, describeCause } from "./errors.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { postgresParameterStore, recordParamAudit } from "./params/postgres.ts";
 import type { ParameterStore } from "./params/store.ts";
 import { roleDatabaseUrl, STAGE_ROLES, type StageWithRole } from "./roles.ts";
+import { RunLedger, runAndRecord } from "./runtime/record-run.ts";
 import type { LoopStage, ScheduledStage, StageContext } from "./runtime/stage.ts";
 import { databaseUrlFromRdsSecret, envSecrets, type SecretsProvider } from "./secrets.ts";
 
@@ -102,49 +103,74 @@ export interface LambdaContextLike {
   awsRequestId?: string;
 }
 
+/** Waits before retrying a failed run within the same invocation, while its time allows. */
+export const LAMBDA_RETRY_BACKOFF_MS: readonly number[] = [2_000, 5_000, 10_000];
+
 /**
  * A Lambda handler for a scheduled stage. The pool survives warm invocations; the run is told to
- * stop (its signal aborts) 5 s before the function's timeout so it can record what it did.
+ * stop (its signal aborts) 5 s before the function's timeout so it can record what it did. A
+ * failed run is retried after LAMBDA_RETRY_BACKOFF_MS while the invocation has time for another
+ * attempt as long as the last one (so an outage costs one slot's retries, not the next slot);
+ * every attempt is recorded. An invocation that cannot open its database is remembered and
+ * recorded by the next invocation of the warm function that can, so the watchdog counts it.
  */
 export function lambdaHandler(
   stage: ScheduledStage,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ) {
   let opened: Promise<OpenedContext> | undefined;
+  const ledger = new RunLedger();
   return async (_event: unknown, lambda: LambdaContextLike): Promise<Record<string, unknown>> => {
+    const openedAt = systemClock.now();
     opened ??= openStageContext(stage.name, env).catch((error: unknown) => {
       opened = undefined;
       throw error;
     });
-    const { context } = await opened;
+    let context: OpenedContext["context"];
+    try {
+      ({ context } = await opened);
+    } catch (error) {
+      ledger.remember({
+        stage: stage.name,
+        instance: `${os.hostname()}:${process.pid}`,
+        startedAt: openedAt,
+        finishedAt: systemClock.now(),
+        error: describeCause(error),
+      });
+      throw error;
+    }
     const controller = new AbortController();
     const timer = setTimeout(
       () => controller.abort(),
       Math.max(0, lambda.getRemainingTimeInMillis() - 5_000),
     );
-    const startedAt = context.clock.now();
     const logger = context.logger.child({ requestId: lambda.awsRequestId });
     try {
-      const result = (await stage.run({ ...context, logger, signal: controller.signal })) ?? {};
-      await recordStageRun(context.db, {
-        stage: stage.name,
-        instance: context.instance,
-        startedAt,
-        finishedAt: context.clock.now(),
-        details: result,
-      });
-      logger.info(result, "run finished");
-      return result;
-    } catch (error) {
-      await recordStageRun(context.db, {
-        stage: stage.name,
-        instance: context.instance,
-        startedAt,
-        finishedAt: context.clock.now(),
-        error: error instanceof Error ? error.message : String(error),
-      }).catch(() => undefined);
-      logger.error({ err: error }, "run failed");
-      throw error;
+      for (let attempt = 0; ; attempt++) {
+        const report = await runAndRecord({
+          db: context.db,
+          clock: context.clock,
+          logger,
+          stage: stage.name,
+          instance: context.instance,
+          run: async () => (await stage.run({ ...context, logger, signal: controller.signal })) ?? {},
+          details: (result) => result,
+          ledger,
+        });
+        if (report.ok) return report.result;
+        const waitMs = LAMBDA_RETRY_BACKOFF_MS[attempt];
+        if (
+          waitMs === undefined ||
+          controller.signal.aborted ||
+          lambda.getRemainingTimeInMillis() - waitMs < 5_000 + report.durationMs
+        ) {
+          logger.error({ attempts: attempt + 1 }, "giving up; EventBridge invokes again on schedule");
+          throw report.error;
+        }
+        logger.warn({ retryInMs: waitMs, attempt: attempt + 1 }, "retrying the failed run");
+        await delay(waitMs, undefined, { signal: controller.signal }).catch(() => undefined);
+        if (controller.signal.aborted) throw report.error;
+      }
     } finally {
       clearTimeout(timer);
     }

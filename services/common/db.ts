@@ -1,10 +1,15 @@
 import {
+  BackendTerminatedError,
+  BackendTerminatedUnexpectedlyError,
+  ConnectionError,
   createPool,
   createTypeParserPreset,
   type DatabasePool,
+  IdleTransactionTimeoutError,
   type Interceptor,
   type QueryResultRow,
   SchemaValidationError,
+  StatementTimeoutError,
   sql,
 } from "slonik";
 import type { Config } from "./config.ts";
@@ -113,4 +118,39 @@ export async function connectDatabase(options: DatabaseOptions, logger?: Logger)
 /** Ends the pool: waits for running queries up to slonik's graceful termination timeout. */
 export async function closeDatabase(pool: DatabasePool): Promise<void> {
   await pool.end();
+}
+
+/** SQLSTATE classes and codes that say "the server is not answering now", not "this query is wrong". */
+const TRANSIENT_SQLSTATE = /^(08|53|57P0[1-3]|40001|40P01)/;
+const TRANSIENT_ERRNO = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+]);
+
+/**
+ * True when `error` (or one of its causes) says the database could not be reached or dropped
+ * the connection, timed out, or asked for a retry (serialisation failure, deadlock): the same
+ * statement may well succeed once it answers again. False for errors of the query itself
+ * (constraints, bad input), which a retry would only repeat.
+ */
+export function isTransientDatabaseError(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (
+      e instanceof ConnectionError ||
+      e instanceof BackendTerminatedError ||
+      e instanceof BackendTerminatedUnexpectedlyError ||
+      e instanceof StatementTimeoutError ||
+      e instanceof IdleTransactionTimeoutError ||
+      e instanceof DatabaseUnavailableError
+    ) {
+      return true;
+    }
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_ERRNO.has(code))) return true;
+  }
+  return false;
 }

@@ -1,5 +1,5 @@
+import { nyseSession } from "../common/market-calendar.ts";
 import type { Params } from "../common/params/definitions.ts";
-import { nyseSession } from "./market-hours.ts";
 
 /** The gates, in the order they run; `rejected_gate` names the first that rejects. */
 export const GATE_ORDER = [

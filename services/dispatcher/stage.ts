@@ -1,8 +1,9 @@
+import { RECOMMENDATIONS_CHANNEL } from "../common/channels.ts";
 import { cachedParameterStore } from "../common/params/store.ts";
 import type { LoopStage } from "../common/runtime/stage.ts";
+import { listenForWakeups } from "../common/runtime/wakeups.ts";
 import { configuredBroker } from "./broker-config.ts";
 import { DISPATCHER_STAGE, runDispatcher } from "./dispatcher.ts";
-import { listenForRecommendations } from "./listener.ts";
 
 /**
  * The dispatcher as a loop stage (local runtime and Fargate). Broker keys come from the context's
@@ -19,23 +20,29 @@ export function dispatcherStage(): LoopStage {
         { broker: broker ? broker.kind : "none", pollIntervalMs: settings.pollIntervalMs },
         "dispatcher starting; dry-run unless the dry-run parameter says otherwise",
       );
-      const connectionString = ctx.db.configuration.connectionUri;
-      await runDispatcher(
-        {
-          db: ctx.db,
-          clock: ctx.clock,
-          logger: ctx.logger,
-          params: cachedParameterStore(ctx.params, settings.paramsTtlMs, ctx.clock),
-          freshParams: ctx.params,
-          instance: ctx.instance,
-          settings,
-          broker,
-        },
-        {
-          signal: ctx.signal,
-          listen: (onNotify) => listenForRecommendations(connectionString, onNotify, ctx.logger),
-        },
-      );
+      const wakeups = await listenForWakeups({
+        connectionString: ctx.db.configuration.connectionUri,
+        channel: RECOMMENDATIONS_CHANNEL,
+        logger: ctx.logger,
+        applicationName: "ops-dispatcher-listen",
+      });
+      try {
+        await runDispatcher(
+          {
+            db: ctx.db,
+            clock: ctx.clock,
+            logger: ctx.logger,
+            params: cachedParameterStore(ctx.params, settings.paramsTtlMs, ctx.clock),
+            freshParams: ctx.params,
+            instance: ctx.instance,
+            settings,
+            broker,
+          },
+          { signal: ctx.signal, wakeups },
+        );
+      } finally {
+        await wakeups.close();
+      }
     },
   };
 }

@@ -2,6 +2,7 @@ import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../common/db.ts";
 import { type Level, worstLevel } from "../common/health.ts";
 import { listHeartbeats } from "../common/heartbeats.ts";
+import { EXCHANGE_TIME_ZONE } from "../common/market-calendar.ts";
 import type { Params } from "../common/params/definitions.ts";
 import {
   STAGE_NAMES,
@@ -18,6 +19,9 @@ import {
 import { evaluateChecks, freshnessCheck, type Observations } from "../watchdog/checks.ts";
 import { observe } from "../watchdog/observe.ts";
 import { DEFAULT_FRESHNESS, resolveFreshness } from "../watchdog/thresholds.ts";
+
+// The exchange-local day executions "today" count from (the max-trades-per-day gate's day).
+export { EXCHANGE_TIME_ZONE };
 
 /**
  * What `opsctl status` (and the ops-api `status` operation) reads from the database, and the pure
@@ -120,12 +124,6 @@ const alertRow = z.object({
   since: z.number(),
   message: z.string(),
 });
-
-/**
- * The exchange-local day: executions "today" count from New York midnight, the day the
- * dispatcher's max-trades-per-day gate counts in.
- */
-export const EXCHANGE_TIME_ZONE = "America/New_York";
 
 /**
  * Reads the status snapshot: the watchdog's observations (freshness, backlogs, feeds, labels), then

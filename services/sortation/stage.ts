@@ -1,9 +1,11 @@
 import { setTimeout as delay } from "node:timers/promises";
+import { INBOUND_EVENTS_CHANNEL } from "../common/channels.ts";
 import type { SortationConfig } from "../common/config.ts";
 import { describeCause } from "../common/errors.ts";
 import { recordHeartbeat } from "../common/heartbeats.ts";
 import type { Logger } from "../common/logger.ts";
 import type { LoopStage, StageContext } from "../common/runtime/stage.ts";
+import { listenForWakeups } from "../common/runtime/wakeups.ts";
 import { type Classifier, prepareText } from "./classifier.ts";
 import { lexiconClassifier } from "./lexicon.ts";
 import {
@@ -14,7 +16,6 @@ import {
 } from "./model-download.ts";
 import { progressReporter } from "./model-progress.ts";
 import { loadShippedUniverse, loadUniverse } from "./tickers.ts";
-import { listenForEvents, pollOnly, type WakeSource } from "./wakeups.ts";
 import { runSortation } from "./worker.ts";
 
 /** What the stage reports about its classifier while it is being obtained (heartbeat details). */
@@ -252,15 +253,12 @@ export const sortationStage: LoopStage = {
     );
     // LISTEN needs a connection of its own, to the pool's own server (on AWS the URL comes from
     // Secrets Manager, locally from the embedded server, so it is read off the pool, not config).
-    const wakeups: WakeSource = await listenForEvents(
-      context.db.configuration.connectionUri,
-      context.logger,
-    ).catch((error: unknown) => {
-      context.logger.warn(
-        { err: error, pollIntervalMs: config.pollIntervalMs },
-        "LISTEN unavailable; polling only",
-      );
-      return pollOnly();
+    // While it cannot LISTEN it polls every OPS_SORTATION_POLL_INTERVAL_MS and keeps reconnecting.
+    const wakeups = await listenForWakeups({
+      connectionString: context.db.configuration.connectionUri,
+      channel: INBOUND_EVENTS_CHANNEL,
+      logger: context.logger,
+      applicationName: "ops-sortation-listen",
     });
     try {
       await runSortation(

@@ -1,8 +1,10 @@
+import { setTimeout as delay } from "node:timers/promises";
 import type { Clock } from "../common/clock.ts";
-import type { DatabasePool } from "../common/db.ts";
+import { type DatabasePool, isTransientDatabaseError } from "../common/db.ts";
 import { describeCause } from "../common/errors.ts";
-import { recordHeartbeat } from "../common/heartbeats.ts";
 import type { Logger } from "../common/logger.ts";
+import { runBatchLoop } from "../common/runtime/batch-loop.ts";
+import { pollOnly, type WakeSource } from "../common/runtime/wakeups.ts";
 import type { Classifier, Sentiment } from "./classifier.ts";
 import {
   type ClaimedRow,
@@ -14,7 +16,6 @@ import {
   releaseRows,
 } from "./queries.ts";
 import { extractTickers, type TickerUniverse } from "./tickers.ts";
-import { pollOnly, type WakeSource } from "./wakeups.ts";
 
 /** The pure core of the sortation stage: everything it needs comes in here. */
 export interface SortationDeps {
@@ -89,11 +90,101 @@ async function classifyRows(
   }
 }
 
+/** Waits between attempts to write a classified batch while the database does not answer. */
+export const SETTLE_RETRY_MS: readonly number[] = [100, 250, 500, 1_000, 2_000];
+
+/**
+ * Runs `write` until it succeeds, retrying while the database does not answer (a transient
+ * error), with a short backoff (SETTLE_RETRY_MS, then every 2 s): the rows are leased to this
+ * worker and already classified, so they are written as soon as the database answers again
+ * instead of sitting leased until the lease expires. Gives up when `signal` aborts (the rows
+ * then return when the lease expires).
+ * @throws the error when it is not transient, or when stopping.
+ */
+async function whileUnreachable<T>(
+  deps: SortationDeps,
+  what: string,
+  write: () => Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (!isTransientDatabaseError(error) || signal?.aborted) throw error;
+      const waitMs = SETTLE_RETRY_MS[Math.min(attempt, SETTLE_RETRY_MS.length - 1)] ?? 2_000;
+      deps.logger.warn(
+        { err: error, retryInMs: waitMs, attempt: attempt + 1 },
+        `could not ${what}; retrying (rows stay leased to this worker)`,
+      );
+      await delay(waitMs, undefined, signal ? { signal } : {}).catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * Writes what a batch produced: the classifications in one transaction, then each failed row.
+ * While the database does not answer it retries (whileUnreachable). When the batch's completion
+ * fails for a reason of its own (a row the database refuses), each row is completed alone and a
+ * row that is still refused is failed with that error (its lease cleared, the attempt counted),
+ * so no row of the batch stays leased and one bad row does not hold back the others.
+ */
+async function settleBatch(
+  deps: SortationDeps,
+  classified: readonly ClassifiedRow[],
+  failed: ReadonlyMap<number, string>,
+  signal?: AbortSignal,
+): Promise<{ classified: number; failed: number; parked: number }> {
+  const { db, clock, settings, worker } = deps;
+  const out = { classified: 0, failed: 0, parked: 0 };
+  const fail = async (id: number, error: string) => {
+    const parked = await whileUnreachable(
+      deps,
+      "record a failed row",
+      () => failRows(db, { worker, now: clock.now(), ids: [id], error, maxAttempts: settings.maxAttempts }),
+      signal,
+    );
+    out.failed += 1;
+    out.parked += parked.length;
+    if (parked.length > 0) deps.logger.warn({ id, error }, "parked a row that kept failing");
+    else deps.logger.info({ id, error }, "row failed; it will be retried");
+  };
+  try {
+    out.classified = await whileUnreachable(
+      deps,
+      "complete the batch",
+      () => completeBatch(db, { worker, now: clock.now(), rows: classified }),
+      signal,
+    );
+  } catch (error) {
+    if (isTransientDatabaseError(error)) throw error;
+    deps.logger.warn({ err: error }, "the batch's completion was refused; completing its rows one by one");
+    for (const row of classified) {
+      try {
+        out.classified += await whileUnreachable(
+          deps,
+          "complete a row",
+          () => completeBatch(db, { worker, now: clock.now(), rows: [row] }),
+          signal,
+        );
+      } catch (rowError) {
+        if (isTransientDatabaseError(rowError)) throw rowError;
+        await fail(row.rawId, `completion refused: ${describeCause(rowError)}`);
+      }
+    }
+  }
+  // One failing row per call keeps each row's own error text.
+  for (const [id, error] of failed) await fail(id, error);
+  return out;
+}
+
 /**
  * One round: park rows that exhausted their attempts, claim a batch, classify it, write the
  * results. If `signal` is already aborted once the batch is claimed, the batch is released
  * instead (a stopping worker gives its rows back rather than sitting on them until the lease).
- * @throws database errors; rows then stay leased and return to the queue when the lease expires.
+ * @throws database errors before the batch is classified (its rows, if any were claimed, return
+ * when the lease expires); after it is classified, writing it is retried while the database
+ * does not answer (settleBatch), and only a stop gives up on it.
  */
 export async function processBatch(deps: SortationDeps, signal?: AbortSignal): Promise<BatchResult> {
   const { db, clock, settings, worker } = deps;
@@ -130,71 +221,60 @@ export async function processBatch(deps: SortationDeps, signal?: AbortSignal): P
       tickers: tickersOf(row, deps.universe),
     });
   }
-  result.classified = await completeBatch(db, { worker, now: clock.now(), rows: classified });
-  // One failing row per call keeps each row's own error text.
-  for (const [id, error] of failed) {
-    const parked = await failRows(db, {
-      worker,
-      now: clock.now(),
-      ids: [id],
-      error,
-      maxAttempts: settings.maxAttempts,
-    });
-    result.failed += 1;
-    result.parked += parked.length;
-    if (parked.length > 0) deps.logger.warn({ id, error }, "parked a row that kept failing");
-    else deps.logger.info({ id, error }, "row failed; it will be retried");
-  }
+  const settled = await settleBatch(deps, classified, failed, signal);
+  result.classified = settled.classified;
+  result.failed = settled.failed;
+  result.parked += settled.parked;
   return result;
 }
 
 /**
- * The loop: process batches back to back while there is work, then sleep until a NOTIFY on
- * ops_inbound_events or the poll interval. Resolves once `signal` aborts and the current batch
- * is finished (or released). A database error is logged and retried after the poll interval.
+ * The loop (services/common/runtime/batch-loop.ts): process batches back to back while there
+ * is work, then sleep until a NOTIFY on ops_inbound_events or the poll interval. Resolves once
+ * `signal` aborts and the current batch is finished (or released). A database error is logged
+ * and retried after the poll interval.
  */
 export async function runSortation(
   deps: SortationDeps,
   signal: AbortSignal,
   options: { wakeups?: WakeSource; heartbeatStage?: string; heartbeatEveryMs?: number } = {},
 ): Promise<void> {
-  const wakeups = options.wakeups ?? pollOnly();
   const totals = { classified: 0, failed: 0, parked: 0 };
-  let lastBeat = Number.NEGATIVE_INFINITY;
-  const beat = async () => {
-    if (!options.heartbeatStage) return;
-    const now = deps.clock.now();
-    if (now.getTime() - lastBeat < (options.heartbeatEveryMs ?? 30_000)) return;
-    lastBeat = now.getTime();
-    await recordHeartbeat(deps.db, {
-      stage: options.heartbeatStage,
-      instance: deps.worker,
-      at: now,
-      details: {
-        // `opsctl status` shows which classifier is active from here.
-        classifier: deps.classifier.kind,
-        modelId: deps.classifier.modelId,
-        modelRevision: deps.classifier.modelRevision,
-        modelDtype: deps.classifier.modelDtype,
-        classifierFallback: deps.classifier.fallbackReason ?? null,
-        ...totals,
-      },
-    }).catch((error: unknown) => deps.logger.warn({ err: error }, "could not record heartbeat"));
-  };
-  while (!signal.aborted) {
-    let full = false;
-    try {
-      const result = await processBatch(deps, signal);
-      totals.classified += result.classified;
-      totals.failed += result.failed;
-      totals.parked += result.parked;
-      if (result.claimed > 0) deps.logger.debug(result, "batch done");
-      full = result.claimed >= deps.settings.claimBatchSize && result.released === 0;
-    } catch (error) {
-      deps.logger.error({ err: error }, "batch failed; its rows return when the lease expires; retrying");
-    }
-    await beat();
-    if (!full) await wakeups.wait(deps.settings.pollIntervalMs, signal);
-  }
+  await runBatchLoop<BatchResult>({
+    signal,
+    wakeups: options.wakeups ?? pollOnly(),
+    pollIntervalMs: deps.settings.pollIntervalMs,
+    logger: deps.logger,
+    batch: (batchSignal) => processBatch(deps, batchSignal),
+    isFull: (result) => result.claimed >= deps.settings.claimBatchSize && result.released === 0,
+    afterBatch: (outcome) => {
+      if (!outcome.ok) return;
+      totals.classified += outcome.result.classified;
+      totals.failed += outcome.result.failed;
+      totals.parked += outcome.result.parked;
+      if (outcome.result.claimed > 0) deps.logger.debug(outcome.result, "batch done");
+    },
+    onFailure: "its rows return when the lease expires; retrying",
+    ...(options.heartbeatStage
+      ? {
+          heartbeat: {
+            db: deps.db,
+            clock: deps.clock,
+            stage: options.heartbeatStage,
+            instance: deps.worker,
+            everyMs: options.heartbeatEveryMs ?? 30_000,
+            details: () => ({
+              // `opsctl status` shows which classifier is active from here.
+              classifier: deps.classifier.kind,
+              modelId: deps.classifier.modelId,
+              modelRevision: deps.classifier.modelRevision,
+              modelDtype: deps.classifier.modelDtype,
+              classifierFallback: deps.classifier.fallbackReason ?? null,
+              ...totals,
+            }),
+          },
+        }
+      : {}),
+  });
   deps.logger.info(totals, "sortation stopped");
 }

@@ -14,13 +14,18 @@ export interface Observations {
   unclassified: { count: number; oldestAt: number | null };
   pending: { count: number; oldestAt: number | null };
   parked: { total: number; lastDay: number };
+  /**
+   * Stages whose last runs failed, with how many in a row (absent: not observed, e.g. a test's
+   * hand-made observations).
+   */
+  failingStages?: ReadonlyArray<{ stage: string; consecutiveFailures: number; lastError: string | null }>;
   /** Enabled feeds with at least one consecutive failure. */
   failingFeeds: ReadonlyArray<{ id: number; name: string; consecutiveFailures: number }>;
   /** Classified rows per label: the last 24 h, and the 7 days before them. */
   labels: { lastDay: Readonly<Record<string, number>>; week: Readonly<Record<string, number>> };
 }
 
-export type CheckKind = "freshness" | "backlog" | "feeds" | "drift";
+export type CheckKind = "freshness" | "backlog" | "feeds" | "runs" | "drift";
 
 export interface CheckResult {
   /** Stable key of the check: the unit of alert state and deduplication. */
@@ -119,6 +124,32 @@ function countLevel(value: number, limits: { warn: number; error: number }): Lev
   if (value >= limits.error) return "ERROR";
   if (value >= limits.warn) return "WARN";
   return "OK";
+}
+
+/**
+ * One check for all stages (an outage failing every stage is one alert): the stages whose runs
+ * failed BACKLOG_THRESHOLDS.stageFailures.warn or more times in a row, worst first.
+ */
+function stageFailuresCheck(failing: NonNullable<Observations["failingStages"]>): CheckResult {
+  const limits = BACKLOG_THRESHOLDS.stageFailures;
+  const sorted = [...failing].sort((a, b) => b.consecutiveFailures - a.consecutiveFailures);
+  const repeated = sorted.filter((stage) => stage.consecutiveFailures >= limits.warn);
+  return {
+    key: "runs:failing",
+    kind: "runs",
+    subject: "stages",
+    level: worst(sorted.map((stage) => countLevel(stage.consecutiveFailures, limits))),
+    value: repeated.length,
+    message:
+      repeated.length === 0
+        ? "no stage failing repeatedly"
+        : `${repeated.length} stage(s) failing repeatedly: ${repeated
+            .map(
+              (stage) =>
+                `${stage.stage} (${stage.consecutiveFailures} runs in a row${stage.lastError ? `; last: ${stage.lastError.slice(0, 200)}` : ""})`,
+            )
+            .join(", ")}`,
+  };
 }
 
 /** Shares of each label in a count table; an empty table gives no shares. */
@@ -227,6 +258,7 @@ export function evaluateChecks(
             .map((feed) => `${feed.name} (#${feed.id}, ${feed.consecutiveFailures} in a row)`)
             .join(", ")}${repeated.length > 5 ? ", …" : ""}`,
   });
+  results.push(stageFailuresCheck(observations.failingStages ?? []));
   results.push(driftCheck(observations.labels));
   return results;
 }

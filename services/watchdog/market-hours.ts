@@ -1,10 +1,11 @@
 /**
  * A deliberately small NYSE regular-session model for the watchdog: Monday to Friday,
- * 09:30–16:00 America/New_York, daylight saving by the US rule. It knows no holidays or
- * half days (the dispatcher's full exchange calendar lives in services/dispatcher/; the watchdog
- * does not depend on it so that a calendar bug cannot also silence the alarm about it). On a
- * holiday the candle check therefore reads the day as open and warns: a false alarm, never a
- * missed one.
+ * 09:30–16:00 America/New_York, daylight saving by the US rule (no Intl, so status pays no ICU start-up). It knows no holidays or
+ * half days. The shared exchange calendar (services/common/market-calendar.ts, read by the
+ * dispatcher's gates, `opsctl status` and the demo clock) is deliberately not used here: a bug
+ * in it (a wrong holiday, a missing year, a wrong offset) would then also silence the alarm
+ * about the stale candles it causes. Two independent models fail differently. On a holiday the
+ * candle check therefore reads the day as open and warns: a false alarm, never a missed one.
  */
 
 const OPEN_MINUTE = 9 * 60 + 30;

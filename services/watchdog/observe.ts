@@ -24,6 +24,11 @@ const heartbeatRow = z.object({
   last_success_at: z.number().nullable(),
 });
 
+const failingStageRow = z.object({
+  stage: z.string(),
+  consecutive_failures: z.number(),
+  last_error: z.string().nullable(),
+});
 const feedRow = z.object({ id: z.number(), name: z.string(), consecutive_failures: z.number() });
 const labelRow = z.object({ label: z.string(), last_day: z.number(), week: z.number() });
 
@@ -55,6 +60,9 @@ export async function observe(db: CommonQueryMethods, now: Date): Promise<Observ
   const beats = await db.any(sql.type(heartbeatRow)`
     SELECT stage, beat_at, last_success_at FROM stage_heartbeats
     WHERE stage = ANY(${sql.array([...WATCHED_STAGES], "text")})`);
+  const failingStages = await db.any(sql.type(failingStageRow)`
+    SELECT stage, consecutive_failures, last_error FROM stage_heartbeats
+    WHERE consecutive_failures > 0 ORDER BY consecutive_failures DESC, stage`);
   const feeds = await db.any(sql.type(feedRow)`
     SELECT f.id, f.name, s.consecutive_failures
     FROM feeds f JOIN feed_state s ON s.feed_id = f.id
@@ -90,6 +98,11 @@ export async function observe(db: CommonQueryMethods, now: Date): Promise<Observ
     unclassified: { count: row.unclassified_count, oldestAt: row.unclassified_oldest },
     pending: { count: row.pending_count, oldestAt: row.pending_oldest },
     parked: { total: row.parked_total, lastDay: row.parked_last_day },
+    failingStages: failingStages.map((stage) => ({
+      stage: stage.stage,
+      consecutiveFailures: stage.consecutive_failures,
+      lastError: stage.last_error,
+    })),
     failingFeeds: feeds
       .filter((feed) => feed.consecutive_failures > 0)
       .map((feed) => ({ id: feed.id, name: feed.name, consecutiveFailures: feed.consecutive_failures })),

@@ -37,6 +37,12 @@ export const BACKLOG_THRESHOLDS = {
   parkedLastDay: { warn: 1, error: 25 },
   /** consecutive_failures of an enabled feed. */
   feedFailures: { warn: 3, error: 10 },
+  /**
+   * Failed runs in a row of a stage (stage_heartbeats.consecutive_failures). A scheduled stage
+   * retries a failed run after 5, 15 and 30 s, so one outage of a minute is about 3 failures;
+   * 6 is an outage that outlived its retries and a slot or two.
+   */
+  stageFailures: { warn: 3, error: 6 },
   /** Largest absolute change of one label's share, last day vs the week before it. */
   labelDrift: { warn: 0.15, error: 0.3, minLastDay: 30, minWeek: 100 },
 } as const;

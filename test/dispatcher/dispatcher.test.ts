@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { getEventListeners } from "node:events";
 import * as z from "zod";
+import { RECOMMENDATIONS_CHANNEL } from "../../services/common/channels.ts";
 import { FakeClock } from "../../services/common/clock.ts";
 import { sql } from "../../services/common/db.ts";
 import { listHeartbeats } from "../../services/common/heartbeats.ts";
 import { postgresParameterStore } from "../../services/common/params/postgres.ts";
 import { STAGE_ROLES } from "../../services/common/roles.ts";
-import { dispatchBatch, runDispatcher, Waker } from "../../services/dispatcher/dispatcher.ts";
-import { listenForRecommendations } from "../../services/dispatcher/listener.ts";
+import { listenForWakeups } from "../../services/common/runtime/wakeups.ts";
+import { dispatchBatch, runDispatcher } from "../../services/dispatcher/dispatcher.ts";
 import { paperPortfolio } from "../../services/dispatcher/portfolio.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import {
@@ -278,9 +278,14 @@ describe("dispatcher", () => {
       const decided = new Promise<void>((resolve) => {
         woke = resolve;
       });
+      const wakeups = await listenForWakeups({
+        connectionString: db.url,
+        channel: RECOMMENDATIONS_CHANNEL,
+        logger: silentLogger,
+      });
       const loop = runDispatcher(d, {
         signal: controller.signal,
-        listen: (onNotify) => listenForRecommendations(db.url, onNotify, silentLogger),
+        wakeups,
         onBatch: (s) => {
           batches += 1;
           if (s.decided > 0) woke();
@@ -294,6 +299,7 @@ describe("dispatcher", () => {
       const waitedMs = Date.now() - started;
       controller.abort();
       await loop;
+      await wakeups.close();
       assert.ok(waitedMs < 10_000, `woke after ${waitedMs} ms`);
       const beats = await listHeartbeats(db.pool);
       assert.equal(beats.find((b) => b.stage === "dispatcher")?.instance, "test-dispatcher");
@@ -455,25 +461,5 @@ describe("dispatcher", () => {
       assert.ok(!everything.includes(alpaca.secretKey));
       assert.ok(!everything.includes(alpaca.keyId));
     });
-  });
-});
-
-describe("dispatcher wake-ups", () => {
-  it("leaves no timer or abort listener behind a wait that a NOTIFY ended", async () => {
-    const waker = new Waker();
-    const run = new AbortController();
-    for (let i = 0; i < 20; i++) {
-      const waiting = waker.wait(60_000, run.signal);
-      waker.wake();
-      assert.equal(await waiting, "woken");
-    }
-    assert.equal(getEventListeners(run.signal, "abort").length, 0);
-    const waiting = waker.wait(60_000, run.signal);
-    run.abort();
-    assert.equal(await waiting, "aborted");
-  });
-
-  it("returns timeout when nothing wakes it", async () => {
-    assert.equal(await new Waker().wait(10, new AbortController().signal), "timeout");
   });
 });

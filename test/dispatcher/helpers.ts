@@ -144,11 +144,14 @@ export class FakeAlpaca {
   readonly orders = new Map<string, FakeOrder>();
   mode: "ok" | "refuse-403" | "error-500" = "ok";
   holdPosts = false;
+  /** When > 0, POST answers wait until this many POSTs are outstanding together (0: answer at once). */
+  postBarrier = 0;
   fillPrice: string | null = "101.5";
   keyId = "test-key-id";
   secretKey = "test-secret-key";
   #server: http.Server | undefined;
   #held: http.ServerResponse[] = [];
+  #barrier: (() => void)[] = [];
   #postWaiters: (() => void)[] = [];
 
   get url(): string {
@@ -205,31 +208,45 @@ export class FakeAlpaca {
       const order = this.orders.get(url.searchParams.get("client_order_id") ?? "");
       return order ? send(200, order) : send(404, { code: 40410000, message: "order not found" });
     }
+    if (req.method === "POST" && url.pathname === "/v2/orders" && this.postBarrier > 0) {
+      // Hold every answer until `postBarrier` POSTs are outstanding at once, then answer them all.
+      this.#barrier.push(() => this.#post(body, send, res));
+      if (this.#barrier.length >= this.postBarrier) for (const answer of this.#barrier.splice(0)) answer();
+      return;
+    }
     if (req.method === "POST" && url.pathname === "/v2/orders") {
-      if (this.mode === "refuse-403")
-        return send(403, { code: 40310000, message: "insufficient buying power" });
-      const order = body as { client_order_id: string; symbol: string; side: string; qty: string };
-      if (this.orders.has(order.client_order_id)) {
-        return send(422, { code: 40010001, message: "client_order_id must be unique" });
-      }
-      const placed: FakeOrder = {
-        id: `order-${this.orders.size + 1}`,
-        client_order_id: order.client_order_id,
-        symbol: order.symbol,
-        side: order.side,
-        qty: order.qty,
-        status: this.fillPrice ? "filled" : "accepted",
-        filled_qty: this.fillPrice ? order.qty : "0",
-        filled_avg_price: this.fillPrice,
-      };
-      this.orders.set(order.client_order_id, placed);
-      for (const waiter of this.#postWaiters.splice(0)) waiter();
-      if (this.holdPosts) {
-        this.#held.push(res);
-        return;
-      }
-      return send(200, placed);
+      this.#post(body, send, res);
+      return;
     }
     send(404, { message: "not found" });
+  }
+
+  #post(body: unknown, send: (status: number, payload: unknown) => void, res: http.ServerResponse): void {
+    if (this.mode === "refuse-403") {
+      send(403, { code: 40310000, message: "insufficient buying power" });
+      return;
+    }
+    const order = body as { client_order_id: string; symbol: string; side: string; qty: string };
+    if (this.orders.has(order.client_order_id)) {
+      send(422, { code: 40010001, message: "client_order_id must be unique" });
+      return;
+    }
+    const placed: FakeOrder = {
+      id: `order-${this.orders.size + 1}`,
+      client_order_id: order.client_order_id,
+      symbol: order.symbol,
+      side: order.side,
+      qty: order.qty,
+      status: this.fillPrice ? "filled" : "accepted",
+      filled_qty: this.fillPrice ? order.qty : "0",
+      filled_avg_price: this.fillPrice,
+    };
+    this.orders.set(order.client_order_id, placed);
+    for (const waiter of this.#postWaiters.splice(0)) waiter();
+    if (this.holdPosts) {
+      this.#held.push(res);
+      return;
+    }
+    send(200, placed);
   }
 }

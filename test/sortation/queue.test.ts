@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import path from "node:path";
-import { INBOUND_EVENTS_CHANNEL } from "../../services/common/channels.ts";
 import { FakeClock } from "../../services/common/clock.ts";
 import { sql } from "../../services/common/db.ts";
 import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { claimBatch, completeBatch, releaseRows } from "../../services/sortation/queries.ts";
-import { listenForEvents } from "../../services/sortation/wakeups.ts";
 import { processBatch, runSortation, type SortationDeps } from "../../services/sortation/worker.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import { AnyRow, insertRawEvents, poisonAwareClassifier, quiet, testUniverse } from "./fixtures.ts";
@@ -323,27 +321,5 @@ describe("a worker process killed mid-batch", function () {
       [c.processed, c.classified, c.distinct_raw, c.leased],
       [ids.length, ids.length, ids.length, 0],
     );
-  });
-});
-
-describe("wake-ups", () => {
-  const db = useTestDatabase({ role: STAGE_ROLES.sortation });
-
-  it("wakes on NOTIFY ops_inbound_events before the poll interval, and on the interval without one", async () => {
-    const wakeups = await listenForEvents(db.url, quiet);
-    const controller = new AbortController();
-    try {
-      // Right after LISTEN it reports work once: rows may have arrived while nobody listened.
-      assert.equal(await wakeups.wait(60_000, controller.signal), "notified");
-      const waiting = wakeups.wait(60_000, controller.signal);
-      await db.pool.query(sql.type(AnyRow)`SELECT pg_notify(${INBOUND_EVENTS_CHANNEL}, '')`);
-      assert.equal(await waiting, "notified");
-      assert.equal(await wakeups.wait(30, controller.signal), "timeout");
-      const aborted = wakeups.wait(60_000, controller.signal);
-      controller.abort();
-      assert.equal(await aborted, "aborted");
-    } finally {
-      await wakeups.close();
-    }
   });
 });

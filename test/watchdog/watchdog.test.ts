@@ -270,6 +270,28 @@ describe("watchdog runs against the database", () => {
     await db.pool.query(sql.unsafe`DELETE FROM feeds`);
   });
 
+  it("alerts on a stage whose runs keep failing, naming it and its error, and clears on its next success", async () => {
+    const port = recordingPort();
+    await freshenAll();
+    const failedRun = (error?: string) =>
+      recordStageRun(db.pool, {
+        stage: "lane-telemetry",
+        instance: "test",
+        startedAt: clock.now(),
+        finishedAt: clock.now(),
+        error,
+      });
+    for (let i = 0; i < 3; i++) await failedRun("database unreachable: connect ECONNREFUSED");
+    await run(port);
+    const alert = port.sent.find((a) => a.checkKey === "runs:failing");
+    assert.equal(alert?.to, "WARN");
+    assert.match(alert?.message ?? "", /lane-telemetry \(3 runs in a row; last: database unreachable/);
+    await failedRun();
+    clock.advance(60_000);
+    await run(port);
+    assert.equal(port.sent.filter((a) => a.checkKey === "runs:failing").at(-1)?.to, "OK");
+  });
+
   it("ends every run's metrics with the heartbeat and reports staleness per stage", async () => {
     await freshenAll();
     clock.advance(90_000);
@@ -320,7 +342,7 @@ describe("the registered watchdog stage", () => {
       instance: "test",
     });
     // A fresh database: every stage is never seen (WARN), nothing waits.
-    assert.equal(result?.checks, 11);
+    assert.equal(result?.checks, 12); // 11 until runs:failing (stages failing repeatedly) was added
     assert.deepEqual(
       [...((result?.notOk as string[] | undefined) ?? [])].sort(),
       WATCHED_STAGES.map((s) => `freshness:${s}=WARN`).sort(),

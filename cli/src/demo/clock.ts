@@ -1,5 +1,5 @@
 import type { Clock } from "../../../services/common/clock.ts";
-import { nyseSession } from "../../../services/ops/market-calendar.ts";
+import { EXCHANGE_TIME_ZONE, nyseSession } from "../../../services/common/market-calendar.ts";
 
 /** The reference session the demo files are dated on (Tuesday 2026-01-06, 09:30-16:00 New York). */
 export const REFERENCE_OPEN_MS = Date.parse("2026-01-06T14:30:00Z");
@@ -51,13 +51,13 @@ export function latestClosedSessionOpen(now: Date): number {
   for (let daysBack = 0; daysBack < 14; daysBack++) {
     const day = new Date(now.getTime() - daysBack * 86_400_000);
     const ymd = new Intl.DateTimeFormat("en-CA", {
-      timeZone: "America/New_York",
+      timeZone: EXCHANGE_TIME_ZONE,
       year: "numeric",
       month: "2-digit",
       day: "2-digit",
     }).format(day);
     const weekday = new Intl.DateTimeFormat("en-US", {
-      timeZone: "America/New_York",
+      timeZone: EXCHANGE_TIME_ZONE,
       weekday: "short",
     }).format(day);
     if (weekday === "Sat" || weekday === "Sun") continue;
@@ -65,7 +65,7 @@ export function latestClosedSessionOpen(now: Date): number {
     const winter = Date.parse(`${ymd}T14:30:00Z`);
     const hourThere = Number(
       new Intl.DateTimeFormat("en-US", {
-        timeZone: "America/New_York",
+        timeZone: EXCHANGE_TIME_ZONE,
         hour: "2-digit",
         hourCycle: "h23",
       }).format(winter),

@@ -1,7 +1,6 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { describeCause } from "../errors.ts";
-import { recordStageRun } from "../heartbeats.ts";
 import type { Logger } from "../logger.ts";
+import { RunLedger, runAndRecord } from "./record-run.ts";
 import type { LoopStage, ScheduledStage, StageContext, StageDefinition } from "./stage.ts";
 
 export interface LocalRuntimeOptions {
@@ -18,6 +17,44 @@ export interface LocalRuntimeOptions {
   intervalFor?: (stage: ScheduledStage) => number;
   /** Called after every scheduled run, for the dev dashboard. */
   onRun?: (event: StageRunEvent) => void;
+  /** Waits before retrying a failed scheduled run (never past its next slot); RETRY_BACKOFF_MS unless given. */
+  retryBackoffMs?: readonly number[];
+  /** How the runtime waits and measures elapsed time: real timers unless given (tests pass a fake clock's). */
+  timer?: RuntimeTimer;
+}
+
+export interface RuntimeTimer {
+  /** Resolves after `ms`, or early when `signal` aborts; never rejects. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+  /** A monotonic reading in ms. */
+  nowMs(): number;
+}
+
+const realTimer: RuntimeTimer = {
+  sleep: (ms, signal) => delay(ms, undefined, { signal }).catch(() => undefined),
+  nowMs: () => performance.now(),
+};
+
+/** A failed scheduled run is tried again after 5 s, 15 s, 30 s, then every 60 s, until its next slot. */
+export const RETRY_BACKOFF_MS: readonly number[] = [5_000, 15_000, 30_000, 60_000];
+
+/**
+ * How long a scheduled stage waits before its next run (pure): until the next slot (`intervalMs`
+ * after the start of the slot's first run) after a success; after a failure, the backoff for
+ * the failures in a row, but never past the next slot, so a failed run is retried before its
+ * next slot and the schedule itself never slips.
+ */
+export function nextRunDelayMs(options: {
+  intervalMs: number;
+  /** Since the start of the current slot's first run. */
+  sinceSlotStartMs: number;
+  failuresInARow: number;
+  retryBackoffMs: readonly number[];
+}): number {
+  const toSlot = Math.max(0, options.intervalMs - options.sinceSlotStartMs);
+  if (options.failuresInARow === 0 || options.retryBackoffMs.length === 0) return toSlot;
+  const index = Math.min(options.failuresInARow, options.retryBackoffMs.length) - 1;
+  return Math.min(options.retryBackoffMs[index] ?? toSlot, toSlot);
 }
 
 export interface StageRunEvent {
@@ -38,8 +75,10 @@ const LOOP_RESTART_BACKOFF_MS = [1_000, 2_000, 5_000, 15_000, 30_000];
 
 /**
  * Runs every registered stage in this process: scheduled stages right away and then every
- * interval after the previous run *finished* (so a slow run is never overlapped by the next one
- * of the same stage), loops once each, restarted with backoff if they crash.
+ * interval (a slow run is never overlapped by the next one of the same stage: a run longer than
+ * the interval is followed at once by the next), a failed run retried with backoff before its
+ * next slot (nextRunDelayMs); loops once each, restarted with backoff if they crash. Every run is
+ * recorded in `stage_heartbeats`, a run that could not record itself with the next that can.
  */
 export function startLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
   const controller = new AbortController();
@@ -51,34 +90,42 @@ export function startLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
     signal,
   });
 
+  const timer = options.timer ?? realTimer;
+  const retryBackoffMs = options.retryBackoffMs ?? RETRY_BACKOFF_MS;
   const runScheduled = async (stage: ScheduledStage): Promise<void> => {
     const context = contextFor(stage);
+    // Runs whose record failed (no database) are written with the next record that succeeds.
+    const ledger = new RunLedger();
+    let failuresInARow = 0;
+    let slotStartMs = timer.nowMs();
     while (!signal.aborted) {
-      const startedAt = context.clock.now();
-      const started = performance.now();
-      let result: Record<string, unknown> | undefined;
-      let error: string | undefined;
-      try {
-        result = await stage.run(context);
-        context.logger.info(
-          { ...result, durationMs: Math.round(performance.now() - started) },
-          "run finished",
-        );
-      } catch (cause) {
-        error = describeCause(cause);
-        context.logger.error({ err: cause }, "run failed; next run on schedule");
-      }
-      const durationMs = Math.round(performance.now() - started);
-      await recordStageRun(context.db, {
+      const startedMs = timer.nowMs();
+      if (failuresInARow === 0 || startedMs - slotStartMs >= intervalFor(stage)) slotStartMs = startedMs;
+      const report = await runAndRecord({
+        db: context.db,
+        clock: context.clock,
+        logger: context.logger,
         stage: stage.name,
         instance: context.instance,
-        startedAt,
-        finishedAt: context.clock.now(),
-        error,
-        details: result,
-      }).catch((cause: unknown) => context.logger.warn({ err: cause }, "could not record heartbeat"));
-      options.onRun?.({ stage: stage.name, ok: error === undefined, durationMs, result, error });
-      await delay(Math.max(0, intervalFor(stage) - durationMs), undefined, { signal }).catch(() => undefined);
+        run: () => stage.run(context),
+        details: (result) => result,
+        next: "retrying with backoff before the next slot",
+        ledger,
+      });
+      const { durationMs } = report;
+      options.onRun?.(
+        report.ok
+          ? { stage: stage.name, ok: true, durationMs, result: report.result }
+          : { stage: stage.name, ok: false, durationMs, error: report.message },
+      );
+      failuresInARow = report.ok ? 0 : failuresInARow + 1;
+      const waitMs = nextRunDelayMs({
+        intervalMs: intervalFor(stage),
+        sinceSlotStartMs: timer.nowMs() - slotStartMs,
+        failuresInARow,
+        retryBackoffMs,
+      });
+      await timer.sleep(waitMs, signal);
     }
   };
 

@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { type Broker, BrokerError, DuplicateClientOrderError } from "./types.ts";
 
 /**
  * Alpaca's trading API (paper: https://paper-api.alpaca.markets), the two calls the dispatcher
@@ -17,43 +18,9 @@ export const alpacaOrder = z.object({
 });
 export type AlpacaOrder = z.infer<typeof alpacaOrder>;
 
-export interface OrderRequest {
-  clientOrderId: string;
-  symbol: string;
-  side: "BUY" | "SELL";
-  /** Shares; fractional shares are allowed for market day orders. */
-  quantity: number;
-}
-
-/** The broker port the executor uses; the tests' fake server speaks the same HTTP. */
-export interface Broker {
-  readonly kind: "alpaca-paper";
-  /**
-   * Places a market day order.
-   * @throws DuplicateClientOrderError when an order with this client_order_id exists already.
-   * @throws BrokerError on any other refusal, timeout or network failure.
-   */
-  placeOrder(order: OrderRequest): Promise<AlpacaOrder>;
-  /**
-   * The order placed under `clientOrderId`, or null when the broker has none.
-   * @throws BrokerError on refusal, timeout or network failure.
-   */
-  getOrderByClientOrderId(clientOrderId: string): Promise<AlpacaOrder | null>;
-}
-
-export class BrokerError extends Error {
-  override readonly name: string = "BrokerError";
-  readonly status: number | undefined;
-  constructor(message: string, options: { status?: number; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.status = options.status;
-  }
-}
-
-/** Alpaca answers 422 "client_order_id must be unique" to a second order with the same id. */
-export class DuplicateClientOrderError extends BrokerError {
-  override readonly name = "DuplicateClientOrderError";
-}
+// The port lives in types.ts (the adapter returns AlpacaOrder where the port says BrokerOrder,
+// so a schema drifting from the port fails to compile); re-exported for the adapter's callers.
+export { type Broker, BrokerError, DuplicateClientOrderError, type OrderRequest } from "./types.ts";
 
 export interface AlpacaOptions {
   baseUrl: string;

@@ -1,34 +1,7 @@
-import { type CommonQueryMethods, sql } from "../../common/db.ts";
-import type { GateDecision, PlannedOrder } from "../gates.ts";
+import type { CommonQueryMethods } from "../../common/db.ts";
+import type { PlannedOrder } from "../gates.ts";
 import { type AccountState, applyFill } from "../portfolio.ts";
-import { type AlpacaOrder, type Broker, DuplicateClientOrderError } from "./alpaca.ts";
-import type { ExecutionResult } from "./types.ts";
-
-/**
- * Writes the write-ahead intent for a broker order on `autonomous` (a pool, not the claiming
- * transaction), so it is committed before the order leaves: whoever claims the recommendation
- * after a crash knows an order may exist and must ask the broker first.
- */
-export async function recordBrokerIntent(
-  autonomous: CommonQueryMethods,
-  intent: {
-    recommendationId: number;
-    clientOrderId: string;
-    instance: string;
-    now: Date;
-    order: PlannedOrder & { ticker: string };
-    decisions: readonly GateDecision[];
-  },
-): Promise<void> {
-  await autonomous.query(sql.unsafe`
-    INSERT INTO dispatch_broker_intents
-      (recommendation_id, client_order_id, executor, instance, created_at, order_request, gate_decisions)
-    VALUES (${intent.recommendationId}, ${intent.clientOrderId}, 'alpaca-paper', ${intent.instance},
-            ${sql.timestamp(intent.now)}, ${sql.jsonb(intent.order as never)}, ${sql.jsonb(intent.decisions as never)})
-    ON CONFLICT (recommendation_id) DO UPDATE SET
-      instance = EXCLUDED.instance, created_at = EXCLUDED.created_at,
-      order_request = EXCLUDED.order_request, gate_decisions = EXCLUDED.gate_decisions`);
-}
+import { type Broker, type BrokerOrder, DuplicateClientOrderError, type ExecutionResult } from "./types.ts";
 
 /**
  * Places the order unless the broker already has one under this client_order_id (asked first:
@@ -40,7 +13,7 @@ export async function recordBrokerIntent(
 export async function placeOrFindOrder(
   broker: Broker,
   order: PlannedOrder & { ticker: string; clientOrderId: string },
-): Promise<{ order: AlpacaOrder; placedNow: boolean }> {
+): Promise<{ order: BrokerOrder; placedNow: boolean }> {
   const existing = await broker.getOrderByClientOrderId(order.clientOrderId);
   if (existing) return { order: existing, placedNow: false };
   try {
@@ -67,7 +40,7 @@ export async function placeOrFindOrder(
 export async function recordBrokerFill(
   tx: CommonQueryMethods,
   order: PlannedOrder & { ticker: string },
-  brokerOrder: AlpacaOrder,
+  brokerOrder: BrokerOrder,
   state: AccountState,
   options: { now: Date; startingCashUsd: number; recovered: boolean; placedNow: boolean },
 ): Promise<ExecutionResult> {

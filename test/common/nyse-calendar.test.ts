@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { NYSE_CALENDAR } from "../../services/dispatcher/nyse-calendar.ts";
+import { NYSE_CALENDAR } from "../../services/common/nyse-calendar.ts";
 
 // Re-derives the calendar data from NYSE Rule 7.2's pattern, independently of the data file:
 // fixed-date holidays move to Friday when on a Saturday and to Monday when on a Sunday, except

@@ -3,8 +3,39 @@ import {
   NYSE_CLOSE_MINUTE,
   NYSE_EARLY_CLOSE_MINUTE,
   NYSE_OPEN_MINUTE,
-  NYSE_TIME_ZONE,
 } from "./nyse-calendar.ts";
+
+/**
+ * The one market calendar: the exchange's time zone, its wall clock and NYSE's regular session
+ * with holidays and early closes (nyse-calendar.ts). The dispatcher's market-hours gate and its
+ * trades-per-day count, `opsctl status` and the demo clock all read it, so "is the market open"
+ * has one answer. The watchdog keeps its own deliberately small model (services/watchdog/
+ * market-hours.ts) so that a bug here cannot also silence the alarm about it.
+ *
+ * New York's offset is US-rule arithmetic, not Intl: the first Intl time-zone lookup costs
+ * 40-65 ms of ICU start-up (measured here: `node -e` with one DateTimeFormat), which every
+ * `opsctl status` would pay. The rule (EDT from the second Sunday of March 02:00 to the first
+ * Sunday of November 02:00, since 2007) is checked against Intl for every 3 hours of each
+ * calendar year in test/common/market-calendar.test.ts, so a change to the tz database shows up
+ * as a failing test, and a year without calendar data is closed anyway (see nyseSession).
+ */
+
+/** The exchange's zone, spelled once: SQL (`AT TIME ZONE`) and Intl callers use this. */
+export const EXCHANGE_TIME_ZONE = "America/New_York";
+
+/** New York's UTC offset at `at` in ms (−4 h in summer, −5 h in winter), by the US rule. */
+export function newYorkOffsetMs(at: Date): number {
+  const year = at.getUTCFullYear();
+  const nthSunday = (month: number, n: number) => {
+    const first = new Date(Date.UTC(year, month, 1)).getUTCDay();
+    return 1 + ((7 - first) % 7) + (n - 1) * 7;
+  };
+  // 02:00 EST = 07:00 UTC (spring forward); 02:00 EDT = 06:00 UTC (fall back).
+  const dstStart = Date.UTC(year, 2, nthSunday(2, 2), 7);
+  const dstEnd = Date.UTC(year, 10, nthSunday(10, 1), 6);
+  const t = at.getTime();
+  return t >= dstStart && t < dstEnd ? -4 * 3_600_000 : -5 * 3_600_000;
+}
 
 /** A wall-clock reading in the exchange's time zone. */
 export interface ExchangeTime {
@@ -19,33 +50,18 @@ export interface ExchangeTime {
   clock: string;
 }
 
-const WEEKDAYS: Record<string, number> = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6 };
+const two = (n: number) => String(n).padStart(2, "0");
 
-const formatter = new Intl.DateTimeFormat("en-US", {
-  timeZone: NYSE_TIME_ZONE,
-  hourCycle: "h23",
-  year: "numeric",
-  month: "2-digit",
-  day: "2-digit",
-  hour: "2-digit",
-  minute: "2-digit",
-  second: "2-digit",
-  weekday: "short",
-});
-
-/** The exchange-local reading of an instant (Intl does the DST arithmetic from the tz database). */
+/** The exchange-local reading of an instant. */
 export function exchangeTime(at: Date): ExchangeTime {
-  const parts: Record<string, string> = {};
-  for (const part of formatter.formatToParts(at)) parts[part.type] = part.value;
-  const hour = Number(parts.hour);
-  const minute = Number(parts.minute);
-  const second = Number(parts.second);
+  const local = new Date(at.getTime() + newYorkOffsetMs(at));
+  const [hour, minute, second] = [local.getUTCHours(), local.getUTCMinutes(), local.getUTCSeconds()];
   return {
-    date: `${parts.year}-${parts.month}-${parts.day}`,
-    year: Number(parts.year),
-    weekday: WEEKDAYS[parts.weekday ?? ""] ?? -1,
-    minuteOfDay: hour * 60 + minute + (second + at.getUTCMilliseconds() / 1000) / 60,
-    clock: `${parts.hour}:${parts.minute}:${parts.second}`,
+    date: `${local.getUTCFullYear()}-${two(local.getUTCMonth() + 1)}-${two(local.getUTCDate())}`,
+    year: local.getUTCFullYear(),
+    weekday: local.getUTCDay(),
+    minuteOfDay: hour * 60 + minute + (second + local.getUTCMilliseconds() / 1000) / 60,
+    clock: `${two(hour)}:${two(minute)}:${two(second)}`,
   };
 }
 

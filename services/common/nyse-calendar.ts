@@ -1,7 +1,7 @@
 /**
  * NYSE market holidays and early closes, kept as data (invariant 5's market-hours gate reads
  * this, never a network calendar). Each date was checked against NYSE Rule 7.2's pattern, and
- * test/dispatcher/nyse-calendar.test.ts re-derives every one from the rules (nth weekday,
+ * test/common/nyse-calendar.test.ts re-derives every one from the rules (nth weekday,
  * Easter, Saturday → Friday / Sunday → Monday observance, no Friday close for a Saturday New
  * Year's Day). A year missing here is not guessed: the gate rejects with "no calendar".
  */
@@ -12,7 +12,6 @@ export interface ExchangeYear {
   readonly earlyCloses: Readonly<Record<string, string>>;
 }
 
-export const NYSE_TIME_ZONE = "America/New_York";
 /** Regular session, exchange-local minutes after midnight. */
 export const NYSE_OPEN_MINUTE = 9 * 60 + 30;
 export const NYSE_CLOSE_MINUTE = 16 * 60;
