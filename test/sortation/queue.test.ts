@@ -122,7 +122,7 @@ describe("sortation work queue", () => {
         modelId: "m",
         modelRevision: null,
         modelDtype: null,
-        tickers: ["AAPL", "BRK-B"],
+        tickers: ["AAPL", "BRK.B"],
       };
       assert.equal(await completeBatch(db.pool, { worker: "w1", now: clock.now(), rows: [row] }), 1);
       assert.equal(await completeBatch(db.pool, { worker: "w2", now: clock.now(), rows: [row] }), 0);
@@ -130,7 +130,7 @@ describe("sortation work queue", () => {
         SELECT c.tickers, r.processed_at, r.claimed_by FROM inbound_events_classified c
         JOIN inbound_events_raw r ON r.id = c.raw_id WHERE c.raw_id = ${id}`);
       assert.equal(stored.length, 1);
-      assert.deepEqual(stored[0]?.tickers, ["AAPL", "BRK-B"]);
+      assert.deepEqual(stored[0]?.tickers, ["AAPL", "BRK.B"]);
       assert.equal(stored[0]?.processed_at, clock.now().getTime());
       assert.equal(stored[0]?.claimed_by, null);
     });
