@@ -13,7 +13,7 @@ import {
   parkExhausted,
   releaseRows,
 } from "./queries.ts";
-import { extractTickers, type TickerUniverse } from "./tickers.ts";
+import { findTickers, type TickerEvidence, type TickerUniverse } from "./tickers.ts";
 import { pollOnly, type WakeSource } from "./wakeups.ts";
 
 /** The pure core of the sortation stage: everything it needs comes in here. */
@@ -49,10 +49,10 @@ function headline(row: ClaimedRow): string {
 }
 
 /** Tickers from the headline; from the summary only when the headline names none. */
-function tickersOf(row: ClaimedRow, universe: TickerUniverse): string[] {
-  const fromTitle = extractTickers(row.title, universe);
+function tickersOf(row: ClaimedRow, universe: TickerUniverse): TickerEvidence[] {
+  const fromTitle = findTickers(row.title, universe);
   if (fromTitle.length > 0 || !row.summary) return fromTitle;
-  return extractTickers(row.summary.slice(0, 1_000), universe);
+  return findTickers(row.summary.slice(0, 1_000), universe);
 }
 
 /**
@@ -120,6 +120,7 @@ export async function processBatch(deps: SortationDeps, signal?: AbortSignal): P
   for (const row of rows) {
     const sentiment = ok.get(row.id);
     if (!sentiment) continue;
+    const evidence = tickersOf(row, deps.universe);
     classified.push({
       rawId: row.id,
       ...sentiment,
@@ -127,7 +128,8 @@ export async function processBatch(deps: SortationDeps, signal?: AbortSignal): P
       modelId: deps.classifier.modelId,
       modelRevision: deps.classifier.modelRevision,
       modelDtype: deps.classifier.modelDtype,
-      tickers: tickersOf(row, deps.universe),
+      tickers: evidence.map((e) => e.ticker),
+      tickerEvidence: evidence,
     });
   }
   result.classified = await completeBatch(db, { worker, now: clock.now(), rows: classified });

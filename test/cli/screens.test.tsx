@@ -160,12 +160,13 @@ describe("opsctl screens (ink-testing-library frames)", () => {
         {
           eventId: 7,
           title: "Acme beats estimates",
+          tickers: [{ ticker: "ACME", via: "name", text: "Acme" }],
           score: 0.91,
           weight: 1,
           label: "positive",
           publishedAt: null,
         },
-        { eventId: 8, title: null, score: 0.4, weight: 0.5, label: null, publishedAt: null },
+        { eventId: 8, title: null, tickers: [], score: 0.4, weight: 0.5, label: null, publishedAt: null },
       ],
       thresholds: { threshold: 0.35, minEvents: 2 },
       gateDecisions: [
@@ -183,6 +184,7 @@ describe("opsctl screens (ink-testing-library frames)", () => {
     assert.match(frame, /close 109\.85 vs SMA20 107\.40 \(above\)/);
     assert.match(frame, /threshold=0\.35 minEvents=2/);
     assert.match(frame, /0\.91 ×1\.00 #7 Acme beats estimates/);
+    assert.match(frame, /tickers ACME \(name "Acme"\)/);
     assert.match(frame, /#8 \(event not found\)/);
     assert.match(frame, /✗ market-hours closed/);
     assert.match(frame, /129\.00 ┤/);
