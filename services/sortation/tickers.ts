@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import * as z from "zod";
 import { OperatorError } from "../common/errors.ts";
+import { canonicalTicker } from "../common/symbols.ts";
 import nameWords from "./data/name-words.json" with { type: "json" };
 import {
   ALWAYS_NAMES,
@@ -107,14 +108,8 @@ export function normaliseCompanyName(name: string): string {
   return tokens.join(" ");
 }
 
-/**
- * The canonical share-class notation of the whole database: a dot (`BRK.B`), as the exchanges'
- * consolidated tape, Alpaca and most brokers write it. The SEC writes `BRK-B`, Yahoo `BRK-B`,
- * Nasdaq `BRK/B`, CQS `BRK B`: adapters map at the edge (yahooSymbol, alpacaSymbol).
- */
-export function normaliseSymbol(symbol: string): string {
-  return symbol.trim().toUpperCase().replace(/[-/ ]/g, ".");
-}
+/** A symbol in the canonical notation (`BRK.B`, see services/common/symbols.ts). */
+export const normaliseSymbol = canonicalTicker;
 
 /** How a ticker was found, and the text that found it (stored per classified row). */
 export type TickerVia = "cashtag" | "exchange" | "symbol" | "name";
