@@ -23,6 +23,8 @@ export interface SortationDeps {
   logger: Logger;
   classifier: Classifier;
   universe: TickerUniverse;
+  /** Ticker attribution; defaults to findTickers on `universe` (the benchmark swaps in main's). */
+  tickers?: (text: string) => readonly TickerEvidence[];
   /** Stamped into claimed_by: host:pid plus a suffix when one process runs several workers. */
   worker: string;
   settings: {
@@ -49,10 +51,14 @@ function headline(row: ClaimedRow): string {
 }
 
 /** Tickers from the headline; from the summary only when the headline names none. */
-function tickersOf(row: ClaimedRow, universe: TickerUniverse): TickerEvidence[] {
-  const fromTitle = findTickers(row.title, universe);
+function tickersOf(
+  row: ClaimedRow,
+  deps: Pick<SortationDeps, "universe" | "tickers">,
+): readonly TickerEvidence[] {
+  const find = deps.tickers ?? ((text: string) => findTickers(text, deps.universe));
+  const fromTitle = find(row.title);
   if (fromTitle.length > 0 || !row.summary) return fromTitle;
-  return findTickers(row.summary.slice(0, 1_000), universe);
+  return find(row.summary.slice(0, 1_000));
 }
 
 /**
@@ -120,7 +126,7 @@ export async function processBatch(deps: SortationDeps, signal?: AbortSignal): P
   for (const row of rows) {
     const sentiment = ok.get(row.id);
     if (!sentiment) continue;
-    const evidence = tickersOf(row, deps.universe);
+    const evidence = tickersOf(row, deps);
     classified.push({
       rawId: row.id,
       ...sentiment,
