@@ -22,8 +22,8 @@ import {
  * Ticker attribution: the companies a headline is ABOUT (invariant 7). Four ways a headline
  * names a company, each recorded with the text it matched (`TickerEvidence`):
  *  1. cashtag: `$AAPL`, `$brk.b`;
- *  2. exchange-qualified: `NASDAQ: AAPL`, `(NYSE:XYZ)`, `NYSE American: ABC` (OTC-qualified only
- *     when listed on an exchange we trade);
+ *  2. exchange-qualified: `NASDAQ: AAPL`, `(NYSE:XYZ)`, `NYSE American: ABC`, when the symbol is
+ *     in the universe (a delisted or OTC symbol is not one we trade);
  *  3. symbol: a bare uppercase symbol (`NVDA slides`), or any symbol of a ticker list, in
  *     parentheses (`(MHS, ABC, CAH)`) or as a comma-separated run after a colon or dash; a symbol
  *     that is also a word or abbreviation (ALL, IT, EPS, ET, OI, NOV, PD of PD-L1) only in a list or
@@ -123,6 +123,8 @@ interface NameEntry {
   readonly ticker: string;
   /** A short form made from the listed name (first word, first two words, tail dropped). */
   readonly derived: boolean;
+  /** For a short form: the listed name's next word ("Abbott" → LABORATORIES, so "Abbott Labs" is Abbott). */
+  readonly nextWord?: string;
 }
 
 export interface TickerUniverse {
@@ -213,11 +215,14 @@ export function buildUniverse(snapshot: TickerSnapshot): TickerUniverse {
   };
 
   // 1. Full listed names; the SEC list is ordered by size, so the first ticker of a name wins.
-  const derivedCandidates = new Map<string, { ticker: string; owners: Set<string> }>();
-  const propose = (key: string, ticker: string, owner: string) => {
+  const derivedCandidates = new Map<
+    string,
+    { ticker: string; owners: Set<string>; nextWord: string | undefined }
+  >();
+  const propose = (key: string, ticker: string, owner: string, nextWord: string | undefined) => {
     const known = derivedCandidates.get(key);
     if (known) known.owners.add(owner);
-    else derivedCandidates.set(key, { ticker, owners: new Set([owner]) });
+    else derivedCandidates.set(key, { ticker, owners: new Set([owner]), nextWord });
   };
   snapshot.companies.forEach(([rawTicker, , name], rank) => {
     if (!name) return;
@@ -233,7 +238,7 @@ export function buildUniverse(snapshot: TickerSnapshot): TickerUniverse {
     const shortForm = (words: readonly string[]) => {
       if (words.length === 0 || words.length === tokens.length) return;
       if (words.length === 1 ? !shortWordAllowed(words[0] ?? "", rank, 4) : phrase(words)) return;
-      propose(nameKey(words), ticker, name);
+      propose(nameKey(words), ticker, name, tokens[words.length]);
     };
     const of = tokens.indexOf("OF"); // "Expeditors International of Washington"
     for (const base of of >= 2 ? [tokens, tokens.slice(0, of)] : [tokens]) {
@@ -248,8 +253,13 @@ export function buildUniverse(snapshot: TickerSnapshot): TickerUniverse {
     }
     if (tokens.length >= 2 && (tokens[0]?.length ?? 0) >= 5) shortForm(tokens.slice(0, 1));
   });
-  for (const [key, { ticker, owners }] of derivedCandidates) {
-    if (owners.size === 1 && !names.has(key)) names.set(key, { ticker, derived: true });
+  for (const [key, { ticker, owners, nextWord }] of derivedCandidates) {
+    if (owners.size === 1 && !names.has(key)) {
+      names.set(
+        key,
+        nextWord === undefined ? { ticker, derived: true } : { ticker, derived: true, nextWord },
+      );
+    }
   }
   // 3. Hand-kept aliases and former names, when their ticker is listed.
   for (const table of [EXTRA_ALIASES, FORMER_NAMES]) {
@@ -476,7 +486,13 @@ function findNames(
         next?.proper &&
         follows(end, next) &&
         universe.continuationWords.has(next.key) &&
-        !LEGAL_TAIL.has(next.key)
+        !LEGAL_TAIL.has(next.key) &&
+        // an abbreviation of the name's own next word ("Labs") continues the same company
+        !(
+          entry.nextWord !== undefined &&
+          entry.nextWord !== next.key &&
+          entry.nextWord.slice(0, 3) === next.key.slice(0, 3)
+        )
       ) {
         continue;
       }
@@ -551,13 +567,12 @@ export function findTickers(input: string, universe: TickerUniverse): TickerEvid
     if (ticker) add(match.index, match.index + match[0].length, ticker, "cashtag");
   }
   for (const match of text.matchAll(QUALIFIED)) {
-    const written = normaliseSymbol(match[2] ?? "");
-    const ticker = resolveSymbol(written, universe);
+    const ticker = resolveSymbol(match[2] ?? "", universe);
     const end = match.index + match[0].length;
-    // A symbol an exchange qualifies is taken as written even when the snapshot predates its
-    // listing; an OTC symbol only when it is listed on an exchange we trade.
+    // Only symbols of the universe (or their former symbols): "(NYSE: AAN)" in an old headline is
+    // a company delisted since, and an OTC symbol is not one we trade. A new listing counts once
+    // `opsctl tickers refresh` has brought it into the snapshot.
     if (ticker) add(match.index, end, ticker, "exchange");
-    else if (!/^OTC/i.test(match[1] ?? "")) add(match.index, end, written, "exchange");
   }
   const lists = listSpans(text);
   const taken = () => mentions.map((m) => ({ start: m.start, end: m.end }));
@@ -576,6 +591,20 @@ export function findTickers(input: string, universe: TickerUniverse): TickerEvid
     const ticker = resolveSymbol(raw, universe);
     if (!ticker) continue;
     const inList = overlaps(lists, start, end);
+    // "Agnico Eagle Mines Ltd (USA)": a lone word in brackets after another company's name is not its symbol.
+    if (
+      inList &&
+      NOT_BARE_SYMBOLS.has(normaliseSymbol(raw)) &&
+      /^\(\s*$/.test(text.slice(Math.max(0, start - 2), start).trimStart())
+    ) {
+      const previous = mentions.filter((m) => m.end <= start).at(-1);
+      if (
+        previous &&
+        previous.ticker !== ticker &&
+        /^[\s,.]*(?:inc|corp|ltd|plc|co)?[\s,.]*\($/i.test(text.slice(previous.end, start))
+      )
+        continue;
+    }
     if (!inList) {
       if (loud) continue;
       const symbol = normaliseSymbol(raw);
