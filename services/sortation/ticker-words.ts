@@ -112,7 +112,7 @@ export const NOT_COMPANY_NAMES = words(`CREDIT_SUISSE DOW_JONES`);
  */
 export const ALWAYS_NAMES = words(`
   APPLE ALPHABET AMAZON ORACLE CHEVRON SHELL ADOBE CATERPILLAR INTUIT INTEL WORKDAY SNOWFLAKE CORNING
-  EBAY XYLEM WHIRLPOOL CARNIVAL UBER ZOOM NVIDIA SAP MOSAIC
+  EBAY XYLEM WHIRLPOOL CARNIVAL UBER ZOOM NVIDIA SAP MOSAIC FORD DELL
 `);
 
 /** Funds and exchange-traded products: found by their full names only, never by a short form. */
@@ -210,6 +210,7 @@ export const EXTRA_ALIASES: Readonly<Record<string, string>> = {
   "BRISTOL MYERS": "BMY",
   "GENERAL ELECTRIC": "GE",
   "GENERAL MOTORS": "GM",
+  FORD: "F",
   GE: "GE",
   UBS: "UBS",
   "BEST BUY": "BBY",
@@ -265,6 +266,8 @@ export const FORMER_NAMES: Readonly<Record<string, string>> = {
   "CABOT OIL & GAS": "CTRA",
   "SILVER STANDARD": "SSRM",
   INTREXON: "PGEN",
+  TASER: "AXON",
+  "TASER INTERNATIONAL": "AXON",
   "TWENTY-FIRST CENTURY FOX": "FOXA",
   "PHILIP MORRIS INTERNATIONAL": "PM",
 };
@@ -294,4 +297,5 @@ export const FORMER_SYMBOLS: Readonly<Record<string, string>> = {
   COG: "CTRA",
   FISV: "FI",
   XON: "PGEN",
+  AAXN: "AXON",
 };

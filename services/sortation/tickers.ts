@@ -200,8 +200,14 @@ export function buildUniverse(snapshot: TickerSnapshot): TickerUniverse {
       continuationWords.add(token);
     }
   }
-  const fullWordAllowed = (token: string) =>
-    ALWAYS_NAMES.has(token) || (token.length >= 3 && !english(token) && !/^\d+$/.test(token));
+  // A one-word name that is a proper noun of the dictionary (a given name: "Tim" of TIM S.A.) needs
+  // five letters or a large company behind it.
+  const fullWordAllowed = (token: string, rank: number) =>
+    ALWAYS_NAMES.has(token) ||
+    (token.length >= 3 &&
+      !english(token) &&
+      !/^\d+$/.test(token) &&
+      (!PROPER_NOUNS.has(token) || token.length >= 5 || rank < PROPER_NOUN_SHORT_FORM_RANK));
   const shortWordAllowed = (token: string, rank: number, minLength: number) =>
     ALWAYS_NAMES.has(token) ||
     (token.length >= minLength &&
@@ -230,7 +236,7 @@ export function buildUniverse(snapshot: TickerSnapshot): TickerUniverse {
     const all = nameTokens(name);
     const tokens = all.slice(0, MAX_NAME_TOKENS);
     const key = nameKey(tokens);
-    if (tokens.length === 1 ? fullWordAllowed(key) : key.length > 0) {
+    if (tokens.length === 1 ? fullWordAllowed(key, rank) : key.length > 0) {
       if (!names.has(key)) names.set(key, { ticker, derived: false });
     }
     if (all.some((t) => FUND_WORDS.has(t))) return; // funds and ETPs: full names only
@@ -429,7 +435,7 @@ function tokenise(text: string): Token[] {
         end: start + piece[0].length,
         key,
         alt: last && possessive && /s$/i.test(possessive[0]) ? `${key}S` : undefined,
-        proper: /^[A-Z0-9]/.test(piece[0]),
+        proper: /^(?:[A-Z0-9]|[a-z][A-Z])/.test(piece[0]), // "eBay", "iRobot" too
         connector: CONNECTORS.has(key),
         sameWord: index > 0,
       });
@@ -482,7 +488,8 @@ function findNames(
       if (!entry) continue;
       // "Altisource Asset Management" is not Altisource Portfolio; "Avalon Laboratories" is not Avalon Holdings.
       if (
-        (entry.derived || (n === 1 && (DICTIONARY_WORDS.has(full) || PROPER_NOUNS.has(full)))) &&
+        (entry.derived ||
+          (n === 1 && !ALWAYS_NAMES.has(full) && (DICTIONARY_WORDS.has(full) || PROPER_NOUNS.has(full)))) &&
         next?.proper &&
         follows(end, next) &&
         universe.continuationWords.has(next.key) &&

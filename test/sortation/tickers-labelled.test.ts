@@ -11,7 +11,7 @@ import {
 // hair: a change that lowers any of them fails here. Raise a floor when the extractor improves.
 const FLOORS = {
   dev: { precision: 0.98, recall: 0.965, exactSet: 0.975 },
-  holdout: { precision: 0.94, recall: 0.95, exactSet: 0.95 },
+  holdout: { precision: 0.955, recall: 0.95, exactSet: 0.955 },
 } as const;
 
 describe("ticker attribution on the labelled Benzinga set (eval/data/tickers)", () => {

@@ -119,6 +119,16 @@ describe("ticker attribution on the shipped universe", () => {
     assert.deepEqual(about("American Airlines Sees Q4 Revenue Up; Agilent Q3 EPS Beats"), ["AAL", "A"]);
   });
 
+  it("finds well-known one-word names that are also words or start lower-case, but not a first name", () => {
+    assert.deepEqual(about("Ford Recalls 1M Vehicles; Dell Unveils Laptops; eBay Q2 Beats"), [
+      "F",
+      "DELL",
+      "EBAY",
+    ]);
+    assert.deepEqual(about("Tim Cook Says Apple Services Growth Is Underappreciated"), ["AAPL"]);
+    assert.deepEqual(about("Abbott Labs Beats Estimates; Toyota Recalls Cars"), ["ABT", "TM"]);
+  });
+
   it("never takes a lone common word for a company", () => {
     assert.deepEqual(about("Deutsche Bank Maintains Hold, Lowers Price Target"), []);
     assert.deepEqual(about("54 Stocks Moving In Monday's Mid-Day Session With The Highest Volume"), []);
