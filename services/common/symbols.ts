@@ -6,7 +6,11 @@
  * (the ticker snapshot), Nasdaq `BRK/B`, CQS `BRK B`.
  */
 export function canonicalTicker(symbol: string): string {
-  return symbol.trim().toUpperCase().replace(/[-/ ]/g, ".");
+  // Only a class suffix of one or two letters is rewritten: "BTC/USD" is a pair, not a class.
+  return symbol
+    .trim()
+    .toUpperCase()
+    .replace(/^([A-Z0-9]{1,6})[-./ ]([A-Z]{1,2})$/, "$1.$2");
 }
 
 /** Alpaca (market data v2 and the trading API) writes share classes as we do: `BRK.B`. */
