@@ -238,6 +238,11 @@ export function buildUniverse(snapshot: TickerSnapshot): TickerUniverse {
     const key = nameKey(tokens);
     if (tokens.length === 1 ? fullWordAllowed(key, rank) : key.length > 0) {
       if (!names.has(key)) names.set(key, { ticker, derived: false });
+    } else if (tokens.length === 1) {
+      // "Target Corp", "Visa Inc.": with its legal form, a word is the company's name.
+      for (const suffix of ["INC", "CORP", "CORPORATION", "CO", "LTD", "PLC"]) {
+        if (!names.has(`${key} ${suffix}`)) names.set(`${key} ${suffix}`, { ticker, derived: false });
+      }
     }
     if (all.some((t) => FUND_WORDS.has(t))) return; // funds and ETPs: full names only
     // 2. Short forms, kept only when no other listed name makes the same one.

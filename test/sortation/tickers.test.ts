@@ -127,6 +127,10 @@ describe("ticker attribution on the shipped universe", () => {
     ]);
     assert.deepEqual(about("Tim Cook Says Apple Services Growth Is Underappreciated"), ["AAPL"]);
     assert.deepEqual(about("Abbott Labs Beats Estimates; Toyota Recalls Cars"), ["ABT", "TM"]);
+    assert.deepEqual(about("Target Corp Q3 Earnings; Visa Inc. Reports; Analysts Target Visa Rules"), [
+      "TGT",
+      "V",
+    ]);
   });
 
   it("never takes a lone common word for a company", () => {
