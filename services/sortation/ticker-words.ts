@@ -211,6 +211,10 @@ export const EXTRA_ALIASES: Readonly<Record<string, string>> = {
   "GENERAL ELECTRIC": "GE",
   "GENERAL MOTORS": "GM",
   FORD: "F",
+  // Two-letter symbols headlines use as names (bare two-letter symbols otherwise need context).
+  GM: "GM",
+  BP: "BP",
+  "JD.COM": "JD",
   GE: "GE",
   UBS: "UBS",
   "BEST BUY": "BBY",

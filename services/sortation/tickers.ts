@@ -125,6 +125,8 @@ interface NameEntry {
   readonly derived: boolean;
   /** For a short form: the listed name's next word ("Abbott" → LABORATORIES, so "Abbott Labs" is Abbott). */
   readonly nextWord?: string;
+  /** A hand-kept alias or former name (ticker-words.ts): never second-guessed. */
+  readonly curated?: boolean;
 }
 
 export interface TickerUniverse {
@@ -275,7 +277,8 @@ export function buildUniverse(snapshot: TickerSnapshot): TickerUniverse {
   // 3. Hand-kept aliases and former names, when their ticker is listed.
   for (const table of [EXTRA_ALIASES, FORMER_NAMES]) {
     for (const [alias, ticker] of Object.entries(table)) {
-      if (symbols.has(ticker)) names.set(nameKey(nameTokens(alias)), { ticker, derived: false });
+      if (symbols.has(ticker))
+        names.set(nameKey(nameTokens(alias)), { ticker, derived: false, curated: true });
     }
   }
   for (const name of NOT_COMPANY_NAMES) names.delete(nameKey(nameTokens(name.replace(/_/g, " "))));
@@ -493,6 +496,7 @@ function findNames(
       if (!entry) continue;
       // "Altisource Asset Management" is not Altisource Portfolio; "Avalon Laboratories" is not Avalon Holdings.
       if (
+        !entry.curated &&
         (entry.derived ||
           (n === 1 && !ALWAYS_NAMES.has(full) && (DICTIONARY_WORDS.has(full) || PROPER_NOUNS.has(full)))) &&
         next?.proper &&
