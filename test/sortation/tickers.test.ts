@@ -131,6 +131,7 @@ describe("ticker attribution on the shipped universe", () => {
       "TGT",
       "V",
     ]);
+    assert.deepEqual(about("GM Recalls 1M Cars; BP Oil Spill Costs Rise; JD.com Beats"), ["GM", "BP", "JD"]);
   });
 
   it("never takes a lone common word for a company", () => {
