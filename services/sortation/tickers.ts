@@ -390,6 +390,17 @@ const FUND_SPONSOR_BEFORE =
   /\b(?:iShares|SPDR|Vanguard|ProShares|Invesco|Direxion|WisdomTree|VanEck|Global X|Xtrackers)\s+$/i;
 const LEAD_IN = /^(?:\s*(?:UPDATE|BREAKING|HEARING|FROM EARLIER|EARLIER|EXCLUSIVE)\s*:?)*\s*$/i;
 
+const MEDIA_WORDS = new Set([
+  "NEWS",
+  "NETWORK",
+  "NETWORKS",
+  "TELEVISION",
+  "TV",
+  "RADIO",
+  "STUDIOS",
+  "SPORTS",
+]);
+
 interface Mention {
   start: number;
   end: number;
@@ -629,6 +640,8 @@ export function findTickers(input: string, universe: TickerUniverse): TickerEvid
       // "EIG Global Energy Partners": the symbol-like word starts another firm's name.
       const nextWord = /^\s+([A-Z][A-Za-z]*)/.exec(text.slice(end, end + 30))?.[1]?.toUpperCase();
       if (nextWord && universe.continuationWords.has(nextWord) && !NAME_SUFFIXES.has(nextWord)) continue;
+      // "ABC News", "CBS Television": a broadcaster's name, not the symbol.
+      if (nextWord && MEDIA_WORDS.has(nextWord)) continue;
     }
     add(start, end, ticker, "symbol");
   }

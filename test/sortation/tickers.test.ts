@@ -166,6 +166,7 @@ describe("ticker attribution on the shipped universe", () => {
       "CAH",
       "MCK",
     ]);
+    assert.deepEqual(about("ABC News Reports Storm Damage; Disney's ABC Network Renews Show"), ["DIS"]);
   });
 
   it("says how each ticker was found, with the text that found it", () => {
