@@ -138,6 +138,8 @@ export interface TickerUniverse {
   /** Generic words that continue a company name ("Asset", "Oil"): a short form followed by one names another company. */
   readonly continuationWords: ReadonlySet<string>;
   readonly maxNameTokens: number;
+  /** Every proper prefix of a name key ("BANK", "BANK OF"): a run stops growing once it is none. */
+  readonly namePrefixes: ReadonlySet<string>;
   readonly companies: TickerSnapshot["companies"];
   readonly snapshot: Pick<TickerSnapshot, "source" | "derivedAt">;
 }
@@ -286,6 +288,11 @@ export function buildUniverse(snapshot: TickerSnapshot): TickerUniverse {
   for (const [old, ticker] of Object.entries(FORMER_SYMBOLS)) {
     if (symbols.has(ticker) && !symbols.has(old)) formerSymbols.set(old, ticker);
   }
+  const namePrefixes = new Set<string>();
+  for (const key of names.keys()) {
+    const parts = key.split(" ");
+    for (let n = 1; n < parts.length; n++) namePrefixes.add(parts.slice(0, n).join(" "));
+  }
   let maxNameTokens = 1;
   for (const [, , name] of snapshot.companies) {
     maxNameTokens = Math.max(maxNameTokens, Math.min(MAX_NAME_TOKENS, nameTokens(name).length));
@@ -296,6 +303,7 @@ export function buildUniverse(snapshot: TickerSnapshot): TickerUniverse {
     formerSymbols,
     continuationWords,
     maxNameTokens,
+    namePrefixes,
     companies: snapshot.companies,
     snapshot: { source: snapshot.source, derivedAt: snapshot.derivedAt },
   };
@@ -494,6 +502,8 @@ function findNames(
       }
       if (token.key !== "AND") key = key ? `${key} ${token.key}` : token.key;
       keys.push(key);
+      // A possessive ends a name ("Apple's"), and no name goes on from a key that starts none.
+      if (token.alt !== undefined || !universe.namePrefixes.has(key)) break;
     }
     let matched = 0;
     for (let n = keys.length; n >= 1; n--) {
