@@ -1,22 +1,37 @@
 // `npm run bench -- sortation`: the sortation worker's costs, each beside a baseline measured in
 // the same run (BENCHMARKING.md).
-//  1. claim + complete overhead with a no-op classifier: rows/s, 1 worker (baseline) vs 4.
+//  0. ticker attribution alone: headlines/s of this extractor beside main's (the version at
+//     SORTATION_BENCH_OLD_REF, default ed44b58, loaded with `git show` into a temporary folder at
+//     bench time: no copy of old code is kept), on the corpus headlines when present.
+//  1. claim + complete overhead with a no-op classifier: rows/s with main's extractor (baseline)
+//     beside this one, 1 worker, interleaved rounds; and 4 workers.
 //  2. inference throughput, headlines/s by batch size, transformers.js pipeline (fp32 and q8)
 //     beside the same model in PyTorch eager fp32 on the same token ids; peak resident memory of
 //     each; and the worker end to end (claim, tokenise, infer, write) with the q8 model.
 //     Models: the committed tiny model, and a BERT-base-shaped one (FinBERT's architecture and
 //     size, random weights) generated into .ops/models/ by scripts/make-bert-model.py.
-//     SORTATION_BENCH_BASE=0 skips the base model (minutes on a busy 2-core machine).
+//     SORTATION_BENCH_BASE=0 skips the base model (minutes on a busy 2-core machine);
+//     SORTATION_BENCH_ONLY=tickers runs parts 0 and 1 only (no model at all).
 // Each ONNX configuration runs in its own child process so its peak RSS is its own.
-import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { corpusDir } from "../eval/lib/corpus.ts";
+import { HEADLINES_CSV, parseCsv } from "../eval/lib/ticker-set.ts";
 import { FakeClock } from "../services/common/clock.ts";
 import { closeDatabase, connectDatabase, type DatabasePool, sql } from "../services/common/db.ts";
 import { silentLogger } from "../services/common/logger.ts";
 import type { Classifier } from "../services/sortation/classifier.ts";
 import { loadFinbert } from "../services/sortation/finbert.ts";
-import { loadShippedUniverse, type TickerUniverse } from "../services/sortation/tickers.ts";
+import {
+  findTickers,
+  loadShippedUniverse,
+  type TickerEvidence,
+  TickerSnapshot,
+  type TickerUniverse,
+} from "../services/sortation/tickers.ts";
 import { processBatch, type SortationDeps } from "../services/sortation/worker.ts";
 import { benchDatabase, type Measurement, median, report, timeIt } from "./lib.ts";
 
@@ -100,6 +115,94 @@ function peakRssMb(): number {
   return kb / 1024;
 }
 
+// ---------------------------------------------------------------- part 0: ticker attribution
+
+type Attribute = (text: string) => readonly TickerEvidence[];
+const OLD_REF = process.env.SORTATION_BENCH_OLD_REF ?? "ed44b58";
+
+/**
+ * Main's extractor, from git at bench time: its imports are pointed at this checkout's modules
+ * (zod, services/common/errors.ts), and its universe is built from the shipped snapshot.
+ */
+async function mainExtractor(): Promise<{ attribute: Attribute; label: string }> {
+  const source = execFileSync("git", ["show", `${OLD_REF}:services/sortation/tickers.ts`], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ops-bench-tickers-"));
+  try {
+    const file = path.join(dir, "tickers.ts");
+    writeFileSync(
+      file,
+      source
+        .replace(/from "zod"/g, `from "${import.meta.resolve("zod")}"`)
+        .replace(
+          /from "\.\.\/common\/errors\.ts"/g,
+          `from "${pathToFileURL(path.join(ROOT, "services/common/errors.ts")).href}"`,
+        ),
+    );
+    const old = (await import(pathToFileURL(file).href)) as {
+      buildUniverse(snapshot: TickerSnapshot): unknown;
+      extractTickers(text: string, universe: unknown): string[];
+    };
+    const snapshot = TickerSnapshot.parse(
+      JSON.parse(readFileSync(path.join(ROOT, "services/sortation/data/ticker-universe.json"), "utf8")),
+    );
+    const oldUniverse = old.buildUniverse(snapshot);
+    return {
+      attribute: (text) =>
+        old.extractTickers(text, oldUniverse).map((ticker) => ({ ticker, via: "symbol", text: ticker })),
+      label: `main's extractor (${OLD_REF})`,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The corpus's real headlines (../shared/corpus or OPS_CORPUS_DIR) when present, else generated ones. */
+function benchHeadlines(): { texts: string[]; source: string } {
+  const file = path.join(corpusDir(), HEADLINES_CSV);
+  if (!existsSync(file))
+    return { texts: headlines(2_000), source: "2,000 generated headlines (corpus absent)" };
+  const rows = parseCsv(readFileSync(file, "utf8"));
+  const titleAt = rows[0]?.indexOf("title") ?? 0;
+  const titles = rows
+    .slice(1)
+    .map((row) => row[titleAt] ?? "")
+    .filter((t) => t.length > 0);
+  return { texts: titles, source: `${titles.length} Benzinga headlines of the corpus` };
+}
+
+async function attributionSpeed(old: { attribute: Attribute; label: string }) {
+  const { texts, source } = benchHeadlines();
+  const shippedUniverse = await universe();
+  const ours: Attribute = (text) => findTickers(text, shippedUniverse);
+  const runs = new Map<Attribute, number[]>([
+    [old.attribute, []],
+    [ours, []],
+  ]);
+  for (let round = 0; round < WARMUP + 5; round++) {
+    for (const [attribute, rates] of runs) {
+      const started = performance.now();
+      for (const text of texts) attribute(text);
+      const seconds = (performance.now() - started) / 1000;
+      if (round >= WARMUP) rates.push(texts.length / seconds);
+    }
+  }
+  const measurement = (label: string, rates: number[]): Measurement => ({
+    label,
+    value: median(rates),
+    unit: "headlines/s",
+    runs: rates,
+  });
+  report(
+    `ticker attribution alone, ${source}, median of 5 interleaved rounds`,
+    COMMAND,
+    measurement(old.label, runs.get(old.attribute) ?? []),
+    [measurement("this extractor (findTickers, with evidence)", runs.get(ours) ?? [])],
+  );
+}
+
 // ---------------------------------------------------------------- part 1: queue overhead
 
 const noop: Classifier = {
@@ -140,6 +243,7 @@ async function workerDeps(
   name: string,
   classifier: Classifier,
   batch: number,
+  tickers?: Attribute,
 ): Promise<SortationDeps> {
   return {
     db: pool,
@@ -147,38 +251,60 @@ async function workerDeps(
     logger: silentLogger(),
     classifier,
     universe: await universe(),
+    ...(tickers ? { tickers } : {}),
     worker: name,
     settings: { claimBatchSize: batch, leaseMs: 600_000, maxAttempts: 5, pollIntervalMs: 1_000 },
   };
 }
 
-async function queueOverhead(pool: DatabasePool) {
+async function queueOverhead(pool: DatabasePool, old: { attribute: Attribute; label: string }) {
   const rows = 5_000;
-  const texts = headlines(200);
-  const measure = async (workers: number): Promise<Measurement> => {
+  const texts = benchHeadlines().texts.slice(0, 1_000);
+  const once = async (workers: number, tickers?: Attribute): Promise<number> => {
     const deps = await Promise.all(
-      Array.from({ length: workers }, (_, i) => workerDeps(pool, `bench-${i}`, noop, 100)),
+      Array.from({ length: workers }, (_, i) => workerDeps(pool, `bench-${i}`, noop, 100, tickers)),
     );
-    const runs: number[] = [];
-    for (let i = 0; i < WARMUP + REPEAT; i++) {
-      await resetQueue(pool, rows, texts);
-      const started = performance.now();
-      const done = await Promise.all(deps.map(drain));
-      const ms = performance.now() - started;
-      const total = done.reduce((a, b) => a + b, 0);
-      if (total !== rows) throw new Error(`classified ${total} rows, expected ${rows}`);
-      if (i >= WARMUP) runs.push(rows / (ms / 1000));
-    }
-    return {
-      label: `${workers} worker(s), batches of 100, ${rows} rows`,
-      value: median(runs),
-      unit: "rows/s",
-      runs,
-    };
+    await resetQueue(pool, rows, texts);
+    const started = performance.now();
+    const done = await Promise.all(deps.map(drain));
+    const ms = performance.now() - started;
+    const total = done.reduce((a, b) => a + b, 0);
+    if (total !== rows) throw new Error(`classified ${total} rows, expected ${rows}`);
+    return rows / (ms / 1000);
   };
-  const one = await measure(1);
-  const four = await measure(4);
-  report("claim + complete with a no-op classifier (includes ticker extraction)", COMMAND, one, [four]);
+  // Old and new alternate within each round, so a noisy neighbour hits both alike.
+  // Five interleaved rounds: the database's noise is larger than the extractors' difference.
+  const oldRuns: number[] = [];
+  const newRuns: number[] = [];
+  for (let i = 0; i < WARMUP + 5; i++) {
+    const a = await once(1, old.attribute);
+    const b = await once(1);
+    if (i >= WARMUP) {
+      oldRuns.push(a);
+      newRuns.push(b);
+    }
+  }
+  const fourRuns: number[] = [];
+  for (let i = 0; i < WARMUP + REPEAT; i++) {
+    const rate = await once(4);
+    if (i >= WARMUP) fourRuns.push(rate);
+  }
+  const m = (label: string, runs: number[]): Measurement => ({
+    label,
+    value: median(runs),
+    unit: "rows/s",
+    runs,
+  });
+  report(
+    `claim + complete with a no-op classifier (includes ticker attribution), batches of 100, ${rows} rows`,
+    COMMAND,
+    m(`1 worker, ${old.label}`, oldRuns),
+    [m("1 worker, this extractor", newRuns), m("4 workers, this extractor", fourRuns)],
+  );
+  const ratio = median(newRuns) / median(oldRuns);
+  console.log(
+    `  goal: within 10% of main's extractor: ${ratio.toFixed(2)}× ${ratio >= 0.9 ? "met" : "MISSED"}`,
+  );
 }
 
 // ---------------------------------------------------------------- part 2: inference
@@ -432,9 +558,15 @@ async function main() {
     process.stdout.write(`${JSON.stringify(await child(JSON.parse(input) as ChildRequest))}\n`);
     return;
   }
+  const old = await mainExtractor();
+  await attributionSpeed(old);
   const database = await benchDatabase(10);
   try {
-    await queueOverhead(database.pool);
+    await queueOverhead(database.pool, old);
+    if (process.env.SORTATION_BENCH_ONLY === "tickers") {
+      console.log("\n## inference: skipped (SORTATION_BENCH_ONLY=tickers)");
+      return;
+    }
     for (const model of MODELS) {
       if (model.size === "base" && process.env.SORTATION_BENCH_BASE === "0") {
         console.log("\n## BERT-base-shaped model: skipped (SORTATION_BENCH_BASE=0)");

@@ -8,7 +8,11 @@ import { readdirSync } from "node:fs";
 import path from "node:path";
 
 const dir = import.meta.dirname;
-const wanted = process.argv.slice(2);
+// Names select evaluations; everything from the first `--flag` on is passed to each of them.
+const args = process.argv.slice(2);
+const firstFlag = args.findIndex((arg) => arg.startsWith("--"));
+const wanted = firstFlag < 0 ? args : args.slice(0, firstFlag);
+const flags = firstFlag < 0 ? [] : args.slice(firstFlag);
 const available = readdirSync(dir)
   .filter((name) => name.endsWith(".eval.ts"))
   .sort();
@@ -21,7 +25,9 @@ if (files.length === 0) {
 let failed = 0;
 for (const file of files) {
   console.log(`\n# ${file}`);
-  const result = spawnSync(process.execPath, ["--import", "tsx", path.join(dir, file)], { stdio: "inherit" });
+  const result = spawnSync(process.execPath, ["--import", "tsx", path.join(dir, file), ...flags], {
+    stdio: "inherit",
+  });
   if (result.status !== 0) failed += 1;
 }
 process.exit(failed === 0 ? 0 : 1);

@@ -1,5 +1,6 @@
 import * as z from "zod";
 import type { SecretsProvider } from "../common/secrets.ts";
+import { alpacaSymbol, canonicalTicker } from "../common/symbols.ts";
 import {
   type Candle,
   type DroppedCounts,
@@ -75,7 +76,7 @@ export function parseAlpacaBars(
     for (const bar of bars ?? []) {
       const ts = new Date(bar.t);
       const candle: Candle = {
-        ticker: symbol.toUpperCase(),
+        ticker: canonicalTicker(symbol),
         ts,
         open: bar.o,
         high: bar.h,
@@ -90,8 +91,8 @@ export function parseAlpacaBars(
       }
       candles.push(candle);
     }
-    bySymbol.set(symbol.toUpperCase(), candles);
-    dropped.set(symbol.toUpperCase(), counts);
+    bySymbol.set(canonicalTicker(symbol), candles);
+    dropped.set(canonicalTicker(symbol), counts);
   }
   return { bySymbol, dropped, nextPageToken: parsed.data.next_page_token ?? null };
 }
@@ -124,7 +125,7 @@ export function alpacaProvider(options: AlpacaOptions): MarketDataProvider {
     let pageToken: string | null = null;
     do {
       const url = new URL(`${options.baseUrl}/v2/stocks/bars`);
-      url.searchParams.set("symbols", symbols.join(","));
+      url.searchParams.set("symbols", symbols.map(alpacaSymbol).join(","));
       url.searchParams.set("timeframe", INTERVALS[interval].alpaca);
       url.searchParams.set("start", request.from.toISOString());
       url.searchParams.set("end", request.to.toISOString());

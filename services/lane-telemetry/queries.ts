@@ -1,5 +1,6 @@
 import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../common/db.ts";
+import { canonicalTicker } from "../common/symbols.ts";
 import type { Candle } from "./market-data.ts";
 
 /** The `watchlist` parameter's pattern, applied to tickers taken from the news too. */
@@ -28,7 +29,7 @@ export async function selectWatchlist(
           GROUP BY t.ticker
           ORDER BY count(*) DESC, t.ticker
           LIMIT ${options.max}`);
-  const all = [...new Set([...options.configured.map((t) => t.toUpperCase()), ...fromNews])];
+  const all = [...new Set([...options.configured.map(canonicalTicker), ...fromNews])];
   return all.slice(0, options.max);
 }
 

@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { canonicalTicker } from "../common/symbols.ts";
 import {
   type Candle,
   type DroppedCounts,
@@ -65,9 +66,9 @@ export interface YahooOptions {
   http: Omit<HttpOptions, "provider" | "signal">;
 }
 
-/** Our tickers use Alpaca/SEC class notation (BRK.B); Yahoo writes classes with a dash (BRK-B). */
+/** Our tickers write classes with a dot (BRK.B, services/common/symbols.ts); Yahoo with a dash (BRK-B). */
 export function yahooSymbol(ticker: string): string {
-  return ticker.replace(/\./g, "-");
+  return canonicalTicker(ticker).replace(/\./g, "-");
 }
 
 /**

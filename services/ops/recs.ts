@@ -145,9 +145,21 @@ const gateDecisionSchema = z.array(
   }),
 );
 
+/** How sortation found one ticker of a headline (inbound_events_classified.ticker_evidence). */
+export interface TickerFound {
+  ticker: string;
+  /** cashtag | exchange | symbol | name */
+  via: string;
+  /** The text that named it. */
+  text: string;
+}
+const tickerEvidenceSchema = z.array(z.object({ ticker: z.string(), via: z.string(), text: z.string() }));
+
 export interface ExplainedHeadline {
   eventId: number;
   title: string | null;
+  /** The tickers sortation attributed the headline to and how it found each ([] before migration 0060). */
+  tickers: TickerFound[];
   /** The event's score and recency weight as the engine used them. */
   score: number;
   weight: number;
@@ -186,6 +198,7 @@ const headlineRow = z.object({
   label: z.string().nullable(),
   classifier: z.string().nullable(),
   model_id: z.string().nullable(),
+  ticker_evidence: z.unknown(),
 });
 const candleRow = z.object({ ts: z.number(), close: z.number() });
 
@@ -223,7 +236,7 @@ export async function explainRecommendation(
     ids.length === 0
       ? Promise.resolve([])
       : db.any(sql.type(headlineRow)`
-          SELECT r.id, r.title, r.published_at, c.label, c.classifier, c.model_id
+          SELECT r.id, r.title, r.published_at, c.label, c.classifier, c.model_id, c.ticker_evidence
           FROM inbound_events_raw r LEFT JOIN inbound_events_classified c ON c.raw_id = r.id
           WHERE r.id = ANY(${sql.array(ids, "int8")})`),
     db.any(sql.type(candleRow)`
@@ -253,6 +266,7 @@ export async function explainRecommendation(
       return {
         eventId: event.rawId,
         title: found?.title ?? null,
+        tickers: tickerEvidenceSchema.safeParse(found?.ticker_evidence).data ?? [],
         score: event.score,
         weight: event.weight,
         label: found?.label ?? null,

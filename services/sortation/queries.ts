@@ -1,5 +1,6 @@
 import * as z from "zod";
 import { type CommonQueryMethods, type DatabasePool, sql } from "../common/db.ts";
+import type { TickerEvidence } from "./tickers.ts";
 
 /**
  * The work queue of invariant 2, on the lease columns of inbound_events_raw. Every query takes
@@ -27,8 +28,10 @@ export interface ClassifiedRow {
   modelId: string;
   modelRevision: string | null;
   modelDtype: string | null;
-  /** Uppercase; may be empty. */
+  /** Canonical (BRK.B); may be empty. */
   tickers: readonly string[];
+  /** How each ticker was found, in the order of `tickers` (the ticker_evidence column). */
+  tickerEvidence: readonly TickerEvidence[];
 }
 
 const ts = (date: Date) => sql.fragment`${date.toISOString()}::timestamptz`;
@@ -112,18 +115,19 @@ export async function completeBatch(
     // sql.unnest cannot carry a text[] per row (PostgreSQL arrays are rectangular), so the
     // tickers travel space-joined and are split back in SQL; tickers never contain spaces.
     row.tickers.join(" "),
+    JSON.stringify(row.tickerEvidence),
   ]);
   const ids = options.rows.map((row) => row.rawId);
   return db.transaction(async (tx) => {
     const inserted = await tx.any(sql.type(z.object({ raw_id: z.number().int() }))`
       INSERT INTO inbound_events_classified (
         raw_id, label, p_positive, p_negative, p_neutral, score, classifier,
-        model_id, model_revision, model_dtype, tickers, published_at, classified_at
+        model_id, model_revision, model_dtype, tickers, ticker_evidence, published_at, classified_at
       )
       SELECT u.raw_id, u.label, u.p_positive, u.p_negative, u.p_neutral, u.score, u.classifier,
              u.model_id, u.model_revision, u.model_dtype,
              coalesce(string_to_array(nullif(u.tickers, ''), ' '), '{}'::text[]),
-             r.published_at, ${ts(options.now)}
+             u.ticker_evidence::jsonb, r.published_at, ${ts(options.now)}
       FROM ${sql.unnest(tuples, [
         "int8",
         "text",
@@ -136,8 +140,9 @@ export async function completeBatch(
         "text",
         "text",
         "text",
+        "text",
       ])} AS u(raw_id, label, p_positive, p_negative, p_neutral, score, classifier,
-               model_id, model_revision, model_dtype, tickers)
+               model_id, model_revision, model_dtype, tickers, ticker_evidence)
       JOIN inbound_events_raw AS r ON r.id = u.raw_id
       ON CONFLICT (raw_id) DO NOTHING
       RETURNING raw_id

@@ -13,7 +13,7 @@ export const SEC_TICKERS_URL = "https://www.sec.gov/files/company_tickers_exchan
 
 /**
  * Derives the compact snapshot the worker ships with from the SEC list: exchange-listed rows
- * only (no OTC, no unlisted), symbols normalised (BRK.B → BRK-B), names reduced to their
+ * only (no OTC, no unlisted), symbols in the canonical notation (BRK-B → BRK.B), names reduced to their
  * distinguishing words. Nothing else from the source is kept.
  * @throws OperatorError TICKERS_SOURCE_INVALID when the text is not the SEC list's shape.
  */
@@ -54,7 +54,7 @@ export function deriveSnapshot(
     if (typeof ticker !== "string" || typeof exchange !== "string" || typeof name !== "string") continue;
     if (!listed.has(exchange)) continue;
     const symbol = normaliseSymbol(ticker.trim());
-    if (!/^[A-Z]{1,5}(?:-[A-Z]{1,2})?$/.test(symbol) || seen.has(symbol)) continue;
+    if (!/^[A-Z]{1,5}(?:\.[A-Z]{1,2})?$/.test(symbol) || seen.has(symbol)) continue;
     seen.add(symbol);
     companies.push([symbol, exchange, normaliseCompanyName(name)]);
   }

@@ -15,7 +15,7 @@ import {
   parkExhausted,
   releaseRows,
 } from "./queries.ts";
-import { extractTickers, type TickerUniverse } from "./tickers.ts";
+import { findTickers, type TickerEvidence, type TickerUniverse } from "./tickers.ts";
 
 /** The pure core of the sortation stage: everything it needs comes in here. */
 export interface SortationDeps {
@@ -24,6 +24,8 @@ export interface SortationDeps {
   logger: Logger;
   classifier: Classifier;
   universe: TickerUniverse;
+  /** Ticker attribution; defaults to findTickers on `universe` (the benchmark swaps in main's). */
+  tickers?: (text: string) => readonly TickerEvidence[];
   /** Stamped into claimed_by: host:pid plus a suffix when one process runs several workers. */
   worker: string;
   settings: {
@@ -50,10 +52,14 @@ function headline(row: ClaimedRow): string {
 }
 
 /** Tickers from the headline; from the summary only when the headline names none. */
-function tickersOf(row: ClaimedRow, universe: TickerUniverse): string[] {
-  const fromTitle = extractTickers(row.title, universe);
+function tickersOf(
+  row: ClaimedRow,
+  deps: Pick<SortationDeps, "universe" | "tickers">,
+): readonly TickerEvidence[] {
+  const find = deps.tickers ?? ((text: string) => findTickers(text, deps.universe));
+  const fromTitle = find(row.title);
   if (fromTitle.length > 0 || !row.summary) return fromTitle;
-  return extractTickers(row.summary.slice(0, 1_000), universe);
+  return find(row.summary.slice(0, 1_000));
 }
 
 /**
@@ -211,6 +217,7 @@ export async function processBatch(deps: SortationDeps, signal?: AbortSignal): P
   for (const row of rows) {
     const sentiment = ok.get(row.id);
     if (!sentiment) continue;
+    const evidence = tickersOf(row, deps);
     classified.push({
       rawId: row.id,
       ...sentiment,
@@ -218,7 +225,8 @@ export async function processBatch(deps: SortationDeps, signal?: AbortSignal): P
       modelId: deps.classifier.modelId,
       modelRevision: deps.classifier.modelRevision,
       modelDtype: deps.classifier.modelDtype,
-      tickers: tickersOf(row, deps.universe),
+      tickers: evidence.map((e) => e.ticker),
+      tickerEvidence: evidence,
     });
   }
   const settled = await settleBatch(deps, classified, failed, signal);

@@ -114,11 +114,16 @@ describe("the built opsctl binary", function () {
     assert.equal((list.recommendations as { id: number }[])[0]?.id, recommendationId);
     const shown = await opsctl(["recs", "show", String(recommendationId), "--json"]);
     assert.equal(shown.code, 0, shown.stderr);
-    const explanation = json(shown) as { headlines: { title: string }[]; inputsParsed: boolean };
+    const explanation = json(shown) as {
+      headlines: { title: string; tickers: unknown[] }[];
+      inputsParsed: boolean;
+    };
     assert.equal(explanation.inputsParsed, true);
     assert.equal(explanation.headlines.length, 3);
+    assert.deepEqual(explanation.headlines[0]?.tickers, [{ ticker: "ACME", via: "name", text: "Acme" }]);
     const plain = await opsctl(["recs", "show", String(recommendationId)]);
     assert.match(plain.stdout, /close \(\*\) vs SMA20/);
+    assert.match(plain.stdout, /tickers ACME \(name "Acme"\)/);
     assert.ok(!plain.stdout.includes("\u001b["), "no ANSI escapes in a pipe");
   });
 

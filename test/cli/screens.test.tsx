@@ -173,6 +173,7 @@ describe("opsctl screens (ink-testing-library frames)", () => {
         {
           eventId: 7,
           title: "Acme beats estimates",
+          tickers: [{ ticker: "ACME", via: "name", text: "Acme" }],
           score: 0.91,
           weight: 1,
           label: "positive",
@@ -183,6 +184,7 @@ describe("opsctl screens (ink-testing-library frames)", () => {
         {
           eventId: 8,
           title: null,
+          tickers: [],
           score: 0.4,
           weight: 0.5,
           label: null,
@@ -193,6 +195,7 @@ describe("opsctl screens (ink-testing-library frames)", () => {
         {
           eventId: 9,
           title: "Acme cuts guidance",
+          tickers: [],
           score: -0.5,
           weight: 1,
           label: "negative",
@@ -217,6 +220,7 @@ describe("opsctl screens (ink-testing-library frames)", () => {
     assert.match(frame, /close 109\.85 vs SMA20 107\.40 \(above\)/);
     assert.match(frame, /threshold=0\.35 minEvents=2/);
     assert.match(frame, /0\.91 ×1\.00 #7 Acme beats estimates/);
+    assert.match(frame, /tickers ACME \(name "Acme"\)/);
     assert.match(frame, /#8 \(event not found\)/);
     // A headline the lexicon scored says so; FinBERT's do not carry the tag.
     assert.match(frame, /#9 \[lexicon, not FinBERT\] Acme cuts guidance/);

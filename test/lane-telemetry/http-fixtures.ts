@@ -1,12 +1,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import path from "node:path";
+import { corpusDir } from "../../eval/lib/corpus.ts";
 
-/** The shared corpus (../shared/corpus relative to the repository root, or OPS_CORPUS_DIR from a worktree elsewhere). */
-export const MARKET_CORPUS = path.join(
-  process.env.OPS_CORPUS_DIR ?? path.resolve(import.meta.dirname, "../../../shared/corpus"),
-  "market",
-);
+/** The shared corpus (OPS_CORPUS_DIR, else ../shared/corpus relative to the repository root). */
+export const MARKET_CORPUS = path.join(corpusDir(), "market");
 
 /** Fails the calling suite with a clear message when the corpus is absent. */
 export function requireCorpus(): void {

@@ -126,17 +126,48 @@ describe("sortation work queue", () => {
         modelId: "m",
         modelRevision: null,
         modelDtype: null,
-        tickers: ["AAPL", "BRK-B"],
+        tickers: ["AAPL", "BRK.B"],
+        tickerEvidence: [
+          { ticker: "AAPL", via: "name" as const, text: "Apple" },
+          { ticker: "BRK.B", via: "cashtag" as const, text: "$BRK.B" },
+        ],
       };
       assert.equal(await completeBatch(db.stagePool, { worker: "w1", now: clock.now(), rows: [row] }), 1);
       assert.equal(await completeBatch(db.stagePool, { worker: "w2", now: clock.now(), rows: [row] }), 0);
       const stored = await db.pool.any(sql.type(AnyRow)`
-        SELECT c.tickers, r.processed_at, r.claimed_by FROM inbound_events_classified c
+        SELECT c.tickers, c.ticker_evidence, r.processed_at, r.claimed_by FROM inbound_events_classified c
         JOIN inbound_events_raw r ON r.id = c.raw_id WHERE c.raw_id = ${id}`);
       assert.equal(stored.length, 1);
-      assert.deepEqual(stored[0]?.tickers, ["AAPL", "BRK-B"]);
+      assert.deepEqual(stored[0]?.tickers, ["AAPL", "BRK.B"]);
+      assert.deepEqual(stored[0]?.ticker_evidence, row.tickerEvidence);
       assert.equal(stored[0]?.processed_at, clock.now().getTime());
       assert.equal(stored[0]?.claimed_by, null);
+    });
+  });
+
+  describe("ticker evidence", () => {
+    const db = useTestDatabase();
+
+    it("stores how each ticker of a headline was found, with the text that found it", async () => {
+      const clock = new FakeClock(new Date("2026-01-05T15:00:00Z"));
+      const [id] = await insertRawEvents(
+        db.pool,
+        1,
+        () => "$NVDA and Apple (NYSE: IBM) rally; Stocks: ALL, ON, TSLA",
+        "evidence",
+      );
+      await processBatch(deps(db.pool, clock, "w-evidence"));
+      const stored = await db.pool.one(sql.type(AnyRow)`
+        SELECT tickers, ticker_evidence FROM inbound_events_classified WHERE raw_id = ${id ?? 0}`);
+      assert.deepEqual(stored.tickers, ["NVDA", "AAPL", "IBM", "ALL", "ON", "TSLA"]);
+      assert.deepEqual(stored.ticker_evidence, [
+        { ticker: "NVDA", via: "cashtag", text: "$NVDA" },
+        { ticker: "AAPL", via: "name", text: "Apple" },
+        { ticker: "IBM", via: "exchange", text: "NYSE: IBM" },
+        { ticker: "ALL", via: "symbol", text: "ALL" },
+        { ticker: "ON", via: "symbol", text: "ON" },
+        { ticker: "TSLA", via: "symbol", text: "TSLA" },
+      ]);
     });
   });
 

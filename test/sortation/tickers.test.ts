@@ -6,10 +6,14 @@ import { deriveSnapshot, formatSnapshot } from "../../services/sortation/ticker-
 import {
   buildUniverse,
   extractTickers,
+  findTickers,
   loadShippedUniverse,
   loadUniverse,
+  MAX_TEXT_CHARS,
   normaliseCompanyName,
+  normaliseSymbol,
   TickerSnapshot,
+  type TickerUniverse,
 } from "../../services/sortation/tickers.ts";
 import { testUniverse } from "./fixtures.ts";
 
@@ -18,24 +22,30 @@ const tickers = (text: string) => extractTickers(text, universe);
 
 describe("ticker extraction", () => {
   it("finds cashtags, in any case, with share classes written with a dot", () => {
-    assert.deepEqual(tickers("$AAPL and $nvda rally; $BRK.B flat"), ["AAPL", "NVDA", "BRK-B"]);
+    assert.deepEqual(tickers("$AAPL and $nvda rally; $BRK.B flat; $brk-a up"), [
+      "AAPL",
+      "NVDA",
+      "BRK.B",
+      "BRK.A",
+    ]);
   });
 
   it("ignores dollar amounts and cashtags of symbols outside the universe", () => {
     assert.deepEqual(tickers("Startup raises $100 million, eyes $ZZZZ listing"), []);
   });
 
-  it("takes exchange-qualified symbols as written, with or without space and parentheses", () => {
-    assert.deepEqual(tickers("Acme Robotics (NASDAQ: ACME) prices IPO"), ["ACME"]);
+  it("takes exchange-qualified symbols of the universe, with or without space and parentheses", () => {
+    assert.deepEqual(tickers("Acme Robotics (NASDAQ: ACME) prices IPO"), []);
+    assert.deepEqual(tickers("Tesla (NASDAQ: TSLA) prices offering"), ["TSLA"]);
     assert.deepEqual(tickers("Block (NYSE:XYZ) shares jump"), ["XYZ"]);
     assert.deepEqual(tickers("Gartner, Inc. (NYSE: IT) beats"), ["IT"]);
-    assert.deepEqual(tickers("Filing from nyse american: ABCD"), ["ABCD"]);
+    assert.deepEqual(tickers("Filing from nyse american: IBM"), ["IBM"]);
   });
 
   it("finds company names written as proper nouns, longest name first", () => {
     assert.deepEqual(tickers("Apple and Microsoft lead gains"), ["AAPL", "MSFT"]);
     assert.deepEqual(tickers("Bank of America raises dividend"), ["BAC"]);
-    assert.deepEqual(tickers("Berkshire Hathaway buys more stock"), ["BRK-B"]);
+    assert.deepEqual(tickers("Berkshire Hathaway buys more stock"), ["BRK.B"]);
   });
 
   it("does not take a lower-case common noun for a company", () => {
@@ -44,7 +54,11 @@ describe("ticker extraction", () => {
 
   it("keeps bare uppercase English words out without context: ALL, IT, A, ON", () => {
     assert.deepEqual(tickers("ALL eyes on the Fed as IT spending slows; A rally ON hold"), []);
-    assert.deepEqual(tickers("Stocks to watch: IT, ALL, ON"), []);
+  });
+
+  it("takes every symbol of a ticker list, in parentheses or as a run after a colon", () => {
+    assert.deepEqual(tickers("Stocks to watch: IT, ALL, ON"), ["IT", "ALL", "ON"]);
+    assert.deepEqual(tickers("Top Gainers (NVDA, A, TSLA)"), ["NVDA", "A", "TSLA"]);
   });
 
   it("takes an ambiguous symbol with context: in parentheses or followed by shares or stock", () => {
@@ -71,6 +85,125 @@ describe("ticker extraction", () => {
   });
 });
 
+describe("ticker attribution on the shipped universe", () => {
+  let shipped: TickerUniverse;
+  before(async () => {
+    shipped = await loadShippedUniverse();
+  });
+  const about = (text: string) => extractTickers(text, shipped);
+
+  it("does not attribute a rating firm that is the source of a rating, target or note", () => {
+    assert.deepEqual(about("UBS Maintains Neutral on AmerisourceBergen, Raises Price Target to $98"), [
+      "COR",
+    ]);
+    assert.deepEqual(about("Barrick Gold Downgraded To Hold At Jefferies"), ["GOLD"]);
+    assert.deepEqual(about("UPDATE: Jefferies Sees 'continued margin pressure' For McKesson"), ["MCK"]);
+    assert.deepEqual(about("Morgan Stanley: Barrick Gold Must Cut Debt Before Executing Its Plan"), ["GOLD"]);
+    assert.deepEqual(about("Goldcorp Might've Just Hit Bottom, Barclays Says"), []);
+    assert.deepEqual(about("Agilent Technologies To Present At Goldman Sachs Healthcare Conference"), ["A"]);
+  });
+
+  it("attributes the same firm when the news is about it", () => {
+    assert.deepEqual(about("Goldman Sachs Reports Q3 EPS $5.20 vs $4.80 Est"), ["GS"]);
+    assert.deepEqual(about("Wells Fargo Downgrades Bank of America to Underweight"), ["BAC"]);
+    assert.deepEqual(about("Barrick Gold, Deutsche Bank, Intrexon: Fast Money Picks"), [
+      "GOLD",
+      "DB",
+      "PGEN",
+    ]);
+  });
+
+  it("finds names with possessives, hyphens, '&' or 'and', and without Group/Technologies tails", () => {
+    assert.deepEqual(about("Apple's iPhone Sales Beat; Coca-Cola's Q3 Misses"), ["AAPL", "KO"]);
+    assert.deepEqual(about("Procter and Gamble, Johnson & Johnson Rise"), ["PG", "JNJ"]);
+    assert.deepEqual(about("American Airlines Sees Q4 Revenue Up; Agilent Q3 EPS Beats"), ["AAL", "A"]);
+  });
+
+  it("finds well-known one-word names that are also words or start lower-case, but not a first name", () => {
+    assert.deepEqual(about("Ford Recalls 1M Vehicles; Dell Unveils Laptops; eBay Q2 Beats"), [
+      "F",
+      "DELL",
+      "EBAY",
+    ]);
+    assert.deepEqual(about("Tim Cook Says Apple Services Growth Is Underappreciated"), ["AAPL"]);
+    assert.deepEqual(about("Abbott Labs Beats Estimates; Toyota Recalls Cars"), ["ABT", "TM"]);
+    assert.deepEqual(about("Target Corp Q3 Earnings; Visa Inc. Reports; Analysts Target Visa Rules"), [
+      "TGT",
+      "V",
+    ]);
+    assert.deepEqual(about("GM Recalls 1M Cars; BP Oil Spill Costs Rise; JD.com Beats"), ["GM", "BP", "JD"]);
+  });
+
+  it("never takes a lone common word for a company", () => {
+    assert.deepEqual(about("Deutsche Bank Maintains Hold, Lowers Price Target"), []);
+    assert.deepEqual(about("54 Stocks Moving In Monday's Mid-Day Session With The Highest Volume"), []);
+    assert.deepEqual(about("Gold Prices Mixed on Stronger Dollar; Is The Rally Over For Gold?"), []);
+  });
+
+  it("does not take an exchange named as the venue, but does when the exchange is the news", () => {
+    assert.deepEqual(about("Renmin Tianli Receives Nasdaq Notification Of Non-Compliance"), []);
+    assert.deepEqual(about("Top 4 NYSE Stocks In The Rental Industry"), []);
+    assert.deepEqual(about("Nasdaq Reports Q1 Revenue Up 10%"), ["NDAQ"]);
+  });
+
+  it("does not take a news outlet that carries the story", () => {
+    assert.deepEqual(about("Apple Plans Cheaper iPhone, According To The New York Times"), ["AAPL"]);
+    assert.deepEqual(about("New York Times Reports Q2 EPS $0.20"), ["NYT"]);
+  });
+
+  it("does not take abbreviations that only look like symbols", () => {
+    assert.deepEqual(
+      about("Merck's PD-L1 Data Due 8:30 AM ET Nov. 17; ABC Jul $77.5 Put, OI: 25; DE Shaw Buys"),
+      ["MRK", "COR"],
+    );
+  });
+
+  it("attributes renamed companies and former symbols with today's tickers", () => {
+    assert.deepEqual(about("AmerisourceBergen Q3 Adj. EPS $1.76 Beats"), ["COR"]);
+    assert.deepEqual(about("Citi Likes Barrick Gold (ABX)"), ["GOLD"]);
+    assert.deepEqual(about("Top Stocks In The Drugs Wholesale Industry (MHS, ABC, CAH, MCK)"), [
+      "COR",
+      "CAH",
+      "MCK",
+    ]);
+    assert.deepEqual(about("ABC News Reports Storm Damage; Disney's ABC Network Renews Show"), ["DIS"]);
+  });
+
+  it("says how each ticker was found, with the text that found it", () => {
+    assert.deepEqual(findTickers("$TSLA and Apple (NASDAQ: AAPL) vs Nvidia; stocks: GM, F, ET", shipped), [
+      { ticker: "TSLA", via: "cashtag", text: "$TSLA" },
+      { ticker: "AAPL", via: "name", text: "Apple" },
+      { ticker: "NVDA", via: "name", text: "Nvidia" },
+      { ticker: "GM", via: "symbol", text: "GM" },
+      { ticker: "F", via: "symbol", text: "F" },
+      { ticker: "ET", via: "symbol", text: "ET" },
+    ]);
+    assert.deepEqual(findTickers("Aaron's, Inc. (NYSE: AAN) Reports; Exxon (NYSE:XOM) too", shipped), [
+      { ticker: "XOM", via: "name", text: "Exxon" },
+    ]);
+  });
+
+  it("reads control characters as spaces", () => {
+    assert.deepEqual(about("Bank\u0000of\nAmerica\u0007 rallies;\u2028Apple\tslips"), ["BAC", "AAPL"]);
+  });
+
+  it("reads only the first MAX_TEXT_CHARS of a 1 MB headline, without error", () => {
+    const huge = `Apple rallies ${"and then some ".repeat(80_000)} Nvidia`;
+    assert.ok(huge.length > 1_000_000);
+    assert.deepEqual(about(huge), ["AAPL"]);
+    assert.deepEqual(about(huge), about(huge.slice(0, MAX_TEXT_CHARS)));
+    assert.deepEqual(about(`${"(".repeat(500_000)}AAPL${")".repeat(500_000)}`), []);
+  });
+});
+
+describe("share-class notation", () => {
+  it("writes every provider's notation in the canonical dot form", () => {
+    for (const written of ["BRK-B", "BRK.B", "BRK/B", "brk b", " BRK.B "])
+      assert.equal(normaliseSymbol(written), "BRK.B");
+    assert.equal(normaliseSymbol("BTC/USD"), "BTC/USD"); // a currency pair, not a class
+  });
+});
+
 describe("ticker snapshot", () => {
   const sec = JSON.stringify({
     fields: ["cik", "name", "ticker", "exchange"],
@@ -89,8 +222,8 @@ describe("ticker snapshot", () => {
     const snapshot = deriveSnapshot(sec, { source: "test.json", now, derivedBy: "test" });
     assert.deepEqual(snapshot.companies, [
       ["AAPL", "Nasdaq", "APPLE"],
-      ["BRK-B", "NYSE", "BERKSHIRE HATHAWAY"],
-      ["BRK-A", "NYSE", "BERKSHIRE HATHAWAY"],
+      ["BRK.B", "NYSE", "BERKSHIRE HATHAWAY"],
+      ["BRK.A", "NYSE", "BERKSHIRE HATHAWAY"],
       ["LLY", "NYSE", "ELI LILLY"],
     ]);
     assert.equal(snapshot.derivedAt, "2026-03-01T00:00:00.000Z");
@@ -100,7 +233,7 @@ describe("ticker snapshot", () => {
     const reparsed = TickerSnapshot.parse(JSON.parse(formatSnapshot(snapshot)));
     assert.deepEqual(reparsed, snapshot);
     assert.deepEqual(extractTickers("Berkshire Hathaway sells Apple", buildUniverse(reparsed)), [
-      "BRK-B",
+      "BRK.B",
       "AAPL",
     ]);
   });
@@ -127,7 +260,7 @@ describe("ticker snapshot", () => {
 
   it("ships a snapshot that loads and knows the largest listed companies", async () => {
     const shipped = await loadShippedUniverse();
-    for (const symbol of ["AAPL", "MSFT", "NVDA", "BRK-B", "JPM"])
+    for (const symbol of ["AAPL", "MSFT", "NVDA", "BRK.B", "JPM"])
       assert.ok(shipped.symbols.has(symbol), symbol);
     assert.deepEqual(extractTickers("Nvidia and JPMorgan Chase lead; Walmart slips", shipped), [
       "NVDA",

@@ -91,11 +91,19 @@ export function ExplanationScreen({ explanation }: { explanation: Recommendation
         <Text bold>headlines</Text>
         {explanation.headlines.length === 0 ? <Text color="gray">none named in inputs</Text> : null}
         {explanation.headlines.map((headline) => (
-          <Text key={headline.eventId}>
-            {headline.score.toFixed(2).padStart(6)} ×{headline.weight.toFixed(2)} #{headline.eventId}{" "}
-            {headline.classifier === "lexicon" ? <Text color="yellow">[lexicon, not FinBERT] </Text> : null}
-            {headline.title ?? "(event not found)"}
-          </Text>
+          <Box key={headline.eventId} flexDirection="column">
+            <Text>
+              {headline.score.toFixed(2).padStart(6)} ×{headline.weight.toFixed(2)} #{headline.eventId}{" "}
+              {headline.classifier === "lexicon" ? <Text color="yellow">[lexicon, not FinBERT] </Text> : null}
+              {headline.title ?? "(event not found)"}
+            </Text>
+            {headline.tickers.length > 0 ? (
+              <Text color="gray">
+                {"               tickers "}
+                {headline.tickers.map((found) => `${found.ticker} (${found.via} "${found.text}")`).join(", ")}
+              </Text>
+            ) : null}
+          </Box>
         ))}
       </Box>
       <Box marginTop={1} flexDirection="column">

@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { alpacaSymbol } from "../../common/symbols.ts";
 import { type Broker, BrokerError, DuplicateClientOrderError } from "./types.ts";
 
 /**
@@ -70,7 +71,7 @@ export function alpacaBroker(options: AlpacaOptions): Broker {
     kind: "alpaca-paper",
     async placeOrder(order) {
       const response = await call("POST", "/v2/orders", {
-        symbol: order.symbol,
+        symbol: alpacaSymbol(order.symbol),
         qty: String(order.quantity),
         side: order.side === "BUY" ? "buy" : "sell",
         type: "market",

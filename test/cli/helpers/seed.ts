@@ -23,9 +23,9 @@ export async function seedTradingDay(
     const score = 0.85 - index * 0.1;
     const classifiedId = (await pool.oneFirst(sql.unsafe`
       INSERT INTO inbound_events_classified (raw_id, label, p_positive, p_negative, p_neutral, score, classifier,
-        model_id, tickers, published_at, classified_at)
+        model_id, tickers, ticker_evidence, published_at, classified_at)
       VALUES (${id}, 'positive', 0.9, 0.05, 0.05, ${score}, 'finbert', 'ProsusAI/finbert', ${sql.array(["ACME"], "text")},
-        ${at(30 - index)}, ${at(28 - index)})
+        ${sql.jsonb([{ ticker: "ACME", via: "name", text: "Acme" }])}, ${at(30 - index)}, ${at(28 - index)})
       RETURNING id`)) as number;
     events.push({
       id: classifiedId,
