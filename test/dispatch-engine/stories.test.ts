@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import * as z from "zod";
+import { FakeClock } from "../../services/common/clock.ts";
+import { sql } from "../../services/common/db.ts";
+import { createLogger } from "../../services/common/logger.ts";
+import { runDispatchEngine } from "../../services/dispatch-engine/engine.ts";
+import { selectSnapshots } from "../../services/dispatch-engine/queries.ts";
+import { replay } from "../../services/dispatch-engine/replay.ts";
+import { type RuleParams, type StoryMember, storyVotes } from "../../services/dispatch-engine/rule.ts";
+import { useTestDatabase } from "../helpers/db.ts";
+import { clearAll, seedCandles, seedEvent, seedStory, trend } from "./fixtures.ts";
+
+const logger = createLogger({ level: "silent", pretty: false });
+const params: RuleParams = {
+  threshold: 0.35,
+  minEvents: 2,
+  lookbackMinutes: 120,
+  cooldownMinutes: 60,
+  maxCandleAgeSeconds: 900,
+};
+const T = new Date("2026-11-25T15:00:00Z");
+const minutes = (m: number) => new Date(T.getTime() + m * 60_000);
+
+describe("dispatch-engine: one story, one vote (pure)", () => {
+  const member = (
+    rawId: number,
+    storyId: number | null,
+    score: number,
+    publishedMin: number,
+  ): StoryMember => ({
+    id: rawId,
+    rawId,
+    storyId,
+    feedId: rawId,
+    link: null,
+    score,
+    confidence: 0.8,
+    publishedAt: minutes(publishedMin).getTime(),
+    storyFirstPublishedAt: minutes(storyId === null ? publishedMin : -30).getTime(),
+  });
+
+  it("makes one vote of three copies of a story, with the mean score and the first publication's age", () => {
+    const votes = storyVotes(
+      [member(1, 7, 0.9, -30), member(2, 7, 0.6, -25), member(3, 7, 0.3, -5), member(4, null, -0.5, -10)],
+      T.getTime(),
+      60,
+    );
+    assert.equal(votes.length, 2);
+    const story = votes.find((v) => v.storyId === 7);
+    assert.ok(story);
+    assert.deepEqual(
+      story.sources.map((s) => s.rawId),
+      [1, 2, 3],
+    );
+    assert.ok(Math.abs(story.score - 0.6) < 1e-12);
+    assert.equal(story.ageMinutes, 30);
+    assert.ok(Math.abs(story.weight - 0.8 * 0.5 ** (30 / 60)) < 1e-12);
+  });
+});
+
+describe("dispatch-engine: one story, one vote (against the database)", () => {
+  const db = useTestDatabase();
+  beforeEach(() => clearAll(db.pool));
+
+  async function syndicated(ticker: string, copies: number, firstMinute: number, ingestedAt?: Date) {
+    const storyId = await seedStory(db.pool, minutes(firstMinute));
+    for (let i = 0; i < copies; i += 1) {
+      await seedEvent(db.pool, {
+        tickers: [ticker],
+        score: 0.8,
+        publishedAt: minutes(firstMinute + i * 5),
+        storyId,
+        ...(i > 0 && ingestedAt ? { ingestedAt } : {}),
+      });
+    }
+    return storyId;
+  }
+
+  it("does not signal on one release carried by three feeds: one story is one event for min-events", async () => {
+    await seedCandles(db.pool, "ACME", minutes(-5), trend(100, 104));
+    await syndicated("ACME", 3, -30);
+    const [snapshot] = await selectSnapshots(db.pool, { asOf: T, params });
+    assert.equal(snapshot?.stories.length, 1);
+    assert.equal(snapshot?.stories[0]?.sources.length, 3);
+    const result = await runDispatchEngine({ db: db.pool, clock: new FakeClock(T), logger, params });
+    assert.deepEqual(result.skipped, { "too-few-events": 1 });
+    assert.equal(result.inserted, 0);
+  });
+
+  it("weighs a story carried three times like one carried once against other news", async () => {
+    await seedCandles(db.pool, "ACME", minutes(-5), trend(100, 104));
+    await syndicated("ACME", 3, -30);
+    await seedEvent(db.pool, { tickers: ["ACME"], score: -0.8, publishedAt: minutes(-30), pNegative: 0.8 });
+    const [snapshot] = await selectSnapshots(db.pool, { asOf: T, params });
+    assert.equal(snapshot?.stories.length, 2);
+    // Items would give (3 × 0.8 − 0.8) / 4 = 0.4, a BUY; stories give (0.8 − 0.8) / 2 = 0.
+    assert.ok(Math.abs(snapshot?.sentiment ?? 1) < 1e-9);
+  });
+
+  it("leaves out a story first published before the window, however recent its later copy", async () => {
+    await seedCandles(db.pool, "ACME", minutes(-5), trend(100, 104));
+    const storyId = await seedStory(db.pool, minutes(-150));
+    await seedEvent(db.pool, { tickers: ["ACME"], score: 0.8, publishedAt: minutes(-150), storyId });
+    await seedEvent(db.pool, { tickers: ["ACME"], score: 0.8, publishedAt: minutes(-10), storyId });
+    assert.deepEqual(await selectSnapshots(db.pool, { asOf: T, params }), []);
+  });
+
+  it("counts a story's copies as of the tick: a copy ingested later joins the vote only from then on", async () => {
+    await seedCandles(db.pool, "ACME", minutes(-5), trend(100, 104));
+    await syndicated("ACME", 3, -30, minutes(3));
+    const before = await selectSnapshots(db.pool, { asOf: T, params });
+    assert.equal(before[0]?.stories[0]?.sources.length, 1);
+    const after = await selectSnapshots(db.pool, { asOf: minutes(5), params });
+    assert.equal(after[0]?.stories[0]?.sources.length, 3);
+  });
+
+  it("replays stories as the live engine weighed them, tick by tick", async () => {
+    await seedCandles(db.pool, "ACME", minutes(-5), trend(100, 104));
+    await seedCandles(db.pool, "ACME", minutes(25), trend(104, 108));
+    await syndicated("ACME", 3, -30, minutes(3));
+    await syndicated("ACME", 2, 2, minutes(12));
+    for (let m = 0; m <= 30; m += 5) {
+      await runDispatchEngine({ db: db.pool, clock: new FakeClock(minutes(m)), logger, params });
+    }
+    const replayed = await replay(db.pool, { from: T, to: minutes(30), params });
+    const rows = await db.pool.any(
+      sql.type(z.object({ as_of: z.number(), ticker: z.string(), side: z.string(), inputs: z.unknown() }))`
+        SELECT as_of, ticker, side, inputs FROM dispatch_recommendations ORDER BY as_of`,
+    );
+    assert.ok(rows.length > 0, "the live engine made a recommendation");
+    assert.deepEqual(
+      replayed.recommendations.map((r) => ({
+        as_of: r.asOf.getTime(),
+        ticker: r.ticker,
+        side: r.side,
+        inputs: r.inputs,
+      })),
+      rows.map((r) => ({ as_of: r.as_of, ticker: r.ticker, side: r.side, inputs: r.inputs })),
+    );
+  });
+});
