@@ -3,6 +3,8 @@
 // carry them (a label before the headline, other case and punctuation, a source named after it),
 // beside news that shares most of their words but is another event. `story` is the truth.
 
+import { groupInMemory } from "../services/inbound-dock/stories.ts";
+
 export interface SyndicationItem {
   /** Which of the three local feeds carried it (1 wire, 2 aggregator, 3 portal). */
   feed: number;
@@ -95,15 +97,30 @@ export const SYNDICATION_SET: SyndicationItem[] = [
     minute: 33,
     story: "helio-crl",
   },
-  { feed: 1, title: "Orbit Ledger to Acquire Zenith Payments for $1.2 Billion in Cash", minute: 50, story: "orbit-acquires-zenith" },
-  { feed: 3, title: "Kestrel Airlines Names Maria Okafor Chief Financial Officer", minute: 66, story: "kestrel-cfo" },
+  {
+    feed: 1,
+    title: "Orbit Ledger to Acquire Zenith Payments for $1.2 Billion in Cash",
+    minute: 50,
+    story: "orbit-acquires-zenith",
+  },
+  {
+    feed: 3,
+    title: "Kestrel Airlines Names Maria Okafor Chief Financial Officer",
+    minute: 66,
+    story: "kestrel-cfo",
+  },
   {
     feed: 2,
     title: "Borealis Foods Cuts Full-Year Outlook After Weak Second Quarter",
     minute: 80,
     story: "borealis-cut",
   },
-  { feed: 1, title: "Quanta Motors Recalls 48,000 Vehicles Over Airbag Defect", minute: 95, story: "quanta-airbag" },
+  {
+    feed: 1,
+    title: "Quanta Motors Recalls 48,000 Vehicles Over Airbag Defect",
+    minute: 95,
+    story: "quanta-airbag",
+  },
   {
     feed: 3,
     title: "Lumen Bio Announces Proposed $150 Million Public Offering",
@@ -111,3 +128,57 @@ export const SYNDICATION_SET: SyndicationItem[] = [
     story: "lumen-proposed",
   },
 ];
+
+export interface GroupingFigures {
+  items: number;
+  stories: number;
+  /** Of the item pairs put in one story, the share that truly are one event (1 when none are). */
+  pairPrecision: number;
+  /** Of the item pairs that truly are one event, the share put in one story. */
+  pairRecall: number;
+}
+
+/** Pairwise precision and recall of a grouping against the truth. Pure. */
+export function pairFigures(truth: readonly string[], got: readonly (number | string)[]): GroupingFigures {
+  let together = 0;
+  let right = 0;
+  let truePairs = 0;
+  for (let i = 0; i < truth.length; i += 1) {
+    for (let j = i + 1; j < truth.length; j += 1) {
+      const isSame = truth[i] === truth[j];
+      const saidSame = got[i] === got[j];
+      if (isSame) truePairs += 1;
+      if (saidSame) together += 1;
+      if (isSame && saidSame) right += 1;
+    }
+  }
+  return {
+    items: truth.length,
+    stories: new Set(got).size,
+    pairPrecision: together === 0 ? 1 : right / together,
+    pairRecall: truePairs === 0 ? 1 : right / truePairs,
+  };
+}
+
+/** The exact-title baseline: items with byte-equal (trimmed) titles form one story. */
+export function groupByExactTitle(items: readonly { title: string }[]): string[] {
+  return items.map((item) => item.title.trim());
+}
+
+/** The synthetic set through ingest's rule and through the exact-title baseline. Pure. */
+export function evaluateStories(set: readonly SyndicationItem[] = SYNDICATION_SET): {
+  truth: { items: number; stories: number };
+  ours: GroupingFigures;
+  baseline: GroupingFigures;
+} {
+  const ordered = [...set].sort((a, b) => a.minute - b.minute);
+  const truth = ordered.map((item) => item.story);
+  const ours = groupInMemory(
+    ordered.map((item) => ({ feedId: item.feed, title: item.title, publishedAt: item.minute * 60_000 })),
+  );
+  return {
+    truth: { items: ordered.length, stories: new Set(truth).size },
+    ours: pairFigures(truth, ours),
+    baseline: pairFigures(truth, groupByExactTitle(ordered)),
+  };
+}

@@ -190,7 +190,7 @@ export function placeMembers(
 
 /** Existing stories (positive ids) rank before placeholders, older before newer. */
 function rankOf(storyId: number): number {
-  return storyId > 0 ? storyId : Number.MAX_SAFE_INTEGER + storyId;
+  return storyId > 0 ? storyId : 2 ** 52 - storyId;
 }
 
 /**
