@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
+import { render } from "ink-testing-library";
 import * as z from "zod";
+import { ExplanationScreen } from "../../cli/src/ui/recs-screens.tsx";
 import { FakeClock } from "../../services/common/clock.ts";
 import { sql } from "../../services/common/db.ts";
 import { createLogger } from "../../services/common/logger.ts";
+import { explainRecommendation } from "../../services/common/ops/recs.ts";
 import { runDispatchEngine } from "../../services/dispatch-engine/engine.ts";
 import { selectSnapshots } from "../../services/dispatch-engine/queries.ts";
 import { replay } from "../../services/dispatch-engine/replay.ts";
@@ -137,5 +140,54 @@ describe("dispatch-engine: one story, one vote (against the database)", () => {
       })),
       rows.map((r) => ({ as_of: r.as_of, ticker: r.ticker, side: r.side, inputs: r.inputs })),
     );
+  });
+});
+
+describe("recs show: a recommendation lists each story with all its sources", () => {
+  const db = useTestDatabase();
+
+  it("names every copy's feed, event id and link under its story, on screen and in JSON", async () => {
+    const feeds = await db.pool.anyFirst(sql.type(z.object({ id: z.number() }))`
+      INSERT INTO feeds (url, name) VALUES ('https://wire.example/rss', 'Wire'), ('https://agg.example/rss', 'Aggregator'),
+        ('https://portal.example/rss', 'Portal') RETURNING id`);
+    await seedCandles(db.pool, "ACME", minutes(-5), trend(100, 104));
+    const storyId = await seedStory(db.pool, minutes(-30));
+    const rawIds: number[] = [];
+    for (const [index, feedId] of feeds.entries()) {
+      const id = await seedEvent(db.pool, {
+        tickers: ["ACME"],
+        score: 0.8,
+        publishedAt: minutes(-30 + index),
+        storyId,
+      });
+      const rawId = await db.pool.oneFirst(sql.type(z.object({ raw_id: z.number() }))`
+        UPDATE inbound_events_raw r SET feed_id = ${feedId}, canonical_link = ${`https://news.example/acme-${index}`}
+        FROM inbound_events_classified c WHERE c.id = ${id} AND r.id = c.raw_id RETURNING r.id AS raw_id`);
+      rawIds.push(rawId);
+    }
+    await seedEvent(db.pool, { tickers: ["ACME"], score: 0.7, publishedAt: minutes(-10) });
+    const result = await runDispatchEngine({ db: db.pool, clock: new FakeClock(T), logger, params });
+    assert.equal(result.inserted, 1);
+    const explanation = await explainRecommendation(db.pool, result.ids[0] as number);
+    assert.ok(explanation?.stories);
+    assert.equal(explanation.recommendation.eventCount, 2);
+    const syndicatedStory = explanation.stories.find((story) => story.storyId === storyId);
+    assert.deepEqual(
+      syndicatedStory?.sources.map((s) => [s.eventId, s.feed, s.link]),
+      rawIds.map((id, index) => [
+        id,
+        ["Wire", "Aggregator", "Portal"][index],
+        `https://news.example/acme-${index}`,
+      ]),
+    );
+    const { lastFrame, unmount } = render(<ExplanationScreen explanation={explanation} />);
+    const frame = lastFrame() ?? "";
+    unmount();
+    for (const [index, id] of rawIds.entries()) {
+      assert.match(
+        frame,
+        new RegExp(`#${id} ${["Wire", "Aggregator", "Portal"][index]} https://news\\.example/acme-${index}`),
+      );
+    }
   });
 });
