@@ -35,7 +35,9 @@ export async function seedTradingDay(
       score,
       confidence: 0.9,
       weight: 1 - index * 0.2,
-      sources: [{ id: classifiedId, rawId: id, feedId: null, link: null, score, confidence: 0.9, publishedAt }],
+      sources: [
+        { id: classifiedId, rawId: id, feedId: null, link: null, score, confidence: 0.9, publishedAt },
+      ],
     });
   }
   for (let bar = 0; bar < 40; bar++) {
