@@ -3,6 +3,11 @@
 // carry them (a label before the headline, other case and punctuation, a source named after it),
 // beside news that shares most of their words but is another event. `story` is the truth.
 
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
+import { decodeFeedBody } from "../services/inbound-dock/decode.ts";
+import { normaliseItems } from "../services/inbound-dock/normalise.ts";
+import { parseFeedText } from "../services/inbound-dock/parse.ts";
 import { groupInMemory } from "../services/inbound-dock/stories.ts";
 
 export interface SyndicationItem {
@@ -181,4 +186,44 @@ export function evaluateStories(set: readonly SyndicationItem[] = SYNDICATION_SE
     ours: pairFigures(truth, ours),
     baseline: pairFigures(truth, groupByExactTitle(ordered)),
   };
+}
+
+function listFeedFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) return name === "expected" ? [] : listFeedFiles(full);
+    return /\.(xml|rss|atom)$/.test(name) ? [full] : [];
+  });
+}
+
+/**
+ * Every stored item of every feed file under `feedsDir` (each file one feed), through decode,
+ * parse and normalise as ingest does, oldest first. Files that are not feeds are skipped.
+ */
+export async function loadCorpusItems(
+  feedsDir: string,
+): Promise<{ feedId: number; title: string; publishedAt: number; file: string }[]> {
+  const items: { feedId: number; title: string; publishedAt: number; file: string }[] = [];
+  const fetchedAt = new Date("2026-01-01T00:00:00Z");
+  for (const [feedId, file] of listFeedFiles(feedsDir).sort().entries()) {
+    try {
+      const parsed = await parseFeedText(decodeFeedBody(readFileSync(file)).text);
+      const normalised = normaliseItems(parsed.items, {
+        feedUrl: `http://corpus.invalid/${feedId}`,
+        feedLink: parsed.link,
+        fetchedAt,
+      });
+      for (const item of normalised.items) {
+        items.push({
+          feedId,
+          title: item.title,
+          publishedAt: item.publishedAt.getTime(),
+          file: path.relative(feedsDir, file),
+        });
+      }
+    } catch {
+      // Not a feed (an HTML page, an empty document): the corpus report counts those.
+    }
+  }
+  return items.sort((a, b) => a.publishedAt - b.publishedAt);
 }

@@ -4,13 +4,10 @@
 //    small title edits, and look-alike news that is another event), with pairwise precision/recall;
 // 2. the real feed corpus (../shared/corpus/feeds, or OPS_CORPUS_DIR/feeds): every file a feed, its
 //    stored items in order; the corpus has no truth labels, so every collapse is printed to be read.
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import path from "node:path";
-import { decodeFeedBody } from "../services/inbound-dock/decode.ts";
-import { normaliseItems } from "../services/inbound-dock/normalise.ts";
-import { parseFeedText } from "../services/inbound-dock/parse.ts";
 import { groupInMemory } from "../services/inbound-dock/stories.ts";
-import { evaluateStories, type GroupingFigures } from "./stories-cases.ts";
+import { evaluateStories, type GroupingFigures, loadCorpusItems } from "./stories-cases.ts";
 
 const corpusRoot =
   process.env.OPS_CORPUS_DIR ?? path.join(import.meta.dirname, "..", "..", "shared", "corpus");
@@ -26,44 +23,13 @@ console.log(`${"grouping".padEnd(28)} items stories   precision recall (same-sto
 console.log(row("ingest's rule", synthetic.ours));
 console.log(row("baseline: exact title", synthetic.baseline));
 
-function listFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const full = path.join(dir, name);
-    if (statSync(full).isDirectory()) return name === "expected" ? [] : listFiles(full);
-    return /\.(xml|rss|atom)$/.test(name) ? [full] : [];
-  });
-}
-
 if (!existsSync(feedsDir)) {
   console.error(
     `\nfeed corpus absent at ${feedsDir}: set OPS_CORPUS_DIR or put ../shared/corpus beside the repo`,
   );
   process.exit(2);
 }
-const items: { feedId: number; title: string; publishedAt: number; file: string }[] = [];
-const fetchedAt = new Date("2026-01-01T00:00:00Z");
-for (const [feedId, file] of listFiles(feedsDir).sort().entries()) {
-  try {
-    const decoded = decodeFeedBody(readFileSync(file));
-    const parsed = await parseFeedText(decoded.text);
-    const normalised = normaliseItems(parsed.items, {
-      feedUrl: `http://corpus.invalid/${feedId}`,
-      feedLink: parsed.link,
-      fetchedAt,
-    });
-    for (const item of normalised.items) {
-      items.push({
-        feedId,
-        title: item.title,
-        publishedAt: item.publishedAt.getTime(),
-        file: path.relative(feedsDir, file),
-      });
-    }
-  } catch {
-    // Not a feed (HTML page, empty document): the corpus report counts those.
-  }
-}
-items.sort((a, b) => a.publishedAt - b.publishedAt);
+const items = await loadCorpusItems(feedsDir);
 const ours = groupInMemory(items);
 // The baseline: byte-equal (trimmed) titles are one story, whatever the feed or the time.
 const baselineKeys = items.map((item) => item.title.trim());
