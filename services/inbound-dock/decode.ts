@@ -95,20 +95,34 @@ function declaredCharset(bytes: Uint8Array, width: string | undefined): string |
 export const DETECT_SCAN_BYTES = 256 * 1024;
 /** Bytes of text (markup removed) handed to the detector, at most. */
 export const DETECT_SAMPLE_BYTES = 64 * 1024;
-/** Below this confidence (0-100) the detector's answer is not used. */
+/**
+ * The detector's answers at or below this confidence (0-100) are not used: its multi-byte
+ * recognisers answer 10 for any text with high bytes and no evidence (one short word).
+ */
 const DETECT_MIN_CONFIDENCE = 10;
 
-/** chardet's names for the charsets we accept from it, as iconv-lite names them. */
+/**
+ * chardet's names for the charsets we accept from it, as iconv-lite names them. Every Latin-script
+ * answer decodes as windows-1252, as an undeclared legacy body did before the detector: on a few
+ * accented words its Latin models disagree among themselves (Spanish scored ISO-8859-2 above
+ * ISO-8859-1 here), windows-1252 is the Web's default legacy charset, and the detector is here to
+ * recognise the scripts windows-1252 certainly misreads (Cyrillic, Greek, CJK). Its Arabic, Hebrew
+ * and Thai models are left out: on short Cyrillic text they won (ISO-8859-8 for a two-word
+ * windows-1251 feed here), and the pipeline reads US-market news.
+ */
 const DETECTED_CHARSETS: Record<string, string> = {
   "ISO-8859-1": "windows-1252",
   "windows-1252": "windows-1252",
-  "ISO-8859-2": "iso-8859-2",
+  "ISO-8859-2": "windows-1252",
+  "ISO-8859-9": "windows-1252",
+  "windows-1250": "windows-1252",
+  "windows-1254": "windows-1252",
+  "windows-1257": "windows-1252",
+  "windows-1258": "windows-1252",
   "ISO-8859-5": "iso-8859-5",
-  "ISO-8859-7": "iso-8859-7",
-  "ISO-8859-9": "windows-1254",
-  "windows-1250": "windows-1250",
   "windows-1251": "windows-1251",
   "KOI8-R": "koi8-r",
+  "ISO-8859-7": "iso-8859-7",
   Shift_JIS: "shift_jis",
   "EUC-JP": "euc-jp",
   "EUC-KR": "euc-kr",
@@ -119,9 +133,10 @@ const DETECTED_CHARSETS: Record<string, string> = {
 /**
  * The legacy charset of bytes that are not valid UTF-8 and declare nothing, or undefined when the
  * detector is unsure or finds mostly valid UTF-8 (then UTF-8 with replacement characters is the
- * better reading). The detector sees the text, not the markup: tags are ASCII in every charset
- * it knows, and hundreds of ASCII tag names would drown the n-grams of the headlines (ICU's
- * detector has the same input filter). Bounded: it scans DETECT_SCAN_BYTES at most.
+ * better reading). The detector sees only the words of the text that hold a non-ASCII byte, not
+ * the markup, URLs, dates or English words: those are ASCII in every charset it knows and would
+ * drown the n-grams of the headlines (ICU's detector strips tags for the same reason). Bounded:
+ * it scans DETECT_SCAN_BYTES at most.
  */
 export function detectLegacyCharset(bytes: Uint8Array): string | undefined {
   const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, DETECT_SCAN_BYTES));
@@ -129,13 +144,15 @@ export function detectLegacyCharset(bytes: Uint8Array): string | undefined {
     .toString("latin1")
     .replace(/<!\[CDATA\[|\]\]>/g, " ")
     .replace(/<[^>]*>/g, " ")
-    .replace(/&#?\w+;/g, " ")
-    .replace(/\s+/g, " ");
-  const sample = Buffer.from(text.slice(0, DETECT_SAMPLE_BYTES), "latin1");
+    .replace(/&#?\w+;/g, " ");
+  // Only words holding a byte above 0x7F tell one legacy charset from another; the ASCII words
+  // (English channel text, dates, URLs) only pull every answer toward ISO-8859-1's English model.
+  const words = text.match(/[^\s]*[\x80-\xff][^\s]*/g) ?? [];
+  const sample = Buffer.from(words.join(" ").slice(0, DETECT_SAMPLE_BYTES), "latin1");
   const matches = chardet.analyse(sample);
   if (matches.some((match) => match.name === "UTF-8")) return undefined;
   const best = matches.find((match) => match.name in DETECTED_CHARSETS);
-  if (!best || best.confidence < DETECT_MIN_CONFIDENCE) return undefined;
+  if (!best || best.confidence <= DETECT_MIN_CONFIDENCE) return undefined;
   return DETECTED_CHARSETS[best.name];
 }
 

@@ -96,6 +96,40 @@ describe("inbound-dock charsets", () => {
       });
     }
 
+    // A real Russian feed: English channel text, categories, dates and links around short headlines.
+    const englishAround = (titles: readonly string[]) =>
+      `<?xml version="1.0"?>\n<rss version="2.0"><channel><title>RSS</title><link>https://x.example/</link><description>News feed</description>${titles
+        .map(
+          (t, i) =>
+            `<item><title>${t}</title><link>https://x.example/n/${i}</link><guid>https://x.example/n/${i}</guid><pubDate>Tue, 01 Dec 2026 10:00:00 +0300</pubDate><category>economics</category></item>`,
+        )
+        .join("")}</channel></rss>`;
+    for (const charset of ["koi8-r", "windows-1251"]) {
+      for (const titles of [
+        ["Индекс S&P 500 вырос на 1,2% после публикации отчета Apple"],
+        ["ЦБ РФ", "Нефть Brent подорожала"],
+      ]) {
+        it(`detects ${charset} among English markup, dates and links: ${titles[0]}`, async () => {
+          const decoded = decodeFeedBody(iconv.encode(englishAround(titles), charset));
+          assert.equal(decoded.charset, charset);
+          assert.deepEqual(
+            (await parseFeedText(decoded.text)).items.map((i) => i.title),
+            titles,
+          );
+        });
+      }
+    }
+
+    it("reads every undeclared Latin-script answer as windows-1252, as before the detector", async () => {
+      const titles = ["Banco Santander: ganancias récord en el año", "Telefónica reduce deuda"];
+      const decoded = decodeFeedBody(iconv.encode(englishAround(titles), "windows-1252"));
+      assert.equal(decoded.charset, "windows-1252");
+      assert.deepEqual(
+        (await parseFeedText(decoded.text)).items.map((i) => i.title),
+        titles,
+      );
+    });
+
     it("detects undeclared windows-1252 (curly quotes, accents) as windows-1252", async () => {
       const title = "Société Générale’s “quiet” quarter – résultats publiés";
       const decoded = decodeFeedBody(iconv.encode(feedIn([title, title]), "windows-1252"));
