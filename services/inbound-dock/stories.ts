@@ -90,9 +90,15 @@ const STOPWORDS = new Set([
   "incorporated",
 ]);
 
+/** Characters of a headline compared, at most (ingest stores at most 1,000; a row written by hand may not). */
+const MAX_KEY_INPUT = 2_000;
+
 /** Normalises a headline for comparison. Pure. */
 export function storyKey(title: string): StoryKey {
-  let text = title.normalize("NFKD").replace(/\p{M}+/gu, "");
+  let text = title
+    .slice(0, MAX_KEY_INPUT)
+    .normalize("NFKD")
+    .replace(/\p{M}+/gu, "");
   text = text.replace(/[’‘`´]/g, "'");
   for (let i = 0; i < 3; i += 1) {
     const stripped = text.replace(PREFIX, "").replace(SUFFIX, "");
