@@ -86,6 +86,13 @@ export const SYNDICATION_SET: SyndicationItem[] = [
     "Press Release: Lumen Bio Announced Pricing of $150 Million Public Offering",
     "Lumen Bio announces pricing of $150 million public offering — Seeking Alpha",
   ),
+  ...syndicated(
+    "orion-revenue",
+    120,
+    "Orion Semiconductor (NASDAQ: ORSM) Reports Record Fourth Quarter Revenue",
+    "Orion Semiconductor Reports Record Fourth Quarter Revenue",
+    "Orion Semiconductor (Nasdaq:ORSM) reports record fourth-quarter revenue - GlobeNewswire",
+  ),
   // Other news that shares most words with a release above: each is its own event.
   { feed: 2, title: "Beacon Robotics Announces Third Quarter 2026 Results", minute: 3, story: "beacon-q3" },
   { feed: 3, title: "Acme Robotics Announces Third Quarter 2025 Results", minute: 5, story: "acme-q3-2025" },
@@ -131,6 +138,12 @@ export const SYNDICATION_SET: SyndicationItem[] = [
     title: "Lumen Bio Announces Proposed $150 Million Public Offering",
     minute: 110,
     story: "lumen-proposed",
+  },
+  {
+    feed: 3,
+    title: "Orion Semiconductor (NASDAQ: ORSM) Reports Record Fourth Quarter Bookings",
+    minute: 125,
+    story: "orion-bookings",
   },
 ];
 

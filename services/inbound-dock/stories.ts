@@ -15,7 +15,8 @@ import { type CommonQueryMethods, sql } from "../common/db.ts";
  * time T is simply its members ingested by T (what replay needs).
  *
  * Similarity: titles are normalised (case, accents, punctuation, wire prefixes such as
- * "PRESS RELEASE:", a trailing source name such as "- Reuters"), then two tests must both pass:
+ * "PRESS RELEASE:", a trailing source name such as "- Reuters", a listing such as
+ * "(NASDAQ: ACME)"), then two tests must both pass:
  * - character level: Levenshtein distance (npm `fastest-levenshtein`) over the normalised text, at
  *   most `MAX_NORMALISED_DISTANCE` of the longer one's length, so word order and most of the text
  *   agree ("Acme sues Beta" is not "Beta sues Acme");
@@ -59,6 +60,9 @@ const SUFFIX = new RegExp(
   `\\s*(?:[-–—|:]\\s*(?:${SOURCES}|(?:[\\p{L}.&']+\\s+){0,3}(?:${MEDIA_WORD}))|\\((?:${SOURCES})\\))\\s*$`,
   "iu",
 );
+// A listing named beside the company, "(NASDAQ: ACME)", "(NYSE:ACME, TSX:ACM)": wires add it, portals drop it.
+const LISTING =
+  /\(\s*(?:nyse|nasdaq|amex|otc\w*|tsxv?|lse|asx|cse|nyse american|nyse arca)\s*:[^)]{1,40}\)/giu;
 const WORD = /[\p{L}\p{N}]+(?:[.,]\p{N}+)*/gu;
 /** Words that tell no headline from another. */
 const STOPWORDS = new Set([
@@ -99,7 +103,7 @@ export function storyKey(title: string): StoryKey {
     .slice(0, MAX_KEY_INPUT)
     .normalize("NFKD")
     .replace(/\p{M}+/gu, "");
-  text = text.replace(/[’‘`´]/g, "'");
+  text = text.replace(/[’‘`´]/g, "'").replace(LISTING, " ");
   for (let i = 0; i < 3; i += 1) {
     const stripped = text.replace(PREFIX, "").replace(SUFFIX, "");
     if (stripped === text || stripped.trim() === "") break;

@@ -60,6 +60,10 @@ describe("inbound-dock stories: the headline rule", () => {
     assert.ok(same(wire, "PRESS RELEASE: Acme Robotics announces third-quarter 2026 results"));
     assert.ok(same(wire, "Acme Robotics Announces Third Quarter 2026 Results - Business Wire"));
     assert.ok(same(wire, "UPDATE 2-Acme Robotics Announced Third Quarter 2026 Results (Reuters)"));
+    assert.ok(
+      same("Acme Robotics (NASDAQ: ACMR) Announces Third Quarter 2026 Results", wire),
+      "a listing dropped",
+    );
   });
 
   it("keeps apart news that shares most words: another company, number, period, direction or order", () => {
