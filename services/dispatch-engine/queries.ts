@@ -6,6 +6,7 @@ import {
   type Recommendation,
   type RuleParams,
   SMA_LENGTH,
+  type StorySighting,
   storyVotes,
   TICK_MS,
   type TickerSnapshot,
@@ -52,8 +53,12 @@ export async function selectSnapshots(
 ): Promise<TickerSnapshot[]> {
   const rows = await db.any(selectSnapshotsQuery(options));
   const halfLife = halfLifeMinutes(options.params);
+  const storyIds = [
+    ...new Set(rows.flatMap((row) => row.members.flatMap((m) => (m.storyId === null ? [] : [m.storyId])))),
+  ];
+  const sightings = await selectSightings(db, storyIds, options.asOf);
   return rows.map((row) => {
-    const stories = storyVotes(row.members, options.asOf.getTime(), halfLife);
+    const stories = storyVotes(row.members, options.asOf.getTime(), halfLife, sightings);
     return {
       ticker: row.ticker,
       sentiment: weightedSentiment(stories),
@@ -64,6 +69,36 @@ export async function selectSnapshots(
       lastCandleTs: row.last_candle_ts,
     };
   });
+}
+
+const sightingRow = z.object({
+  story_id: z.number(),
+  feed_id: z.number().nullable(),
+  link: z.string(),
+  seen_at: z.number(),
+});
+
+/**
+ * The stories' copies that are not rows (another feed's item under an already stored link), as
+ * ingest had seen them by `asOf`, per story in the order seen.
+ */
+export async function selectSightings(
+  db: Pick<CommonQueryMethods, "any">,
+  storyIds: readonly number[],
+  asOf: Date,
+): Promise<Map<number, StorySighting[]>> {
+  const byStory = new Map<number, StorySighting[]>();
+  if (storyIds.length === 0) return byStory;
+  const rows = await db.any(sql.type(sightingRow)`
+    SELECT story_id, feed_id, link, seen_at FROM inbound_story_sightings
+    WHERE story_id = ANY(${sql.array(storyIds, "int8")}) AND seen_at <= ${sql.timestamp(asOf)}
+    ORDER BY story_id, seen_at, id`);
+  for (const row of rows) {
+    const list = byStory.get(row.story_id) ?? [];
+    list.push({ feedId: row.feed_id, link: row.link, seenAt: row.seen_at });
+    byStory.set(row.story_id, list);
+  }
+  return byStory;
 }
 
 export interface SnapshotOptions {

@@ -79,6 +79,19 @@ export interface StoryVote {
   weight: number;
   /** Every copy of the story tagged with the ticker and known at the tick, oldest first. */
   sources: StorySource[];
+  /**
+   * Feeds that carried the story under a link already stored from another feed (so not a row of
+   * their own, not scored), seen by ingest by the tick, in the order seen.
+   */
+  alsoCarriedBy: StorySighting[];
+}
+
+/** A copy of a story that is not a row: another feed's item with the same canonical link. */
+export interface StorySighting {
+  feedId: number | null;
+  link: string;
+  /** Epoch ms ingest saw it. */
+  seenAt: number;
 }
 
 /** What the engine knows about one ticker at one tick. */
@@ -131,7 +144,12 @@ export function weightedSentiment(events: readonly Pick<StoryVote, "score" | "we
  * come oldest first (ties by story, then raw id), sources oldest first, so live and replay store
  * the same document. Pure.
  */
-export function storyVotes(members: readonly StoryMember[], asOfMs: number, halfLife: number): StoryVote[] {
+export function storyVotes(
+  members: readonly StoryMember[],
+  asOfMs: number,
+  halfLife: number,
+  sightings: ReadonlyMap<number, readonly StorySighting[]> = new Map(),
+): StoryVote[] {
   const groups = new Map<string, StoryMember[]>();
   for (const member of members) {
     const key = member.storyId === null ? `raw:${member.rawId}` : `story:${member.storyId}`;
@@ -162,6 +180,7 @@ export function storyVotes(members: readonly StoryMember[], asOfMs: number, half
         confidence,
         publishedAt,
       })),
+      alsoCarriedBy: first.storyId === null ? [] : [...(sightings.get(first.storyId) ?? [])],
     });
   }
   return votes.sort(

@@ -365,3 +365,37 @@ export async function assignStories(
     WHERE r.id = u.id`);
   return { assigned: resolved.length, founded: founded.length };
 }
+
+const sightingRow = z.object({ id: z.number() });
+
+/**
+ * Records the items of a feed that are copies of a story stored from another feed under the same
+ * canonical link (0010's unique index kept them out of inbound_events_raw), so that the story's
+ * sources name that feed too (sql/0068). Idempotent: one sighting per item's event_uid. Call it in
+ * the transaction that stored the feed's items, after assignStories. Returns how many were new.
+ * @throws slonik errors when the database fails.
+ */
+export async function recordSightings(
+  tx: CommonQueryMethods,
+  rows: {
+    feedId: number | null;
+    items: readonly { eventUid: string; canonicalLink: string | null }[];
+    now: Date;
+  },
+): Promise<number> {
+  const linked = rows.items.filter((item) => item.canonicalLink !== null);
+  if (linked.length === 0) return 0;
+  const inserted = await tx.any(sql.type(sightingRow)`
+    INSERT INTO inbound_story_sightings (story_id, feed_id, event_uid, link, seen_at)
+    SELECT r.story_id, ${rows.feedId}::bigint, i.event_uid, i.link, ${sql.timestamp(rows.now)}
+    FROM ${sql.unnest(
+      linked.map((item) => [item.eventUid, item.canonicalLink]),
+      ["text", "text"],
+    )} AS i(event_uid, link)
+    JOIN inbound_events_raw r ON r.canonical_link = i.link
+    WHERE r.story_id IS NOT NULL AND r.event_uid <> i.event_uid
+      AND r.feed_id IS DISTINCT FROM ${rows.feedId}::bigint
+    ON CONFLICT (event_uid) DO NOTHING
+    RETURNING id`);
+  return inserted.length;
+}

@@ -28,6 +28,7 @@ function vote(id: number, score: number): StoryVote {
     confidence: 1,
     weight: 1,
     sources: [source],
+    alsoCarriedBy: [],
   };
 }
 

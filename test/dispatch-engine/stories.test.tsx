@@ -146,7 +146,7 @@ describe("dispatch-engine: one story, one vote (against the database)", () => {
 describe("recs show: a recommendation lists each story with all its sources", () => {
   const db = useTestDatabase();
 
-  it("names every copy's feed, event id and link under its story, on screen and in JSON", async () => {
+  it("names every copy's feed, event id and link under its story, and the feeds seen with the same link, on screen and in JSON", async () => {
     const feeds = await db.pool.anyFirst(sql.type(z.object({ id: z.number() }))`
       INSERT INTO feeds (url, name) VALUES ('https://wire.example/rss', 'Wire'), ('https://agg.example/rss', 'Aggregator'),
         ('https://portal.example/rss', 'Portal') RETURNING id`);
@@ -166,6 +166,15 @@ describe("recs show: a recommendation lists each story with all its sources", ()
       rawIds.push(rawId);
     }
     await seedEvent(db.pool, { tickers: ["ACME"], score: 0.7, publishedAt: minutes(-10) });
+    // A fourth feed carried the same link as the wire (stored once): a sighting, seen before the
+    // tick; one seen after the tick is not known to this recommendation.
+    const [fourth, fifth] = await db.pool.anyFirst(sql.type(z.object({ id: z.number() }))`
+      INSERT INTO feeds (url, name) VALUES ('https://fourth.example/rss', 'Fourth'), ('https://fifth.example/rss', 'Fifth')
+      RETURNING id`);
+    await db.pool.query(sql.unsafe`
+      INSERT INTO inbound_story_sightings (story_id, feed_id, event_uid, link, seen_at)
+      VALUES (${storyId}, ${fourth ?? null}, 'sighting-1', 'https://news.example/acme-0', ${sql.timestamp(minutes(-20))}),
+             (${storyId}, ${fifth ?? null}, 'sighting-2', 'https://news.example/acme-0', ${sql.timestamp(minutes(3))})`);
     const result = await runDispatchEngine({ db: db.pool, clock: new FakeClock(T), logger, params });
     assert.equal(result.inserted, 1);
     const explanation = await explainRecommendation(db.pool, result.ids[0] as number);
@@ -180,9 +189,14 @@ describe("recs show: a recommendation lists each story with all its sources", ()
         `https://news.example/acme-${index}`,
       ]),
     );
+    assert.deepEqual(syndicatedStory?.alsoCarriedBy, [
+      { feed: "Fourth", link: "https://news.example/acme-0" },
+    ]);
     const { lastFrame, unmount } = render(<ExplanationScreen explanation={explanation} />);
     const frame = lastFrame() ?? "";
     unmount();
+    assert.match(frame, /also Fourth https:\/\/news\.example\/acme-0 \(same link, stored once\)/);
+    assert.doesNotMatch(frame, /Fifth/);
     for (const [index, id] of rawIds.entries()) {
       assert.match(
         frame,

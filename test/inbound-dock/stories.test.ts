@@ -192,6 +192,54 @@ describe("inbound-dock stories: at ingest", () => {
     assert.equal(stories, 2);
   });
 
+  it("records a second feed's copy under an already stored link as a sighting of the story, once", async () => {
+    const date = "Mon, 05 Jan 2026 11:30:00 GMT";
+    const link = "https://news.example/acme-q3?utm_source=rss";
+    server.routes.set(
+      "/same-link-wire",
+      serve(rss([{ title: "Acme Robotics Q3 results", guid: "wire-77", link, pubDate: date }], "wire")),
+    );
+    server.routes.set(
+      "/same-link-portal",
+      serve(rss([{ title: "Acme Robotics Q3 results", guid: "portal-9", link, pubDate: date }], "portal")),
+    );
+    await disableAllFeeds(db.pool);
+    const wire = await insertFeed(db.pool, `${server.base}/same-link-wire`, "wire");
+    await runIngest({
+      db: db.pool,
+      clock: new FakeClock("2026-01-05T12:00:00Z"),
+      logger: quietLogger,
+      options: TEST_INGEST,
+    });
+    const portal = await insertFeed(db.pool, `${server.base}/same-link-portal`, "portal");
+    for (const at of ["2026-01-05T12:05:00Z", "2026-01-05T12:10:00Z"]) {
+      await db.pool.query(
+        sql.unsafe`UPDATE feed_state SET next_fetch_at = '-infinity', etag = NULL, last_modified = NULL`,
+      );
+      await runIngest({ db: db.pool, clock: new FakeClock(at), logger: quietLogger, options: TEST_INGEST });
+    }
+    const rows = await storyRows(db.pool);
+    assert.equal(rows.length, 1, "the article is stored once");
+    assert.equal(rows[0]?.feed_id, wire);
+    const sightings = await db.pool.any(sql.type(
+      z.object({
+        story_id: z.number(),
+        feed_id: z.number().nullable(),
+        link: z.string(),
+        seen_at: z.number(),
+      }),
+    )`
+      SELECT story_id, feed_id, link, seen_at FROM inbound_story_sightings`);
+    assert.deepEqual(sightings, [
+      {
+        story_id: rows[0]?.story_id,
+        feed_id: portal,
+        link: "https://news.example/acme-q3",
+        seen_at: Date.parse("2026-01-05T12:05:00Z"),
+      },
+    ]);
+  });
+
   it("makes one story when two ingest transactions store copies of one release at the same time", async () => {
     const [feedA, feedB] = [
       await insertFeed(db.pool, "https://a.example/feed"),

@@ -102,6 +102,12 @@ export function ExplanationScreen({ explanation }: { explanation: Recommendation
                 {"".padStart(14)}#{source.eventId} {source.feed ?? "(feed removed)"} {source.link ?? ""}
               </Text>
             ))}
+            {(explanation.stories?.[index]?.alsoCarriedBy ?? []).map((sighting) => (
+              <Text key={`${sighting.feed}:${sighting.link}`} color="gray">
+                {"".padStart(14)}also {sighting.feed ?? "(feed removed)"} {sighting.link} (same link, stored
+                once)
+              </Text>
+            ))}
           </Box>
         ))}
       </Box>

@@ -146,6 +146,9 @@ export const recommendationInputsSchema = z.looseObject({
                 link: z.string().nullable(),
               }),
             ),
+            alsoCarriedBy: z
+              .array(z.looseObject({ feedId: z.number().int().nullable(), link: z.string() }))
+              .optional(),
           }),
         )
         .optional(),
@@ -180,6 +183,8 @@ export interface ExplainedStory {
   score: number;
   weight: number;
   sources: { eventId: number; feed: string | null; link: string | null; title: string | null }[];
+  /** Feeds that carried the story under a link already stored from another feed (not rows). */
+  alsoCarriedBy: { feed: string | null; link: string }[];
 }
 
 export interface GateDecision {
@@ -214,6 +219,7 @@ const headlineRow = z.object({
   feed: z.string().nullable(),
 });
 const candleRow = z.object({ ts: z.number(), close: z.number() });
+const feedNameRow = z.object({ id: z.number(), name: z.string() });
 
 function parseGateDecisions(raw: unknown): GateDecision[] | null {
   if (raw === null || raw === undefined) return null;
@@ -257,7 +263,14 @@ export async function explainRecommendation(
     ...events.map((event) => event.rawId),
     ...(stories ?? []).flatMap((s) => s.sources.map((x) => x.rawId)),
   ];
-  const [headlines, candles] = await Promise.all([
+  const sightingFeeds = [
+    ...new Set(
+      (stories ?? []).flatMap((s) =>
+        (s.alsoCarriedBy ?? []).flatMap((x) => (x.feedId === null ? [] : [x.feedId])),
+      ),
+    ),
+  ];
+  const [headlines, candles, feedNames] = await Promise.all([
     ids.length === 0
       ? Promise.resolve([])
       : db.any(sql.type(headlineRow)`
@@ -272,7 +285,15 @@ export async function explainRecommendation(
       (SELECT ts, close FROM lane_telemetry WHERE ticker = ${row.ticker} AND ts > ${sql.timestamp(new Date(row.as_of))}
        ORDER BY ts ASC LIMIT ${CHART_BARS_AFTER})
       ORDER BY ts`),
+    sightingFeeds.length === 0
+      ? Promise.resolve([])
+      : db.any(
+          sql.type(
+            feedNameRow,
+          )`SELECT id, name FROM feeds WHERE id = ANY(${sql.array(sightingFeeds, "int8")})`,
+        ),
   ]);
+  const feedName = new Map(feedNames.map((feed) => [feed.id, feed.name]));
   const byId = new Map(headlines.map((headline) => [headline.id, headline]));
   const closes = candles.map((candle) => candle.close);
   const chart = candles
@@ -308,6 +329,10 @@ export async function explainRecommendation(
           feed: byId.get(source.rawId)?.feed ?? null,
           link: source.link,
           title: byId.get(source.rawId)?.title ?? null,
+        })),
+        alsoCarriedBy: (story.alsoCarriedBy ?? []).map((sighting) => ({
+          feed: sighting.feedId === null ? null : (feedName.get(sighting.feedId) ?? null),
+          link: sighting.link,
         })),
       })) ?? null,
     thresholds,

@@ -38,6 +38,7 @@ export async function seedTradingDay(
       sources: [
         { id: classifiedId, rawId: id, feedId: null, link: null, score, confidence: 0.9, publishedAt },
       ],
+      alsoCarriedBy: [],
     });
   }
   for (let bar = 0; bar < 40; bar++) {
