@@ -120,8 +120,14 @@ describe("dispatch-engine: one story, one vote (against the database)", () => {
   it("replays stories as the live engine weighed them, tick by tick", async () => {
     await seedCandles(db.pool, "ACME", minutes(-5), trend(100, 104));
     await seedCandles(db.pool, "ACME", minutes(25), trend(104, 108));
-    await syndicated("ACME", 3, -30, minutes(3));
+    const first = await syndicated("ACME", 3, -30, minutes(3));
     await syndicated("ACME", 2, 2, minutes(12));
+    const feed = await db.pool.oneFirst(sql.type(z.object({ id: z.number() }))`
+      INSERT INTO feeds (url, name) VALUES ('https://sighting.example/rss', 'S') RETURNING id`);
+    await db.pool.query(sql.unsafe`
+      INSERT INTO inbound_story_sightings (story_id, feed_id, event_uid, link, seen_at)
+      VALUES (${first}, ${feed}, 's-1', 'https://news.example/a', ${sql.timestamp(minutes(4))}),
+             (${first}, ${feed}, 's-2', 'https://news.example/b', ${sql.timestamp(minutes(6))})`);
     for (let m = 0; m <= 30; m += 5) {
       await runDispatchEngine({ db: db.pool, clock: new FakeClock(minutes(m)), logger, params });
     }
@@ -131,6 +137,12 @@ describe("dispatch-engine: one story, one vote (against the database)", () => {
         SELECT as_of, ticker, side, inputs FROM dispatch_recommendations ORDER BY as_of`,
     );
     assert.ok(rows.length > 0, "the live engine made a recommendation");
+    const stored = rows[0]?.inputs as { snapshot: { stories: { alsoCarriedBy: { link: string }[] }[] } };
+    assert.deepEqual(
+      stored.snapshot.stories.flatMap((story) => story.alsoCarriedBy.map((x) => x.link)),
+      ["https://news.example/a"],
+      "only the sighting seen by the tick",
+    );
     assert.deepEqual(
       replayed.recommendations.map((r) => ({
         as_of: r.asOf.getTime(),
