@@ -117,7 +117,7 @@ try {
   assert.equal(base.tickers, setBased.snapshots.length);
   assert.equal(base.signals, setBased.signals.length);
   console.log(
-    `tick evaluates ${setBased.snapshots.length} tickers with news, ${setBased.snapshots.reduce((n, s) => n + s.events.length, 0)} ticker-events; ` +
+    `tick evaluates ${setBased.snapshots.length} tickers with news, ${setBased.snapshots.reduce((n, s) => n + s.stories.length, 0)} ticker-stories; ` +
       `${setBased.signals.length} signals (${first.inserted} inserted on the first run); skipped ${JSON.stringify(setBased.skipped)}`,
   );
 

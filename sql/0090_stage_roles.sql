@@ -56,6 +56,14 @@ GRANT SELECT, UPDATE (claimed_by, claimed_at, lease_expires_at, attempts, last_e
   ON inbound_events_raw TO ops_sortation;
 GRANT SELECT ON inbound_events_raw TO ops_engine, ops_watchdog, ops_api;
 
+-- inbound_stories, inbound_story_sightings (0067, 0068): ingest groups copies of one event into
+-- stories in the transaction that stores them (services/inbound-dock/stories.ts) and points each
+-- raw row at its story; the engine weighs stories and lists their sightings; the ops-api explains.
+GRANT SELECT, INSERT ON inbound_stories TO ops_ingest;
+GRANT UPDATE (story_id) ON inbound_events_raw TO ops_ingest;
+GRANT SELECT, INSERT ON inbound_story_sightings TO ops_ingest;
+GRANT SELECT ON inbound_stories, inbound_story_sightings TO ops_engine, ops_api;
+
 -- inbound_events_classified: sortation writes; telemetry (watchlist), engine, watchdog, ops-api read.
 GRANT SELECT, INSERT ON inbound_events_classified TO ops_sortation;
 GRANT SELECT ON inbound_events_classified TO ops_telemetry, ops_engine, ops_watchdog, ops_api;

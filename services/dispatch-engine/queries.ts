@@ -6,23 +6,28 @@ import {
   type Recommendation,
   type RuleParams,
   SMA_LENGTH,
+  type StorySighting,
+  storyVotes,
   TICK_MS,
   type TickerSnapshot,
   weightedSentiment,
 } from "./rule.ts";
 
-const weightedEvent = z.object({
+const storyMember = z.object({
   id: z.number(),
   rawId: z.number(),
+  storyId: z.number().nullable(),
+  feedId: z.number().nullable(),
+  link: z.string().nullable(),
   score: z.number(),
   confidence: z.number(),
-  ageMinutes: z.number(),
-  weight: z.number(),
+  publishedAt: z.number(),
+  storyFirstPublishedAt: z.number(),
 });
 
 const snapshotRow = z.object({
   ticker: z.string(),
-  events: z.array(weightedEvent),
+  members: z.array(storyMember),
   close: z.number().nullable(),
   sma20: z.number().nullable(),
   candle_count: z.number(),
@@ -32,9 +37,11 @@ const snapshotRow = z.object({
 /**
  * Everything the rule needs about every ticker with news in the window, as of `asOf`, in ONE
  * set-based statement:
- * - events: classified events published in (asOf − lookback, asOf] whose raw row was ingested
- *   and whose classification was written by `asOf` (no look-ahead in replay), each with its
- *   recency × confidence weight;
+ * - sources: classified events published in (asOf − lookback, asOf] whose raw row was ingested
+ *   and whose classification was written by `asOf` (no look-ahead in replay), each with its story
+ *   and that story's first publication among members ingested by `asOf`; a story first published
+ *   before the window is old news and left out, however recent a later copy. `storyVotes` then
+ *   makes one vote per story (invariant 8);
  * - candles: the last 20 completed 5-minute candles (ts + 5 min ≤ asOf) per ticker, read through
  *   the (ticker, ts) primary key, and their mean and count from a window function.
  * `onlyTickers` restricts to some tickers (the per-ticker benchmark baseline uses it, through
@@ -45,15 +52,53 @@ export async function selectSnapshots(
   options: SnapshotOptions,
 ): Promise<TickerSnapshot[]> {
   const rows = await db.any(selectSnapshotsQuery(options));
-  return rows.map((row) => ({
-    ticker: row.ticker,
-    sentiment: weightedSentiment(row.events),
-    events: row.events,
-    close: row.close,
-    sma20: row.sma20,
-    candleCount: row.candle_count,
-    lastCandleTs: row.last_candle_ts,
-  }));
+  const halfLife = halfLifeMinutes(options.params);
+  const storyIds = [
+    ...new Set(rows.flatMap((row) => row.members.flatMap((m) => (m.storyId === null ? [] : [m.storyId])))),
+  ];
+  const sightings = await selectSightings(db, storyIds, options.asOf);
+  return rows.map((row) => {
+    const stories = storyVotes(row.members, options.asOf.getTime(), halfLife, sightings);
+    return {
+      ticker: row.ticker,
+      sentiment: weightedSentiment(stories),
+      stories,
+      close: row.close,
+      sma20: row.sma20,
+      candleCount: row.candle_count,
+      lastCandleTs: row.last_candle_ts,
+    };
+  });
+}
+
+const sightingRow = z.object({
+  story_id: z.number(),
+  feed_id: z.number().nullable(),
+  link: z.string(),
+  seen_at: z.number(),
+});
+
+/**
+ * The stories' copies that are not rows (another feed's item under an already stored link), as
+ * ingest had seen them by `asOf`, per story in the order seen.
+ */
+export async function selectSightings(
+  db: Pick<CommonQueryMethods, "any">,
+  storyIds: readonly number[],
+  asOf: Date,
+): Promise<Map<number, StorySighting[]>> {
+  const byStory = new Map<number, StorySighting[]>();
+  if (storyIds.length === 0) return byStory;
+  const rows = await db.any(sql.type(sightingRow)`
+    SELECT story_id, feed_id, link, seen_at FROM inbound_story_sightings
+    WHERE story_id = ANY(${sql.array(storyIds, "int8")}) AND seen_at <= ${sql.timestamp(asOf)}
+    ORDER BY story_id, seen_at, id`);
+  for (const row of rows) {
+    const list = byStory.get(row.story_id) ?? [];
+    list.push({ feedId: row.feed_id, link: row.link, seenAt: row.seen_at });
+    byStory.set(row.story_id, list);
+  }
+  return byStory;
 }
 
 export interface SnapshotOptions {
@@ -68,12 +113,21 @@ export function selectSnapshotsQuery(options: SnapshotOptions) {
   const only = options.onlyTickers ? sql.array(options.onlyTickers, "text") : null;
   return sql.type(snapshotRow)`
     WITH window_events AS (
-      SELECT e.id, e.raw_id, t.ticker, e.score::float8 AS score,
+      SELECT e.id, e.raw_id, t.ticker, r.story_id, r.feed_id, coalesce(r.canonical_link, r.link) AS link,
+             e.score::float8 AS score,
              greatest(e.p_positive, e.p_negative, e.p_neutral)::float8 AS confidence,
-             (extract(epoch FROM (${asOf} - e.published_at)) / 60)::float8 AS age_minutes
+             e.published_at,
+             CASE WHEN r.story_id IS NULL THEN e.published_at ELSE first.published_at END AS story_first_published_at
       FROM inbound_events_classified e
       JOIN inbound_events_raw r ON r.id = e.raw_id
       CROSS JOIN LATERAL (SELECT DISTINCT unnest(e.tickers)) AS t(ticker)
+      -- The story's first publication as known at the tick, through the (story_id, published_at) index.
+      LEFT JOIN LATERAL (
+        SELECT m.published_at FROM inbound_events_raw m
+        WHERE m.story_id = r.story_id AND m.ingested_at <= ${asOf} AND m.published_at <= ${asOf}
+        ORDER BY m.published_at
+        LIMIT 1
+      ) AS first ON r.story_id IS NOT NULL
       WHERE e.published_at > ${asOf} - make_interval(mins => ${options.params.lookbackMinutes})
         AND e.published_at <= ${asOf}
         AND e.classified_at <= ${asOf}
@@ -83,12 +137,14 @@ export function selectSnapshotsQuery(options: SnapshotOptions) {
     per_ticker AS (
       SELECT ticker,
              jsonb_agg(jsonb_build_object(
-               'id', id, 'rawId', raw_id, 'score', score, 'confidence', confidence,
-               'ageMinutes', age_minutes,
-               'weight', confidence * power(0.5::float8, age_minutes / ${halfLifeMinutes(options.params)}::float8)
-             ) ORDER BY id) AS events
+               'id', id, 'rawId', raw_id, 'storyId', story_id, 'feedId', feed_id, 'link', link,
+               'score', score, 'confidence', confidence,
+               'publishedAt', (extract(epoch FROM published_at) * 1000)::float8,
+               'storyFirstPublishedAt', (extract(epoch FROM story_first_published_at) * 1000)::float8
+             ) ORDER BY id) AS members
       FROM window_events
-      WHERE ${only}::text[] IS NULL OR ticker = ANY(${only}::text[])
+      WHERE story_first_published_at > ${asOf} - make_interval(mins => ${options.params.lookbackMinutes})
+        AND (${only}::text[] IS NULL OR ticker = ANY(${only}::text[]))
       GROUP BY ticker
     ),
     last_candles AS (
@@ -106,7 +162,7 @@ export function selectSnapshotsQuery(options: SnapshotOptions) {
       ) c
       WINDOW per_ticker_window AS (PARTITION BY p.ticker)
     )
-    SELECT p.ticker, p.events, c.close, c.sma20, coalesce(c.candle_count, 0)::int AS candle_count,
+    SELECT p.ticker, p.members, c.close, c.sma20, coalesce(c.candle_count, 0)::int AS candle_count,
            c.ts AS last_candle_ts
     FROM per_ticker p
     LEFT JOIN last_candles c ON c.ticker = p.ticker AND c.newest_first = 1

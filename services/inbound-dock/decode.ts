@@ -1,4 +1,6 @@
+import { isUtf8 } from "node:buffer";
 import { gunzipSync } from "node:zlib";
+import chardet from "chardet";
 import iconv from "iconv-lite";
 
 /**
@@ -7,7 +9,10 @@ import iconv from "iconv-lite";
  *   1. a byte-order mark (it cannot be wrong about the bytes that follow it),
  *   2. the HTTP Content-Type charset (RFC 7303: it overrides the document's own declaration),
  *   3. the XML declaration's `encoding`,
- *   4. the shape of the first bytes (`<` in UTF-16/32 without a BOM), else UTF-8.
+ *   4. the shape of the first bytes (`<` in UTF-16/32 without a BOM),
+ *   5. UTF-8 when the bytes are valid UTF-8,
+ *   6. else a charset detector (npm `chardet`, ICU's detector ported: byte-frequency and n-gram
+ *      models of the legacy charsets) over a bounded sample of the document's text, else UTF-8.
  * Latin-1 and ASCII labels decode as windows-1252, as browsers do (WHATWG Encoding): publishers
  * who say ISO-8859-1 routinely send curly quotes at 0x91-0x94.
  */
@@ -17,7 +22,7 @@ export interface DecodedDocument {
   /** The charset the bytes were decoded with (iconv-lite's name). */
   charset: string;
   /** Where the charset came from. */
-  source: "bom" | "http" | "xml-declaration" | "sniffed" | "default";
+  source: "bom" | "http" | "xml-declaration" | "sniffed" | "detected" | "default";
   /** True when the body was gzip bytes served without Content-Encoding and was unpacked here. */
   gunzipped: boolean;
 }
@@ -86,6 +91,71 @@ function declaredCharset(bytes: Uint8Array, width: string | undefined): string |
   return match?.[1];
 }
 
+/** Bytes of the body the detector looks at, at most: a 10 MB body costs what a 256 KiB one does. */
+export const DETECT_SCAN_BYTES = 256 * 1024;
+/** Bytes of text (markup removed) handed to the detector, at most. */
+export const DETECT_SAMPLE_BYTES = 64 * 1024;
+/**
+ * The detector's answers at or below this confidence (0-100) are not used: its multi-byte
+ * recognisers answer 10 for any text with high bytes and no evidence (one short word).
+ */
+const DETECT_MIN_CONFIDENCE = 10;
+
+/**
+ * chardet's names for the charsets we accept from it, as iconv-lite names them. Every Latin-script
+ * answer decodes as windows-1252, as an undeclared legacy body did before the detector: on a few
+ * accented words its Latin models disagree among themselves (Spanish scored ISO-8859-2 above
+ * ISO-8859-1 here), windows-1252 is the Web's default legacy charset, and the detector is here to
+ * recognise the scripts windows-1252 certainly misreads (Cyrillic, Greek, CJK). Its Arabic, Hebrew
+ * and Thai models are left out: on short Cyrillic text they won (ISO-8859-8 for a two-word
+ * windows-1251 feed here), and the pipeline reads US-market news.
+ */
+const DETECTED_CHARSETS: Record<string, string> = {
+  "ISO-8859-1": "windows-1252",
+  "windows-1252": "windows-1252",
+  "ISO-8859-2": "windows-1252",
+  "ISO-8859-9": "windows-1252",
+  "windows-1250": "windows-1252",
+  "windows-1254": "windows-1252",
+  "windows-1257": "windows-1252",
+  "windows-1258": "windows-1252",
+  "ISO-8859-5": "iso-8859-5",
+  "windows-1251": "windows-1251",
+  "KOI8-R": "koi8-r",
+  "ISO-8859-7": "iso-8859-7",
+  Shift_JIS: "shift_jis",
+  "EUC-JP": "euc-jp",
+  "EUC-KR": "euc-kr",
+  Big5: "big5",
+  GB18030: "gb18030",
+};
+
+/**
+ * The legacy charset of bytes that are not valid UTF-8 and declare nothing, or undefined when the
+ * detector is unsure or finds mostly valid UTF-8 (then UTF-8 with replacement characters is the
+ * better reading). The detector sees only the words of the text that hold a non-ASCII byte, not
+ * the markup, URLs, dates or English words: those are ASCII in every charset it knows and would
+ * drown the n-grams of the headlines (ICU's detector strips tags for the same reason). Bounded:
+ * it scans DETECT_SCAN_BYTES at most.
+ */
+export function detectLegacyCharset(bytes: Uint8Array): string | undefined {
+  const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, DETECT_SCAN_BYTES));
+  const text = head
+    .toString("latin1")
+    .replace(/<!\[CDATA\[|\]\]>/g, " ")
+    .replace(/<[^>]*>/g, " ")
+    .replace(/&#?\w+;/g, " ");
+  // Only words holding a byte above 0x7F tell one legacy charset from another; the ASCII words
+  // (English channel text, dates, URLs) only pull every answer toward ISO-8859-1's English model.
+  const words = text.match(/[^\s]*[\x80-\xff][^\s]*/g) ?? [];
+  const sample = Buffer.from(words.join(" ").slice(0, DETECT_SAMPLE_BYTES), "latin1");
+  const matches = chardet.analyse(sample);
+  if (matches.some((match) => match.name === "UTF-8")) return undefined;
+  const best = matches.find((match) => match.name in DETECTED_CHARSETS);
+  if (!best || best.confidence <= DETECT_MIN_CONFIDENCE) return undefined;
+  return DETECTED_CHARSETS[best.name];
+}
+
 /**
  * Decodes a feed body.
  * @param maxBytes cap on the size after gunzipping a body that arrived gzipped without saying so.
@@ -134,8 +204,10 @@ export function decodeFeedBody(
     charset = width;
     source = "sniffed";
   } else {
-    charset = "utf-8";
-    source = "default";
+    // Nothing decides: valid UTF-8 is UTF-8; anything else goes to the detector.
+    const detected = isUtf8(bytes) ? undefined : detectLegacyCharset(bytes);
+    charset = detected ?? "utf-8";
+    source = detected ? "detected" : "default";
   }
   const payload = Buffer.from(bom ? bytes.subarray(bom.length) : bytes);
   let text = iconv.decode(payload, charset, { stripBOM: true });

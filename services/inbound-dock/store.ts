@@ -3,6 +3,7 @@ import { INBOUND_EVENTS_CHANNEL } from "../common/channels.ts";
 import { type CommonQueryMethods, type DatabasePool, sql } from "../common/db.ts";
 import type { Validators } from "./fetch.ts";
 import type { NormalisedItem } from "./normalise.ts";
+import { assignStories, recordSightings } from "./stories.ts";
 
 export const claimedFeedRow = z.object({
   id: z.number(),
@@ -84,7 +85,8 @@ const insertedRow = z.object({ id: z.number() });
 
 /**
  * Stores a feed's items in one statement (`unnest`), skipping any that conflict on event_uid or
- * canonical link, notifies the classifier when something is new, and records the success in
+ * canonical link, places the new rows in their stories (stories.ts), notifies the classifier when
+ * something is new, and records the success in
  * feed_state, all in one transaction: NOTIFY is delivered at commit, so a listener never wakes
  * before the rows are visible. Returns how many rows were new.
  */
@@ -102,6 +104,12 @@ export async function storeItems(
 ): Promise<number> {
   return db.transaction(async (tx) => {
     const inserted = items.length === 0 ? 0 : await insertItems(tx, feedId, items, state.now);
+    // Invariant 8: the new rows get their stories before anything can see them.
+    if (inserted > 0) {
+      await assignStories(tx, { eventUids: items.map((item) => item.eventUid), now: state.now });
+    }
+    // A copy another feed already stored under the same link is a source of that story, not a row.
+    if (items.length > 0) await recordSightings(tx, { feedId, items, now: state.now });
     if (inserted > 0) {
       await tx.query(sql.unsafe`
         SELECT pg_notify(${INBOUND_EVENTS_CHANNEL}, ${JSON.stringify({ feedId, inserted })})`);

@@ -113,7 +113,8 @@ export async function listRecommendations(
 
 /**
  * What `recs show` reads of the engine's `inputs` document (`StoredInputs` in
- * services/dispatch-engine/rule.ts): its parameters and the weighted events of its snapshot.
+ * services/dispatch-engine/rule.ts): its parameters and the weighted stories of its snapshot
+ * (rule v2; rule v1 stored weighted `events`, still read).
  * Unknown keys pass through and every part is optional: `recs show` explains what it can and
  * prints the raw JSON for the rest rather than fail.
  */
@@ -122,14 +123,35 @@ export const recommendationInputsSchema = z.looseObject({
   params: z.record(z.string(), z.unknown()).optional(),
   snapshot: z
     .looseObject({
-      events: z.array(
-        z.looseObject({
-          /** inbound_events_raw.id: the headline. */
-          rawId: z.number().int(),
-          score: z.number(),
-          weight: z.number(),
-        }),
-      ),
+      events: z
+        .array(
+          z.looseObject({
+            /** inbound_events_raw.id: the headline. */
+            rawId: z.number().int(),
+            score: z.number(),
+            weight: z.number(),
+          }),
+        )
+        .optional(),
+      stories: z
+        .array(
+          z.looseObject({
+            storyId: z.number().int().nullable(),
+            score: z.number(),
+            weight: z.number(),
+            sources: z.array(
+              z.looseObject({
+                rawId: z.number().int(),
+                feedId: z.number().int().nullable(),
+                link: z.string().nullable(),
+              }),
+            ),
+            alsoCarriedBy: z
+              .array(z.looseObject({ feedId: z.number().int().nullable(), link: z.string() }))
+              .optional(),
+          }),
+        )
+        .optional(),
     })
     .optional(),
 });
@@ -170,6 +192,16 @@ export interface ExplainedHeadline {
   publishedAt: string | null;
 }
 
+/** One story that voted (rule v2), with every copy of it the engine knew: feed, event, link. */
+export interface ExplainedStory {
+  storyId: number | null;
+  score: number;
+  weight: number;
+  sources: { eventId: number; feed: string | null; link: string | null; title: string | null }[];
+  /** Feeds that carried the story under a link already stored from another feed (not rows). */
+  alsoCarriedBy: { feed: string | null; link: string }[];
+}
+
 export interface GateDecision {
   gate: string;
   passed: boolean;
@@ -181,7 +213,10 @@ export interface RecommendationExplanation {
   recommendation: RecommendationSummary;
   /** True when `inputs` fitted the expected shape; else only `rawInputs` explains it. */
   inputsParsed: boolean;
+  /** One per story (rule v2: its first copy's title) or per event (rule v1). */
   headlines: ExplainedHeadline[];
+  /** The stories that voted and their sources; null for rule v1 recommendations. */
+  stories?: ExplainedStory[] | null;
   thresholds: Record<string, unknown>;
   gateDecisions: GateDecision[] | null;
   rawInputs: unknown;
@@ -199,8 +234,10 @@ const headlineRow = z.object({
   classifier: z.string().nullable(),
   model_id: z.string().nullable(),
   ticker_evidence: z.unknown(),
+  feed: z.string().nullable(),
 });
 const candleRow = z.object({ ts: z.number(), close: z.number() });
+const feedNameRow = z.object({ id: z.number(), name: z.string() });
 
 function parseGateDecisions(raw: unknown): GateDecision[] | null {
   if (raw === null || raw === undefined) return null;
@@ -230,14 +267,34 @@ export async function explainRecommendation(
   if (!row) return null;
   const parsed = recommendationInputsSchema.safeParse(row.inputs);
   const inputs = parsed.success ? parsed.data : undefined;
-  const events = inputs?.snapshot?.events ?? [];
-  const ids = events.map((event) => event.rawId);
-  const [headlines, candles] = await Promise.all([
+  const stories = inputs?.snapshot?.stories;
+  // Rule v2 votes per story: the headline line is the story's first copy, with the story's weight.
+  const events =
+    stories?.map((story) => ({
+      rawId: story.sources[0]?.rawId ?? 0,
+      score: story.score,
+      weight: story.weight,
+    })) ??
+    inputs?.snapshot?.events ??
+    [];
+  const ids = [
+    ...events.map((event) => event.rawId),
+    ...(stories ?? []).flatMap((s) => s.sources.map((x) => x.rawId)),
+  ];
+  const sightingFeeds = [
+    ...new Set(
+      (stories ?? []).flatMap((s) =>
+        (s.alsoCarriedBy ?? []).flatMap((x) => (x.feedId === null ? [] : [x.feedId])),
+      ),
+    ),
+  ];
+  const [headlines, candles, feedNames] = await Promise.all([
     ids.length === 0
       ? Promise.resolve([])
       : db.any(sql.type(headlineRow)`
-          SELECT r.id, r.title, r.published_at, c.label, c.classifier, c.model_id, c.ticker_evidence
+          SELECT r.id, r.title, r.published_at, c.label, c.classifier, c.model_id, c.ticker_evidence, f.name AS feed
           FROM inbound_events_raw r LEFT JOIN inbound_events_classified c ON c.raw_id = r.id
+          LEFT JOIN feeds f ON f.id = r.feed_id
           WHERE r.id = ANY(${sql.array(ids, "int8")})`),
     db.any(sql.type(candleRow)`
       (SELECT ts, close FROM lane_telemetry WHERE ticker = ${row.ticker} AND ts <= ${sql.timestamp(new Date(row.as_of))}
@@ -246,7 +303,15 @@ export async function explainRecommendation(
       (SELECT ts, close FROM lane_telemetry WHERE ticker = ${row.ticker} AND ts > ${sql.timestamp(new Date(row.as_of))}
        ORDER BY ts ASC LIMIT ${CHART_BARS_AFTER})
       ORDER BY ts`),
+    sightingFeeds.length === 0
+      ? Promise.resolve([])
+      : db.any(
+          sql.type(
+            feedNameRow,
+          )`SELECT id, name FROM feeds WHERE id = ANY(${sql.array(sightingFeeds, "int8")})`,
+        ),
   ]);
+  const feedName = new Map(feedNames.map((feed) => [feed.id, feed.name]));
   const byId = new Map(headlines.map((headline) => [headline.id, headline]));
   const closes = candles.map((candle) => candle.close);
   const chart = candles
@@ -275,6 +340,22 @@ export async function explainRecommendation(
         publishedAt: found ? new Date(found.published_at).toISOString() : null,
       };
     }),
+    stories:
+      stories?.map((story) => ({
+        storyId: story.storyId,
+        score: story.score,
+        weight: story.weight,
+        sources: story.sources.map((source) => ({
+          eventId: source.rawId,
+          feed: byId.get(source.rawId)?.feed ?? null,
+          link: source.link,
+          title: byId.get(source.rawId)?.title ?? null,
+        })),
+        alsoCarriedBy: (story.alsoCarriedBy ?? []).map((sighting) => ({
+          feed: sighting.feedId === null ? null : (feedName.get(sighting.feedId) ?? null),
+          link: sighting.link,
+        })),
+      })) ?? null,
     thresholds,
     gateDecisions: parseGateDecisions(row.gate_decisions),
     rawInputs: row.inputs,

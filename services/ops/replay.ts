@@ -70,7 +70,7 @@ export async function replayRecommendations(
       sma20: r.sma20,
       threshold: r.threshold,
       cooldownUntil: r.cooldownUntil.toISOString(),
-      eventIds: r.inputs.snapshot.events.map((e) => e.id),
+      eventIds: r.inputs.snapshot.stories.flatMap((story) => story.sources.map((source) => source.id)),
     })),
   };
 }

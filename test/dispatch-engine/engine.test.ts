@@ -144,7 +144,7 @@ describe("dispatch-engine against the database", () => {
       classifiedAt: minutes(1),
     });
     const [snapshot] = await selectSnapshots(db.pool, { asOf: T, params });
-    assert.equal(snapshot?.events.length, 1);
+    assert.equal(snapshot?.stories.length, 1);
     assert.equal(snapshot?.close, 104);
     assert.equal(snapshot?.lastCandleTs, minutes(-5).getTime());
     const result = await runDispatchEngine({
@@ -170,15 +170,21 @@ describe("dispatch-engine against the database", () => {
     assert.ok(row);
     const inputs = row.inputs;
     assert.equal(inputs.ruleVersion, RULE_VERSION);
-    assert.equal(inputs.snapshot.events.length, 3);
-    for (const event of inputs.snapshot.events) {
+    assert.equal(inputs.snapshot.stories.length, 3);
+    for (const story of inputs.snapshot.stories) {
+      const mean = (values: number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
+      assert.ok(Math.abs(story.score - mean(story.sources.map((s) => s.score))) < 1e-12);
+      assert.ok(Math.abs(story.confidence - mean(story.sources.map((s) => s.confidence))) < 1e-12);
+      assert.ok(
+        Math.abs(story.ageMinutes - (Date.parse(inputs.asOf) - story.firstPublishedAt) / 60_000) < 1e-9,
+      );
       assert.ok(
         Math.abs(
-          event.weight - eventWeight(event.confidence, event.ageMinutes, inputs.params.halfLifeMinutes),
+          story.weight - eventWeight(story.confidence, story.ageMinutes, inputs.params.halfLifeMinutes),
         ) < 1e-12,
       );
     }
-    const sentiment = weightedSentiment(inputs.snapshot.events);
+    const sentiment = weightedSentiment(inputs.snapshot.stories);
     assert.ok(Math.abs(sentiment - row.sentiment) < 1e-12);
     assert.equal(inputs.snapshot.close, row.close);
     assert.equal(inputs.snapshot.sma20, row.sma20);

@@ -14,6 +14,16 @@ export interface EventSeed {
   /** max(p): defaults to |score| split so that the larger side is the confidence. */
   pPositive?: number;
   pNegative?: number;
+  /** inbound_stories.id (seedStory); none: the row is a story of its own. */
+  storyId?: number;
+}
+
+/** Inserts a story (its founder is linked later, as ingest does); returns its id. */
+export async function seedStory(pool: DatabasePool, publishedAt: Date): Promise<number> {
+  return (await pool.oneFirst(sql.unsafe`
+    INSERT INTO inbound_stories (title, first_published_at, created_at)
+    VALUES ('a story', ${sql.timestamp(publishedAt)}, ${sql.timestamp(publishedAt)})
+    RETURNING id`)) as number;
 }
 
 /** Inserts one raw + classified event; returns the classified id. */
@@ -25,9 +35,10 @@ export async function seedEvent(pool: DatabasePool, seed: EventSeed): Promise<nu
   const pNeutral = Math.max(0, 1 - pPositive - pNegative);
   uid += 1;
   const rawId = (await pool.oneFirst(sql.unsafe`
-    INSERT INTO inbound_events_raw (event_uid, title, published_at, fetched_at, ingested_at, processed_at)
+    INSERT INTO inbound_events_raw (event_uid, title, published_at, fetched_at, ingested_at, processed_at, story_id)
     VALUES (${`test:${process.pid}:${uid}`}, ${`headline ${uid}`}, ${sql.timestamp(seed.publishedAt)},
-            ${sql.timestamp(ingestedAt)}, ${sql.timestamp(ingestedAt)}, ${sql.timestamp(classifiedAt)})
+            ${sql.timestamp(ingestedAt)}, ${sql.timestamp(ingestedAt)}, ${sql.timestamp(classifiedAt)},
+            ${seed.storyId ?? null})
     RETURNING id`)) as number;
   const label =
     pPositive >= pNegative && pPositive >= pNeutral
@@ -74,5 +85,5 @@ export function trend(base: number, last: number): number[] {
 export async function clearAll(pool: DatabasePool): Promise<void> {
   await pool.query(sql.unsafe`
     TRUNCATE dispatch_executions, dispatch_recommendations, lane_telemetry,
-      inbound_events_classified, inbound_events_raw CASCADE`);
+      inbound_events_classified, inbound_events_raw, inbound_stories CASCADE`);
 }

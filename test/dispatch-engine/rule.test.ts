@@ -3,6 +3,7 @@ import {
   decide,
   eventWeight,
   type RuleParams,
+  type StoryVote,
   type TickerSnapshot,
   tickAt,
   weightedSentiment,
@@ -17,11 +18,22 @@ const params: RuleParams = {
 };
 const asOf = Date.parse("2026-11-25T15:00:00Z");
 
+function vote(id: number, score: number): StoryVote {
+  const source = { id, rawId: id, feedId: 1, link: null, score, confidence: 1, publishedAt: asOf };
+  return {
+    storyId: id,
+    firstPublishedAt: asOf,
+    ageMinutes: 0,
+    score,
+    confidence: 1,
+    weight: 1,
+    sources: [source],
+    alsoCarriedBy: [],
+  };
+}
+
 function snapshot(overrides: Partial<TickerSnapshot> & { sentiment: number }): TickerSnapshot {
-  const events = overrides.events ?? [
-    { id: 1, rawId: 1, score: overrides.sentiment, confidence: 1, ageMinutes: 0, weight: 1 },
-    { id: 2, rawId: 2, score: overrides.sentiment, confidence: 1, ageMinutes: 0, weight: 1 },
-  ];
+  const stories = overrides.stories ?? [vote(1, overrides.sentiment), vote(2, overrides.sentiment)];
   return {
     ticker: "ACME",
     close: 101,
@@ -29,7 +41,7 @@ function snapshot(overrides: Partial<TickerSnapshot> & { sentiment: number }): T
     candleCount: 20,
     lastCandleTs: asOf - 300_000,
     ...overrides,
-    events,
+    stories,
   };
 }
 
@@ -60,7 +72,7 @@ describe("dispatch-engine rule", () => {
   it("needs min-events events: one fewer gives no signal", () => {
     const one = snapshot({
       sentiment: 0.9,
-      events: [{ id: 1, rawId: 1, score: 0.9, confidence: 1, ageMinutes: 0, weight: 1 }],
+      stories: [vote(1, 0.9)],
     });
     assert.equal(decide(one, params, asOf).reason, "too-few-events");
     assert.equal(decide(one, { ...params, minEvents: 1 }, asOf).side, "BUY");

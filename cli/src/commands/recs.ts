@@ -86,6 +86,8 @@ Examples:
         "after",
         `
 JSON: {recommendation, inputsParsed, headlines[{eventId,title,score,weight,label,classifier,modelId,publishedAt}],
+stories[{storyId,score,weight,sources[{eventId,feed,link,title}],alsoCarriedBy[{feed,link}]}]|null
+(null before rule v2),
 thresholds, gateDecisions[{gate,passed,detail}]|null, rawInputs, rawGateDecisions, chart[{ts,close,sma20}]}
 
 Examples:

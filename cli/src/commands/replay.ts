@@ -66,7 +66,7 @@ Examples:
           const lines = recommendations.map(
             (r) =>
               `${r.asOf}  ${r.side.padEnd(4)} ${r.ticker.padEnd(8)} sentiment ${r.sentiment.toFixed(3).padStart(6)}  ` +
-              `close ${r.close.toFixed(2)}  sma20 ${r.sma20.toFixed(2)}  events ${r.eventCount}`,
+              `close ${r.close.toFixed(2)}  sma20 ${r.sma20.toFixed(2)}  stories ${r.eventCount}`,
           );
           lines.push(
             `${recommendations.length} recommendation(s) over ${report.ticks} tick(s); ` +

@@ -76,8 +76,9 @@ export function ExplanationScreen({ explanation }: { explanation: Recommendation
         {rec.asOf} · rule {rec.ruleVersion}
       </Text>
       <Text>
-        sentiment {rec.sentiment.toFixed(3)} from {rec.eventCount} event(s) · close {rec.close.toFixed(2)} vs
-        SMA20 {rec.sma20.toFixed(2)} ({rec.close >= rec.sma20 ? "above" : "below"})
+        sentiment {rec.sentiment.toFixed(3)} from {rec.eventCount}{" "}
+        {explanation.stories ? "story(ies), sources listed under each" : "event(s)"} · close{" "}
+        {rec.close.toFixed(2)} vs SMA20 {rec.sma20.toFixed(2)} ({rec.close >= rec.sma20 ? "above" : "below"})
       </Text>
       <Text>
         thresholds{" "}
@@ -90,7 +91,7 @@ export function ExplanationScreen({ explanation }: { explanation: Recommendation
       <Box marginTop={1} flexDirection="column">
         <Text bold>headlines</Text>
         {explanation.headlines.length === 0 ? <Text color="gray">none named in inputs</Text> : null}
-        {explanation.headlines.map((headline) => (
+        {explanation.headlines.map((headline, index) => (
           <Box key={headline.eventId} flexDirection="column">
             <Text>
               {headline.score.toFixed(2).padStart(6)} ×{headline.weight.toFixed(2)} #{headline.eventId}{" "}
@@ -103,6 +104,17 @@ export function ExplanationScreen({ explanation }: { explanation: Recommendation
                 {headline.tickers.map((found) => `${found.ticker} (${found.via} "${found.text}")`).join(", ")}
               </Text>
             ) : null}
+            {(explanation.stories?.[index]?.sources ?? []).map((source) => (
+              <Text key={source.eventId} color="gray">
+                {"".padStart(14)}#{source.eventId} {source.feed ?? "(feed removed)"} {source.link ?? ""}
+              </Text>
+            ))}
+            {(explanation.stories?.[index]?.alsoCarriedBy ?? []).map((sighting) => (
+              <Text key={`${sighting.feed}:${sighting.link}`} color="gray">
+                {"".padStart(14)}also {sighting.feed ?? "(feed removed)"} {sighting.link} (same link, stored
+                once)
+              </Text>
+            ))}
           </Box>
         ))}
       </Box>

@@ -52,7 +52,7 @@ export const PARAMETERS = {
   "min-events": {
     schema: z.number().int().min(1),
     default: 2,
-    doc: "Classified events a ticker needs in the lookback window.",
+    doc: "Stories a ticker needs in the lookback window (copies of one event from several feeds count once).",
   },
   "lookback-minutes": {
     schema: z

@@ -1,5 +1,5 @@
 import { type DatabasePool, sql } from "../../../services/common/db.ts";
-import { toRecommendation, type WeightedEvent } from "../../../services/dispatch-engine/rule.ts";
+import { type StoryVote, toRecommendation } from "../../../services/dispatch-engine/rule.ts";
 
 /** A small, realistic slice of a trading day, written straight into the tables status and recs read. */
 export async function seedTradingDay(
@@ -13,7 +13,7 @@ export async function seedTradingDay(
     "Acme Corp wins large cloud contract with federal agency",
     "Analysts lift Acme price target after strong results",
   ];
-  const events: WeightedEvent[] = [];
+  const stories: StoryVote[] = [];
   for (const [index, title] of titles.entries()) {
     const id = (await pool.oneFirst(sql.unsafe`
       INSERT INTO inbound_events_raw (event_uid, title, published_at, fetched_at, ingested_at, processed_at)
@@ -27,13 +27,18 @@ export async function seedTradingDay(
       VALUES (${id}, 'positive', 0.9, 0.05, 0.05, ${score}, 'finbert', 'ProsusAI/finbert', ${sql.array(["ACME"], "text")},
         ${sql.jsonb([{ ticker: "ACME", via: "name", text: "Acme" }])}, ${at(30 - index)}, ${at(28 - index)})
       RETURNING id`)) as number;
-    events.push({
-      id: classifiedId,
-      rawId: id,
+    const publishedAt = now.getTime() - (30 - index) * 60_000;
+    stories.push({
+      storyId: null,
+      firstPublishedAt: publishedAt,
+      ageMinutes: 28 - index,
       score,
       confidence: 0.9,
-      ageMinutes: 28 - index,
       weight: 1 - index * 0.2,
+      sources: [
+        { id: classifiedId, rawId: id, feedId: null, link: null, score, confidence: 0.9, publishedAt },
+      ],
+      alsoCarriedBy: [],
     });
   }
   for (let bar = 0; bar < 40; bar++) {
@@ -48,7 +53,7 @@ export async function seedTradingDay(
     {
       ticker: "ACME",
       sentiment: 0.75,
-      events,
+      stories,
       close: 109.85,
       sma20: 107.4,
       candleCount: 20,
