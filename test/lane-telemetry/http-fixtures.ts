@@ -2,8 +2,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import path from "node:path";
 
-/** The shared corpus (../shared/corpus relative to the repository root). */
-export const MARKET_CORPUS = path.resolve(import.meta.dirname, "../../../shared/corpus/market");
+/** The shared corpus (../shared/corpus relative to the repository root, or OPS_CORPUS_DIR). */
+export const MARKET_CORPUS = path.join(
+  process.env.OPS_CORPUS_DIR ?? path.resolve(import.meta.dirname, "../../../shared/corpus"),
+  "market",
+);
 
 /** Fails the calling suite with a clear message when the corpus is absent. */
 export function requireCorpus(): void {
@@ -42,6 +45,8 @@ export function yahoo5mBody(
     c: number | null;
     v: number | null;
   }[],
+  /** `meta.symbol` of the answer: Yahoo names the symbol it answers for, and a mismatch is refused. */
+  symbol = "AAPL",
 ): unknown {
   const body = structuredClone(yahooRecording("chart-AAPL-2020-01-01-to-2020-01-03.json").body) as {
     chart: {
@@ -54,6 +59,7 @@ export function yahoo5mBody(
   };
   const result = body.chart.result[0]!;
   result.meta.dataGranularity = "5m";
+  result.meta.symbol = symbol;
   result.timestamp = bars.map((b) => b.t);
   result.indicators.quote = [
     {
