@@ -22,6 +22,7 @@ import { evaluateGates, type GateDecision, type GateFacts, type PlannedOrder } f
 import { exchangeTime } from "./market-hours.ts";
 import { NYSE_TIME_ZONE } from "./nyse-calendar.ts";
 import type { Account, AccountState } from "./portfolio.ts";
+import { selectRecentCloses } from "./reference-closes.ts";
 
 export const DISPATCHER_STAGE = "dispatcher";
 /**
@@ -278,6 +279,12 @@ export async function dispatchOne(deps: DispatcherDeps, batchParams: Params): Pr
       referencePrice,
       notional: quantity * referencePrice,
     };
+    // Order gates (issue 17): the trusted closes the reference price and notional are checked against.
+    const recentCloses = await selectRecentCloses(tx, {
+      ticker: rec.ticker,
+      now,
+      count: params["reference-closes"],
+    });
     const facts: GateFacts = {
       now,
       params,
@@ -289,6 +296,7 @@ export async function dispatchOne(deps: DispatcherDeps, batchParams: Params): Pr
       position,
       heldNotional: position ? position.quantity * referencePrice : 0,
       latestCandle: candle,
+      recentCloses,
       order,
     };
     const verdict = evaluateGates(facts);

@@ -6,6 +6,7 @@ import { sql } from "../../services/common/db.ts";
 import { listHeartbeats } from "../../services/common/heartbeats.ts";
 import { postgresParameterStore } from "../../services/common/params/postgres.ts";
 import { dispatchBatch, runDispatcher, Waker } from "../../services/dispatcher/dispatcher.ts";
+import { GATE_ORDER } from "../../services/dispatcher/gates.ts";
 import { listenForRecommendations } from "../../services/dispatcher/listener.ts";
 import { paperPortfolio } from "../../services/dispatcher/portfolio.ts";
 import { useTestDatabase } from "../helpers/db.ts";
@@ -74,7 +75,7 @@ describe("dispatcher", () => {
       const [rec] = await recs();
       assert.equal(rec?.status, "EXECUTED");
       assert.equal(rec?.decided_at, clock.now().getTime());
-      assert.equal((rec?.gate_decisions as unknown[] | undefined)?.length, 8);
+      assert.equal((rec?.gate_decisions as unknown[] | undefined)?.length, GATE_ORDER.length);
       const [exec] = await executions();
       assert.equal(exec?.executor, "dry-run");
       assert.equal(exec?.client_order_id, String(id));

@@ -16,6 +16,7 @@ function facts(overrides: Partial<GateFacts> = {}, params: Partial<Params> = {})
     position: null,
     heldNotional: 0,
     latestCandle: { tsMs: NOW.getTime() - 300_000, close: 100, intervalSec: 300 },
+    recentCloses: Array.from({ length: 20 }, () => 100),
     order: { side: "BUY", quantity: 10, referencePrice: 100, notional: 1_000 },
     ...overrides,
   };
@@ -26,7 +27,7 @@ function rejected(f: GateFacts): string | null {
 }
 
 describe("dispatcher gates", () => {
-  it("passes a fresh BUY in a regular session with every default and records all eight decisions in order", () => {
+  it("passes a fresh BUY in a regular session with every default and records every decision in order", () => {
     const verdict = evaluateGates(facts());
     assert.equal(verdict.rejectedGate, null);
     assert.equal(verdict.executor, "dry-run");
