@@ -19,7 +19,10 @@ import {
   type TestServer,
 } from "./helpers.ts";
 
-const CORPUS = path.resolve(import.meta.dirname, "..", "..", "..", "shared", "corpus", "feeds");
+const CORPUS = path.join(
+  process.env.OPS_CORPUS_DIR ?? path.resolve(import.meta.dirname, "..", "..", "..", "shared", "corpus"),
+  "feeds",
+);
 
 /** A headline in each script, and the charsets that can carry it. */
 const CASES: { charset: string; title: string; bom?: boolean }[] = [

@@ -3,7 +3,10 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { analyseCorpus, type CorpusReport } from "../../scripts/lib/feed-corpus.ts";
 
-const CORPUS = path.resolve(import.meta.dirname, "..", "..", "..", "shared", "corpus", "feeds");
+const CORPUS = path.join(
+  process.env.OPS_CORPUS_DIR ?? path.resolve(import.meta.dirname, "..", "..", "..", "shared", "corpus"),
+  "feeds",
+);
 
 describe("inbound-dock over the real-world feed corpus", () => {
   let report: CorpusReport;
