@@ -193,7 +193,10 @@ const envSchema = z.object({
   /** Body cap after decompression. Real feeds are tens to hundreds of KB; parsing a hostile body costs about 5 s of CPU per MB. */
   OPS_INBOUND_MAX_BYTES: withDefault(positiveInt(), 2 * 1024 * 1024),
   OPS_INBOUND_MAX_REDIRECTS: withDefault(int(0, 20), 5),
-  OPS_INBOUND_CONCURRENCY: withDefault(int(1, 64), 4),
+  /** Feeds fetched at once: each has its own deadline (OPS_INBOUND_FETCH_TIMEOUT_MS), so a trickling feed holds one slot, never the others. */
+  OPS_INBOUND_CONCURRENCY: withDefault(int(1, 64), 16),
+  /** Items stored from one fetch (the first in document order); more are counted and logged. */
+  OPS_INBOUND_MAX_ITEMS_PER_FETCH: withDefault(int(1, 100_000), 1_000),
   /** One run's wall-clock budget; keep it under the Lambda timeout (60 s in the stack). */
   OPS_INBOUND_BUDGET_MS: withDefault(positiveInt(), 50_000),
   OPS_INBOUND_FEED_INTERVAL_MS: withDefault(positiveInt(), 60_000),
@@ -298,6 +301,7 @@ export interface Config {
     readonly backoffMaxMs: number;
     /** Empty: every enabled feed. */
     readonly feedTags: readonly string[];
+    readonly maxItemsPerFetch: number;
   };
   readonly dispatcher: DispatcherConfig;
   /** The sortation worker (docs/sortation.md). */
@@ -494,6 +498,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       backoffBaseMs: e.OPS_INBOUND_BACKOFF_BASE_MS,
       backoffMaxMs: e.OPS_INBOUND_BACKOFF_MAX_MS,
       feedTags: splitList(e.OPS_INBOUND_FEED_TAGS),
+      maxItemsPerFetch: e.OPS_INBOUND_MAX_ITEMS_PER_FETCH,
     },
     sortation: {
       classifier: e.OPS_SORTATION_CLASSIFIER,
