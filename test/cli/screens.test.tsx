@@ -47,6 +47,8 @@ function snapshot(): StatusSnapshot {
       oldestUnclassifiedAt: NOW - 90_000,
       parked: 0,
       parkedLastDay: 0,
+      quarantinedBars: 0,
+      quarantinedBarsLastDay: 0,
       pending: 2,
       oldestPendingAt: NOW - 60_000,
     },

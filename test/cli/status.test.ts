@@ -30,6 +30,8 @@ function emptySnapshot(): StatusSnapshot {
       oldestUnclassifiedAt: null,
       parked: 0,
       parkedLastDay: 0,
+      quarantinedBars: 0,
+      quarantinedBarsLastDay: 0,
       pending: 0,
       oldestPendingAt: null,
     },

@@ -319,7 +319,7 @@ describe("the registered watchdog stage", () => {
       instance: "test",
     });
     // A fresh database: every stage is never seen (WARN), nothing waits.
-    assert.equal(result?.checks, 11);
+    assert.equal(result?.checks, 12);
     assert.deepEqual(
       [...((result?.notOk as string[] | undefined) ?? [])].sort(),
       WATCHED_STAGES.map((s) => `freshness:${s}=WARN`).sort(),

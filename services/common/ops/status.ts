@@ -72,6 +72,9 @@ export interface StatusSnapshot {
     /** Parked events in all (they are kept), and those parked in the 24 h before `now`. */
     parked: number;
     parkedLastDay: number;
+    /** Market bars kept out of lane_telemetry by the trust checks: still undecided, and first seen in the last 24 h. */
+    quarantinedBars: number;
+    quarantinedBarsLastDay: number;
     pending: number;
     oldestPendingAt: number | null;
   };
@@ -94,6 +97,8 @@ const aggregatesRow = z.object({
   oldest_unclassified: z.number().nullable(),
   parked: z.number(),
   parked_last_day: z.number(),
+  quarantined_bars: z.number(),
+  quarantined_bars_last_day: z.number(),
   pending: z.number(),
   oldest_pending: z.number().nullable(),
   executions_today: z.number(),
@@ -146,6 +151,9 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
       (SELECT count(*) FROM inbound_events_raw WHERE parked_at IS NOT NULL) AS parked,
       (SELECT count(*) FROM inbound_events_raw
          WHERE parked_at > ${sql.timestamp(new Date(now.getTime() - 86_400_000))}) AS parked_last_day,
+      (SELECT count(*) FROM lane_telemetry_quarantine WHERE status = 'quarantined') AS quarantined_bars,
+      (SELECT count(*) FROM lane_telemetry_quarantine
+         WHERE first_seen_at > ${sql.timestamp(new Date(now.getTime() - 86_400_000))}) AS quarantined_bars_last_day,
       (SELECT count(*) FROM dispatch_recommendations WHERE status = 'PENDING') AS pending,
       (SELECT created_at FROM dispatch_recommendations WHERE status = 'PENDING' ORDER BY id LIMIT 1) AS oldest_pending,
       (SELECT count(*) FROM dispatch_executions
@@ -190,6 +198,8 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
       oldestUnclassifiedAt: aggregates.oldest_unclassified,
       parked: aggregates.parked,
       parkedLastDay: aggregates.parked_last_day,
+      quarantinedBars: aggregates.quarantined_bars,
+      quarantinedBarsLastDay: aggregates.quarantined_bars_last_day,
       pending: aggregates.pending,
       oldestPendingAt: aggregates.oldest_pending,
     },
@@ -394,6 +404,12 @@ export function evaluateHealth(
     // Parked rows are kept for inspection; only recent ones say something is wrong now.
     level: snapshot.backlog.parkedLastDay > 0 ? "warn" : "ok",
     message: `${snapshot.backlog.parkedLastDay} parked event(s) in the last 24 h, ${snapshot.backlog.parked} in all`,
+  });
+  checks.push({
+    key: "backlog.quarantined-bars",
+    // Never traded; a provider sending them is worth a look (lane_telemetry_quarantine says why).
+    level: snapshot.backlog.quarantinedBarsLastDay > 0 ? "warn" : "ok",
+    message: `${snapshot.backlog.quarantinedBarsLastDay} market bar(s) quarantined in the last 24 h, ${snapshot.backlog.quarantinedBars} undecided`,
   });
   const candleAge = age(snapshot.newest.telemetryTs);
   const marketOpen = usMarketOpen(now);
