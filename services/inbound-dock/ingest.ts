@@ -277,7 +277,8 @@ export async function runIngest(deps: IngestDeps): Promise<IngestSummary> {
     const now = deps.clock.now();
     cutByBudget = await markCutFeeds(deps.db, {
       now,
-      dueBy: new Date(now.getTime() + DUE_GRACE_MS),
+      // Due when this run started: a feed that only became due during the run was not cut.
+      dueBy: new Date(runStartedMs + DUE_GRACE_MS),
       tags: deps.options.feedTags,
     });
     if (cutByBudget > 0) {
