@@ -107,7 +107,8 @@ export async function badBars(pool: DatabasePool, options: { rounds: number }): 
         { length: figures.tickersPerRound },
         (_, i) => `C${round}X${String.fromCharCode(65 + i)}`,
       );
-      tickers.forEach((ticker, i) => cases.set(ticker, CASES[(round + i) % CASES.length] as Case));
+      for (const [i, ticker] of tickers.entries())
+        cases.set(ticker, CASES[(round + i) % CASES.length] as Case);
       for (const ticker of tickers) {
         for (const minutesAgo of [30, 10]) {
           const at = new Date(NOW - minutesAgo * 60_000);
