@@ -36,7 +36,7 @@ export interface LaneTelemetryDeps {
 export interface LaneTelemetryResult extends Record<string, unknown> {
   tickers: number;
   written: number;
-  /** Completed bars received (before the upsert skipped unchanged ones). */
+  /** Completed bars that passed the trust checks (before the upsert skipped unchanged ones). */
   received: number;
   /** Bars still forming at `now`, never stored. */
   forming: number;
