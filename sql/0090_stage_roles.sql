@@ -72,6 +72,12 @@ GRANT SELECT ON inbound_events_classified TO ops_telemetry, ops_engine, ops_watc
 GRANT SELECT, INSERT, UPDATE ON lane_telemetry TO ops_telemetry;
 GRANT SELECT ON lane_telemetry TO ops_engine, ops_dispatcher, ops_watchdog, ops_api;
 
+-- lane_telemetry_quarantine, market_provider_deferrals (0070): telemetry keeps refused bars out of
+-- lane_telemetry with their reason and defers a provider past a long Retry-After; the watchdog and
+-- the ops-api (status) count quarantined bars.
+GRANT SELECT, INSERT, UPDATE ON lane_telemetry_quarantine, market_provider_deferrals TO ops_telemetry;
+GRANT SELECT ON lane_telemetry_quarantine TO ops_watchdog, ops_api;
+
 -- dispatch_recommendations: the engine inserts; the dispatcher moves status (never the inputs).
 GRANT SELECT, INSERT ON dispatch_recommendations TO ops_engine;
 GRANT SELECT, UPDATE (claimed_by, claimed_at, status, decided_at, rejected_gate, gate_decisions, error)

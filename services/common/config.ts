@@ -117,6 +117,24 @@ const envSchema = z.object({
   OPS_WATCHLIST_NEWS_HOURS: withDefault(int(0, 24 * 30), 24),
   /** The watchlist's cap: configured tickers first, then the most mentioned news tickers. */
   OPS_WATCHLIST_MAX: withDefault(int(1, 2_000), 200),
+  /** A Retry-After longer than this defers the provider past the run instead of waiting (issue 17). */
+  OPS_MARKET_RETRY_AFTER_MAX_WAIT_MS: withDefault(int(0, 120_000), 10_000),
+  // Bar trust checks (issue 17, docs/lane-telemetry.md "Trust"): a bar failing them is quarantined.
+  /** No US equity quotes below the smallest sub-penny tick. */
+  OPS_MARKET_MIN_PRICE_USD: withDefault(positiveNumber(), 0.0001),
+  OPS_MARKET_MAX_PRICE_USD: withDefault(positiveNumber(), 10_000_000),
+  /** A move beyond this many standard deviations of recent log returns is suspicious... */
+  OPS_MARKET_JUMP_VOL_MULTIPLE: withDefault(positiveNumber(), 10),
+  /** ...never one below this percentage... */
+  OPS_MARKET_JUMP_MIN_PCT: withDefault(number(0, 1_000), 10),
+  /** ...always one beyond this percentage. */
+  OPS_MARKET_JUMP_MAX_PCT: withDefault(number(1, 10_000), 50),
+  /** Volume beyond this multiple of the recent median is suspicious. */
+  OPS_MARKET_VOLUME_MAX_MULTIPLE: withDefault(positiveNumber(), 1_000),
+  /** Trusted bars the volatility and volume medians are taken over. */
+  OPS_MARKET_HISTORY_BARS: withDefault(int(5, 500), 20),
+  /** The other provider confirms a suspicious bar when its close is within this percentage. */
+  OPS_MARKET_CONFIRM_TOLERANCE_PCT: withDefault(number(0, 100), 1),
   // ---- dispatcher (services/dispatcher) ----
   /** Poll fallback: the dispatcher looks for PENDING work this often even without a NOTIFY. */
   OPS_DISPATCHER_POLL_INTERVAL_MS: withDefault(int(100), 5_000),
@@ -188,7 +206,10 @@ const envSchema = z.object({
   /** Body cap after decompression. Real feeds are tens to hundreds of KB; parsing a hostile body costs about 5 s of CPU per MB. */
   OPS_INBOUND_MAX_BYTES: withDefault(positiveInt(), 2 * 1024 * 1024),
   OPS_INBOUND_MAX_REDIRECTS: withDefault(int(0, 20), 5),
-  OPS_INBOUND_CONCURRENCY: withDefault(int(1, 64), 4),
+  /** Feeds fetched at once: each has its own deadline (OPS_INBOUND_FETCH_TIMEOUT_MS), so a trickling feed holds one slot, never the others. */
+  OPS_INBOUND_CONCURRENCY: withDefault(int(1, 64), 16),
+  /** Items stored from one fetch (the first in document order); more are counted and logged. */
+  OPS_INBOUND_MAX_ITEMS_PER_FETCH: withDefault(int(1, 100_000), 1_000),
   /** One run's wall-clock budget; keep it under the Lambda timeout (60 s in the stack). */
   OPS_INBOUND_BUDGET_MS: withDefault(positiveInt(), 50_000),
   OPS_INBOUND_FEED_INTERVAL_MS: withDefault(positiveInt(), 60_000),
@@ -286,6 +307,18 @@ export interface Config {
     readonly fetchLookbackMinutes: number;
     readonly watchlistNewsHours: number;
     readonly watchlistMax: number;
+    readonly maxRetryAfterWaitMs: number;
+    /** The bar trust checks (services/lane-telemetry/trust.ts). */
+    readonly trust: {
+      readonly minPriceUsd: number;
+      readonly maxPriceUsd: number;
+      readonly jumpVolMultiple: number;
+      readonly jumpMinPct: number;
+      readonly jumpMaxPct: number;
+      readonly volumeMaxMultiple: number;
+      readonly historyBars: number;
+      readonly confirmTolerancePct: number;
+    };
   };
   /** inbound-dock: see docs/inbound-dock.md. */
   readonly inbound: {
@@ -302,6 +335,7 @@ export interface Config {
     readonly backoffMaxMs: number;
     /** Empty: every enabled feed. */
     readonly feedTags: readonly string[];
+    readonly maxItemsPerFetch: number;
   };
   readonly dispatcher: DispatcherConfig;
   /** The sortation worker (docs/sortation.md). */
@@ -495,6 +529,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       fetchLookbackMinutes: e.OPS_MARKET_FETCH_LOOKBACK_MINUTES,
       watchlistNewsHours: e.OPS_WATCHLIST_NEWS_HOURS,
       watchlistMax: e.OPS_WATCHLIST_MAX,
+      maxRetryAfterWaitMs: e.OPS_MARKET_RETRY_AFTER_MAX_WAIT_MS,
+      trust: {
+        minPriceUsd: e.OPS_MARKET_MIN_PRICE_USD,
+        maxPriceUsd: e.OPS_MARKET_MAX_PRICE_USD,
+        jumpVolMultiple: e.OPS_MARKET_JUMP_VOL_MULTIPLE,
+        jumpMinPct: e.OPS_MARKET_JUMP_MIN_PCT,
+        jumpMaxPct: e.OPS_MARKET_JUMP_MAX_PCT,
+        volumeMaxMultiple: e.OPS_MARKET_VOLUME_MAX_MULTIPLE,
+        historyBars: e.OPS_MARKET_HISTORY_BARS,
+        confirmTolerancePct: e.OPS_MARKET_CONFIRM_TOLERANCE_PCT,
+      },
     },
     dispatcher: {
       pollIntervalMs: e.OPS_DISPATCHER_POLL_INTERVAL_MS,
@@ -527,6 +572,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       backoffBaseMs: e.OPS_INBOUND_BACKOFF_BASE_MS,
       backoffMaxMs: e.OPS_INBOUND_BACKOFF_MAX_MS,
       feedTags: splitList(e.OPS_INBOUND_FEED_TAGS),
+      maxItemsPerFetch: e.OPS_INBOUND_MAX_ITEMS_PER_FETCH,
     },
     sortation: {
       classifier: e.OPS_SORTATION_CLASSIFIER,

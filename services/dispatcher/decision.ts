@@ -13,6 +13,7 @@ import {
   claimRecommendation,
   readDecisionFacts,
   recordDecision,
+  selectRecentCloses,
 } from "./queries.ts";
 
 /**
@@ -115,6 +116,12 @@ export async function gate(conn: CommonQueryMethods, d: Decision, c: Claimed): P
     referencePrice,
     notional: quantity * referencePrice,
   };
+  // Order gates (issue 17): the trusted closes the reference price and notional are checked against.
+  const recentCloses = await selectRecentCloses(conn, {
+    ticker: c.rec.ticker,
+    now: d.now,
+    count: d.params["reference-closes"],
+  });
   const facts: GateFacts = {
     now: d.now,
     params: d.params,
@@ -126,6 +133,7 @@ export async function gate(conn: CommonQueryMethods, d: Decision, c: Claimed): P
     position,
     heldNotional: position ? position.quantity * referencePrice : 0,
     latestCandle: candle,
+    recentCloses,
     order,
   };
   return { order, verdict: evaluateGates(facts), state: { cash: f.cash, held: position } };

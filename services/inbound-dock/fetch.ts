@@ -53,10 +53,17 @@ export class FeedFetchError extends Error {
   override readonly name = "FeedFetchError";
   readonly code: FetchErrorCode;
   readonly status: number | undefined;
-  constructor(code: FetchErrorCode, message: string, options: { status?: number; cause?: unknown } = {}) {
+  /** A 429/503's Retry-After: the feed is not asked again before it has passed. */
+  readonly retryAfterMs: number | undefined;
+  constructor(
+    code: FetchErrorCode,
+    message: string,
+    options: { status?: number; cause?: unknown; retryAfterMs?: number } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = options.status;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 
@@ -168,8 +175,10 @@ export async function fetchFeed(
       }
       if (response.status < 200 || response.status > 299) {
         await response.body?.cancel().catch(() => undefined);
+        const retryAfterMs = retryAfter(response.headers.get("retry-after"));
         throw new FeedFetchError("http-status", `HTTP ${response.status} ${response.statusText}`.trim(), {
           status: response.status,
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
         });
       }
       const body = await readCapped(response, options.maxBytes, abort);
@@ -202,4 +211,15 @@ function describe(error: unknown): string {
     return `${error.message}${cause}`;
   }
   return String(error);
+}
+
+/**
+ * Retry-After (RFC 9110 10.2.3) in ms: delta-seconds or an HTTP date. The date is compared with
+ * the wall clock, the server's own reference; capped at a day so a typo cannot park a feed forever.
+ */
+function retryAfter(header: string | null): number | undefined {
+  if (!header) return undefined;
+  const trimmed = header.trim();
+  const ms = /^\d+$/.test(trimmed) ? Number(trimmed) * 1000 : Date.parse(trimmed) - Date.now();
+  return Number.isFinite(ms) ? Math.min(Math.max(0, ms), 86_400_000) : undefined;
 }

@@ -9,6 +9,7 @@ import {
   addMissingFeedStates,
   type ClaimedFeed,
   claimDueFeed,
+  markCutFeeds,
   recordFailure,
   recordNotModified,
   storeItems,
@@ -29,6 +30,33 @@ export interface IngestOptions {
   leaseMs: number;
   /** Only feeds carrying one of these tags are fetched; empty: every enabled feed. */
   feedTags: readonly string[];
+  /** Items kept from one fetch (document order: feeds list newest first); the rest are counted, not stored. */
+  maxItemsPerFetch: number;
+}
+
+/**
+ * A feed due this soon after a claim is claimed now: the scheduler that starts runs (EventBridge,
+ * the local timer) may fire a little early, and a feed due 50 ms after the run started must not
+ * wait a whole interval for the next one.
+ */
+export const DUE_GRACE_MS = 2_000;
+
+/**
+ * The feed's next slot on its own schedule: its previous slot plus the interval, not the end of
+ * the fetch plus the interval (that drifted every feed past the next run: fetched every other
+ * minute). A feed with no slot (new) or more than an interval behind starts its schedule at this
+ * run's start. Slots already past when the fetch ends are skipped, never fetched twice in a row.
+ */
+export function nextDueAt(
+  dueAtMs: number | null,
+  runStartedMs: number,
+  intervalMs: number,
+  nowMs: number,
+): Date {
+  const base = dueAtMs === null || dueAtMs < runStartedMs - intervalMs ? runStartedMs : dueAtMs;
+  let next = base + intervalMs;
+  if (next <= nowMs) next += Math.ceil((nowMs - next + 1) / intervalMs) * intervalMs;
+  return new Date(next);
 }
 
 export interface IngestDeps {
@@ -47,6 +75,8 @@ export interface FeedOutcome {
   status: number | null;
   itemsSeen: number;
   itemsNew: number;
+  /** Items beyond maxItemsPerFetch, not stored this time. */
+  itemsCapped?: number;
   error?: string;
   repairs?: string[];
 }
@@ -59,6 +89,8 @@ export interface IngestSummary {
   itemsSeen: number;
   itemsNew: number;
   stoppedEarly: boolean;
+  /** Feeds still due when the budget ran out: marked in feed_state, due first next run. */
+  cutByBudget: number;
   elapsedMs: number;
   outcomes: FeedOutcome[];
 }
@@ -83,16 +115,26 @@ function errorText(error: unknown): string {
  * are recorded in feed_state with a backoff. A database error is rethrown to the worker, which
  * logs it and goes on with the next feed.
  */
-async function ingestFeed(deps: IngestDeps, feed: ClaimedFeed, signal: AbortSignal): Promise<FeedOutcome> {
+async function ingestFeed(
+  deps: IngestDeps,
+  feed: ClaimedFeed,
+  signal: AbortSignal,
+  runStartedMs: number,
+): Promise<FeedOutcome> {
   const { db, clock, options } = deps;
   const log = deps.logger.child({ feedId: feed.id, feed: feed.name });
   const base = { feedId: feed.id, name: feed.name };
   const fail = async (error: unknown, status: number | null): Promise<FeedOutcome> => {
     const now = clock.now();
-    // Our own stop (budget, shutdown) is not the feed's fault: due again at once, no backoff.
+    // Our own stop (budget, shutdown) is not the feed's fault: no backoff, and back at its slot so
+    // it stays the most overdue: due first next run.
     const stopped = error instanceof FeedFetchError && error.code === "aborted";
     const failures = stopped ? feed.consecutive_failures : feed.consecutive_failures + 1;
-    const nextFetchAt = new Date(now.getTime() + (stopped ? 0 : backoffMs(failures, options)));
+    // A server that said when to come back (429/503 Retry-After) is not asked before then.
+    const retryAfter = error instanceof FeedFetchError ? (error.retryAfterMs ?? 0) : 0;
+    const nextFetchAt = stopped
+      ? new Date(feed.due_at ?? runStartedMs)
+      : new Date(now.getTime() + Math.max(backoffMs(failures, options), retryAfter));
     const message = errorText(error);
     await recordFailure(db, feed.id, { now, nextFetchAt, status, error: message, countsAsFailure: !stopped });
     if (stopped) log.info("fetch stopped by the run's deadline; the feed is due again next run");
@@ -120,7 +162,7 @@ async function ingestFeed(deps: IngestDeps, feed: ClaimedFeed, signal: AbortSign
     throw error;
   }
   const now = clock.now();
-  const nextFetchAt = new Date(now.getTime() + options.feedIntervalMs);
+  const nextFetchAt = nextDueAt(feed.due_at, runStartedMs, options.feedIntervalMs, now.getTime());
   if (fetched.kind === "not-modified") {
     await recordNotModified(db, feed.id, { now, nextFetchAt, validators: fetched.validators });
     log.debug("304 not modified");
@@ -139,7 +181,17 @@ async function ingestFeed(deps: IngestDeps, feed: ClaimedFeed, signal: AbortSign
     }
     throw error;
   }
-  const { items, skipped, duplicates } = normaliseItems(parsed.items, {
+  // Capped before normalising: a feed of 10,000 items costs a third of a second of CPU to
+  // normalise, which every stage sharing the process waits behind.
+  const itemsCapped = Math.max(0, parsed.items.length - options.maxItemsPerFetch);
+  if (itemsCapped > 0) {
+    log.warn(
+      { items: parsed.items.length, kept: options.maxItemsPerFetch, capped: itemsCapped },
+      "feed has more items than OPS_INBOUND_MAX_ITEMS_PER_FETCH; kept the first, the rest are not stored",
+    );
+  }
+  const kept = itemsCapped > 0 ? parsed.items.slice(0, options.maxItemsPerFetch) : parsed.items;
+  const { items, skipped, duplicates } = normaliseItems(kept, {
     // The configured URL scopes bare guids, so a feed that moves behind a redirect keeps its
     // event_uids; relative links resolve against the channel link, else where the body came from.
     feedUrl: feed.url,
@@ -161,31 +213,37 @@ async function ingestFeed(deps: IngestDeps, feed: ClaimedFeed, signal: AbortSign
     status: fetched.status,
     itemsSeen: parsed.items.length,
     itemsNew: inserted,
+    ...(itemsCapped > 0 ? { itemsCapped } : {}),
     ...(parsed.repairs.length > 0 ? { repairs: parsed.repairs } : {}),
   };
 }
 
 /**
- * One ingest run: `concurrency` workers each claim the most overdue feed, fetch, parse and store
- * it, and claim the next, until no feed is due or the budget is spent. One feed's failure (even
- * an unexpected one) is logged and recorded; it never stops the others.
+ * One ingest run: `concurrency` workers each claim the most overdue feed (healthy ones first),
+ * fetch it within its own deadline (`fetch.totalTimeoutMs`), parse and store it, and claim the
+ * next, until no feed is due or the budget is spent. One feed's failure (even an unexpected one)
+ * is logged and recorded; it never stops the others. Feeds the budget cut are marked and due
+ * first next run.
  */
 export async function runIngest(deps: IngestDeps): Promise<IngestSummary> {
   const started = performance.now();
+  const runStartedMs = deps.clock.now().getTime();
   const budget = AbortSignal.timeout(deps.options.budgetMs);
   const signal = deps.signal ? AbortSignal.any([deps.signal, budget]) : budget;
   const outcomes: FeedOutcome[] = [];
   await addMissingFeedStates(deps.db);
   const worker = async () => {
     while (!signal.aborted) {
+      const now = deps.clock.now();
       const feed = await claimDueFeed(deps.db, {
-        now: deps.clock.now(),
+        now,
+        dueBy: new Date(now.getTime() + DUE_GRACE_MS),
         leaseMs: deps.options.leaseMs,
         tags: deps.options.feedTags,
       });
       if (!feed) return;
       try {
-        outcomes.push(await ingestFeed(deps, feed, signal));
+        outcomes.push(await ingestFeed(deps, feed, signal, runStartedMs));
       } catch (error) {
         const message = errorText(error);
         deps.logger.error(
@@ -214,6 +272,22 @@ export async function runIngest(deps: IngestDeps): Promise<IngestSummary> {
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, deps.options.concurrency) }, worker));
+  let cutByBudget = 0;
+  if (signal.aborted) {
+    const now = deps.clock.now();
+    cutByBudget = await markCutFeeds(deps.db, {
+      now,
+      // Due when this run started: a feed that only became due during the run was not cut.
+      dueBy: new Date(runStartedMs + DUE_GRACE_MS),
+      tags: deps.options.feedTags,
+    });
+    if (cutByBudget > 0) {
+      deps.logger.warn(
+        { feeds: cutByBudget },
+        "run budget spent with feeds still due; they are due first next run",
+      );
+    }
+  }
   const count = (result: FeedOutcome["result"]) => outcomes.filter((o) => o.result === result).length;
   return {
     feeds: outcomes.length,
@@ -223,6 +297,7 @@ export async function runIngest(deps: IngestDeps): Promise<IngestSummary> {
     itemsSeen: outcomes.reduce((sum, o) => sum + o.itemsSeen, 0),
     itemsNew: outcomes.reduce((sum, o) => sum + o.itemsNew, 0),
     stoppedEarly: signal.aborted,
+    cutByBudget,
     elapsedMs: Math.round(performance.now() - started),
     outcomes,
   };

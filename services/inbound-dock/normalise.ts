@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import iconv from "iconv-lite";
 import { HTML_ENTITIES } from "./entities.ts";
 import type { ParsedItem } from "./parse.ts";
+import { stripTerminalControls } from "./sanitise.ts";
 
 /** One item ready for `inbound_events_raw`. */
 export interface NormalisedItem {
@@ -102,9 +103,12 @@ function repairMojibake(text: string): string {
     const utf8 = bytes.toString("utf8");
     if (!utf8.includes("\uFFFD")) return utf8;
   }
-  return text.replace(/[\u0080-\u009F]/g, (ch) =>
-    iconv.decode(Buffer.from([ch.charCodeAt(0)]), "windows-1252"),
-  );
+  // Positions windows-1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) are controls, not
+  // text: removed, not shown as U+FFFD.
+  return text.replace(/[\u0080-\u009F]/g, (ch) => {
+    const decoded = iconv.decode(Buffer.from([ch.charCodeAt(0)]), "windows-1252");
+    return decoded === "\uFFFD" ? "" : decoded;
+  });
 }
 
 const BLOCK_TAGS =
@@ -145,11 +149,14 @@ export function plainText(value: string | undefined | null): string {
   text = text.replace(BLOCK_TAGS, " ").replace(/<\/?[A-Za-z][^<>]*>/g, "");
   text = decodeEntities(text);
   text = text.replace(BLOCK_TAGS, " ").replace(INLINE_TAGS, "");
+  // Escape sequences go whole before the mojibake repair could turn an 8-bit CSI into "›".
+  text = stripTerminalControls(text);
   text = repairMojibake(text);
   return (
     text
+      // Every C0 and C1 control left (tab and newlines become spaces below), DEL, zero-width space, BOM.
       // biome-ignore lint/suspicious/noControlCharactersInRegex: C0/C1 controls are what this removes or detects.
-      .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F\u200B\uFEFF]/g, "")
+      .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u200B\uFEFF]/g, "")
       .replace(/\s+/g, " ")
       .trim()
   );

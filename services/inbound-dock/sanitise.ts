@@ -226,3 +226,39 @@ export function sanitise(text: string): Repaired {
   }
   return { text: current, repairs };
 }
+
+/**
+ * Terminal and bidi controls, for text an operator reads (titles, summaries in `opsctl`, logs):
+ * - ANSI escape sequences, whole: CSI (`ESC [ … final`), OSC (`ESC ] … BEL | ESC \`), the other
+ *   two-character escapes, and their 8-bit forms (U+009B CSI, U+009D OSC, U+0090 DCS, U+0098 SOS,
+ *   U+009E PM, U+009F APC up to the string terminator); a string sequence without its terminator
+ *   loses only its introducer, never the rest of the title;
+ * - remnants of SGR/erase sequences whose ESC was already dropped upstream (`[31m`, `[0m`, `[2K`),
+ *   as XML parsing drops ESC itself;
+ * - bidi embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) and the invisible
+ *   marks (U+200E, U+200F, U+061C): U+202E can make "evil.exe" read as "exe.live".
+ * C0/C1 controls left after this are removed by the caller (after its mojibake repair, which
+ * reads a lone U+0092 in "don\u0092t" as the windows-1252 apostrophe it was).
+ */
+export function stripTerminalControls(text: string): string {
+  return (
+    text
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: escape sequences are what this removes.
+      .replace(/\u001B\[[0-?]*[ -/]*[@-~]/g, "")
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: escape sequences are what this removes.
+      .replace(/\u001B\][^\u0007\u001B\u009C]*(?:\u0007|\u001B\\|\u009C)/g, "")
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: escape sequences are what this removes.
+      .replace(/\u001B[PX^_][^\u001B\u009C]*(?:\u001B\\|\u009C)/g, "")
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: escape sequences are what this removes.
+      .replace(/\u001B[@-Z\\-_]|\u001B[ -/]*[0-~]/g, "")
+      .replace(/\u009B[0-?]*[ -/]*[@-~]/g, "")
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: escape sequences are what this removes.
+      .replace(/[\u009D\u0090\u0098\u009E\u009F][^\u0007\u001B\u009C]*(?:\u0007|\u001B\\|\u009C)/g, "")
+      // Remnants are followed by the text they coloured ("[31mRED"), so only a closing bracket
+      // spares one ("[K]" stays). A string that only looks like one ("[5million") loses it: rare
+      // in a headline, and the hostile case is not.
+      // Parameters are required: "[mutableArray addObject:]" in a code sample is not a remnant.
+      .replace(/\[\d{1,3}(?:;\d{1,3})*m|\[[0-2][JK](?!\])/g, "")
+      .replace(/[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/g, "")
+  );
+}

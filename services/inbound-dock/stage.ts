@@ -28,6 +28,7 @@ export function ingestOptionsFromConfig(config: Config): IngestOptions {
     // Longer than any one feed can take, so a live run never loses its claim to another run.
     leaseMs: inbound.fetchTimeoutMs * 2 + 30_000,
     feedTags: inbound.feedTags,
+    maxItemsPerFetch: inbound.maxItemsPerFetch,
   };
 }
 

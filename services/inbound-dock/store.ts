@@ -12,6 +12,8 @@ export const claimedFeedRow = z.object({
   etag: z.string().nullable(),
   last_modified: z.string().nullable(),
   consecutive_failures: z.number(),
+  /** When the feed was due (its schedule slot), null for a new feed (due since -infinity). */
+  due_at: z.number().nullable(),
 });
 export type ClaimedFeed = z.infer<typeof claimedFeedRow>;
 
@@ -27,28 +29,54 @@ export async function addMissingFeedStates(db: CommonQueryMethods): Promise<void
 }
 
 /**
- * Claims the most overdue enabled feed: one statement, `FOR UPDATE SKIP LOCKED`, that moves its
- * next_fetch_at to `now + leaseMs` so a second ingest run (an overlapping Lambda) skips it. A run
- * that dies mid-feed loses only that lease; the feed is due again when it expires. With `tags`,
- * only feeds carrying at least one of them are claimed (an empty list: every feed).
+ * Claims the most overdue enabled feed due by `dueBy` (default `now`): one statement, `FOR
+ * UPDATE SKIP LOCKED`, that moves its next_fetch_at to `now + leaseMs` so a second ingest run (an
+ * overlapping Lambda) skips it. A run that dies mid-feed loses only that lease; the feed is due
+ * again when it expires. With `tags`, only feeds carrying at least one of them are claimed (an
+ * empty list: every feed). Healthy feeds come before failing ones (a feed that timed out last
+ * time must not hold a worker before one that answers in milliseconds), then the most overdue.
+ * Returns the slot the feed was due at, so its next one follows the schedule.
  */
 export async function claimDueFeed(
   db: CommonQueryMethods,
-  at: { now: Date; leaseMs: number; tags: readonly string[] },
+  at: { now: Date; leaseMs: number; tags: readonly string[]; dueBy?: Date },
 ): Promise<ClaimedFeed | null> {
   const tags = sql.array(at.tags, "text");
   return db.maybeOne(sql.type(claimedFeedRow)`
     UPDATE feed_state s
-    SET next_fetch_at = ${sql.timestamp(new Date(at.now.getTime() + at.leaseMs))}, updated_at = ${sql.timestamp(at.now)}
-    FROM feeds f
-    WHERE f.id = s.feed_id AND s.feed_id = (
-      SELECT s2.feed_id FROM feed_state s2 JOIN feeds f2 ON f2.id = s2.feed_id
-      WHERE f2.enabled AND s2.next_fetch_at <= ${sql.timestamp(at.now)}
+    SET next_fetch_at = ${sql.timestamp(new Date(at.now.getTime() + at.leaseMs))}, updated_at = ${sql.timestamp(at.now)},
+      consecutive_cuts = 0
+    FROM feeds f, (
+      SELECT s2.feed_id, s2.next_fetch_at FROM feed_state s2 JOIN feeds f2 ON f2.id = s2.feed_id
+      WHERE f2.enabled AND s2.next_fetch_at <= ${sql.timestamp(at.dueBy ?? at.now)}
         AND (cardinality(${tags}) = 0 OR f2.tags && ${tags})
-      ORDER BY s2.next_fetch_at, s2.feed_id
+      ORDER BY s2.consecutive_failures > 0, s2.next_fetch_at, s2.feed_id
       LIMIT 1
-      FOR UPDATE OF s2 SKIP LOCKED)
-    RETURNING f.id, f.url, f.name, s.etag, s.last_modified, s.consecutive_failures`);
+      FOR UPDATE OF s2 SKIP LOCKED) due
+    WHERE f.id = s.feed_id AND s.feed_id = due.feed_id
+    RETURNING f.id, f.url, f.name, s.etag, s.last_modified, s.consecutive_failures,
+      CASE WHEN isfinite(due.next_fetch_at) THEN due.next_fetch_at END AS due_at`);
+}
+
+/**
+ * Feeds still due when a run's budget ran out (never started, or stopped mid-fetch and put back
+ * at their slot) get a state instead of silence: `last_cut_at` and a count of runs in a row that
+ * could not reach them (reset when a run claims the feed). Their next_fetch_at is untouched, so
+ * they stay the most overdue: due first next run. Returns how many.
+ */
+export async function markCutFeeds(
+  db: CommonQueryMethods,
+  at: { now: Date; dueBy: Date; tags: readonly string[] },
+): Promise<number> {
+  const tags = sql.array(at.tags, "text");
+  const rows = await db.any(sql.type(z.object({ feed_id: z.number() }))`
+    UPDATE feed_state s SET last_cut_at = ${sql.timestamp(at.now)}, consecutive_cuts = s.consecutive_cuts + 1,
+      updated_at = ${sql.timestamp(at.now)}
+    FROM feeds f
+    WHERE f.id = s.feed_id AND f.enabled AND s.next_fetch_at <= ${sql.timestamp(at.dueBy)}
+      AND (cardinality(${tags}) = 0 OR f.tags && ${tags})
+    RETURNING s.feed_id`);
+  return rows.length;
 }
 
 /** A 304: the feed is healthy and unchanged. Writes feed_state and nothing else (invariant 1). */
@@ -103,7 +131,7 @@ export async function storeItems(
   },
 ): Promise<number> {
   return db.transaction(async (tx) => {
-    const inserted = items.length === 0 ? 0 : await insertItems(tx, feedId, items, state.now);
+    const inserted = items.length === 0 ? 0 : await insertItemsInChunks(tx, feedId, items, state.now);
     // Invariant 8: the new rows get their stories before anything can see them.
     if (inserted > 0) {
       await assignStories(tx, { eventUids: items.map((item) => item.eventUid), now: state.now });
@@ -159,4 +187,28 @@ export async function insertItems(
     ON CONFLICT DO NOTHING
     RETURNING id`);
   return rows.length;
+}
+
+/** Rows per insert statement in `insertItemsInChunks`. */
+export const INSERT_CHUNK_ROWS = 500;
+
+/**
+ * `insertItems` in chunks of `chunkRows`, yielding to the event loop between them: one statement
+ * for a 10,000-item feed builds and serialises every row in one synchronous stretch, which every
+ * other stage sharing the process (`opsctl dev`) waits behind. Same rows, same conflicts skipped;
+ * inside the caller's transaction, so the feed is still stored all or nothing.
+ */
+export async function insertItemsInChunks(
+  db: CommonQueryMethods,
+  feedId: number | null,
+  items: readonly NormalisedItem[],
+  fetchedAt: Date,
+  chunkRows = INSERT_CHUNK_ROWS,
+): Promise<number> {
+  let inserted = 0;
+  for (let at = 0; at < items.length; at += chunkRows) {
+    if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    inserted += await insertItems(db, feedId, items.slice(at, at + chunkRows), fetchedAt);
+  }
+  return inserted;
 }

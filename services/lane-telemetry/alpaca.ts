@@ -183,7 +183,9 @@ export function alpacaProvider(options: AlpacaOptions): MarketDataProvider {
     } catch (error) {
       if (!(error instanceof MarketDataError)) throw error;
       const status = error.status ?? 0;
-      const perSymbolHelps = status >= 400 && status < 500 && status !== 401 && status !== 403;
+      // 429 is a rate limit, not a bad symbol: asking per symbol would only multiply the refusals.
+      const perSymbolHelps =
+        status >= 400 && status < 500 && status !== 401 && status !== 403 && status !== 429;
       if (symbols.length > 1 && perSymbolHelps) {
         const out: TickerResult[] = [];
         for (const symbol of symbols) out.push(...(await fetchIsolating([symbol], headers, request)));
@@ -199,7 +201,12 @@ export function alpacaProvider(options: AlpacaOptions): MarketDataProvider {
       const headers = await keys();
       const results: TickerResult[] = [];
       for (let i = 0; i < request.tickers.length; i += perRequest) {
-        results.push(...(await fetchIsolating(request.tickers.slice(i, i + perRequest), headers, request)));
+        const group = request.tickers.slice(i, i + perRequest);
+        const deferred = results.find((r) => !r.ok && r.error.retryAfterMs !== undefined);
+        // Asked to wait (a long Retry-After): the remaining groups are not asked this run.
+        if (deferred && !deferred.ok)
+          results.push(...group.map((ticker) => ({ ticker, ok: false as const, error: deferred.error })));
+        else results.push(...(await fetchIsolating(group, headers, request)));
       }
       return results;
     },

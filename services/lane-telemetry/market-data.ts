@@ -58,15 +58,27 @@ export class MarketDataError extends OperatorError {
   readonly status: number | undefined;
   /** True when asking again later may work (429, 5xx, timeouts, network). */
   readonly retryable: boolean;
+  /**
+   * Set when the provider asked us (Retry-After) to wait longer than a run may wait: the
+   * provider is deferred past the run for this long instead of being asked again now.
+   */
+  readonly retryAfterMs: number | undefined;
   constructor(
     provider: string,
     message: string,
-    options: { status?: number; retryable?: boolean; hint?: string; cause?: unknown } = {},
+    options: {
+      status?: number;
+      retryable?: boolean;
+      hint?: string;
+      cause?: unknown;
+      retryAfterMs?: number;
+    } = {},
   ) {
     super("MARKET_DATA", `${provider}: ${message}`, options);
     this.provider = provider;
     this.status = options.status;
     this.retryable = options.retryable ?? false;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 
@@ -76,6 +88,11 @@ export interface HttpOptions {
   timeoutMs: number;
   maxRetries: number;
   retryBaseMs: number;
+  /**
+   * The longest Retry-After waited for within the run; a longer one fails the request at once
+   * with `retryAfterMs` set, so the caller defers the provider past the run.
+   */
+  maxRetryAfterWaitMs?: number;
   /** The run's budget and the process's stop signal. */
   signal: AbortSignal;
   /** Injected for tests; defaults to the global fetch. */
@@ -87,14 +104,19 @@ export interface HttpAnswer {
   body: unknown;
 }
 
-const RETRY_AFTER_CAP_MS = 30_000;
+/** Retry-After waited for within a run unless the caller says otherwise. */
+export const DEFAULT_MAX_RETRY_AFTER_WAIT_MS = 10_000;
 
-function retryAfterMs(header: string | null): number | undefined {
+/**
+ * Retry-After in ms: delta-seconds or an HTTP date (RFC 9110 10.2.3). `nowMs` is the wall clock:
+ * the header's date is the server's wall clock, not the pipeline's injected one.
+ */
+export function parseRetryAfterMs(header: string | null, nowMs: number): number | undefined {
   if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return Math.min(seconds * 1000, RETRY_AFTER_CAP_MS);
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.min(Math.max(0, at - Date.now()), RETRY_AFTER_CAP_MS);
+  const trimmed = header.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 
 /**
@@ -138,6 +160,17 @@ export async function getJson(
     const retryable = response.status === 429 || response.status >= 500;
     if (retryable) {
       await response.body?.cancel().catch(() => undefined);
+      const retryAfter = parseRetryAfterMs(response.headers.get("retry-after"), Date.now());
+      const maxWait = options.maxRetryAfterWaitMs ?? DEFAULT_MAX_RETRY_AFTER_WAIT_MS;
+      if (retryAfter !== undefined && retryAfter > maxWait) {
+        // Asked to wait longer than a run should: asking again now would only be refused again
+        // (and may extend the ban). The caller defers the provider past the run.
+        throw new MarketDataError(
+          options.provider,
+          `GET ${where} answered ${response.status} with Retry-After ${Math.round(retryAfter / 1000)} s; deferred`,
+          { status: response.status, retryable: true, retryAfterMs: retryAfter },
+        );
+      }
       if (attempt >= options.maxRetries || options.signal.aborted) {
         throw new MarketDataError(
           options.provider,
@@ -145,7 +178,7 @@ export async function getJson(
           { status: response.status, retryable: true },
         );
       }
-      await backoff(attempt++, retryAfterMs(response.headers.get("retry-after")), options);
+      await backoff(attempt++, retryAfter, options);
       continue;
     }
     const text = await response.text();

@@ -17,6 +17,7 @@ export function providersFromConfig(
     timeoutMs: market.requestTimeoutMs,
     maxRetries: market.maxRetries,
     retryBaseMs: market.retryBaseMs,
+    maxRetryAfterWaitMs: market.maxRetryAfterWaitMs,
     ...(fetchImpl ? { fetch: fetchImpl } : {}),
   };
   return market.providers.map((name) =>
@@ -52,6 +53,7 @@ export function laneTelemetryStage(): ScheduledStage {
         fetchLookbackMinutes: ctx.config.market.fetchLookbackMinutes,
         runBudgetMs: ctx.config.market.runBudgetMs,
         signal: ctx.signal,
+        trust: ctx.config.market.trust,
       });
     },
   };

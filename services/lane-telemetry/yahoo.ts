@@ -73,7 +73,9 @@ export function yahooSymbol(ticker: string): string {
 
 /**
  * Turns one chart v8 answer into bars for `ticker`.
- * @throws MarketDataError when the body is not a chart answer, names an error, has a different
+ * @throws MarketDataError when the body is not a chart answer, names an error, answers for
+ *   another symbol than `ticker` (`meta.symbol`: a proxy or cache mixing answers up would
+ *   otherwise store one company's prices under another's name), has a different
  *   granularity than asked, or has quotes without timestamps (the peer's hand-made
  *   `chart-notimestamp-quotes-length.fake.json` case, which yahoo-finance2 also rejects).
  */
@@ -99,6 +101,11 @@ export function parseYahooChart(
   const result = chart.result?.[0];
   const dropped = noDrops();
   if (!result) return { candles: [], dropped };
+  const answered = result.meta.symbol;
+  // Compared in Yahoo's notation on both sides: BRK.B is asked as BRK-B and answered as BRK-B.
+  if (answered !== undefined && yahooSymbol(answered).toUpperCase() !== yahooSymbol(ticker).toUpperCase()) {
+    throw new MarketDataError("yahoo", `${ticker}: the answer is for symbol ${answered}; refused`);
+  }
   const { seconds } = INTERVALS[interval];
   const quote = result.indicators.quote?.[0] ?? {};
   const timestamps = result.timestamp ?? [];
@@ -159,7 +166,13 @@ export function parseYahooChart(
 export function yahooProvider(options: YahooOptions): MarketDataProvider {
   const interval = options.interval ?? "5m";
   const concurrency = options.concurrency ?? 4;
-  const fetchOne = async (ticker: string, request: FetchBarsRequest): Promise<TickerResult> => {
+  const fetchOne = async (
+    ticker: string,
+    request: FetchBarsRequest,
+    deferred: { error: MarketDataError | null },
+  ): Promise<TickerResult> => {
+    // Yahoo rate-limits the client, not the symbol: once it asked us to wait, no other ticker asks.
+    if (deferred.error) return { ticker, ok: false, error: deferred.error };
     const url = new URL(`${options.baseUrl}/v8/finance/chart/${encodeURIComponent(yahooSymbol(ticker))}`);
     url.searchParams.set("interval", INTERVALS[interval].yahoo);
     url.searchParams.set("period1", String(Math.floor(request.from.getTime() / 1000)));
@@ -177,7 +190,10 @@ export function yahooProvider(options: YahooOptions): MarketDataProvider {
       }
       return { ticker, ok: true, ...parseYahooChart(ticker, answer.body, interval) };
     } catch (error) {
-      if (error instanceof MarketDataError) return { ticker, ok: false, error };
+      if (error instanceof MarketDataError) {
+        if (error.retryAfterMs !== undefined) deferred.error = error;
+        return { ticker, ok: false, error };
+      }
       throw error;
     }
   };
@@ -186,10 +202,11 @@ export function yahooProvider(options: YahooOptions): MarketDataProvider {
     async fetchBars(request) {
       const results: TickerResult[] = new Array(request.tickers.length);
       let next = 0;
+      const deferred: { error: MarketDataError | null } = { error: null };
       const worker = async () => {
         for (let i = next++; i < request.tickers.length; i = next++) {
           const ticker = request.tickers[i] as string;
-          results[i] = await fetchOne(ticker, request);
+          results[i] = await fetchOne(ticker, request, deferred);
         }
       };
       await Promise.all(Array.from({ length: Math.min(concurrency, request.tickers.length) }, worker));

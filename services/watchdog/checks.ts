@@ -21,6 +21,8 @@ export interface Observations {
   failingStages?: ReadonlyArray<{ stage: string; consecutiveFailures: number; lastError: string | null }>;
   /** Enabled feeds with at least one consecutive failure. */
   failingFeeds: ReadonlyArray<{ id: number; name: string; consecutiveFailures: number }>;
+  /** Bars the trust checks kept out of lane_telemetry (issue 17): first seen in the last hour, and still undecided. */
+  quarantinedBars: { lastHour: number; open: number };
   /** Classified rows per label: the last 24 h, and the 7 days before them. */
   labels: { lastDay: Readonly<Record<string, number>>; week: Readonly<Record<string, number>> };
 }
@@ -235,6 +237,17 @@ export function evaluateChecks(
     value: observations.parked.lastDay,
     count: observations.parked.total,
     message: `${observations.parked.lastDay} raw events parked in the last 24h (${observations.parked.total} parked in all)`,
+  });
+  // Untrusted market data is never traded, but an operator must know a provider is sending it.
+  const quarantined = observations.quarantinedBars;
+  results.push({
+    key: "backlog:quarantined-bars",
+    kind: "backlog",
+    subject: "quarantined-bars",
+    level: countLevel(quarantined.lastHour, BACKLOG_THRESHOLDS.quarantinedBarsLastHour),
+    value: quarantined.lastHour,
+    count: quarantined.open,
+    message: `${quarantined.lastHour} market bars quarantined in the last hour (${quarantined.open} undecided); see lane_telemetry_quarantine`,
   });
   const failing = [...observations.failingFeeds].sort(
     (a, b) => b.consecutiveFailures - a.consecutiveFailures,

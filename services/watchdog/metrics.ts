@@ -62,7 +62,7 @@ export function metricLines(results: readonly CheckResult[], at: Date): string[]
         );
       }
     } else if (result.kind === "backlog") {
-      if (result.key === "backlog:parked")
+      if (result.key === "backlog:parked" || result.key === "backlog:quarantined-bars")
         summary[`${METRIC_NAMES.backlogCount}:${result.subject}`] = result.value ?? 0;
       else {
         summary[`${METRIC_NAMES.backlogCount}:${result.subject}`] = result.count ?? 0;

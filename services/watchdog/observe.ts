@@ -16,6 +16,8 @@ const newestRow = z.object({
   pending_oldest: z.number().nullable(),
   parked_total: z.number(),
   parked_last_day: z.number(),
+  quarantined_last_hour: z.number(),
+  quarantined_open: z.number(),
 });
 
 const heartbeatRow = z.object({
@@ -51,7 +53,10 @@ export async function observe(db: CommonQueryMethods, now: Date): Promise<Observ
       open.count AS unclassified_count, open.oldest AS unclassified_oldest,
       pending.count AS pending_count, pending.oldest AS pending_oldest,
       (SELECT count(*) FROM inbound_events_raw WHERE parked_at IS NOT NULL) AS parked_total,
-      (SELECT count(*) FROM inbound_events_raw WHERE parked_at IS NOT NULL AND parked_at > ${dayAgo}) AS parked_last_day
+      (SELECT count(*) FROM inbound_events_raw WHERE parked_at IS NOT NULL AND parked_at > ${dayAgo}) AS parked_last_day,
+      (SELECT count(*) FROM lane_telemetry_quarantine
+        WHERE first_seen_at > ${sql.timestamp(new Date(now.getTime() - 3_600_000))} AND first_seen_at <= ${nowTs}) AS quarantined_last_hour,
+      (SELECT count(*) FROM lane_telemetry_quarantine WHERE status = 'quarantined') AS quarantined_open
     FROM
       (SELECT count(*) AS count, min(ingested_at) AS oldest FROM inbound_events_raw
         WHERE processed_at IS NULL AND parked_at IS NULL) AS open,
@@ -103,6 +108,7 @@ export async function observe(db: CommonQueryMethods, now: Date): Promise<Observ
       consecutiveFailures: stage.consecutive_failures,
       lastError: stage.last_error,
     })),
+    quarantinedBars: { lastHour: row.quarantined_last_hour, open: row.quarantined_open },
     failingFeeds: feeds
       .filter((feed) => feed.consecutive_failures > 0)
       .map((feed) => ({ id: feed.id, name: feed.name, consecutiveFailures: feed.consecutive_failures })),

@@ -35,6 +35,8 @@ export const BACKLOG_THRESHOLDS = {
   pendingAge: t(10 * MINUTE, 30 * MINUTE),
   /** Rows parked in the last 24 h. */
   parkedLastDay: { warn: 1, error: 25 },
+  /** Market bars quarantined by the trust checks in the last hour (lane_telemetry_quarantine). */
+  quarantinedBarsLastHour: { warn: 1, error: 20 },
   /** consecutive_failures of an enabled feed. */
   feedFailures: { warn: 3, error: 10 },
   /**

@@ -5,11 +5,11 @@ import { ExplanationScreen } from "../../cli/src/ui/recs-screens.tsx";
 import { FakeClock } from "../../services/common/clock.ts";
 import { sql } from "../../services/common/db.ts";
 import { createLogger } from "../../services/common/logger.ts";
-import { explainRecommendation } from "../../services/ops/recs.ts";
 import { runDispatchEngine } from "../../services/dispatch-engine/engine.ts";
 import { selectSnapshots } from "../../services/dispatch-engine/queries.ts";
 import { replay } from "../../services/dispatch-engine/replay.ts";
 import { type RuleParams, type StoryMember, storyVotes } from "../../services/dispatch-engine/rule.ts";
+import { explainRecommendation } from "../../services/ops/recs.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import { clearAll, seedCandles, seedEvent, seedStory, trend } from "./fixtures.ts";
 

@@ -8,6 +8,7 @@ import { postgresParameterStore } from "../../services/common/params/postgres.ts
 import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { listenForWakeups } from "../../services/common/runtime/wakeups.ts";
 import { dispatchBatch, runDispatcher } from "../../services/dispatcher/dispatcher.ts";
+import { GATE_ORDER } from "../../services/dispatcher/gates.ts";
 import { paperPortfolio } from "../../services/dispatcher/portfolio.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import {
@@ -75,7 +76,7 @@ describe("dispatcher", () => {
       const [rec] = await recs();
       assert.equal(rec?.status, "EXECUTED");
       assert.equal(rec?.decided_at, clock.now().getTime());
-      assert.equal((rec?.gate_decisions as unknown[] | undefined)?.length, 8);
+      assert.equal((rec?.gate_decisions as unknown[] | undefined)?.length, GATE_ORDER.length);
       const [exec] = await executions();
       assert.equal(exec?.executor, "dry-run");
       assert.equal(exec?.client_order_id, String(id));

@@ -16,6 +16,7 @@ function facts(overrides: Partial<GateFacts> = {}, params: Partial<Params> = {})
     position: null,
     heldNotional: 0,
     latestCandle: { tsMs: NOW.getTime() - 300_000, close: 100, intervalSec: 300 },
+    recentCloses: Array.from({ length: 20 }, () => 100),
     order: { side: "BUY", quantity: 10, referencePrice: 100, notional: 1_000 },
     ...overrides,
   };
@@ -26,7 +27,7 @@ function rejected(f: GateFacts): string | null {
 }
 
 describe("dispatcher gates", () => {
-  it("passes a fresh BUY in a regular session with every default and records all eight decisions in order", () => {
+  it("passes a fresh BUY in a regular session with every default and records every decision in order", () => {
     const verdict = evaluateGates(facts());
     assert.equal(verdict.rejectedGate, null);
     assert.equal(verdict.executor, "dry-run");
@@ -221,6 +222,62 @@ describe("dispatcher gates", () => {
       );
       assert.equal(verdict.rejectedGate, "market-hours");
       assert.equal(verdict.decisions.at(-1)?.values.reason, "no calendar for 2028");
+    });
+  });
+
+  describe("order gates (issue 17)", () => {
+    const closes = (n: number, c = 100) => Array.from({ length: n }, () => c);
+    it("rejects a zero-share order at order-quantity, on either side", () => {
+      assert.equal(
+        rejected(facts({ order: { side: "BUY", quantity: 0, referencePrice: 1e12, notional: 0 } })),
+        "order-quantity",
+      );
+      const sell = facts({
+        recommendation: { id: 1, ticker: "AAPL", side: "SELL", asOfMs: NOW.getTime() - 60_000 },
+        position: { quantity: 5, avgCost: 100 },
+        order: { side: "SELL", quantity: 0, referencePrice: 100, notional: 0 },
+      });
+      const quantity = evaluateGates(sell).decisions.find((d) => d.gate === "order-quantity");
+      assert.equal(quantity?.passed, false);
+    });
+    it("rejects a BUY of more than max-order-shares, and never an exit of a held position", () => {
+      const big = { side: "BUY" as const, quantity: 10_001, referencePrice: 0.05, notional: 500.05 };
+      assert.equal(
+        rejected(facts({ order: big, recentCloses: closes(20, 0.05) }, { "min-order-price-usd": 0.01 })),
+        "order-quantity",
+      );
+      const exit = facts({
+        recommendation: { id: 1, ticker: "AAPL", side: "SELL", asOfMs: NOW.getTime() - 60_000 },
+        position: { quantity: 50_000, avgCost: 100 },
+        order: { side: "SELL", quantity: 50_000, referencePrice: 100, notional: 5_000_000 },
+      });
+      assert.equal(rejected(exit), null);
+    });
+    it("rejects a BUY below min-order-price-usd", () => {
+      const cheap = { side: "BUY" as const, quantity: 2_000, referencePrice: 0.5, notional: 1_000 };
+      assert.equal(rejected(facts({ order: cheap, recentCloses: closes(20, 0.5) })), "min-price");
+    });
+    it("rejects a reference price outside the band of recent closes, and passes one inside it", () => {
+      const at = (price: number) => ({
+        side: "BUY" as const,
+        quantity: 9,
+        referencePrice: price,
+        notional: 9 * price,
+      });
+      assert.equal(rejected(facts({ order: at(109.99) })), null);
+      assert.equal(rejected(facts({ order: at(110.01) })), "reference-band");
+      assert.equal(rejected(facts({ order: at(100), recentCloses: [] })), "reference-band");
+    });
+    it("recomputes the notional at the median close: a cheap-looking huge order is rejected", () => {
+      const verdict = evaluateGates(
+        facts(
+          { order: { side: "BUY", quantity: 9_000, referencePrice: 0.111, notional: 999 } },
+          { "max-order-shares": 1e12, "min-order-price-usd": 0.01, "reference-band-pct": 1e3 },
+        ),
+      );
+      assert.equal(verdict.rejectedGate, "sane-notional");
+      const sane = verdict.decisions.find((d) => d.gate === "sane-notional");
+      assert.equal(sane?.values.recomputedNotional, 900_000);
     });
   });
 });

@@ -65,6 +65,7 @@ export const TEST_INGEST: IngestOptions = {
   backoffMaxMs: 3_600_000,
   leaseMs: 120_000,
   feedTags: [],
+  maxItemsPerFetch: 1_000,
 };
 
 export function rss(

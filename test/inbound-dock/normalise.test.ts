@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   canonicalLink,
   eventUid,
+  normaliseItem,
   normaliseItems,
   parsePublished,
   plainText,
@@ -136,5 +137,41 @@ describe("inbound-dock parsing and repair", () => {
     await assert.rejects(parseFeedText("<html><body>hello</body></html>"), { name: "NotAFeedError" });
     await assert.rejects(parseFeedText("<?xml version='1.0'?><svg></svg>"), { name: "NotAFeedError" });
     await assert.rejects(parseFeedText(""), { name: "NotAFeedError" });
+  });
+
+  describe("terminal and bidi controls (issue 17)", () => {
+    const hostile: [string, string, string][] = [
+      ["an ANSI colour sequence", "\u001b[31mSELL\u001b[0m everything", "SELL everything"],
+      ["ANSI remnants whose ESC was dropped", "[31mSELL[0m [1;33mnow", "SELL now"],
+      ["an erase-line remnant, but not a bracketed K", "[2Kdone [K] ok", "done [K] ok"],
+      ["an OSC title sequence", "\u001b]0;pwned\u0007Apple beats", "Apple beats"],
+      ["an 8-bit CSI (U+009B)", "\u009b31mAlert\u009b0m", "Alert"],
+      ["the right-to-left override (U+202E)", "Apple \u202Egnp.exe\u202C results", "Apple gnp.exe results"],
+      ["isolates and marks", "\u2066MSFT\u2069 \u200Fup\u200E", "MSFT up"],
+      ["C0 controls", "bell\u0007 and\u0008 back", "bell and back"],
+      ["C1 controls windows-1252 leaves undefined", "A\u0081B\u008dC\u009dD", "ABCD"],
+    ];
+    for (const [what, input, expected] of hostile) {
+      it(`removes ${what} from titles and summaries`, () => {
+        const item = normaliseItem(
+          { title: input, summary: `<p>${input}</p>`, link: "https://x/a", guid: "g", date: undefined },
+          { feedUrl: "https://x/feed", fetchedAt: FETCHED },
+        );
+        assert.equal(item?.title, expected);
+        assert.equal(item?.summary, expected);
+      });
+    }
+
+    it("still repairs a windows-1252 apostrophe read as a C1 control", () => {
+      assert.equal(plainText("don\u0092t"), "don\u2019t");
+    });
+
+    it("keeps a control that arrives as a numeric entity out too", async () => {
+      const feed = await parseFeedText(
+        "<rss version='2.0'><channel><item><title>&#x202E;evil &#x9B;31mred</title></item></channel></rss>",
+      );
+      const { items } = normaliseItems(feed.items, { feedUrl: "https://x/feed", fetchedAt: FETCHED });
+      assert.equal(items[0]?.title, "evil red");
+    });
   });
 });

@@ -43,6 +43,8 @@ export function yahoo5mBody(
     c: number | null;
     v: number | null;
   }[],
+  /** `meta.symbol` of the answer: Yahoo names the symbol it answers for, and a mismatch is refused. */
+  symbol = "AAPL",
 ): unknown {
   const body = structuredClone(yahooRecording("chart-AAPL-2020-01-01-to-2020-01-03.json").body) as {
     chart: {
@@ -55,6 +57,7 @@ export function yahoo5mBody(
   };
   const result = body.chart.result[0]!;
   result.meta.dataGranularity = "5m";
+  result.meta.symbol = symbol;
   result.timestamp = bars.map((b) => b.t);
   result.indicators.quote = [
     {

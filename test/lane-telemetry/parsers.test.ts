@@ -24,11 +24,11 @@ describe("market data parsers over recorded answers", () => {
   it("reads every recorded Yahoo daily answer of other markets and instruments", () => {
     const expected: [string, string, number][] = [
       ["chart-BTC-USD-2020-01-01-to-2020-01-03.json", "BTC-USD", 3],
-      ["chart-EURUSD=X-2020-01-01-to-2020-01-03.json", "EURUSD", 3],
-      ["chart-GC=F-2020-01-01-to-2020-01-03.json", "GC", 1],
-      ["chart-OCDO.L-2020-01-01-to-2020-01-03.json", "OCDO", 1],
-      ["chart-WSU.DE-2023-08-04-to-2023-08-09.json", "WSU", 3],
-      ["chart-0P000071W8.TO-2020-01-01-to-2020-01-03.json", "FUND", 1],
+      ["chart-EURUSD=X-2020-01-01-to-2020-01-03.json", "EURUSD=X", 3],
+      ["chart-GC=F-2020-01-01-to-2020-01-03.json", "GC=F", 1],
+      ["chart-OCDO.L-2020-01-01-to-2020-01-03.json", "OCDO.L", 1],
+      ["chart-WSU.DE-2023-08-04-to-2023-08-09.json", "WSU.DE", 3],
+      ["chart-0P000071W8.TO-2020-01-01-to-2020-01-03.json", "0P000071W8.TO", 1],
       ["historical-via-chart-MSFT-dividends-2021-02-01-to-2022-01-31.csv.json", "MSFT", 252],
     ];
     for (const [file, ticker, count] of expected) {
@@ -59,13 +59,16 @@ describe("market data parsers over recorded answers", () => {
 
   it("skips nulls, off-grid points and impossible prices, and sorts descending answers", () => {
     const t0 = Date.parse("2026-11-25T14:30:00Z") / 1000;
-    const body = yahoo5mBody([
-      { t: t0 + 900, o: 10, h: 11, l: 9, c: 10.5, v: 100 },
-      { t: t0 + 600, o: null, h: null, l: null, c: null, v: null },
-      { t: t0 + 300, o: 10, h: 9, l: 11, c: 10, v: 5 },
-      { t: t0, o: 10, h: 10.2, l: 9.9, c: 10.1, v: null },
-      { t: t0 + 917, o: 10.5, h: 10.6, l: 10.4, c: 10.5, v: 7 },
-    ]);
+    const body = yahoo5mBody(
+      [
+        { t: t0 + 900, o: 10, h: 11, l: 9, c: 10.5, v: 100 },
+        { t: t0 + 600, o: null, h: null, l: null, c: null, v: null },
+        { t: t0 + 300, o: 10, h: 9, l: 11, c: 10, v: 5 },
+        { t: t0, o: 10, h: 10.2, l: 9.9, c: 10.1, v: null },
+        { t: t0 + 917, o: 10.5, h: 10.6, l: 10.4, c: 10.5, v: 7 },
+      ],
+      "ACME",
+    );
     const { candles, dropped } = parseYahooChart("ACME", body, "5m");
     assert.deepEqual(
       candles.map((c) => [c.ts.toISOString(), c.close, c.volume]),

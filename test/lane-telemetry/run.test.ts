@@ -113,6 +113,7 @@ describe("lane-telemetry against local providers", () => {
       fetchLookbackMinutes: 60,
       runBudgetMs: 5_000,
       signal: new AbortController().signal,
+      trust: loadConfig({}).market.trust,
       ...overrides,
     };
   }
@@ -130,7 +131,7 @@ describe("lane-telemetry against local providers", () => {
   it("stores only completed bars, never the forming one or Yahoo's live point, and is idempotent", async () => {
     const server = await yahooServer((symbol) => [
       200,
-      yahoo5mBody(yahooBars(symbol === "AAPL" ? 100 : 200)),
+      yahoo5mBody(yahooBars(symbol === "AAPL" ? 100 : 200), symbol),
     ]);
     const provider = yahooProvider({ baseUrl: server.baseUrl, http });
     const first = await runLaneTelemetry(deps([provider]));
@@ -199,7 +200,7 @@ describe("lane-telemetry against local providers", () => {
               },
             },
           ]
-        : [200, yahoo5mBody(yahooBars(50))],
+        : [200, yahoo5mBody(yahooBars(50), symbol)],
     );
     const result = await runLaneTelemetry(
       deps([yahooProvider({ baseUrl: server.baseUrl, http })], {
@@ -319,7 +320,7 @@ describe("lane-telemetry against local providers", () => {
       }),
     );
     const alpacaUnauthorised = await startServer((_req, res) => json(res, 401, { message: "forbidden" }));
-    const yahooUp = await yahooServer(() => [200, yahoo5mBody(yahooBars(70))]);
+    const yahooUp = await yahooServer((symbol) => [200, yahoo5mBody(yahooBars(70), symbol)]);
     servers.push(yahooDown, alpacaUp, alpacaUnauthorised);
     const env = (yahoo: string, alpaca: string, providers: string) =>
       loadConfig({

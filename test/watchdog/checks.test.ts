@@ -17,6 +17,7 @@ function healthy(now: Date): Observations {
     pending: { count: 0, oldestAt: null },
     parked: { total: 0, lastDay: 0 },
     failingFeeds: [],
+    quarantinedBars: { lastHour: 0, open: 0 },
     labels: { lastDay: {}, week: {} },
   };
 }
@@ -138,6 +139,23 @@ describe("watchdog checks (pure)", () => {
       staleResults.map((r) => [r.key, { checkKey: r.key, level: r.level, since: now.getTime() }]),
     );
     assert.deepEqual(computeTransitions(previous, staleResults), []);
+  });
+
+  it("alerts when market bars were quarantined in the last hour (issue 17)", () => {
+    const now = new Date("2026-11-25T15:00:00Z");
+    assert.equal(levelOf(healthy(now), "backlog:quarantined-bars", now).level, "OK");
+    const some = { ...healthy(now), quarantinedBars: { lastHour: 2, open: 1 } };
+    const result = levelOf(some, "backlog:quarantined-bars", now);
+    assert.equal(result.level, "WARN");
+    assert.match(result.message, /2 market bars quarantined in the last hour \(1 undecided\)/);
+    assert.equal(
+      levelOf(
+        { ...healthy(now), quarantinedBars: { lastHour: 20, open: 0 } },
+        "backlog:quarantined-bars",
+        now,
+      ).level,
+      "ERROR",
+    );
   });
 
   it("lists every watched stage exactly once", () => {

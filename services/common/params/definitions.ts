@@ -44,6 +44,26 @@ export const PARAMETERS = {
     default: 5_000,
     doc: "USD held per ticker.",
   },
+  "max-order-shares": {
+    schema: z.number().positive(),
+    default: 10_000,
+    doc: "Shares per BUY order; more is rejected whatever its notional (a bad price makes a huge quantity look cheap).",
+  },
+  "min-order-price-usd": {
+    schema: z.number().positive(),
+    default: 1,
+    doc: "A BUY's reference price must be at least this (no penny stocks, no near-zero prices).",
+  },
+  "reference-band-pct": {
+    schema: z.number().positive().max(1_000),
+    default: 10,
+    doc: "An order's reference price must lie within this percentage of the median of the last reference-closes closes.",
+  },
+  "reference-closes": {
+    schema: z.number().int().min(1).max(500),
+    default: 20,
+    doc: "Trusted closes the reference-band and sane-notional gates take their median over.",
+  },
   "sentiment-threshold": {
     schema: z.number().gt(0).lte(1),
     default: 0.35,

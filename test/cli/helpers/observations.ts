@@ -12,6 +12,7 @@ export function emptyObservations(): Observations {
     pending: { count: 0, oldestAt: null },
     parked: { total: 0, lastDay: 0 },
     failingFeeds: [],
+    quarantinedBars: { lastHour: 0, open: 0 },
     labels: { lastDay: {}, week: {} },
   };
 }
