@@ -21,7 +21,11 @@ interface OpenedBackupDatabase {
  * is private: reach it through a tunnel or a bastion).
  * @throws ConfigError; DatabaseUnavailableError; OperatorError when the schema is not migrated.
  */
-async function openBackupDatabase(config: Config, logger: Logger): Promise<OpenedBackupDatabase> {
+async function openBackupDatabase(
+  config: Config,
+  logger: Logger,
+  access: "read" | "write",
+): Promise<OpenedBackupDatabase> {
   if (config.target === "aws" && !config.database.url) {
     throw new ConfigError(
       "DATABASE_URL",
@@ -35,7 +39,7 @@ async function openBackupDatabase(config: Config, logger: Logger): Promise<Opene
       import("../../../services/common/db.ts"),
       import("../../../services/backup/log.ts"),
     ]);
-  const database = await openLocalDatabase(config, logger);
+  const database = await openLocalDatabase(config, logger, { access });
   let pool: DatabasePool | undefined;
   try {
     pool = await connectDatabase({ url: database.url, ...poolSettings(config, 3) }, logger);
@@ -104,7 +108,7 @@ async function backupNowLocal(config: Config, logger: Logger, out: Output): Prom
     import("../../../services/common/clock.ts"),
   ]);
   const pgDump = await findPgTool("pg_dump", { binDir: config.backup.pgBinDir });
-  const database = await openBackupDatabase(config, logger);
+  const database = await openBackupDatabase(config, logger, "write");
   try {
     const kind = wiring.defaultStorageKind(config);
     const result = await runBackup({
@@ -176,7 +180,7 @@ Examples:
       const out = createOutput({ json: globals.json === true });
       const { config, logger } = cliContext(globals);
       const { listBackups } = await import("../../../services/backup/log.ts");
-      const database = await openBackupDatabase(config, logger);
+      const database = await openBackupDatabase(config, logger, "read");
       try {
         const rows = await listBackups(database.pool, options.limit);
         out.result(
@@ -242,7 +246,7 @@ transaction, so a failed restore leaves the target as it was.`,
           import("../../../services/common/db.ts"),
         ]);
       const pgRestore = await findPgTool("pg_restore", { binDir: config.backup.pgBinDir });
-      const database = await openBackupDatabase(config, logger);
+      const database = await openBackupDatabase(config, logger, "write");
       try {
         const result = await restoreBackup(
           {

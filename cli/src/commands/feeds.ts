@@ -39,7 +39,13 @@ async function run(
   const out = createOutput({ json: globals.json === true });
   const context = cliContext(globals);
   const { withLocalPool } = await import("../local-database.ts");
-  return withLocalPool(context, 2, (db) => work(db, out, new Date()));
+  // The local-stack rule (docs/opsctl.md): listing never starts a server; changes may.
+  return withLocalPool(
+    context,
+    2,
+    (db) => work(db, out, new Date()),
+    command.name() === "list" ? "read" : "write",
+  );
 }
 
 export function feedsCommand(): Command {

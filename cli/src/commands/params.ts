@@ -4,7 +4,7 @@ import { isParamKey, PARAM_KEYS } from "../../../services/common/params/keys.ts"
 import { openBackend } from "../backend.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput } from "../output.ts";
-import { changeParam, describeChange } from "./params-shared.ts";
+import { changeParam, describeBroker, describeChange } from "./params-shared.ts";
 
 /** A value on the command line: JSON when it parses (true, 20, ["AAPL"]), else the bare string. */
 export function parseCliValue(text: string): unknown {
@@ -87,9 +87,11 @@ Examples:
         ) => {
           const globals = command.optsWithGlobals<GlobalOptions>();
           const out = createOutput({ json: globals.json === true });
-          const backend = await openBackend(cliContext(globals));
+          const context = cliContext(globals);
+          const backend = await openBackend(context, { access: "write" });
           try {
             const change = await changeParam(backend, key, parseCliValue(value) as never, {
+              broker: describeBroker(context.config),
               reason: options.reason,
               yes: options.yes === true,
               retry: `opsctl params set ${key} ${value}`,

@@ -55,50 +55,56 @@ Examples:
         import("../../../services/dispatch-engine/engine.ts"),
         import("../../../services/dispatch-engine/replay.ts"),
       ]);
-      await withLocalPool({ config, logger }, 2, async (pool) => {
-        const stored = engine.ruleParamsFrom(await postgresParameterStore(pool).getAll());
-        const params = {
-          ...stored,
-          ...(options.threshold === undefined ? {} : { threshold: options.threshold }),
-        };
-        out.note(
-          `replaying ${options.from.toISOString()} .. ${options.to.toISOString()} (threshold ${params.threshold})`,
-        );
-        const result = await core.replay(pool, { from: options.from, to: options.to, params });
-        const recommendations = result.recommendations.map((r) => ({
-          asOf: r.asOf.toISOString(),
-          ticker: r.ticker,
-          side: r.side,
-          sentiment: r.sentiment,
-          eventCount: r.eventCount,
-          close: r.close,
-          sma20: r.sma20,
-          threshold: r.threshold,
-          cooldownUntil: r.cooldownUntil.toISOString(),
-          eventIds: r.inputs.snapshot.events.map((e) => e.id),
-        }));
-        out.result(
-          {
-            from: result.from,
-            to: result.to,
-            ticks: result.ticks,
-            params,
-            cooledDown: result.cooledDown,
-            recommendations,
-          },
-          () => {
-            const lines = recommendations.map(
-              (r) =>
-                `${r.asOf}  ${r.side.padEnd(4)} ${r.ticker.padEnd(8)} sentiment ${r.sentiment.toFixed(3).padStart(6)}  ` +
-                `close ${r.close.toFixed(2)}  sma20 ${r.sma20.toFixed(2)}  events ${r.eventCount}`,
-            );
-            lines.push(
-              `${recommendations.length} recommendation(s) over ${result.ticks} tick(s); ` +
-                `${result.cooledDown} suppressed by the cooldown; nothing written`,
-            );
-            return lines.join("\n");
-          },
-        );
-      });
+      await withLocalPool(
+        { config, logger },
+        2,
+        async (pool) => {
+          const stored = engine.ruleParamsFrom(await postgresParameterStore(pool).getAll());
+          const params = {
+            ...stored,
+            ...(options.threshold === undefined ? {} : { threshold: options.threshold }),
+          };
+          out.note(
+            `replaying ${options.from.toISOString()} .. ${options.to.toISOString()} (threshold ${params.threshold})`,
+          );
+          const result = await core.replay(pool, { from: options.from, to: options.to, params });
+          const recommendations = result.recommendations.map((r) => ({
+            asOf: r.asOf.toISOString(),
+            ticker: r.ticker,
+            side: r.side,
+            sentiment: r.sentiment,
+            eventCount: r.eventCount,
+            close: r.close,
+            sma20: r.sma20,
+            threshold: r.threshold,
+            cooldownUntil: r.cooldownUntil.toISOString(),
+            eventIds: r.inputs.snapshot.events.map((e) => e.id),
+          }));
+          out.result(
+            {
+              from: result.from,
+              to: result.to,
+              ticks: result.ticks,
+              params,
+              cooledDown: result.cooledDown,
+              recommendations,
+            },
+            () => {
+              const lines = recommendations.map(
+                (r) =>
+                  `${r.asOf}  ${r.side.padEnd(4)} ${r.ticker.padEnd(8)} sentiment ${r.sentiment.toFixed(3).padStart(6)}  ` +
+                  `close ${r.close.toFixed(2)}  sma20 ${r.sma20.toFixed(2)}  events ${r.eventCount}`,
+              );
+              lines.push(
+                `${recommendations.length} recommendation(s) over ${result.ticks} tick(s); ` +
+                  `${result.cooledDown} suppressed by the cooldown; nothing written`,
+              );
+              return lines.join("\n");
+            },
+          );
+          // A replay writes nothing: a read under the local-stack rule.
+        },
+        "read",
+      );
     });
 }
