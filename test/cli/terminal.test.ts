@@ -1,0 +1,194 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import pg from "pg";
+import { createDatabase, dropDatabase } from "../helpers/db.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "..", "..");
+const BIN = path.join(ROOT, "cli", "bin", "opsctl.js");
+const SYSTEM_NODE = "/usr/bin/node";
+
+function hasTmux(): boolean {
+  return spawnSync("tmux", ["-V"], { encoding: "utf8" }).status === 0;
+}
+
+/** A private tmux server (its own socket): a real terminal for opsctl, driven by keys and pastes. */
+class Terminal {
+  readonly socket = `ops-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  constructor(readonly exitFile: string) {}
+  tmux(...args: string[]) {
+    return spawnSync("tmux", ["-L", this.socket, ...args], { encoding: "utf8" });
+  }
+  start(command: string, env: Record<string, string>) {
+    const exports = Object.entries(env)
+      .map(([key, value]) => `${key}='${value.replaceAll("'", "'\\''")}'`)
+      .join(" ");
+    const started = this.tmux(
+      "new-session",
+      "-d",
+      "-x",
+      "160",
+      "-y",
+      "50",
+      "-s",
+      "t",
+      `cd '${ROOT}' && env ${exports} ${command}; echo "EXIT=$?" > '${this.exitFile}'; sleep 60`,
+    );
+    assert.equal(started.status, 0, started.stderr);
+  }
+  screen(): string {
+    return this.tmux("capture-pane", "-p", "-t", "t").stdout;
+  }
+  async waitForScreen(pattern: RegExp, timeoutMs: number): Promise<string> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const screen = this.screen();
+      if (pattern.test(screen)) return screen;
+      if (Date.now() > until || existsSync(this.exitFile))
+        assert.fail(`no ${pattern} on the terminal:\n${screen}`);
+      await delay(200);
+    }
+  }
+  async exitCode(timeoutMs: number): Promise<string> {
+    const until = Date.now() + timeoutMs;
+    while (!existsSync(this.exitFile) && Date.now() < until) await delay(200);
+    assert.ok(existsSync(this.exitFile), `the command did not exit:\n${this.screen()}`);
+    return readFileSync(this.exitFile, "utf8").trim();
+  }
+  close() {
+    this.tmux("kill-server");
+  }
+}
+
+function processesMentioning(needle: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      // The tmux pane's own shell names the folder too; it is not opsctl.
+      if (cmdline.includes(needle) && !cmdline.includes("EXIT=")) pids.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+describe("opsctl on a real terminal (tmux)", function () {
+  this.timeout(180_000);
+  let work: string;
+  let terminal: Terminal;
+
+  before(function () {
+    if (!hasTmux()) this.skip();
+    if (!existsSync(path.join(ROOT, "dist", "cli", "opsctl.js"))) {
+      const built = spawnSync(process.execPath, ["--import", "tsx", "scripts/build.ts"], {
+        cwd: ROOT,
+        stdio: "inherit",
+      });
+      assert.equal(built.status, 0, "build failed");
+    }
+  });
+  beforeEach(async () => {
+    work = await mkdtemp(path.join(os.tmpdir(), "ops-terminal-"));
+    await chmod(work, 0o755);
+    terminal = new Terminal(path.join(work, "exit"));
+  });
+  afterEach(async () => {
+    terminal?.close();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it("stops dev cleanly on one Ctrl-C when Node 20 runs the launcher (the terminal's SIGINT is not passed on twice)", async function () {
+    const version = existsSync(SYSTEM_NODE)
+      ? spawnSync(SYSTEM_NODE, ["-p", "process.versions.node"], { encoding: "utf8" })
+      : null;
+    if (!version || Number(version.stdout.split(".")[0]) >= 24) this.skip();
+    const dataDir = path.join(work, "state");
+    terminal.start(`${SYSTEM_NODE} '${BIN}' dev`, {
+      OPS_DATA_DIR: dataDir,
+      PATH: process.env.PATH ?? "",
+      HOME: os.homedir(),
+      TERM: "xterm-256color",
+      LOG_FORMAT: "json",
+    });
+    await terminal.waitForScreen(/ops-pipeline dev/, 90_000);
+    for (let i = 0; i < 300 && !existsSync(path.join(dataDir, "runtime.json")); i++) await delay(100);
+    // Let the stages take their first runs, so a clean stop has leases to release.
+    await terminal.waitForScreen(/runs/, 30_000);
+    terminal.tmux("send-keys", "-t", "t", "C-c");
+    assert.equal(await terminal.exitCode(60_000), "EXIT=0", terminal.screen());
+    const log = readFileSync(path.join(dataDir, "logs", "dev.log"), "utf8");
+    assert.equal(log.match(/"stopping: finishing running stages/g)?.length, 1, "one signal arrived");
+    assert.doesNotMatch(log, /second signal/);
+    assert.deepEqual(processesMentioning(dataDir), [], "neither opsctl nor its postgres is left behind");
+  });
+
+  describe("the type-to-confirm prompt", () => {
+    let database: { name: string; url: string };
+    before(async () => {
+      database = await createDatabase({ migrated: true });
+    });
+    after(async () => {
+      await dropDatabase(database.name);
+    });
+
+    const dryRun = async () => {
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      try {
+        const row = await client.query<{ value: unknown }>("SELECT value FROM params WHERE key = 'dry-run'");
+        return row.rows[0]?.value ?? true;
+      } finally {
+        await client.end();
+      }
+    };
+
+    it('accepts "live" and Enter pasted in one write, then reports true → false and that no broker is configured', async () => {
+      terminal.start(`${process.execPath} '${BIN}' dry-run off`, {
+        DATABASE_URL: database.url,
+        OPS_DATA_DIR: path.join(work, "state"),
+        PATH: process.env.PATH ?? "",
+        HOME: os.homedir(),
+        TERM: "xterm-256color",
+        OPS_ALPACA_BASE_URL: "",
+      });
+      const prompt = await terminal.waitForScreen(/Type live and press Enter/, 30_000);
+      assert.match(prompt, /no broker is configured/);
+      // One write, as a paste: tmux's paste-buffer turns the newline into a carriage return.
+      terminal.tmux("set-buffer", "-b", "answer", "live\n");
+      terminal.tmux("paste-buffer", "-b", "answer", "-t", "t");
+      assert.equal(await terminal.exitCode(30_000), "EXIT=0", terminal.screen());
+      const screen = terminal.screen();
+      assert.match(screen, /dry-run: true → false/);
+      assert.match(screen, /no broker is configured/);
+      assert.equal(await dryRun(), false);
+    });
+
+    it("names the configured broker before and after the change", async () => {
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      await client.query("DELETE FROM params WHERE key = 'dry-run'");
+      await client.end();
+      terminal.start(`${process.execPath} '${BIN}' dry-run off`, {
+        DATABASE_URL: database.url,
+        OPS_DATA_DIR: path.join(work, "state"),
+        PATH: process.env.PATH ?? "",
+        HOME: os.homedir(),
+        TERM: "xterm-256color",
+        OPS_ALPACA_BASE_URL: "https://paper-api.alpaca.markets",
+      });
+      const prompt = await terminal.waitForScreen(/Type live and press Enter/, 30_000);
+      assert.match(prompt, /place orders with Alpaca at paper-api\.alpaca\.markets/);
+      terminal.tmux("send-keys", "-t", "t", "-l", "live");
+      terminal.tmux("send-keys", "-t", "t", "Enter");
+      assert.equal(await terminal.exitCode(30_000), "EXIT=0", terminal.screen());
+      assert.match(terminal.screen(), /orders now go to Alpaca at paper-api\.alpaca\.markets/);
+    });
+  });
+});
