@@ -23,6 +23,14 @@ function inForegroundOfTerminal() {
   }
 }
 
+// NO_COLOR (no-color.org: set and not empty) or --no-color: no colour anywhere, Ink screens
+// included. chalk (under Ink) reads FORCE_COLOR once, when first evaluated: set it before any of
+// opsctl is loaded, here, and for the Node 24 child through its environment.
+if ((process.env.NO_COLOR ?? "") !== "" || process.argv.includes("--no-color")) {
+  process.env.NO_COLOR ||= "1";
+  process.env.FORCE_COLOR = "0";
+}
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const major = Number(process.versions.node.split(".")[0]);
 if (major < 24) {

@@ -192,3 +192,89 @@ describe("opsctl on a real terminal (tmux)", function () {
     });
   });
 });
+
+describe("opsctl conventions (spawned binary)", function () {
+  this.timeout(120_000);
+  let database: { name: string; url: string };
+  before(async () => {
+    database = await createDatabase({ migrated: true });
+  });
+  after(async () => {
+    await dropDatabase(database.name);
+  });
+  const run = (args: string[], extra: Record<string, string> = {}) =>
+    spawnSync(process.execPath, [BIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: database.url, ...extra },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+
+  it("prints no colour on a terminal with NO_COLOR or --no-color, and colour without them", () => {
+    // script(1) gives the command a pseudo-terminal, so Ink would colour its screens.
+    const onTerminal = (command: string) =>
+      spawnSync("script", ["-qec", command, "/dev/null"], {
+        cwd: ROOT,
+        env: { ...process.env, DATABASE_URL: database.url, TERM: "xterm-256color", NO_COLOR: "" },
+        encoding: "utf8",
+        timeout: 60_000,
+      }).stdout;
+    const ansi = "\u001b[";
+    const node = `'${process.execPath}' '${BIN}'`;
+    assert.ok(onTerminal(`${node} status`).includes(ansi), "colour by default on a terminal");
+    for (const command of [
+      `NO_COLOR=1 ${node} status`,
+      `${node} --no-color status`,
+      `NO_COLOR=1 ${node} recs`,
+    ]) {
+      assert.ok(!onTerminal(command).includes(ansi), `no escape codes from: ${command}`);
+    }
+  });
+
+  it("answers usage errors as {error} JSON on stdout when --json is given, exit 2", () => {
+    for (const args of [
+      ["recs", "--limit", "0", "--json"],
+      ["status", "--frobnicate", "--json"],
+      ["--json", "nosuchcommand"],
+    ]) {
+      const result = run(args);
+      assert.equal(result.status, 2, args.join(" "));
+      const error = (JSON.parse(result.stdout) as { error: { code: string; message: string } }).error;
+      assert.equal(error.code, "USAGE");
+      assert.ok(error.message.length > 0);
+      assert.equal(result.stderr, "", "nothing but the JSON");
+    }
+  });
+
+  it("exits 2 for logs of a stage that does not exist instead of printing nothing", () => {
+    const result = run(["logs", "nosuchstage"]);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /no stage named nosuchstage/);
+  });
+
+  it("takes backup restore's database as --into, leaving --target to name the stack", () => {
+    const help = run(["backup", "restore", "--help"]);
+    assert.match(help.stdout, /--into <url>/);
+    const bad = run(["backup", "restore", "1", "--into", "not-a-url", "--json"]);
+    assert.equal(bad.status, 2);
+    assert.equal(
+      (JSON.parse(bad.stdout) as { error: { code: string } }).error.code,
+      "RESTORE_TARGET_INVALID",
+    );
+  });
+
+  it("prints cost figures rounded, never 2.3000000000000003", () => {
+    const result = run(["cost", "--json"]);
+    assert.ok([0, 3].includes(result.status ?? -1), result.stderr);
+    assert.doesNotMatch(result.stdout, /Usd": -?\d+\.\d{5,}/);
+  });
+
+  it("accepts -y for --yes and names required options in --help", () => {
+    const off = run(["dry-run", "off", "-y", "--json"]);
+    assert.equal(off.status, 0, off.stderr);
+    assert.equal((JSON.parse(off.stdout) as { newValue: boolean }).newValue, false);
+    assert.equal(run(["dry-run", "on"]).status, 0);
+    const help = run(["replay", "--help"]);
+    assert.match(help.stdout, /--from <[^>]+>.*\(required\)/);
+  });
+});

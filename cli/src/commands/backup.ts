@@ -214,8 +214,8 @@ Examples:
     .description("restore a backup into a new database (default) or an empty one; checksum checked first")
     .argument("<id>", "backup id from `opsctl backup list`", parseId)
     .option(
-      "--target <url>",
-      "an empty database to restore into (postgres://…); default: a new ops_restore_* database",
+      "--into <url>",
+      "an empty database to restore into (postgres://…); default: a new ops_restore_* database (--target names the stack: local | aws)",
     )
     .option("--verify", "compare every table's row count with the backup's manifest")
     .addHelpText(
@@ -223,18 +223,18 @@ Examples:
       `
 Examples:
   opsctl backup restore 12 --verify
-  opsctl backup restore 12 --target postgres://ops@127.0.0.1:5432/ops_scratch --verify
+  opsctl backup restore 12 --into postgres://ops@127.0.0.1:5432/ops_scratch --verify
 
 The dump's size and sha256 are checked before anything is restored; pg_restore runs in one
 transaction, so a failed restore leaves the target as it was.`,
     )
-    .action(async (id: number, options: { target?: string; verify?: boolean }, command: Command) => {
+    .action(async (id: number, options: { into?: string; verify?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const out = createOutput({ json: globals.json === true });
       const { config, logger } = cliContext(globals);
-      if (options.target !== undefined && !/^postgres(ql)?:\/\//.test(options.target)) {
-        throw new OperatorError("RESTORE_TARGET_INVALID", "--target must be a postgres:// URL", {
-          hint: "pass the URL of an empty database, or omit --target to create a new one",
+      if (options.into !== undefined && !/^postgres(ql)?:\/\//.test(options.into)) {
+        throw new OperatorError("RESTORE_TARGET_INVALID", "--into must be a postgres:// URL", {
+          hint: "pass the URL of an empty database, or omit --into to create a new one",
         });
       }
       const [{ restoreBackup }, { findPgTool }, wiring, { systemClock }, { poolSettings }] =
@@ -259,7 +259,7 @@ transaction, so a failed restore leaves the target as it was.`,
             poolOptions: poolSettings(config, 3),
             onProgress: (message) => out.note(`  ${message}`),
           },
-          { id, targetUrl: options.target, verify: options.verify === true },
+          { id, targetUrl: options.into, verify: options.verify === true },
         );
         out.result(result, () =>
           [

@@ -8,7 +8,10 @@ export function dryRunCommand(): Command {
   return new Command("dry-run")
     .description("show or switch dry-run (on: no broker is ever called)")
     .argument("[action]", "on | off | status", "status")
-    .option("--yes", `turn dry-run off without typing "${LIVE_CONFIRMATION}" (required without a terminal)`)
+    .option(
+      "-y, --yes",
+      `turn dry-run off without typing "${LIVE_CONFIRMATION}" (required without a terminal)`,
+    )
     .option("--reason <text>", "why, kept in the audit trail")
     .addHelpText(
       "after",

@@ -83,7 +83,7 @@ Examples:
     .command("add")
     .description("add a feed (enabled, fetched on the next run)")
     .argument("<url>", "the feed's http(s) URL")
-    .requiredOption("--name <name>", "a short human name")
+    .option("--name <name>", "a short human name (default: the URL's host)")
     .option("--tag <tag>", "a tag (repeatable)", (value: string, previous: string[] = []) => [
       ...previous,
       value,
@@ -94,12 +94,12 @@ Examples:
       "\nExamples:\n  opsctl feeds add https://www.sec.gov/cgi-bin/browse-edgar?action=getcurrent&type=8-K&output=atom --name 'SEC 8-K' --tag sec",
     )
     .action(
-      async (url: string, options: { name: string; tag?: string[]; terms?: string }, command: Command) => {
+      async (url: string, options: { name?: string; tag?: string[]; terms?: string }, command: Command) => {
         await run(command, async (db, out) => {
           const { addFeed } = await import("../../../services/inbound-dock/feeds.ts");
           const feed = await addFeed(db, {
             url,
-            name: options.name,
+            name: options.name ?? feedNameFromUrl(url),
             tags: options.tag ?? [],
             terms: options.terms ?? null,
           });
@@ -133,4 +133,13 @@ Examples:
       });
   }
   return feeds;
+}
+
+/** A feed added without --name is named after its host (addFeed still validates the URL). */
+function feedNameFromUrl(url: string): string {
+  try {
+    return new URL(url).host || url;
+  } catch {
+    return url;
+  }
 }

@@ -73,7 +73,7 @@ Examples:
       })
       .argument("<value>", 'JSON (true, 20, ["AAPL"]) or a bare string')
       .option("--reason <text>", "why, kept in the audit trail")
-      .option("--yes", "skip the typed confirmation (setting dry-run false)")
+      .option("-y, --yes", "skip the typed confirmation (setting dry-run false)")
       .addHelpText(
         "after",
         `\nJSON: {"key","changed","oldValue","newValue","changedBy","reason","store"}\n\nExample:\n  opsctl params set sentiment-threshold 0.4 --reason tuning`,
