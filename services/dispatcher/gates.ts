@@ -8,7 +8,7 @@ export const GATE_ORDER = [
   "max-trades-per-day",
   "max-notional-per-trade",
   "max-position-notional",
-  "already-held",
+  "holding",
   "stale-data",
   "market-hours",
 ] as const;
@@ -134,7 +134,7 @@ export function evaluateGates(facts: GateFacts): GateVerdict {
 
   const held = facts.position !== null && facts.position.quantity > 0;
   decide(
-    "already-held",
+    "holding",
     order.side === "BUY" ? !held : held && order.quantity > 0,
     { side: order.side, held, heldQuantity: facts.position?.quantity ?? 0 },
     order.side === "BUY"

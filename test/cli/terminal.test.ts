@@ -6,7 +6,9 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import pg from "pg";
-import { createDatabase, dropDatabase } from "../helpers/db.ts";
+import { closeDatabase, connectDatabase } from "../../services/common/db.ts";
+import { createDatabase, dropDatabase, TEST_POOL_OPTIONS } from "../helpers/db.ts";
+import { insertRecommendations } from "./helpers/seed.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..", "..");
 const BIN = path.join(ROOT, "cli", "bin", "opsctl.js");
@@ -267,6 +269,29 @@ describe("opsctl conventions (spawned binary)", function () {
     const result = run(["cost", "--json"]);
     assert.ok([0, 3].includes(result.status ?? -1), result.stderr);
     assert.doesNotMatch(result.stdout, /Usd": -?\d+\.\d{5,}/);
+  });
+
+  it("filters recs by --ticker, --since and --status, one unwrapped line per row in a pipe", async () => {
+    const pool = await connectDatabase({ url: database.url, ...TEST_POOL_OPTIONS });
+    try {
+      await insertRecommendations(pool, 40, "REJECTED");
+    } finally {
+      await closeDatabase(pool);
+    }
+    // insertRecommendations: ticker T(n % 50), as_of n hours ago; T7 has n = 7 only (n <= 40).
+    const result = run(["recs", "--ticker", "t7", "--since", "8h", "--status", "REJECTED"], {
+      COLUMNS: "60",
+    });
+    assert.equal(result.status, 0, result.stderr);
+    const lines = result.stdout.trim().split("\n");
+    assert.equal(lines.length, 1, result.stdout);
+    assert.match(lines[0] ?? "", /^#\d+\s.*T7\s+SELL\s+REJECTED.*gate=dry-run$/);
+    const older = run(["recs", "--ticker", "T7", "--since", "6h"]);
+    assert.equal(older.stdout.trim(), "", "the row is 7 h old");
+    const all = run(["recs", "--limit", "100"]);
+    assert.equal(all.stdout.trim().split("\n").length, 40, "one line per row");
+    const bad = run(["recs", "--since", "yesterday", "--json"]);
+    assert.equal(bad.status, 2);
   });
 
   it("accepts -y for --yes and names required options in --help", () => {
