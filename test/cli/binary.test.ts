@@ -90,7 +90,11 @@ describe("the built opsctl binary", function () {
     const run = await opsctl(["status", "--json"]);
     assert.equal(run.code, 0, run.stderr);
     const report = json(run);
-    assert.equal(report.schemaVersion, 1);
+    assert.equal(report.schemaVersion, 2);
+    // One time format (ISO 8601) and one shape per field: no epoch-ms times, paperPnl object or null.
+    const snapshot = report.snapshot as { paperPnl: unknown; newest: Record<string, unknown> };
+    assert.ok(snapshot.paperPnl === null || typeof snapshot.paperPnl === "object");
+    for (const value of Object.values(snapshot.newest)) assert.ok(value === null || typeof value === "string");
     assert.equal(report.target, "local");
     assert.equal((report.health as { level: string }).level, "ok");
     assert.equal(report.dryRun, true);

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { setTimeout as delay } from "node:timers/promises";
 import { render } from "ink-testing-library";
+import { changedLines } from "../../cli/src/commands/status.ts";
 import { priceChart } from "../../cli/src/ui/chart.ts";
 import { TypeToConfirm } from "../../cli/src/ui/confirm.tsx";
 import { ExplanationScreen, FollowScreen, RecommendationListScreen } from "../../cli/src/ui/recs-screens.tsx";
-import { StatusScreen } from "../../cli/src/ui/status-screen.tsx";
+import { StatusScreen, StatusWatchScreen } from "../../cli/src/ui/status-screen.tsx";
 import type { RecommendationExplanation, RecommendationSummary } from "../../services/common/ops/recs.ts";
 import { buildStatusReport, type StatusSnapshot } from "../../services/common/ops/status.ts";
 import { defaultParams } from "../../services/common/params/definitions.ts";
@@ -220,6 +221,29 @@ describe("opsctl screens (ink-testing-library frames)", () => {
     assert.deepEqual(lines, ["     10.00 ┤*#", "           ┤| ", "      5.00 ┤- "]);
   });
 
+  it("status --watch redraws the screen in place with each poll, and pipes get only the changed lines", () => {
+    const first = buildStatusReport(snapshot(), defaultParams(), new Date(NOW), "local");
+    const app = render(
+      <StatusWatchScreen report={first} error={null} polls={1} intervalMs={2_000} lastPollAt="15:00:00" />,
+    );
+    assert.match(app.lastFrame() ?? "", /dispatcher\s+silent for 5m00s/);
+    assert.match(app.lastFrame() ?? "", /watching every 2 s · poll 1 at 15:00:00/);
+    const later = buildStatusReport(snapshot(), defaultParams(), new Date(NOW + 60_000), "local");
+    app.rerender(
+      <StatusWatchScreen report={later} error="timeout" polls={2} intervalMs={2_000} lastPollAt="15:01:00" />,
+    );
+    const frame = app.lastFrame() ?? "";
+    app.unmount();
+    // The same screen redrawn (one header, not two), with the newer ages and the poll's error.
+    assert.equal(frame.match(/ops-pipeline local/g)?.length, 1, frame);
+    assert.match(frame, /dispatcher\s+silent for 6m00s/);
+    assert.match(frame, /poll 2 at 15:01:00/);
+    assert.match(frame, /last poll failed: timeout/);
+    assert.ok(app.frames.length >= 2, "one frame per poll");
+    assert.deepEqual(changedLines(["header 1", "a", "b"], ["header 2", "a", "c"]), ["c"]);
+    assert.deepEqual(changedLines(null, ["header", "a", "", "b"]), ["a", "b"]);
+  });
+
   describe("type-to-confirm", () => {
     async function typeInto(text: string) {
       let result: boolean | undefined;
@@ -249,6 +273,24 @@ describe("opsctl screens (ink-testing-library frames)", () => {
       assert.equal(result, true);
       assert.match(frame, /Type live and press Enter/);
       assert.match(frame, /confirmed/);
+    });
+
+    it("confirms when the word and Enter arrive in one chunk, as a paste does", async () => {
+      let result: boolean | undefined;
+      const app = render(
+        <TypeToConfirm
+          message="Turn dry-run off?"
+          expected="live"
+          onDone={(ok) => {
+            result = ok;
+          }}
+        />,
+      );
+      await delay(20);
+      app.stdin.write("live\r");
+      await delay(20);
+      app.unmount();
+      assert.equal(result, true);
     });
 
     it("cancels on anything else and says nothing changed", async () => {
