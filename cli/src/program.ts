@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
 import { backupCommand } from "./commands/backup.ts";
+import { completionCommand } from "./commands/completion.ts";
 import { costCommand } from "./commands/cost.ts";
 import { devCommand } from "./commands/dev.ts";
 import { dryRunCommand } from "./commands/dry-run.ts";
@@ -46,6 +47,7 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
     tickersCommand(),
     backupCommand(),
     costCommand(),
+    completionCommand(),
   ]) {
     program.addCommand(command);
   }

@@ -94,7 +94,8 @@ describe("the built opsctl binary", function () {
     // One time format (ISO 8601) and one shape per field: no epoch-ms times, paperPnl object or null.
     const snapshot = report.snapshot as { paperPnl: unknown; newest: Record<string, unknown> };
     assert.ok(snapshot.paperPnl === null || typeof snapshot.paperPnl === "object");
-    for (const value of Object.values(snapshot.newest)) assert.ok(value === null || typeof value === "string");
+    for (const value of Object.values(snapshot.newest))
+      assert.ok(value === null || typeof value === "string");
     assert.equal(report.target, "local");
     assert.equal((report.health as { level: string }).level, "ok");
     assert.equal(report.dryRun, true);

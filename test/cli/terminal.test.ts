@@ -294,6 +294,31 @@ describe("opsctl conventions (spawned binary)", function () {
     assert.equal(bad.status, 2);
   });
 
+  it("prints bash, zsh and fish completion from the real command tree", () => {
+    const script = run(["completion", "bash"]);
+    assert.equal(script.status, 0, script.stderr);
+    const complete = (words: string[]) =>
+      spawnSync(
+        "bash",
+        [
+          "-c",
+          `eval "$1"; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _opsctl_completion; echo "\${COMPREPLY[@]}"`,
+          "_",
+          script.stdout,
+        ],
+        { encoding: "utf8" },
+      ).stdout.trim();
+    assert.deepEqual(complete(["opsctl", "st"]).split(" "), ["status"]);
+    assert.match(complete(["opsctl", "--json", "recs", ""]), /\bshow\b.*--ticker/);
+    assert.deepEqual(complete(["opsctl", "backup", "restore", "--in"]).split(" "), ["--into"]);
+    assert.match(run(["completion", "zsh"]).stdout, /bashcompinit/);
+    assert.match(
+      run(["completion", "fish"]).stdout,
+      /complete -c opsctl -n '__fish_use_subcommand' -a status/,
+    );
+    assert.equal(run(["completion", "tcsh"]).status, 2);
+  });
+
   it("accepts -y for --yes and names required options in --help", () => {
     const off = run(["dry-run", "off", "-y", "--json"]);
     assert.equal(off.status, 0, off.stderr);
