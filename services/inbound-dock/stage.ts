@@ -5,7 +5,7 @@ import { type IngestOptions, runIngest } from "./ingest.ts";
 export const STAGE_NAME = "inbound-dock";
 
 /** The placeholder contact config.ts defaults to; SEC EDGAR may throttle or refuse it. */
-const PLACEHOLDER_CONTACT = "ops-pipeline-operator@example.com";
+export const PLACEHOLDER_CONTACT = "ops-pipeline-operator@example.com";
 let warnedAboutContact = false;
 
 /** The ingest options a deployment's configuration asks for. */

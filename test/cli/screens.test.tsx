@@ -359,6 +359,67 @@ describe("opsctl dev dashboard (ink-testing-library frames)", () => {
     );
   });
 
+  it("says what is wrong: failing feeds with their error, open alerts, no bars received, no network?, the contact", async () => {
+    const { DevDashboard, looksOffline } = await import("../../cli/src/ui/dev-dashboard.tsx");
+    const problems = {
+      failingFeeds: [
+        { name: "SEC press releases", error: "getaddrinfo ENOTFOUND www.sec.gov", failures: 4 },
+        { name: "Fed", error: "getaddrinfo ENOTFOUND www.federalreserve.gov", failures: 4 },
+      ],
+      fetchedFeeds: 2,
+      failingCount: 2,
+      alerts: [{ check: "freshness:inbound-dock", level: "WARN" as const, message: "no new event for 20m" }],
+    };
+    const market = {
+      tickers: 5,
+      received: 0,
+      failed: 5,
+      firstError: "fetch failed: getaddrinfo ENOTFOUND query1.finance.yahoo.com",
+    };
+    const { lastFrame, unmount } = render(
+      <DevDashboard
+        state={{
+          database: "embedded",
+          logFile: "x",
+          note: null,
+          demo: null,
+          counts: null,
+          problems,
+          market,
+          contactPlaceholder: true,
+          stages: [
+            {
+              name: "lane-telemetry",
+              kind: "scheduled",
+              runs: 1,
+              failures: 0,
+              lastRunAt: "06:51:31",
+              lastDurationMs: 12,
+              last: "tickers=5 written=0 received=0",
+              ok: true,
+              warn: "no bars received: fetch failed: getaddrinfo ENOTFOUND query1.finance.yahoo.com",
+            },
+          ],
+        }}
+      />,
+    );
+    const frame = lastFrame() ?? "";
+    unmount();
+    assert.match(frame, /! lane-telemetry [\s\S]*no bars\s+received: fetch failed: getaddrinfo ENOTFOUND/);
+    assert.doesNotMatch(frame, /✓ lane-telemetry/);
+    assert.match(frame, /no network\? every feed and market-data call is failing/);
+    assert.match(
+      frame,
+      /feed SEC press releases: getaddrinfo ENOTFOUND www\.sec\.gov \(4 failures in a row\)/,
+    );
+    assert.match(frame, /market data: 5 of 5 tickers failed: fetch failed: getaddrinfo ENOTFOUND/);
+    assert.match(frame, /WARN freshness:inbound-dock: no new event for 20m/);
+    assert.match(frame, /OPS_INBOUND_CONTACT is the placeholder/);
+    // One feed failing among several is a broken feed, not a lost network.
+    assert.equal(looksOffline({ problems: { ...problems, fetchedFeeds: 5 }, market }), false);
+    assert.equal(looksOffline({ problems, market: { ...market, received: 10 } }), false);
+  });
+
   it("says so when no stage is registered yet", async () => {
     const { DevDashboard } = await import("../../cli/src/ui/dev-dashboard.tsx");
     const { lastFrame, unmount } = render(

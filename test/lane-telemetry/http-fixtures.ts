@@ -3,7 +3,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import path from "node:path";
 
 /** The shared corpus (../shared/corpus relative to the repository root). */
-export const MARKET_CORPUS = path.resolve(import.meta.dirname, "../../../shared/corpus/market");
+export const MARKET_CORPUS = process.env.OPS_CORPUS_DIR
+  ? path.join(process.env.OPS_CORPUS_DIR, "market")
+  : path.resolve(import.meta.dirname, "../../../shared/corpus/market");
 
 /** Fails the calling suite with a clear message when the corpus is absent. */
 export function requireCorpus(): void {

@@ -258,8 +258,14 @@ async function runDev(
       lastDurationMs: null as number | null,
       last: null as string | null,
       ok: null as boolean | null,
+      warn: null as string | null,
     }));
     let counts: Awaited<ReturnType<typeof readPipelineCounts>> | null = null;
+    const { readDashboardProblems } = await import("../dashboard-queries.ts");
+    const { PLACEHOLDER_CONTACT } = await import("../../../services/inbound-dock/stage.ts");
+    let problems: Awaited<ReturnType<typeof readDashboardProblems>> | null = null;
+    let market: import("../ui/dev-dashboard.tsx").MarketState | null = null;
+    const contactPlaceholder = config.inbound.contact === PLACEHOLDER_CONTACT && !demo;
     let summarize: (result: Record<string, unknown> | undefined) => string | null = () => null;
     if (dashboard) {
       const [{ render }, { createElement }, ui] = await Promise.all([
@@ -284,6 +290,9 @@ async function runDev(
                 : null,
             logFile,
             note: control.stopRequested() ? "stopping…" : databaseNote,
+            problems,
+            market,
+            contactPlaceholder,
           },
         });
       const instance = render(element(), { exitOnCtrlC: false, patchConsole: true });
@@ -321,14 +330,41 @@ async function runDev(
         row.lastRunAt = new Date().toISOString().slice(11, 19);
         row.lastDurationMs = event.durationMs;
         row.last = event.ok ? summarize(event.result) : (event.error ?? "failed");
+        row.warn = null;
+        if (event.stage === "lane-telemetry" && event.ok && event.result) {
+          // A run that "succeeded" with no bar from any provider is not green.
+          const result = event.result as {
+            tickers?: number;
+            received?: number;
+            failed?: { error: string }[];
+          };
+          market = {
+            tickers: result.tickers ?? 0,
+            received: result.received ?? 0,
+            failed: result.failed?.length ?? 0,
+            firstError: result.failed?.[0]?.error ?? null,
+          };
+          if (market.tickers > 0 && market.received === 0)
+            row.warn = `no bars received${market.firstError ? `: ${market.firstError}` : ""}`;
+        }
         redraw();
       },
     });
     // Printed last, once the database is stopped too (cleanups run in reverse).
     control.cleanups.unshift(() => out.note("stopped"));
+    let ticks = 0;
     const ticker = dashboard
       ? setInterval(() => {
           if (!pool) return;
+          // What is wrong (failing feeds, open alerts) every 5 s; the counts every second.
+          if (ticks++ % 5 === 0) {
+            readDashboardProblems(pool)
+              .then((value) => {
+                problems = value;
+                redraw();
+              })
+              .catch((error: unknown) => logger.warn({ err: error }, "dashboard problems failed"));
+          }
           readPipelineCounts(pool)
             .then((value) => {
               counts = value;
