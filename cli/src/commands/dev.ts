@@ -228,7 +228,8 @@ async function runDev(
         }
       }
     }
-    const stages = await loadStages();
+    // The demo replays a past day on a compressed clock: no nightly backup of a sample day.
+    const stages = (await loadStages()).filter((stage) => !(demo && stage.name === "backup"));
     const stageClock = demoClock ?? clock.systemClock;
     // Other opsctl commands (status) judge this stack's rows by the clock that stamps them.
     const stackClock = await import("../stack-clock.ts");
@@ -308,7 +309,8 @@ async function runDev(
         params: store,
         // The CLI is the adapter: locally, secrets are the environment (with .env loaded).
         secrets: envSecrets(process.env),
-        config,
+        // The stages see the database they run on (the backup stage hands its URL to pg_dump).
+        config: { ...config, database: { ...config.database, url: database.url } },
         instance,
       },
       logger,
