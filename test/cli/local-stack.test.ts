@@ -189,10 +189,16 @@ describe("opsctl and the local stack (spawned binary, embedded PostgreSQL)", fun
   it("dev (and dev --demo) exit 2 at once on an unusable data folder, leaving nothing running", async () => {
     const file = path.join(work, "a-file");
     await writeFile(file, "");
+    // As root the server runs as the postgres user, who cannot enter a folder of mode 0700.
+    const closed = path.join(work, "closed");
+    await mkdir(closed, { mode: 0o700 });
     for (const [folder, pattern] of [
       [file, /is not a folder/],
       [path.join(file, "below"), /is under a file/],
       ["/proc/ops-pipeline-test", /cannot be created/],
+      ...(process.getuid?.() === 0
+        ? ([[path.join(closed, "state"), /the postgres user cannot enter/]] as const)
+        : []),
     ] as const) {
       for (const args of [[], ["--demo"]]) {
         const run = await opsctl(["dev", "--no-dashboard", ...args], folder);
