@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -292,6 +292,32 @@ describe("opsctl conventions (spawned binary)", function () {
     assert.equal(all.stdout.trim().split("\n").length, 40, "one line per row");
     const bad = run(["recs", "--since", "yesterday", "--json"]);
     assert.equal(bad.status, 2);
+  });
+
+  it("status -w in a pipe prints the screen once, then only changes, and stops on Ctrl-C with exit 0", async () => {
+    const child = spawn(process.execPath, [BIN, "status", "-w", "--interval-ms", "200"], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: database.url },
+    });
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    for (let i = 0; i < 100 && !/stages/.test(stdout); i++) await delay(100);
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    await client.query(
+      "INSERT INTO watchdog_state (check_key, level, since, last_evaluated_at, message) VALUES ('freshness:raw', 'ERROR', now(), now(), 'no events for 2h')",
+    );
+    for (let i = 0; i < 100 && !/no events for 2h/.test(stdout); i++) await delay(100);
+    await client.query("DELETE FROM watchdog_state");
+    await client.end();
+    child.kill("SIGINT");
+    assert.equal(await exited, 0);
+    assert.equal(stdout.match(/ops-pipeline local/g)?.length, 1, `the header once:\n${stdout}`);
+    assert.equal(stdout.match(/^\d\d:\d\d:\d\d .*stages/gm)?.length, 1, "unchanged lines are not repeated");
+    assert.match(stdout, /^\d\d:\d\d:\d\d .*no events for 2h/m, "the change, timestamped");
   });
 
   it("prints bash, zsh and fish completion from the real command tree", () => {
