@@ -6,14 +6,17 @@ import type { StageDefinition } from "./common/runtime/stage.ts";
  * imported lazily so a command that never runs them never loads them.
  */
 export async function loadStages(): Promise<StageDefinition[]> {
-  const [inboundDock, sortation, laneTelemetry, dispatchEngine, dispatcher, watchdog] = await Promise.all([
-    import("./inbound-dock/stage.ts"),
-    import("./sortation/stage.ts"),
-    import("./lane-telemetry/stage.ts"),
-    import("./dispatch-engine/stage.ts"),
-    import("./dispatcher/stage.ts"),
-    import("./watchdog/stage.ts"),
-  ]);
+  const [inboundDock, sortation, laneTelemetry, dispatchEngine, dispatcher, watchdog, backup] =
+    await Promise.all([
+      import("./inbound-dock/stage.ts"),
+      import("./sortation/stage.ts"),
+      import("./lane-telemetry/stage.ts"),
+      import("./dispatch-engine/stage.ts"),
+      import("./dispatcher/stage.ts"),
+      import("./watchdog/stage.ts"),
+      // Locally only: on AWS the nightly backup is an ECS task on an EventBridge schedule.
+      import("./backup/stage.ts"),
+    ]);
   return [
     inboundDock.inboundDockStage,
     sortation.sortationStage,
@@ -21,5 +24,6 @@ export async function loadStages(): Promise<StageDefinition[]> {
     dispatchEngine.dispatchEngineStage(),
     dispatcher.dispatcherStage(),
     watchdog.watchdogStage,
+    backup.backupStage,
   ];
 }

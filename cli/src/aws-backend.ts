@@ -114,7 +114,14 @@ export async function openAwsBackend(context: CliContext, clock: Clock): Promise
     clock,
     statusSnapshot: () => api.invoke({ op: "status.snapshot" }),
     listRecommendations: (query) =>
-      api.invoke({ op: "recs.list", limit: query.limit, status: query.status, afterId: query.afterId }),
+      api.invoke({
+        op: "recs.list",
+        limit: query.limit,
+        status: query.status,
+        afterId: query.afterId,
+        ticker: query.ticker,
+        since: query.since?.toISOString(),
+      }),
     explainRecommendation: (id) => api.invoke({ op: "recs.show", id }),
     params: () => store,
     paramAudit: (limit) => api.invoke<AuditLine[]>({ op: "params.audit.list", limit }),

@@ -80,22 +80,29 @@ export function operatorIdentity(): string {
  * target never loads the AWS SDK, the AWS target never loads the database driver.
  * @throws OperatorError (DatabaseUnavailableError, ConfigError...) when the target is unreachable.
  */
-export async function openBackend(context: CliContext): Promise<OpsBackend> {
+export async function openBackend(
+  context: CliContext,
+  options: { access?: "read" | "write" } = {},
+): Promise<OpsBackend> {
   const { systemClock } = await import("../../services/common/clock.ts");
   if (context.config.target === "aws") {
     const { openAwsBackend } = await import("./aws-backend.ts");
     return openAwsBackend(context, systemClock);
   }
-  return openLocalBackend(context, systemClock);
+  return openLocalBackend(context, systemClock, options.access ?? "read");
 }
 
-async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsBackend> {
+async function openLocalBackend(
+  context: CliContext,
+  clock: Clock,
+  access: "read" | "write",
+): Promise<OpsBackend> {
   const [{ openLocalDatabase, explainMissingTables }, { connectDatabase, poolSettings }] = await Promise.all([
     import("./local-database.ts"),
     import("../../services/common/db.ts"),
   ]);
   const { config, logger } = context;
-  const database = await openLocalDatabase(config, logger);
+  const database = await openLocalDatabase(config, logger, { access });
   // One connection: a command's few queries run faster in sequence on one session than in
   // parallel on several, each of which costs a server fork and a login. The query modules load
   // while the server forks and logs in (twice: slonik reads type OIDs on a connection of its own).
@@ -114,6 +121,13 @@ async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsB
     await database.release();
     throw error;
   });
+  // The clock the stack stamps its rows with: a running demo's compressed clock, else the wall's.
+  const { readStackClock } = await import("./stack-clock.ts");
+  const stackClock = await readStackClock(pool, clock).catch(async (error: unknown) => {
+    await pool.end().catch(() => undefined);
+    await database.release();
+    throw error;
+  });
   const rawStore = params.postgresParameterStore(pool);
   const store: ParameterStore = {
     kind: rawStore.kind,
@@ -122,8 +136,8 @@ async function openLocalBackend(context: CliContext, clock: Clock): Promise<OpsB
   };
   return {
     target: "local",
-    clock,
-    statusSnapshot: () => explainMissingTables(() => status.readStatusSnapshot(pool, clock.now())),
+    clock: stackClock,
+    statusSnapshot: () => explainMissingTables(() => status.readStatusSnapshot(pool, stackClock.now())),
     listRecommendations: (query) => explainMissingTables(() => recs.listRecommendations(pool, query)),
     explainRecommendation: (id) => explainMissingTables(() => recs.explainRecommendation(pool, id)),
     params: () => store,

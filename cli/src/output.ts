@@ -33,8 +33,15 @@ export function createOutput(options: { json: boolean }): Output {
  */
 export function reportError(error: unknown, json: boolean): number {
   if (error instanceof CommanderError) {
-    // commander has already printed its message (and help after it).
-    return error.exitCode === 0 ? EXIT.ok : EXIT.operator;
+    if (error.exitCode === 0) return EXIT.ok;
+    // Without --json commander has already printed its message (and the pointer to --help).
+    if (json) {
+      const message = error.message.replace(/^error: /, "");
+      process.stdout.write(
+        `${JSON.stringify({ error: { code: "USAGE", message, hint: "run with --help for usage" } })}\n`,
+      );
+    }
+    return EXIT.operator;
   }
   if (error instanceof OperatorError) {
     if (json) {

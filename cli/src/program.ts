@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
 import { backupCommand } from "./commands/backup.ts";
+import { completionCommand } from "./commands/completion.ts";
 import { costCommand } from "./commands/cost.ts";
 import { devCommand } from "./commands/dev.ts";
 import { dryRunCommand } from "./commands/dry-run.ts";
@@ -16,15 +17,22 @@ import { preloadCliContext } from "./context.ts";
 import { EXIT, reportError } from "./output.ts";
 
 /** Builds the program; exported so tests can parse without spawning. */
-export function buildProgram(): Command {
+export function buildProgram(argv: readonly string[] = process.argv): Command {
+  const json = argv.includes("--json");
   const program = new Command("opsctl")
     .description("operate ops-pipeline: the local stack (embedded PostgreSQL) or an AWS stack")
     .version("0.1.0")
-    .option("--json", "machine-readable output on stdout (stable shape)")
+    .option("--json", 'machine-readable output on stdout (stable shape); errors too, as {"error": …}')
+    .option("--no-color", "no colour (as NO_COLOR=1 does), Ink screens and logs included")
     .addOption(new Option("--target <target>", "which stack to operate").choices(["local", "aws"]))
     // Config (zod) and the logger (pino) load only once a command is about to run, not for --help
     // or a usage error; every action can then call cliContext synchronously.
-    .hook("preAction", preloadCliContext);
+    .hook("preAction", async () => {
+      // --no-color reaches the logger and anything that reads NO_COLOR (the launcher already set
+      // FORCE_COLOR for chalk before anything was loaded).
+      if (program.opts<{ color?: boolean }>().color === false) process.env.NO_COLOR ||= "1";
+      await preloadCliContext();
+    });
   for (const command of [
     migrateCommand(),
     devCommand(),
@@ -39,16 +47,22 @@ export function buildProgram(): Command {
     tickersCommand(),
     backupCommand(),
     costCommand(),
+    completionCommand(),
   ]) {
     program.addCommand(command);
   }
   // Usage errors throw (main reports them) and print as they are, with a pointer to --help. Set
   // on every command, all the way down: subcommands added with addCommand do not inherit it.
   const configure = (command: Command) => {
+    // --help names every required option as such (commander lists them like optional ones).
+    for (const option of command.options) {
+      if (option.mandatory && !option.description.includes("(required)")) option.description += " (required)";
+    }
     command
       .exitOverride()
-      .showHelpAfterError("(run with --help for usage)")
-      .configureOutput({ outputError: (text, write) => write(text) });
+      .showHelpAfterError(json ? false : "(run with --help for usage)")
+      // With --json the error is printed once, as JSON on stdout, by reportError.
+      .configureOutput({ outputError: (text, write) => (json ? undefined : write(text)) });
     for (const child of command.commands) configure(child);
   };
   configure(program);
@@ -56,7 +70,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  const program = buildProgram(argv);
   try {
     await program.parseAsync(argv as string[]);
     // A command that reports a verdict (status: 3 warn, 4 error) sets process.exitCode itself.

@@ -3,6 +3,9 @@ import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 import { ConfigError } from "./errors.ts";
 
+/** The default OPS_INBOUND_CONTACT: a placeholder SEC EDGAR may throttle or refuse (ingest warns, the dashboard says so). */
+export const PLACEHOLDER_CONTACT = "ops-pipeline-operator@example.com";
+
 // zod/mini, not classic zod: the same checks and messages, but schemas without a method table
 // each, so building this schema and parsing the environment (every opsctl command and every cold
 // start pays them) cost less. Classic zod registers the English messages itself;
@@ -198,7 +201,7 @@ const envSchema = z.object({
   ),
   // ---- inbound-dock (RSS/Atom ingest; docs/inbound-dock.md) ----
   /** Contact sent in the User-Agent (SEC EDGAR refuses clients that give none): an e-mail or URL. */
-  OPS_INBOUND_CONTACT: withDefault(text(3), "ops-pipeline-operator@example.com"),
+  OPS_INBOUND_CONTACT: withDefault(text(3), PLACEHOLDER_CONTACT),
   /** Overrides the whole User-Agent; it must still name a contact. */
   OPS_INBOUND_USER_AGENT: z.optional(text(3)),
   OPS_INBOUND_CONNECT_TIMEOUT_MS: withDefault(positiveInt(), 5_000),

@@ -22,6 +22,11 @@ export interface EmbeddedPostgres {
   readonly url: string;
   readonly port: number;
   readonly pid: number;
+  /**
+   * Settles when the server process exits, for whatever reason: after stop(), or on its own (a
+   * crash, kill -9, an OOM kill). A supervisor awaits it to notice the server's death at once.
+   */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Fast shutdown (SIGINT), waiting for the server to exit. Idempotent. */
   stop(): Promise<void>;
 }
@@ -353,9 +358,14 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   child.stdout?.resume();
   log?.info({ port, dataDir }, "embedded PostgreSQL ready");
 
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null) resolve();
-    else child.once("exit", () => resolve());
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null)
+      resolve({ code: child.exitCode, signal: child.signalCode });
+    else
+      child.once("exit", (code, signal) => {
+        process.off("exit", onExit);
+        resolve({ code, signal });
+      });
   });
   let stopping: Promise<void> | undefined;
   const url = `postgres://${credentials.user}:${encodeURIComponent(credentials.password)}@127.0.0.1:${port}/postgres`;
@@ -363,6 +373,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     url,
     port,
     pid,
+    exited,
     stop() {
       stopping ??= (async () => {
         try {

@@ -8,7 +8,7 @@ export const GATE_ORDER = [
   "max-trades-per-day",
   "max-notional-per-trade",
   "max-position-notional",
-  "already-held",
+  "holding",
   "order-quantity",
   "min-price",
   "reference-band",
@@ -140,7 +140,7 @@ export function evaluateGates(facts: GateFacts): GateVerdict {
 
   const held = facts.position !== null && facts.position.quantity > 0;
   decide(
-    "already-held",
+    "holding",
     order.side === "BUY" ? !held : held && order.quantity > 0,
     { side: order.side, held, heldQuantity: facts.position?.quantity ?? 0 },
     order.side === "BUY"

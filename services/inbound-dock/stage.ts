@@ -1,12 +1,10 @@
-import type { Config } from "../common/config.ts";
+import { type Config, PLACEHOLDER_CONTACT } from "../common/config.ts";
 import type { ScheduledStage } from "../common/runtime/stage.ts";
 import { intervalMsOf } from "../common/stages.ts";
 import { type IngestOptions, runIngest } from "./ingest.ts";
 
 export const STAGE_NAME = "inbound-dock";
 
-/** The placeholder contact config.ts defaults to; SEC EDGAR may throttle or refuse it. */
-const PLACEHOLDER_CONTACT = "ops-pipeline-operator@example.com";
 let warnedAboutContact = false;
 
 /** The ingest options a deployment's configuration asks for. */

@@ -1,5 +1,6 @@
 import type { Clock } from "../common/clock.ts";
 import type { DatabasePool } from "../common/db.ts";
+import { describeCause } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import type { Candle, MarketDataProvider, TickerResult } from "./market-data.ts";
 import { MarketDataError } from "./market-data.ts";
@@ -122,17 +123,18 @@ export async function runLaneTelemetry(deps: LaneTelemetryDeps): Promise<LaneTel
     } catch (error) {
       if (!(error instanceof MarketDataError)) throw error;
       deps.logger.warn(
-        { provider: provider.name, err: error.message, tickers: pending.length },
+        // The cause says why (ENOTFOUND, ECONNREFUSED, a TLS error): "fetch failed" alone does not.
+        { provider: provider.name, err: describeCause(error), tickers: pending.length },
         "provider unusable this run; trying the next",
       );
-      for (const ticker of pending) lastError.set(ticker, error.message);
+      for (const ticker of pending) lastError.set(ticker, describeCause(error));
       unusable.add(provider);
       continue;
     }
     const stillPending: string[] = [];
     for (const answer of answers) {
       if (!answer.ok) {
-        lastError.set(answer.ticker, answer.error.message);
+        lastError.set(answer.ticker, describeCause(answer.error));
         stillPending.push(answer.ticker);
         if (answer.error.retryAfterMs !== undefined) {
           const until = new Date(now.getTime() + answer.error.retryAfterMs);
@@ -149,7 +151,12 @@ export async function runLaneTelemetry(deps: LaneTelemetryDeps): Promise<LaneTel
     }
     if (stillPending.length > 0) {
       deps.logger.warn(
-        { provider: provider.name, tickers: stillPending.slice(0, 20), count: stillPending.length },
+        {
+          provider: provider.name,
+          tickers: stillPending.slice(0, 20),
+          count: stillPending.length,
+          error: lastError.get(stillPending[0] ?? ""),
+        },
         "tickers failed at this provider; trying the next",
       );
     }

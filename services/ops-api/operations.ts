@@ -26,6 +26,11 @@ export const opsRequestSchema = z.discriminatedUnion("op", [
     op: z.literal("recs.list"),
     status: z.enum(RECOMMENDATION_STATUSES).optional(),
     afterId: z.number().int().min(0).optional(),
+    ticker: z
+      .string()
+      .regex(/^[A-Z][A-Z0-9.-]{0,14}$/)
+      .optional(),
+    since: z.iso.datetime({ offset: true }).optional(),
     limit: z.number().int().min(1).max(10_000),
   }),
   z.object({ op: z.literal("recs.show"), id: z.number().int().positive() }),
@@ -119,6 +124,8 @@ export async function runOperation(
       return listRecommendations(db, {
         status: request.status,
         afterId: request.afterId,
+        ticker: request.ticker,
+        since: request.since === undefined ? undefined : new Date(request.since),
         limit: request.limit,
       });
     case "recs.show":

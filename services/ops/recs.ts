@@ -74,6 +74,10 @@ export interface ListRecommendationsQuery {
   status?: RecommendationStatus | undefined;
   /** Only rows with a larger id (`--follow` polls with the last id it printed). */
   afterId?: number | undefined;
+  /** Only this ticker (upper case). */
+  ticker?: string | undefined;
+  /** Only rows whose as_of is at or after this time. */
+  since?: Date | undefined;
   /** Newest rows first unless `afterId` is given (then oldest first, so lines print in order). */
   limit: number;
 }
@@ -98,6 +102,8 @@ export async function listRecommendations(
       sql.fragment`true`,
       ...(query.status ? [sql.fragment`status = ${query.status}`] : []),
       ...(query.afterId !== undefined ? [sql.fragment`id > ${query.afterId}`] : []),
+      ...(query.ticker ? [sql.fragment`ticker = ${query.ticker}`] : []),
+      ...(query.since ? [sql.fragment`as_of >= ${sql.timestamp(query.since)}`] : []),
     ],
     sql.fragment` AND `,
   );

@@ -91,6 +91,11 @@ describe("the built opsctl binary", function () {
     assert.equal(run.code, 3, run.stderr);
     const report = json(run);
     assert.equal(report.schemaVersion, 2);
+    // One time format (ISO 8601) and one shape per field: no epoch-ms times, paperPnl object or null.
+    const snapshot = report.snapshot as { paperPnl: unknown; newest: Record<string, unknown> };
+    assert.ok(snapshot.paperPnl === null || typeof snapshot.paperPnl === "object");
+    for (const value of Object.values(snapshot.newest))
+      assert.ok(value === null || typeof value === "string");
     assert.equal(report.target, "local");
     const health = report.health as { level: string; stages: { level: string; message: string }[] };
     assert.equal(health.level, "WARN");

@@ -31,6 +31,11 @@ async function readCounts(client: pg.Client): Promise<Counts> {
   };
 }
 
+interface StatusJson {
+  health: { stages: { stage: string; message: string }[] };
+  snapshot: { executionsToday: number };
+}
+
 describe("opsctl dev --demo, end to end", function () {
   this.timeout(150_000);
   let work: string;
@@ -79,6 +84,7 @@ describe("opsctl dev --demo, end to end", function () {
     let counts: Counts = { classified: 0, recommendations: 0, executions: 0 };
     let fetched: string[] = [];
     let firstRecommendation: number | undefined;
+    let statusReport: StatusJson | undefined;
     try {
       while (Date.now() - started < 90_000 && child.exitCode === null) {
         counts = await readCounts(client);
@@ -94,6 +100,15 @@ describe("opsctl dev --demo, end to end", function () {
         "SELECT id FROM dispatch_recommendations ORDER BY id LIMIT 1",
       );
       firstRecommendation = recs.rows[0] ? Number(recs.rows[0].id) : undefined;
+      // While the demo runs, status judges it by the demo clock that stamps its rows (issue 18.1).
+      if (counts.executions > 0) {
+        const status = spawnSync(process.execPath, [BIN, "status", "--json"], {
+          cwd: ROOT,
+          env: { ...process.env, DATABASE_URL: database.url, OPS_DATA_DIR: path.join(work, "data") },
+          encoding: "utf8",
+        });
+        statusReport = JSON.parse(status.stdout) as StatusJson;
+      }
     } finally {
       await client.end();
       if (child.exitCode === null) child.kill("SIGINT");
@@ -104,6 +119,10 @@ describe("opsctl dev --demo, end to end", function () {
       `after ${Math.round((Date.now() - started) / 1000)} s: ${JSON.stringify(counts)}\n${stderrTail}`,
     );
     assert.deepEqual(fetched, ["ops-pipeline demo"]);
+    assert.ok(statusReport, "status --json answered while the demo ran");
+    const silent = statusReport.health.stages.filter((stage) => /silent for \d+d/.test(stage.message));
+    assert.deepEqual(silent, [], "no stage is judged silent for days by the wall clock");
+    assert.ok(statusReport.snapshot.executionsToday > 0, "executions today counts the demo day's");
     assert.equal(code, 0, `dev --demo exited ${code}\n${stderrTail}`);
 
     // recs show explains a recommendation the real engine wrote: its headlines, found by title.

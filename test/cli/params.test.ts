@@ -64,7 +64,8 @@ describe("dry-run toggles through the parameter stores", () => {
         reason: "go live",
       });
       assert.equal(confirm.asked, 1);
-      assert.deepEqual([off.changed, off.oldValue, off.newValue, off.store], [true, null, false, "postgres"]);
+      // The value in effect before (the default), never null.
+      assert.deepEqual([off.changed, off.oldValue, off.newValue, off.store], [true, true, false, "postgres"]);
       assert.equal((await store.getAll())["dry-run"], false);
       const on = await changeParam(backendWith(store), "dry-run", true, { yes: false, retry: "x", confirm });
       assert.equal(confirm.asked, 1, "turning dry-run on never asks");

@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { setTimeout as delay } from "node:timers/promises";
 import { render } from "ink-testing-library";
+import { changedLines } from "../../cli/src/commands/status.ts";
 import { priceChart } from "../../cli/src/ui/chart.ts";
 import { TypeToConfirm } from "../../cli/src/ui/confirm.tsx";
 import { ExplanationScreen, FollowScreen, RecommendationListScreen } from "../../cli/src/ui/recs-screens.tsx";
-import { StatusScreen } from "../../cli/src/ui/status-screen.tsx";
+import { StatusScreen, StatusWatchScreen } from "../../cli/src/ui/status-screen.tsx";
 import { defaultParams } from "../../services/common/params/definitions.ts";
 import type { RecommendationExplanation, RecommendationSummary } from "../../services/ops/recs.ts";
 import { buildStatusReport, type StatusSnapshot } from "../../services/ops/status.ts";
@@ -261,6 +262,29 @@ describe("opsctl screens (ink-testing-library frames)", () => {
     assert.deepEqual(lines, ["     10.00 ┤*#", "           ┤| ", "      5.00 ┤- "]);
   });
 
+  it("status --watch redraws the screen in place with each poll, and pipes get only the changed lines", () => {
+    const first = buildStatusReport(snapshot(), defaultParams(), new Date(NOW), "local");
+    const app = render(
+      <StatusWatchScreen report={first} error={null} polls={1} intervalMs={2_000} lastPollAt="15:00:00" />,
+    );
+    assert.match(app.lastFrame() ?? "", /dispatcher\s+silent for 5m00s/);
+    assert.match(app.lastFrame() ?? "", /watching every 2 s · poll 1 at 15:00:00/);
+    const later = buildStatusReport(snapshot(), defaultParams(), new Date(NOW + 60_000), "local");
+    app.rerender(
+      <StatusWatchScreen report={later} error="timeout" polls={2} intervalMs={2_000} lastPollAt="15:01:00" />,
+    );
+    const frame = app.lastFrame() ?? "";
+    app.unmount();
+    // The same screen redrawn (one header, not two), with the newer ages and the poll's error.
+    assert.equal(frame.match(/ops-pipeline local/g)?.length, 1, frame);
+    assert.match(frame, /dispatcher\s+silent for 6m00s/);
+    assert.match(frame, /poll 2 at 15:01:00/);
+    assert.match(frame, /last poll failed: timeout/);
+    assert.ok(app.frames.length >= 2, "one frame per poll");
+    assert.deepEqual(changedLines(["header 1", "a", "b"], ["header 2", "a", "c"]), ["c"]);
+    assert.deepEqual(changedLines(null, ["header", "a", "", "b"]), ["a", "b"]);
+  });
+
   describe("type-to-confirm", () => {
     async function typeInto(text: string) {
       let result: boolean | undefined;
@@ -290,6 +314,24 @@ describe("opsctl screens (ink-testing-library frames)", () => {
       assert.equal(result, true);
       assert.match(frame, /Type live and press Enter/);
       assert.match(frame, /confirmed/);
+    });
+
+    it("confirms when the word and Enter arrive in one chunk, as a paste does", async () => {
+      let result: boolean | undefined;
+      const app = render(
+        <TypeToConfirm
+          message="Turn dry-run off?"
+          expected="live"
+          onDone={(ok) => {
+            result = ok;
+          }}
+        />,
+      );
+      await delay(20);
+      app.stdin.write("live\r");
+      await delay(20);
+      app.unmount();
+      assert.equal(result, true);
     });
 
     it("cancels on anything else and says nothing changed", async () => {
@@ -356,6 +398,67 @@ describe("opsctl dev dashboard (ink-testing-library frames)", () => {
       frame,
       /raw 12 · classified 10 · candles 300 · recommendations 3 \(1 pending\) · executions 2/,
     );
+  });
+
+  it("says what is wrong: failing feeds with their error, open alerts, no bars received, no network?, the contact", async () => {
+    const { DevDashboard, looksOffline } = await import("../../cli/src/ui/dev-dashboard.tsx");
+    const problems = {
+      failingFeeds: [
+        { name: "SEC press releases", error: "getaddrinfo ENOTFOUND www.sec.gov", failures: 4 },
+        { name: "Fed", error: "getaddrinfo ENOTFOUND www.federalreserve.gov", failures: 4 },
+      ],
+      fetchedFeeds: 2,
+      failingCount: 2,
+      alerts: [{ check: "freshness:inbound-dock", level: "WARN" as const, message: "no new event for 20m" }],
+    };
+    const market = {
+      tickers: 5,
+      received: 0,
+      failed: 5,
+      firstError: "fetch failed: getaddrinfo ENOTFOUND query1.finance.yahoo.com",
+    };
+    const { lastFrame, unmount } = render(
+      <DevDashboard
+        state={{
+          database: "embedded",
+          logFile: "x",
+          note: null,
+          demo: null,
+          counts: null,
+          problems,
+          market,
+          contactPlaceholder: true,
+          stages: [
+            {
+              name: "lane-telemetry",
+              kind: "scheduled",
+              runs: 1,
+              failures: 0,
+              lastRunAt: "06:51:31",
+              lastDurationMs: 12,
+              last: "tickers=5 written=0 received=0",
+              ok: true,
+              warn: "no bars received: fetch failed: getaddrinfo ENOTFOUND query1.finance.yahoo.com",
+            },
+          ],
+        }}
+      />,
+    );
+    const frame = lastFrame() ?? "";
+    unmount();
+    assert.match(frame, /! lane-telemetry [\s\S]*no bars\s+received: fetch failed: getaddrinfo ENOTFOUND/);
+    assert.doesNotMatch(frame, /✓ lane-telemetry/);
+    assert.match(frame, /no network\? every feed and market-data call is failing/);
+    assert.match(
+      frame,
+      /feed SEC press releases: getaddrinfo ENOTFOUND www\.sec\.gov \(4 failures in a row\)/,
+    );
+    assert.match(frame, /market data: 5 of 5 tickers failed: fetch failed: getaddrinfo ENOTFOUND/);
+    assert.match(frame, /WARN freshness:inbound-dock: no new event for 20m/);
+    assert.match(frame, /OPS_INBOUND_CONTACT is the placeholder/);
+    // One feed failing among several is a broken feed, not a lost network.
+    assert.equal(looksOffline({ problems: { ...problems, fetchedFeeds: 5 }, market }), false);
+    assert.equal(looksOffline({ problems, market: { ...market, received: 10 } }), false);
   });
 
   it("says so when no stage is registered yet", async () => {

@@ -120,13 +120,13 @@ describe("dispatcher", () => {
       const [first, second] = await recs();
       assert.equal(first?.status, "EXECUTED");
       assert.equal(second?.status, "REJECTED");
-      assert.equal(second?.rejected_gate, "already-held");
+      assert.equal(second?.rejected_gate, "holding");
       const decisions = second?.gate_decisions as {
         gate: string;
         passed: boolean;
         values: Record<string, unknown>;
       }[];
-      const held = decisions.find((d) => d.gate === "already-held");
+      const held = decisions.find((d) => d.gate === "holding");
       assert.equal(held?.passed, false);
       assert.equal(held?.values.heldQuantity, 10);
     });

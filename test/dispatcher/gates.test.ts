@@ -127,7 +127,7 @@ describe("dispatcher gates", () => {
     it("rejects a second BUY entry on a ticker already held", () => {
       assert.equal(
         rejected(facts({ position: { quantity: 0.5, avgCost: 100 }, heldNotional: 50 })),
-        "already-held",
+        "holding",
       );
     });
     it("rejects a SELL of a ticker not held: exits only, no short selling", () => {
@@ -135,7 +135,7 @@ describe("dispatcher gates", () => {
         recommendation: { id: 1, ticker: "AAPL", side: "SELL", asOfMs: NOW.getTime() - 60_000 },
         order: { side: "SELL", quantity: 0, referencePrice: 100, notional: 0 },
       });
-      assert.equal(rejected(sell), "already-held");
+      assert.equal(rejected(sell), "holding");
     });
   });
 

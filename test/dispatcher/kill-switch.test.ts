@@ -160,7 +160,7 @@ describe("several dispatchers sharing the risk limits", () => {
     // Meanwhile another dispatcher decides the second: the risk lock is free, and the order on
     // its way counts as a position in SAME, so there is no second entry.
     const meanwhile = await dispatchBatch(dispatcher(1));
-    assert.deepEqual(meanwhile.outcomes, [{ id: second, status: "REJECTED", rejectedGate: "already-held" }]);
+    assert.deepEqual(meanwhile.outcomes, [{ id: second, status: "REJECTED", rejectedGate: "holding" }]);
     // The stalled call times out: outcome unknown, left PENDING; the next claim finds the order.
     assert.match(await stalled, /broker outcome unknown/);
     alpaca.holdPosts = false;

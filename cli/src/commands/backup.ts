@@ -20,7 +20,11 @@ interface OpenedBackupDatabase {
  * is private: reach it through a tunnel or a bastion).
  * @throws ConfigError; DatabaseUnavailableError; OperatorError when the schema is not migrated.
  */
-async function openBackupDatabase(config: Config, logger: Logger): Promise<OpenedBackupDatabase> {
+async function openBackupDatabase(
+  config: Config,
+  logger: Logger,
+  access: "read" | "write",
+): Promise<OpenedBackupDatabase> {
   if (config.target === "aws" && !config.database.url) {
     throw new ConfigError(
       "DATABASE_URL",
@@ -34,7 +38,7 @@ async function openBackupDatabase(config: Config, logger: Logger): Promise<Opene
       import("../../../services/common/db.ts"),
       import("../../../services/ops/backup.ts"),
     ]);
-  const database = await openLocalDatabase(config, logger);
+  const database = await openLocalDatabase(config, logger, { access });
   let pool: DatabasePool | undefined;
   try {
     pool = await connectDatabase({ url: database.url, ...poolSettings(config, 3) }, logger);
@@ -95,7 +99,7 @@ async function backupNowLocal(config: Config, logger: Logger, out: Output): Prom
     import("../../../services/ops/backup.ts"),
     import("../../../services/common/clock.ts"),
   ]);
-  const database = await openBackupDatabase(config, logger);
+  const database = await openBackupDatabase(config, logger, "write");
   try {
     const result = await takeBackupHere(
       { db: database.pool, databaseUrl: database.url, config, clock: systemClock, logger },
@@ -184,8 +188,8 @@ Examples:
     .description("restore a backup into a new database (default) or an empty one; checksum checked first")
     .argument("<id>", "backup id from `opsctl backup list`", parseId)
     .option(
-      "--target <url>",
-      "an empty database to restore into (postgres://…); default: a new ops_restore_* database",
+      "--into <url>",
+      "an empty database to restore into (postgres://…); default: a new ops_restore_* database (--target names the stack: local | aws)",
     )
     .option("--verify", "compare every table's row count with the backup's manifest")
     .addHelpText(
@@ -193,29 +197,29 @@ Examples:
       `
 Examples:
   opsctl backup restore 12 --verify
-  opsctl backup restore 12 --target postgres://ops@127.0.0.1:5432/ops_scratch --verify
+  opsctl backup restore 12 --into postgres://ops@127.0.0.1:5432/ops_scratch --verify
 
 The dump's size and sha256 are checked before anything is restored; pg_restore runs in one
 transaction, so a failed restore leaves the target as it was.`,
     )
-    .action(async (id: number, options: { target?: string; verify?: boolean }, command: Command) => {
+    .action(async (id: number, options: { into?: string; verify?: boolean }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const out = createOutput({ json: globals.json === true });
       const { config, logger } = cliContext(globals);
-      if (options.target !== undefined && !/^postgres(ql)?:\/\//.test(options.target)) {
-        throw new OperatorError("RESTORE_TARGET_INVALID", "--target must be a postgres:// URL", {
-          hint: "pass the URL of an empty database, or omit --target to create a new one",
+      if (options.into !== undefined && !/^postgres(ql)?:\/\//.test(options.into)) {
+        throw new OperatorError("RESTORE_TARGET_INVALID", "--into must be a postgres:// URL", {
+          hint: "pass the URL of an empty database, or omit --into to create a new one",
         });
       }
       const [{ restoreBackupHere }, { systemClock }] = await Promise.all([
         import("../../../services/ops/backup.ts"),
         import("../../../services/common/clock.ts"),
       ]);
-      const database = await openBackupDatabase(config, logger);
+      const database = await openBackupDatabase(config, logger, "write");
       try {
         const result = await restoreBackupHere(
           { db: database.pool, databaseUrl: database.url, config, clock: systemClock, logger },
-          { id, targetUrl: options.target, verify: options.verify === true },
+          { id, targetUrl: options.into, verify: options.verify === true },
           (message) => out.note(`  ${message}`),
         );
         out.result(result, () =>

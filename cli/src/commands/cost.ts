@@ -53,7 +53,7 @@ Examples:
       }
       const { report, moves } = cost;
       out.result(
-        {
+        roundUsd({
           stack: report.stack,
           spot: report.spot,
           totalUsd: report.totalUsd,
@@ -63,9 +63,22 @@ Examples:
           withinBudget: report.withinBudget,
           lines: report.lines,
           moves,
-        },
+        }),
         () => formatCostReport(report, moves),
       );
       process.exitCode = report.withinBudget ? EXIT.ok : EXIT.warn;
     });
+}
+
+/**
+ * Every number under a key ending in "Usd", to a hundredth of a cent: list prices summed in binary
+ * floating point print as 2.3000000000000003 otherwise.
+ */
+export function roundUsd<T>(value: T, key = ""): T {
+  if (typeof value === "number")
+    return (key.endsWith("Usd") ? Math.round(value * 10_000) / 10_000 : value) as T;
+  if (Array.isArray(value)) return value.map((item) => roundUsd(item, key)) as T;
+  if (value !== null && typeof value === "object")
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, roundUsd(v, k)])) as T;
+  return value;
 }

@@ -2,13 +2,16 @@ import { Command } from "commander";
 import { openBackend } from "../backend.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput } from "../output.ts";
-import { changeParam, describeChange, LIVE_CONFIRMATION } from "./params-shared.ts";
+import { changeParam, describeBroker, describeChange, LIVE_CONFIRMATION } from "./params-shared.ts";
 
 export function dryRunCommand(): Command {
   return new Command("dry-run")
     .description("show or switch dry-run (on: no broker is ever called)")
     .argument("[action]", "on | off | status", "status")
-    .option("--yes", `turn dry-run off without typing "${LIVE_CONFIRMATION}" (required without a terminal)`)
+    .option(
+      "-y, --yes",
+      `turn dry-run off without typing "${LIVE_CONFIRMATION}" (required without a terminal)`,
+    )
     .option("--reason <text>", "why, kept in the audit trail")
     .addHelpText(
       "after",
@@ -34,18 +37,22 @@ Examples:
           hint: "opsctl dry-run on | off | status",
         });
       }
-      const backend = await openBackend(cliContext(globals));
+      const context = cliContext(globals);
+      const backend = await openBackend(context, { access: action === "status" ? "read" : "write" });
       try {
         if (action === "status") {
           const value = (await backend.params().getAll())["dry-run"];
           out.result({ key: "dry-run", value, store: backend.params().kind }, () =>
             value
               ? "dry-run is ON: no broker is called"
-              : "dry-run is OFF: orders go to the configured broker",
+              : describeBroker(context.config) === null
+                ? "dry-run is OFF, but no broker is configured (OPS_ALPACA_BASE_URL unset): orders are rejected at the dry-run gate"
+                : `dry-run is OFF: orders go to ${describeBroker(context.config)}`,
           );
           return;
         }
         const change = await changeParam(backend, "dry-run", action === "on", {
+          broker: describeBroker(context.config),
           reason: options.reason,
           yes: options.yes === true,
           retry: `opsctl dry-run off${globals.target ? ` --target ${globals.target}` : ""}`,

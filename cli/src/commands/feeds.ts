@@ -37,7 +37,10 @@ async function run(
 ): Promise<void> {
   const globals = command.optsWithGlobals<GlobalOptions>();
   const out = createOutput({ json: globals.json === true });
-  const backend = await openBackend(cliContext(globals));
+  const backend = await openBackend(cliContext(globals), {
+    // The local-stack rule (docs/opsctl.md): listing never starts a server; changes may.
+    access: command.name() === "list" ? "read" : "write",
+  });
   try {
     await work(backend, out);
   } finally {
@@ -79,7 +82,7 @@ Examples:
     .command("add")
     .description("add a feed (enabled, fetched on the next run)")
     .argument("<url>", "the feed's http(s) URL")
-    .requiredOption("--name <name>", "a short human name")
+    .option("--name <name>", "a short human name (default: the URL's host)")
     .option("--tag <tag>", "a tag (repeatable)", (value: string, previous: string[] = []) => [
       ...previous,
       value,
@@ -90,11 +93,11 @@ Examples:
       "\nExamples:\n  opsctl feeds add https://www.sec.gov/cgi-bin/browse-edgar?action=getcurrent&type=8-K&output=atom --name 'SEC 8-K' --tag sec",
     )
     .action(
-      async (url: string, options: { name: string; tag?: string[]; terms?: string }, command: Command) => {
+      async (url: string, options: { name?: string; tag?: string[]; terms?: string }, command: Command) => {
         await run(command, async (backend, out) => {
           const feed = await backend.addFeed({
             url,
-            name: options.name,
+            name: options.name ?? feedNameFromUrl(url),
             tags: options.tag ?? [],
             terms: options.terms ?? null,
           });
@@ -122,4 +125,13 @@ Examples:
       });
   }
   return feeds;
+}
+
+/** A feed added without --name is named after its host (addFeed still validates the URL). */
+function feedNameFromUrl(url: string): string {
+  try {
+    return new URL(url).host || url;
+  } catch {
+    return url;
+  }
 }

@@ -31,7 +31,9 @@ Examples:
           hint: "opsctl kill-switch on | off | status",
         });
       }
-      const backend = await openBackend(cliContext(globals));
+      const backend = await openBackend(cliContext(globals), {
+        access: action === "status" ? "read" : "write",
+      });
       try {
         if (action === "status") {
           const value = (await backend.params().getAll())["kill-switch"];

@@ -40,6 +40,14 @@ Examples:
         const globals = command.optsWithGlobals<GlobalOptions>();
         const out = createOutput({ json: globals.json === true });
         const { config } = cliContext(globals);
+        // A mistyped stage would print nothing and exit 0, which reads as "all quiet".
+        const { STAGE_NAMES } = await import("../../../services/common/stages.ts");
+        const known = ["all", ...STAGE_NAMES, "ops-api", "opsctl"];
+        if (!known.includes(stage) && options.logGroup === undefined) {
+          throw new OperatorError("UNKNOWN_STAGE", `no stage named ${stage}`, {
+            hint: `one of: ${known.join(", ")}`,
+          });
+        }
         const controller = new AbortController();
         const stop = () => controller.abort();
         process.once("SIGINT", stop);

@@ -64,7 +64,7 @@ Examples:
       }
       const { migrate, migrationStatus } = await import("../../../services/common/migrator.ts");
       const { openLocalDatabase } = await import("../local-database.ts");
-      const database = await openLocalDatabase(config, logger);
+      const database = await openLocalDatabase(config, logger, { access: options.status ? "read" : "write" });
       try {
         if (options.status) {
           const entries = await migrationStatus({ connectionString: database.url });

@@ -1,3 +1,4 @@
+import type { Config } from "../../../services/common/config.ts";
 import type { ParamKey, Params } from "../../../services/common/params/definitions.ts";
 import { type OpsBackend, operatorIdentity } from "../backend.ts";
 import { type ConfirmEnvironment, requireTypedConfirmation, terminalConfirmEnvironment } from "../confirm.ts";
@@ -11,6 +12,19 @@ export interface ChangeResult {
   changedBy: string;
   reason: string | null;
   store: "postgres" | "ssm";
+  /** dry-run changes only: where orders go with dry-run off (null: no broker is configured). */
+  broker?: string | null;
+}
+
+/**
+ * The broker orders go to with dry-run off, as an operator reads it; null when none is configured
+ * (every order is then rejected at the dry-run gate). On an AWS target the stack's own setting
+ * decides, which this machine cannot see.
+ */
+export function describeBroker(config: Config): string | null {
+  if (config.target === "aws") return "the broker the AWS stack is configured with (its OPS_ALPACA_BASE_URL)";
+  const url = config.dispatcher.alpaca.baseUrl;
+  return url ? `Alpaca at ${new URL(url).host}` : null;
 }
 
 /** The word an operator types to turn dry-run off. */
@@ -25,11 +39,19 @@ export async function changeParam<K extends ParamKey>(
   backend: OpsBackend,
   key: K,
   value: Params[K],
-  options: { reason?: string | undefined; yes: boolean; retry: string; confirm?: ConfirmEnvironment },
+  options: {
+    reason?: string | undefined;
+    yes: boolean;
+    retry: string;
+    confirm?: ConfirmEnvironment;
+    /** describeBroker(config): said before a dry-run change is confirmed and in its result. */
+    broker?: string | null;
+  },
 ): Promise<ChangeResult> {
   const store = backend.params();
   const current = (await store.getAll())[key];
   const changedBy = operatorIdentity();
+  const broker = key === "dry-run" && options.broker !== undefined ? { broker: options.broker } : {};
   if (JSON.stringify(current) === JSON.stringify(value)) {
     return {
       key,
@@ -39,12 +61,17 @@ export async function changeParam<K extends ParamKey>(
       changedBy,
       reason: options.reason ?? null,
       store: store.kind,
+      ...broker,
     };
   }
   if (key === "dry-run" && value === false) {
+    const where =
+      options.broker === null
+        ? "no broker is configured (OPS_ALPACA_BASE_URL is unset), so every order will be rejected at the dry-run gate"
+        : `the dispatcher will place orders with ${options.broker ?? "the configured broker"}`;
     await requireTypedConfirmation(
       options.confirm ?? terminalConfirmEnvironment(options.yes),
-      `Turning dry-run OFF on the ${backend.target} stack: the dispatcher will place orders with the configured broker.`,
+      `Turning dry-run OFF on the ${backend.target} stack: ${where}.`,
       LIVE_CONFIRMATION,
       options.retry,
     );
@@ -56,15 +83,22 @@ export async function changeParam<K extends ParamKey>(
   return {
     key,
     changed: true,
-    oldValue: change.oldValue,
+    // The value in effect before (a parameter never set is at its default, not null).
+    oldValue: change.oldValue ?? current,
     newValue: change.newValue,
     changedBy,
     reason: options.reason ?? null,
     store: store.kind,
+    ...broker,
   };
 }
 
 export function describeChange(change: ChangeResult): string {
   if (!change.changed) return `${change.key} is already ${JSON.stringify(change.newValue)}: nothing changed`;
-  return `${change.key}: ${JSON.stringify(change.oldValue)} → ${JSON.stringify(change.newValue)} (by ${change.changedBy}, audited in ${change.store})`;
+  const line = `${change.key}: ${JSON.stringify(change.oldValue)} → ${JSON.stringify(change.newValue)} (by ${change.changedBy}, audited in ${change.store})`;
+  if (change.key !== "dry-run" || change.broker === undefined) return line;
+  if (change.newValue === true) return `${line}\nno broker is called`;
+  return change.broker === null
+    ? `${line}\nno broker is configured (OPS_ALPACA_BASE_URL unset): orders are rejected at the dry-run gate`
+    : `${line}\norders now go to ${change.broker}`;
 }

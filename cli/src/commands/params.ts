@@ -4,7 +4,7 @@ import { isParamKey, PARAM_KEYS } from "../../../services/common/params/keys.ts"
 import { openBackend } from "../backend.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput } from "../output.ts";
-import { changeParam, describeChange } from "./params-shared.ts";
+import { changeParam, describeBroker, describeChange } from "./params-shared.ts";
 
 /** A value on the command line: JSON when it parses (true, 20, ["AAPL"]), else the bare string. */
 export function parseCliValue(text: string): unknown {
@@ -73,7 +73,7 @@ Examples:
       })
       .argument("<value>", 'JSON (true, 20, ["AAPL"]) or a bare string')
       .option("--reason <text>", "why, kept in the audit trail")
-      .option("--yes", "skip the typed confirmation (setting dry-run false)")
+      .option("-y, --yes", "skip the typed confirmation (setting dry-run false)")
       .addHelpText(
         "after",
         `\nJSON: {"key","changed","oldValue","newValue","changedBy","reason","store"}\n\nExample:\n  opsctl params set sentiment-threshold 0.4 --reason tuning`,
@@ -87,9 +87,11 @@ Examples:
         ) => {
           const globals = command.optsWithGlobals<GlobalOptions>();
           const out = createOutput({ json: globals.json === true });
-          const backend = await openBackend(cliContext(globals));
+          const context = cliContext(globals);
+          const backend = await openBackend(context, { access: "write" });
           try {
             const change = await changeParam(backend, key, parseCliValue(value) as never, {
+              broker: describeBroker(context.config),
               reason: options.reason,
               yes: options.yes === true,
               retry: `opsctl params set ${key} ${value}`,

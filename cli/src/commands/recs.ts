@@ -15,7 +15,34 @@ function positiveInt(name: string, max: number) {
   };
 }
 
+/**
+ * --since: an ISO 8601 time, or a duration back from now (90m, 6h, 2d).
+ * @throws InvalidArgumentError otherwise.
+ */
+export function parseSince(text: string, now: Date = new Date()): Date {
+  const relative = /^(\d+)(m|h|d)$/.exec(text);
+  if (relative) {
+    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as "m" | "h" | "d"];
+    return new Date(now.getTime() - Number(relative[1]) * unit);
+  }
+  const at = Date.parse(text);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(at))
+    throw new InvalidArgumentError(
+      "must be an ISO 8601 time (2026-01-06T14:30:00Z) or a duration (90m, 6h, 2d)",
+    );
+  return new Date(at);
+}
+
+function parseTicker(text: string): string {
+  const ticker = text.toUpperCase();
+  if (!/^[A-Z][A-Z0-9.-]{0,14}$/.test(ticker))
+    throw new InvalidArgumentError("must be a ticker symbol (e.g. AAPL)");
+  return ticker;
+}
+
 interface ListOptions {
+  ticker?: string;
+  since?: Date;
   pending?: boolean;
   status?: RecommendationSummary["status"];
   limit: number;
@@ -35,6 +62,12 @@ export function recsCommand(): Command {
         "FAILED",
       ]),
     )
+    .option("--ticker <symbol>", "only this ticker", parseTicker)
+    .option(
+      "--since <time>",
+      "only rows made at or after this time: ISO 8601, or 90m / 6h / 2d ago",
+      (text: string) => parseSince(text),
+    )
     .option("--limit <n>", "at most this many rows (newest first)", positiveInt("--limit", 10_000), 50)
     .option("-f, --follow", "keep printing new recommendations as they are created (Ctrl-C stops)")
     .option("--interval-ms <ms>", "poll interval for --follow", positiveInt("--interval-ms", 60_000), 1_000)
@@ -48,6 +81,8 @@ Examples:
   opsctl recs                       the 50 newest
   opsctl recs --pending --json      what the dispatcher has not decided yet
   opsctl recs --follow              live; new rows appear as the engine writes them
+  opsctl recs --ticker AAPL --since 2d --status REJECTED
+  opsctl recs | grep REJECTED       in a pipe: one line per row, never wrapped
   opsctl recs show 42               why #42 was made, with its headlines and a price chart`,
     )
     .action(async (options: ListOptions, command: Command) => {
@@ -56,13 +91,19 @@ Examples:
       const backend = await openBackend(cliContext(globals));
       try {
         const status = options.pending ? "PENDING" : options.status;
+        const filters = { status, ticker: options.ticker, since: options.since };
         if (options.follow) {
-          await follow(backend, out, { status, intervalMs: options.intervalMs });
+          await follow(backend, out, { ...filters, intervalMs: options.intervalMs });
           return;
         }
-        const list = await backend.listRecommendations({ status, limit: options.limit });
+        const list = await backend.listRecommendations({ ...filters, limit: options.limit });
         if (out.json) {
           out.result(list, () => "");
+          return;
+        }
+        if (!out.interactive) {
+          // A pipe gets one line per row (grep, awk, wc -l), newest first, never wrapped.
+          out.result(list, () => list.recommendations.map(recommendationLine).join("\n"));
           return;
         }
         const [{ renderScreen }, { RecommendationListScreen }, { createElement }] = await Promise.all([
@@ -136,13 +177,20 @@ const FOLLOW_BACKLOG = 10;
 export async function follow(
   backend: OpsBackend,
   out: Output,
-  options: { status?: RecommendationSummary["status"] | undefined; intervalMs: number; signal?: AbortSignal },
+  options: {
+    status?: RecommendationSummary["status"] | undefined;
+    ticker?: string | undefined;
+    since?: Date | undefined;
+    intervalMs: number;
+    signal?: AbortSignal;
+  },
 ): Promise<void> {
   const controller = new AbortController();
   const stop = () => controller.abort();
   process.once("SIGINT", stop);
   options.signal?.addEventListener("abort", stop);
-  const initial = await backend.listRecommendations({ status: options.status, limit: FOLLOW_BACKLOG });
+  const filters = { status: options.status, ticker: options.ticker, since: options.since };
+  const initial = await backend.listRecommendations({ ...filters, limit: FOLLOW_BACKLOG });
   let lastId = initial.recommendations[0]?.id ?? 0;
   const shown: RecommendationSummary[] = [...initial.recommendations].reverse();
   let polls = 0;
@@ -174,7 +222,7 @@ export async function follow(
       if (controller.signal.aborted) break;
       try {
         const next = await backend.listRecommendations({
-          status: options.status,
+          ...filters,
           afterId: lastId,
           limit: 500,
         });

@@ -34,6 +34,15 @@ export class DemoClock implements Clock {
     const elapsed = this.startOffsetMs + (this.#wall() - this.#startedAtMs) * this.factor;
     return new Date(this.demoOpenMs + Math.min(elapsed, SESSION_MS));
   }
+  /** The clock as a line: at wall time `wallOriginMs` it read `originMs`, it runs `factor`× and stops at `endsMs`. */
+  describe(): { originMs: number; wallOriginMs: number; factor: number; endsMs: number } {
+    return {
+      originMs: this.demoOpenMs + this.startOffsetMs,
+      wallOriginMs: this.#startedAtMs,
+      factor: this.factor,
+      endsMs: this.demoOpenMs + SESSION_MS,
+    };
+  }
   /** Shifts a time on the reference day onto the demo day. */
   fromReference(ms: number): number {
     return ms - REFERENCE_OPEN_MS + this.demoOpenMs;

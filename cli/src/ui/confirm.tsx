@@ -1,5 +1,5 @@
 import { Box, Text, useInput } from "ink";
-import { useState } from "react";
+import { useRef, useState } from "react";
 
 /**
  * Type-to-confirm, for actions that can cost money: the operator types the word exactly and
@@ -16,19 +16,31 @@ export function TypeToConfirm({
 }) {
   const [typed, setTyped] = useState("");
   const [done, setDone] = useState<null | boolean>(null);
+  // What was typed so far, outside React's batching: a paste arrives as one chunk ("live\r"), and
+  // several chunks can arrive before a re-render.
+  const buffer = useRef("");
+  const finished = useRef(false);
+  const finish = (ok: boolean) => {
+    if (finished.current) return;
+    finished.current = true;
+    setDone(ok);
+    onDone(ok);
+  };
   useInput((input, key) => {
-    if (done !== null) return;
+    if (finished.current) return;
     if (key.return) {
-      const ok = typed === expected;
-      setDone(ok);
-      onDone(ok);
+      finish(buffer.current === expected);
     } else if (key.escape || (key.ctrl && input === "c")) {
-      setDone(false);
-      onDone(false);
+      finish(false);
     } else if (key.backspace || key.delete) {
-      setTyped((value) => value.slice(0, -1));
+      buffer.current = buffer.current.slice(0, -1);
+      setTyped(buffer.current);
     } else if (!key.ctrl && !key.meta && input) {
-      setTyped((value) => value + input);
+      // A chunk holding Enter (a paste, a fast typist over ssh) is the word, then Enter.
+      const enter = input.search(/[\r\n]/);
+      buffer.current += stripPaste(enter === -1 ? input : input.slice(0, enter));
+      setTyped(buffer.current);
+      if (enter !== -1) finish(buffer.current === expected);
     }
   });
   return (
@@ -42,4 +54,9 @@ export function TypeToConfirm({
       {done === false ? <Text color="red">cancelled: nothing changed</Text> : null}
     </Box>
   );
+}
+
+/** Bracketed-paste markers (ESC [200~ … ESC [201~) that may arrive around a pasted word. */
+function stripPaste(text: string): string {
+  return text.split(String.fromCharCode(27)).join("").replaceAll("[200~", "").replaceAll("[201~", "");
 }

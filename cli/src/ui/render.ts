@@ -6,7 +6,7 @@ import type { ReactNode } from "react";
  * printing --json never load it.
  */
 export async function renderScreen(node: ReactNode): Promise<string> {
-  if (process.env.NO_COLOR !== undefined || process.stdout.isTTY !== true) {
+  if ((process.env.NO_COLOR ?? "") !== "" || process.stdout.isTTY !== true) {
     // chalk (under Ink) reads FORCE_COLOR when first imported.
     process.env.FORCE_COLOR = "0";
   }

@@ -91,3 +91,28 @@ export function StatusScreen({ report }: { report: StatusReport }) {
     </Box>
   );
 }
+
+/** `status --watch` on a terminal: the screen, redrawn in place, with when it was last polled. */
+export function StatusWatchScreen({
+  report,
+  error,
+  polls,
+  intervalMs,
+  lastPollAt,
+}: {
+  report: StatusReport | null;
+  error: string | null;
+  polls: number;
+  intervalMs: number;
+  lastPollAt: string;
+}) {
+  return (
+    <Box flexDirection="column">
+      {report ? <StatusScreen report={report} /> : <Text>waiting for the first answer…</Text>}
+      <Text color="gray">
+        watching every {intervalMs / 1000} s · poll {polls} at {lastPollAt} · Ctrl-C stops
+      </Text>
+      {error ? <Text color="red">last poll failed: {error} (retrying)</Text> : null}
+    </Box>
+  );
+}
