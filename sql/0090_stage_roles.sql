@@ -126,3 +126,8 @@ GRANT SELECT ON ALL TABLES IN SCHEMA public TO ops_backup;
 GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO ops_backup;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO ops_backup;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON SEQUENCES TO ops_backup;
+
+-- runtime_clock (0075): `opsctl dev --demo` (the owner) publishes its compressed clock; status reads
+-- it to judge heartbeats by it. Readable by the ops-api for the same judgement: an AWS stack never
+-- publishes one, so there it is always empty.
+GRANT SELECT ON runtime_clock TO ops_api;

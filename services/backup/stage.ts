@@ -2,12 +2,16 @@ import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../common/db.ts";
 import { describeCause } from "../common/errors.ts";
 import type { ScheduledStage } from "../common/runtime/stage.ts";
+import { nightlySlotOf } from "../common/stages.ts";
 import { runBackup } from "./backup.ts";
 import { findPgTool, PgToolError } from "./pg-tools.ts";
 import { defaultStorageKind, prefixFor, storageFor } from "./wiring.ts";
 
-/** The stack's nightly slot (stack/plan.ts BACKUP_SCHEDULE, cron(30 3 * * ? *)): 03:30 UTC. */
-export const NIGHTLY_SLOT_UTC = { hour: 3, minute: 30 } as const;
+/** The nightly slot, the stack's too (stack/plan.ts BACKUP_SCHEDULE): the stage table's. */
+export const NIGHTLY_SLOT_UTC = nightlySlotOf("backup");
+
+/** How often the local stage checks whether the latest slot has its backup. */
+export const SLOT_CHECK_INTERVAL_MS = 5 * 60_000;
 
 /** The most recent nightly slot at or before `now`. */
 export function latestSlot(now: Date): Date {
@@ -50,7 +54,7 @@ let warnedNoTool = false;
 export const backupStage: ScheduledStage = {
   name: "backup",
   kind: "scheduled",
-  intervalMs: 5 * 60_000,
+  intervalMs: SLOT_CHECK_INTERVAL_MS,
   async run(context) {
     const now = context.clock.now();
     const last = await lastSucceeded(context.db);

@@ -22,7 +22,10 @@ export type Cadence =
   | { readonly kind: "every"; readonly intervalMs: number }
   /** Always on (a Fargate service, a local loop), beating at least every `beatMs` between batches. */
   | { readonly kind: "always-on"; readonly beatMs: number }
-  /** Once a day at a UTC time (an ECS task on an EventBridge cron on AWS; `opsctl backup now` locally). */
+  /**
+   * Once a day at a UTC time: an ECS task on an EventBridge cron on AWS; locally a scheduled stage
+   * that checks every few minutes whether the latest slot has its run (`nightlySlotOf`).
+   */
   | { readonly kind: "nightly"; readonly atUtc: { readonly hour: number; readonly minute: number } };
 
 /**
@@ -106,7 +109,7 @@ export const STAGE_TABLE = {
     watched: false,
   },
   // Nightly at 03:30 UTC, after US market close and the evening news peak. A missed night warns
-  // (24 h plus 2 h for a slow dump), two error; the CloudWatch backstop pages at the first.
+  // (24 h plus 2 h for a slow dump), two error.
   backup: {
     cadence: { kind: "nightly", atUtc: { hour: 3, minute: 30 } },
     freshness: { signals: { data: after(26 * HOUR, 50 * HOUR) }, missingLevel: "WARN" },
@@ -147,6 +150,17 @@ export function periodMsOf(spec: Pick<StageSpec, "cadence">): number {
  * The interval of a timed stage, ms: what the local runtime waits between runs.
  * @throws Error when the stage does not run on a timer (a bug: the stage's kind and the table disagree).
  */
+/** The UTC time of day of a nightly stage. @throws Error when the stage is not nightly in the table. */
+export function nightlySlotOf(
+  name: StageName,
+  table: StageTable = STAGE_TABLE,
+): { readonly hour: number; readonly minute: number } {
+  const { cadence } = table[name];
+  if (cadence.kind !== "nightly")
+    throw new Error(`stage ${name} is ${cadence.kind} in the stage table, not nightly`);
+  return cadence.atUtc;
+}
+
 export function intervalMsOf(name: StageName, table: StageTable = STAGE_TABLE): number {
   const { cadence } = table[name];
   if (cadence.kind !== "every")

@@ -19,13 +19,13 @@ describe("architecture: who may import whom (floors in test/architecture/floors.
   it("fails a file of services/common/ that imports a stage, statically or dynamically", () => {
     const files = new Map([
       ["services/common/fresh.ts", 'import { paperPortfolio } from "../dispatcher/portfolio.ts";\n'],
-      ["services/ops/late.ts", 'export const load = () => import("../../watchdog/checks.ts");\n'],
+      ["services/common/ops/late.ts", 'export const load = () => import("../../watchdog/checks.ts");\n'],
     ]);
     assert.deepEqual(
       findViolations(files).map((v) => [v.file, v.imports, v.rule]),
       [
         ["services/common/fresh.ts", "services/dispatcher/portfolio.ts", "common → stage dispatcher"],
-        ["services/ops/late.ts", "services/watchdog/checks.ts", "common → stage watchdog"],
+        ["services/common/ops/late.ts", "services/watchdog/checks.ts", "common → stage watchdog"],
       ],
     );
   });

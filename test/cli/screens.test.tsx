@@ -267,7 +267,7 @@ describe("opsctl screens (ink-testing-library frames)", () => {
     const app = render(
       <StatusWatchScreen report={first} error={null} polls={1} intervalMs={2_000} lastPollAt="15:00:00" />,
     );
-    assert.match(app.lastFrame() ?? "", /dispatcher\s+silent for 5m00s/);
+    assert.match(app.lastFrame() ?? "", /dispatcher\s+heartbeat 5min old/);
     assert.match(app.lastFrame() ?? "", /watching every 2 s · poll 1 at 15:00:00/);
     const later = buildStatusReport(snapshot(), defaultParams(), new Date(NOW + 60_000), "local");
     app.rerender(
@@ -277,7 +277,7 @@ describe("opsctl screens (ink-testing-library frames)", () => {
     app.unmount();
     // The same screen redrawn (one header, not two), with the newer ages and the poll's error.
     assert.equal(frame.match(/ops-pipeline local/g)?.length, 1, frame);
-    assert.match(frame, /dispatcher\s+silent for 6m00s/);
+    assert.match(frame, /dispatcher\s+heartbeat 6min old/);
     assert.match(frame, /poll 2 at 15:01:00/);
     assert.match(frame, /last poll failed: timeout/);
     assert.ok(app.frames.length >= 2, "one frame per poll");

@@ -25,16 +25,22 @@ describe("the stage table (services/common/stages.ts)", () => {
     for (const stage of stages) {
       const spec = STAGE_TABLE[stage.name as keyof typeof STAGE_TABLE];
       assert.ok(spec, `${stage.name} is registered but not in the stage table`);
-      if (stage.kind === "scheduled") {
+      if (stage.kind === "scheduled" && spec.cadence.kind === "nightly") {
+        // A nightly stage polls for its slot; the slot is the table's (the stack's cron too).
+        const { NIGHTLY_SLOT_UTC, SLOT_CHECK_INTERVAL_MS } = await import("../../services/backup/stage.ts");
+        assert.equal(stage.name, "backup");
+        assert.deepEqual(NIGHTLY_SLOT_UTC, spec.cadence.atUtc);
+        assert.equal(stage.intervalMs, SLOT_CHECK_INTERVAL_MS);
+      } else if (stage.kind === "scheduled") {
         assert.deepEqual(spec.cadence, { kind: "every", intervalMs: stage.intervalMs }, stage.name);
       } else {
         assert.equal(spec.cadence.kind, "always-on", stage.name);
       }
     }
-    // Backup runs nightly as its own task or command, never in the runtime.
+    // Every stage of the table runs locally, the nightly backup included.
     assert.deepEqual(
       STAGE_NAMES.filter((name) => !stages.some((stage) => stage.name === name)),
-      ["backup"],
+      [],
     );
   });
 

@@ -33,7 +33,7 @@ function failingTransactions(
 describe("a sortation worker whose completion fails", () => {
   const db = useTestDatabase();
   const clock = new FakeClock("2026-01-05T15:00:00Z");
-  beforeEach(() => db.pool.query(sql.unsafe`TRUNCATE inbound_events_classified, inbound_events_raw`));
+  beforeEach(() => db.pool.query(sql.unsafe`TRUNCATE inbound_events_classified, inbound_events_raw CASCADE`));
 
   const deps = (pool: DatabasePool, classifier?: Classifier): SortationDeps => ({
     db: pool,
