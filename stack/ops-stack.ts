@@ -228,8 +228,14 @@ export class OpsStack extends pulumi.ComponentResource {
       ],
     };
     const containerEnvironment: Record<string, Record<string, pulumi.Input<string>>> = {
-      // The worker image bakes the model; the process must never try the network for it.
-      sortation: { OPS_SORTATION_MODEL_DIR: "/opt/models", HF_HUB_OFFLINE: "1" },
+      // The worker image bakes the model; the process must never try the network for it. FinBERT is
+      // required, not preferred: a broken image must stop classifying (an ERROR in status, an
+      // "unavailable" heartbeat), never trade on the lexicon with only a warning.
+      sortation: {
+        OPS_SORTATION_MODEL_DIR: "/opt/models",
+        OPS_SORTATION_CLASSIFIER: "finbert",
+        HF_HUB_OFFLINE: "1",
+      },
       backup: { OPS_BACKUP_BUCKET: backups.bucket.bucket },
       dispatcher: alpacaEnvironment,
       migrator: {

@@ -442,6 +442,14 @@ describe("stack: ECS", () => {
     }
   });
 
+  it("requires FinBERT in the sortation worker: no silent lexicon fallback on AWS, no network for the model", () => {
+    const env = taskDef(dev, "sortation").container.environment as { name: string; value: string }[];
+    const value = (name: string) => env.find((e) => e.name === name)?.value;
+    assert.equal(value("OPS_SORTATION_CLASSIFIER"), "finbert");
+    assert.equal(value("OPS_SORTATION_MODEL_DIR"), "/opt/models");
+    assert.equal(value("HF_HUB_OFFLINE"), "1");
+  });
+
   it("defines the migrator as `opsctl migrate` reading only the role secrets, and gives the backup task its bucket and nothing else", () => {
     assert.deepEqual(taskDef(dev, "migrator").container.command, ["node", "cli/bin/opsctl.js", "migrate"]);
     const backupEnv = taskDef(dev, "backup").container.environment as { name: string; value: string }[];
