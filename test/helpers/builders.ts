@@ -10,7 +10,11 @@
  * Builders are pure (no database): a fixture can build rows, adjust them, then insert them all.
  * Inserts return ids in the order the rows were given.
  */
+import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../../services/common/db.ts";
+
+const RawIdRow = z.object({ id: z.coerce.number(), event_uid: z.string() });
+const ClassifiedIdRow = z.object({ id: z.coerce.number(), raw_id: z.coerce.number() });
 
 /** Default instant: Tuesday 2026-12-01 10:00 New York, a regular session. */
 export const BUILDER_NOW = new Date("2026-12-01T15:00:00.000Z");
@@ -86,7 +90,7 @@ export async function insertRawEvents(
     iso(r.processedAt),
     r.storyId,
   ]);
-  const inserted = await db.any(sql.unsafe`
+  const inserted = await db.any(sql.type(RawIdRow)`
     INSERT INTO inbound_events_raw (event_uid, title, feed_id, summary, link, canonical_link, published_at,
       published_estimated, fetched_at, ingested_at, processed_at, story_id)
     SELECT * FROM ${sql.unnest(tuples, [
@@ -104,7 +108,7 @@ export async function insertRawEvents(
       "int8",
     ])}
     RETURNING id, event_uid`);
-  const byUid = new Map(inserted.map((row) => [row.event_uid as string, Number(row.id)]));
+  const byUid = new Map(inserted.map((row) => [row.event_uid, row.id]));
   return rows.map((r) => byUid.get(r.eventUid) as number);
 }
 
@@ -205,7 +209,7 @@ export async function insertClassified(
     iso(r.publishedAt),
     iso(r.classifiedAt),
   ]);
-  const inserted = await db.any(sql.unsafe`
+  const inserted = await db.any(sql.type(ClassifiedIdRow)`
     INSERT INTO inbound_events_classified (raw_id, label, p_positive, p_negative, p_neutral, score, classifier,
       model_id, model_revision, model_dtype, tickers, ticker_evidence, published_at, classified_at)
     SELECT c.raw_id, c.label, c.p_positive, c.p_negative, c.p_neutral, c.score, c.classifier, c.model_id,
@@ -229,7 +233,7 @@ export async function insertClassified(
     ])} AS c(raw_id, label, p_positive, p_negative, p_neutral, score, classifier, model_id, model_revision,
              model_dtype, tickers, ticker_evidence, published_at, classified_at)
     RETURNING id, raw_id`);
-  const byRaw = new Map(inserted.map((row) => [Number(row.raw_id), Number(row.id)]));
+  const byRaw = new Map(inserted.map((row) => [row.raw_id, row.id]));
   return rows.map((r) => byRaw.get(r.rawId) as number);
 }
 
