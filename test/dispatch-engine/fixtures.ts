@@ -26,10 +26,12 @@ export function seedStory(pool: DatabasePool, publishedAt: Date): Promise<number
 
 /** Inserts one raw + classified event (the builders' insertEvents); returns the classified id. */
 export async function seedEvent(pool: DatabasePool, seed: EventSeed): Promise<number> {
+  const pPositive = seed.pPositive ?? Math.max(seed.score, 0);
+  const pNegative = seed.pNegative ?? Math.max(-seed.score, 0);
   const { ids } = await insertEvents(pool, [
     {
       tickers: seed.tickers,
-      score: seed.score,
+      score: pPositive - pNegative,
       publishedAt: seed.publishedAt,
       raw: {
         ...(seed.ingestedAt ? { ingestedAt: seed.ingestedAt } : {}),
@@ -37,9 +39,9 @@ export async function seedEvent(pool: DatabasePool, seed: EventSeed): Promise<nu
         storyId: seed.storyId ?? null,
       },
       classified: {
+        pPositive,
+        pNegative,
         ...(seed.classifiedAt ? { classifiedAt: seed.classifiedAt } : {}),
-        ...(seed.pPositive !== undefined ? { pPositive: seed.pPositive } : {}),
-        ...(seed.pNegative !== undefined ? { pNegative: seed.pNegative } : {}),
       },
     },
   ]);

@@ -157,8 +157,8 @@ export function labelOf(pPositive: number, pNegative: number, pNeutral: number):
 
 /**
  * A classification of raw row `rawId`. Give `score` alone and the probabilities follow from it
- * (the score's side takes |score|, neutral the rest); give probabilities and the score and label
- * follow from them.
+ * (the score's side takes |score|, neutral the rest); give probabilities alone and the score and
+ * label follow from them; give both and both are stored as given.
  */
 export function classified(
   overrides: Partial<ClassifiedRow> & { rawId: number; score?: number },
@@ -181,8 +181,7 @@ export function classified(
     pPositive,
     pNegative,
     pNeutral,
-    score:
-      overrides.pPositive !== undefined || overrides.pNegative !== undefined ? pPositive - pNegative : score,
+    score: overrides.score ?? pPositive - pNegative,
     publishedAt,
   };
 }
