@@ -46,6 +46,11 @@ export interface RawEventRow {
   /** Set: the row is already classified (sortation will not claim it). Default null: queued. */
   processedAt: Date | null;
   storyId: number | null;
+  /** Sortation's retry count. */
+  attempts: number;
+  lastError: string | null;
+  /** Set (with lastError): parked after too many failures. */
+  parkedAt: Date | null;
 }
 
 /** A raw headline, queued for sortation; fetched and ingested a minute after it was published. */
@@ -64,6 +69,9 @@ export function rawEvent(overrides: Partial<RawEventRow> = {}): RawEventRow {
     ingestedAt: fetchedAt,
     processedAt: null,
     storyId: null,
+    attempts: 0,
+    lastError: null,
+    parkedAt: null,
     ...overrides,
     publishedAt,
     fetchedAt,
@@ -89,10 +97,13 @@ export async function insertRawEvents(
     iso(r.ingestedAt),
     iso(r.processedAt),
     r.storyId,
+    r.attempts,
+    r.lastError,
+    iso(r.parkedAt),
   ]);
   const inserted = await db.any(sql.type(RawIdRow)`
     INSERT INTO inbound_events_raw (event_uid, title, feed_id, summary, link, canonical_link, published_at,
-      published_estimated, fetched_at, ingested_at, processed_at, story_id)
+      published_estimated, fetched_at, ingested_at, processed_at, story_id, attempts, last_error, parked_at)
     SELECT * FROM ${sql.unnest(tuples, [
       "text",
       "text",
@@ -106,6 +117,9 @@ export async function insertRawEvents(
       "timestamptz",
       "timestamptz",
       "int8",
+      "int4",
+      "text",
+      "timestamptz",
     ])}
     RETURNING id, event_uid`);
   const byUid = new Map(inserted.map((row) => [row.event_uid, row.id]));
