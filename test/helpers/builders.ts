@@ -30,6 +30,37 @@ function nextUid(prefix: string): string {
 const iso = (date: Date | null | undefined): string | null => (date ? date.toISOString() : null);
 const plus = (date: Date, ms: number): Date => new Date(date.getTime() + ms);
 
+// --------------------------------------------------------------------------------------- feeds
+
+export interface FeedRow {
+  url: string;
+  name: string;
+  enabled: boolean;
+  tags: readonly string[];
+  terms: string | null;
+}
+
+/** An enabled feed at a unique https URL. */
+export function feed(overrides: Partial<FeedRow> = {}): FeedRow {
+  const url = overrides.url ?? `https://${nextUid("feed").replaceAll(":", "-")}.example/rss`;
+  return { url, name: overrides.name ?? url, enabled: true, tags: [], terms: null, ...overrides };
+}
+
+const FeedIdRow = z.object({ id: z.coerce.number(), url: z.string() });
+
+/** Inserts feeds in one statement; returns their ids in the given order. */
+export async function insertFeeds(db: CommonQueryMethods, rows: readonly FeedRow[]): Promise<number[]> {
+  if (rows.length === 0) return [];
+  const tuples = rows.map((f) => [f.url, f.name, f.enabled, JSON.stringify(f.tags), f.terms]);
+  const inserted = await db.any(sql.type(FeedIdRow)`
+    INSERT INTO feeds (url, name, enabled, tags, terms)
+    SELECT f.url, f.name, f.enabled, ARRAY(SELECT jsonb_array_elements_text(f.tags)), f.terms
+    FROM ${sql.unnest(tuples, ["text", "text", "bool", "jsonb", "text"])} AS f(url, name, enabled, tags, terms)
+    RETURNING id, url`);
+  const byUrl = new Map(inserted.map((row) => [row.url, row.id]));
+  return rows.map((f) => byUrl.get(f.url) as number);
+}
+
 // ---------------------------------------------------------------------------------- raw events
 
 export interface RawEventRow {
