@@ -14,6 +14,7 @@ import { cachedParameterStore } from "../services/common/params/store.ts";
 import { dispatchBatch } from "../services/dispatcher/dispatcher.ts";
 import { alpacaBroker } from "../services/dispatcher/executors/alpaca.ts";
 import type { Broker } from "../services/dispatcher/executors/types.ts";
+import { candles, insertCandles, insertRecommendations, recommendation } from "../test/helpers/builders.ts";
 import { benchDatabase, type Measurement, median, report } from "./lib.ts";
 
 const N = Number(process.env.BENCH_DISPATCHER_RECS ?? 300);
@@ -70,16 +71,24 @@ async function prepare(pool: DatabasePool, n = N): Promise<void> {
   await pool.query(sql.unsafe`
     TRUNCATE dispatch_broker_intents, dispatch_executions, dispatch_positions, dispatch_accounts,
       dispatch_recommendations, lane_telemetry`);
-  const names = Array.from({ length: n }, (_, i) => [`B${String(i).padStart(5, "0")}`]);
-  await pool.query(sql.unsafe`
-    INSERT INTO lane_telemetry (ticker, ts, open, high, low, close, volume, source)
-    SELECT t.ticker, '2026-12-01T14:55:00Z', 100, 100, 100, 100, 1000, 'bench'
-    FROM ${sql.unnest(names, ["text"])} AS t(ticker)`);
-  await pool.query(sql.unsafe`
-    INSERT INTO dispatch_recommendations
-      (ticker, side, as_of, cooldown_until, rule_version, sentiment, event_count, close, sma20, threshold, inputs)
-    SELECT t.ticker, 'BUY', '2026-12-01T14:59:00Z', '2026-12-01T15:59:00Z', 'bench', 0.6, 3, 100, 98, 0.35, '{}'
-    FROM ${sql.unnest(names, ["text"])} AS t(ticker)`);
+  const names = Array.from({ length: n }, (_, i) => `B${String(i).padStart(5, "0")}`);
+  const lastStart = new Date("2026-12-01T14:55:00Z");
+  await insertCandles(
+    pool,
+    names.flatMap((ticker) => candles(ticker, { lastStart, closes: [100], source: "bench" })),
+  );
+  await insertRecommendations(
+    pool,
+    names.map((ticker) =>
+      recommendation({
+        ticker,
+        asOf: new Date("2026-12-01T14:59:00Z"),
+        cooldownUntil: new Date("2026-12-01T15:59:00Z"),
+        ruleVersion: "bench",
+        sma20: 98,
+      }),
+    ),
+  );
   await pool.query(sql.unsafe`VACUUM ANALYZE dispatch_recommendations`);
 }
 

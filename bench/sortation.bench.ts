@@ -33,6 +33,7 @@ import {
   type TickerUniverse,
 } from "../services/sortation/tickers.ts";
 import { processBatch, type SortationDeps } from "../services/sortation/worker.ts";
+import { insertRawEvents, rawEvent } from "../test/helpers/builders.ts";
 import { benchDatabase, type Measurement, median, report, timeIt } from "./lib.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -217,10 +218,12 @@ const noop: Classifier = {
 
 async function resetQueue(pool: DatabasePool, rows: number, texts: readonly string[]) {
   await pool.query(sql.unsafe`TRUNCATE inbound_events_raw CASCADE`);
-  const tuples = Array.from({ length: rows }, (_, i) => [`bench-${i}`, texts[i % texts.length] ?? "x"]);
-  await pool.query(sql.unsafe`
-    INSERT INTO inbound_events_raw (event_uid, title, published_at, fetched_at)
-    SELECT uid, title, now(), now() FROM ${sql.unnest(tuples, ["text", "text"])} AS u(uid, title)`);
+  await insertRawEvents(
+    pool,
+    Array.from({ length: rows }, (_, i) =>
+      rawEvent({ eventUid: `bench-${i}`, title: texts[i % texts.length] ?? "x" }),
+    ),
+  );
 }
 
 async function drain(deps: SortationDeps): Promise<number> {

@@ -6,6 +6,7 @@ import path from "node:path";
 import { FakeClock } from "../../services/common/clock.ts";
 import { closeDatabase, connectDatabase, type DatabasePool, sql } from "../../services/common/db.ts";
 import { handleOperation } from "../../services/ops-api/operations.ts";
+import { insertRecommendations as insertRecommendationRows, recommendation } from "../helpers/builders.ts";
 import { createDatabase, dropDatabase, TEST_POOL_OPTIONS } from "../helpers/db.ts";
 import { FAKE_AWS_ENV, type FakeAws, startFakeAws } from "./helpers/fake-aws.ts";
 import { insertRecommendations, seedTradingDay } from "./helpers/seed.ts";
@@ -214,9 +215,20 @@ describe("the built opsctl binary", function () {
       assert.match(stdout, pattern);
     };
     await waitFor(/ACME/);
-    await pool.query(sql.unsafe`
-      INSERT INTO dispatch_recommendations (ticker, side, as_of, cooldown_until, rule_version, sentiment, event_count, close, sma20, threshold, inputs)
-      VALUES ('NEWT', 'SELL', now(), now() + interval '1 hour', 'v1', -0.7, 2, 50, 52, 0.35, '{}')`);
+    const asOf = new Date();
+    await insertRecommendationRows(pool, [
+      recommendation({
+        ticker: "NEWT",
+        side: "SELL",
+        asOf,
+        cooldownUntil: new Date(asOf.getTime() + 3_600_000),
+        ruleVersion: "v1",
+        sentiment: -0.7,
+        eventCount: 2,
+        close: 50,
+        sma20: 52,
+      }),
+    ]);
     await waitFor(/NEWT\s+SELL\s+PENDING/);
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     child.kill("SIGINT");

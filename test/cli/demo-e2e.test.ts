@@ -36,7 +36,7 @@ interface StatusJson {
   snapshot: { executionsToday: number };
 }
 
-describe("opsctl dev --demo, end to end", function () {
+describe("opsctl dev --demo, end to end @slow [spawned]", function () {
   this.timeout(150_000);
   let work: string;
   let database: { name: string; url: string };

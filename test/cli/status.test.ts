@@ -5,6 +5,7 @@ import { defaultParams } from "../../services/common/params/definitions.ts";
 import { STAGE_TABLE } from "../../services/common/stages.ts";
 import { evaluateHealth, readStatusSnapshot, type StatusSnapshot } from "../../services/ops/status.ts";
 import { BACKLOG_THRESHOLDS } from "../../services/watchdog/thresholds.ts";
+import { candles, insertCandles, insertRawEvents, rawEvent } from "../helpers/builders.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import { emptyObservations, seenAt } from "./helpers/observations.ts";
 import { seedTradingDay } from "./helpers/seed.ts";
@@ -224,19 +225,42 @@ describe("status snapshot from the database", () => {
   it("reads freshness, backlogs, classifier and executions today from the tables", async () => {
     const now = new Date();
     const { recommendationId } = await seedTradingDay(db.pool, now);
-    await db.pool.query(sql.unsafe`
-      INSERT INTO inbound_events_raw (event_uid, title, published_at, fetched_at, ingested_at)
-      VALUES ('open-1', 'Unclassified headline', now(), now(), now() - interval '3 minutes')`);
+    const ago = (ms: number) => new Date(now.getTime() - ms);
+    await insertRawEvents(db.pool, [
+      rawEvent({
+        eventUid: "open-1",
+        title: "Unclassified headline",
+        publishedAt: now,
+        fetchedAt: now,
+        ingestedAt: ago(3 * 60_000),
+      }),
+    ]);
     await db.pool.query(sql.unsafe`
       INSERT INTO dispatch_executions (recommendation_id, executor, client_order_id, ticker, side, quantity, price, notional, executed_at)
       VALUES (${recommendationId}, 'dry-run', ${String(recommendationId)}, 'ACME', 'BUY', 1, 109.85, 109.85, now())`);
     await db.pool.query(sql.unsafe`
       INSERT INTO watchdog_state (check_key, level, since, last_evaluated_at, message)
       VALUES ('freshness.telemetry', 'WARN', now(), now(), 'candles late'), ('backlog.raw', 'OK', now(), now(), 'fine')`);
-    await db.pool.query(sql.unsafe`
-      INSERT INTO inbound_events_raw (event_uid, title, published_at, fetched_at, ingested_at, parked_at, last_error)
-      VALUES ('parked-old', 'Old poison', now(), now(), now() - interval '3 days', now() - interval '2 days', 'boom'),
-             ('parked-new', 'New poison', now(), now(), now() - interval '2 hours', now() - interval '1 hour', 'boom')`);
+    await insertRawEvents(db.pool, [
+      rawEvent({
+        eventUid: "parked-old",
+        title: "Old poison",
+        publishedAt: now,
+        fetchedAt: now,
+        ingestedAt: ago(3 * 86_400_000),
+        parkedAt: ago(2 * 86_400_000),
+        lastError: "boom",
+      }),
+      rawEvent({
+        eventUid: "parked-new",
+        title: "New poison",
+        publishedAt: now,
+        fetchedAt: now,
+        ingestedAt: ago(2 * 3_600_000),
+        parkedAt: ago(3_600_000),
+        lastError: "boom",
+      }),
+    ]);
     const snapshot = await readStatusSnapshot(db.pool, now);
     assert.equal(snapshot.backlog.parked, 2);
     assert.equal(snapshot.backlog.parkedLastDay, 1);
@@ -273,9 +297,15 @@ describe("status snapshot from the database", () => {
     await db.pool.query(sql.unsafe`
       INSERT INTO dispatch_positions (account, ticker, quantity, avg_cost, opened_at, updated_at)
       VALUES ('dry-run', 'ACME', 10, 100, now(), now())`);
-    await db.pool.query(sql.unsafe`
-      INSERT INTO lane_telemetry (ticker, ts, open, high, low, close, volume, source)
-      VALUES ('ACME', '2026-03-02T15:55:00Z', 99, 99.5, 98.9, 99.25, 10, 'test')`);
+    await insertCandles(
+      db.pool,
+      candles("ACME", {
+        lastStart: new Date("2026-03-02T15:55:00Z"),
+        closes: [99.25],
+        volume: 10,
+        bar: () => ({ open: 99, high: 99.5, low: 98.9 }),
+      }),
+    );
     const snapshot = await readStatusSnapshot(db.pool, now);
     assert.deepEqual(snapshot.paperPnl, {
       totalUsd: 12.5 - 7.5,

@@ -10,6 +10,7 @@ import { selectSnapshots } from "../../services/dispatch-engine/queries.ts";
 import { replay } from "../../services/dispatch-engine/replay.ts";
 import { type RuleParams, type StoryMember, storyVotes } from "../../services/dispatch-engine/rule.ts";
 import { explainRecommendation } from "../../services/ops/recs.ts";
+import { feed as feedRow, insertFeeds } from "../helpers/builders.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import { clearAll, seedCandles, seedEvent, seedStory, trend } from "./fixtures.ts";
 
@@ -122,12 +123,11 @@ describe("dispatch-engine: one story, one vote (against the database)", () => {
     await seedCandles(db.pool, "ACME", minutes(25), trend(104, 108));
     const first = await syndicated("ACME", 3, -30, minutes(3));
     await syndicated("ACME", 2, 2, minutes(12));
-    const feed = await db.pool.oneFirst(sql.type(z.object({ id: z.number() }))`
-      INSERT INTO feeds (url, name) VALUES ('https://sighting.example/rss', 'S') RETURNING id`);
+    const [feed] = await insertFeeds(db.pool, [feedRow({ url: "https://sighting.example/rss", name: "S" })]);
     await db.pool.query(sql.unsafe`
       INSERT INTO inbound_story_sightings (story_id, feed_id, event_uid, link, seen_at)
-      VALUES (${first}, ${feed}, 's-1', 'https://news.example/a', ${sql.timestamp(minutes(4))}),
-             (${first}, ${feed}, 's-2', 'https://news.example/b', ${sql.timestamp(minutes(6))})`);
+      VALUES (${first}, ${feed ?? null}, 's-1', 'https://news.example/a', ${sql.timestamp(minutes(4))}),
+             (${first}, ${feed ?? null}, 's-2', 'https://news.example/b', ${sql.timestamp(minutes(6))})`);
     for (let m = 0; m <= 30; m += 5) {
       await runDispatchEngine({ db: db.pool, clock: new FakeClock(minutes(m)), logger, params });
     }
@@ -159,9 +159,11 @@ describe("recs show: a recommendation lists each story with all its sources", ()
   const db = useTestDatabase();
 
   it("names every copy's feed, event id and link under its story, and the feeds seen with the same link, on screen and in JSON", async () => {
-    const feeds = await db.pool.anyFirst(sql.type(z.object({ id: z.number() }))`
-      INSERT INTO feeds (url, name) VALUES ('https://wire.example/rss', 'Wire'), ('https://agg.example/rss', 'Aggregator'),
-        ('https://portal.example/rss', 'Portal') RETURNING id`);
+    const feeds = await insertFeeds(db.pool, [
+      feedRow({ url: "https://wire.example/rss", name: "Wire" }),
+      feedRow({ url: "https://agg.example/rss", name: "Aggregator" }),
+      feedRow({ url: "https://portal.example/rss", name: "Portal" }),
+    ]);
     await seedCandles(db.pool, "ACME", minutes(-5), trend(100, 104));
     const storyId = await seedStory(db.pool, minutes(-30));
     const rawIds: number[] = [];
@@ -180,9 +182,10 @@ describe("recs show: a recommendation lists each story with all its sources", ()
     await seedEvent(db.pool, { tickers: ["ACME"], score: 0.7, publishedAt: minutes(-10) });
     // A fourth feed carried the same link as the wire (stored once): a sighting, seen before the
     // tick; one seen after the tick is not known to this recommendation.
-    const [fourth, fifth] = await db.pool.anyFirst(sql.type(z.object({ id: z.number() }))`
-      INSERT INTO feeds (url, name) VALUES ('https://fourth.example/rss', 'Fourth'), ('https://fifth.example/rss', 'Fifth')
-      RETURNING id`);
+    const [fourth, fifth] = await insertFeeds(db.pool, [
+      feedRow({ url: "https://fourth.example/rss", name: "Fourth" }),
+      feedRow({ url: "https://fifth.example/rss", name: "Fifth" }),
+    ]);
     await db.pool.query(sql.unsafe`
       INSERT INTO inbound_story_sightings (story_id, feed_id, event_uid, link, seen_at)
       VALUES (${storyId}, ${fourth ?? null}, 'sighting-1', 'https://news.example/acme-0', ${sql.timestamp(minutes(-20))}),

@@ -9,6 +9,12 @@ import { postgresParameterStore } from "../../services/common/params/postgres.ts
 import { cachedParameterStore } from "../../services/common/params/store.ts";
 import type { DispatcherDeps, DispatcherSettings } from "../../services/dispatcher/dispatcher.ts";
 import { alpacaBroker, type Broker } from "../../services/dispatcher/executors/alpaca.ts";
+import {
+  candles,
+  insertCandles as insertCandleRows,
+  insertRecommendations as insertRecommendationRows,
+  recommendation,
+} from "../helpers/builders.ts";
 
 /** Tuesday 2026-12-01 10:00 New York (EST, UTC−5): a regular session. */
 export const OPEN_NOW = "2026-12-01T15:00:00.000Z";
@@ -57,45 +63,37 @@ export interface RecSpec {
 }
 
 /**
- * Inserts recommendations in one statement. Each gets a one-minute cooldown, so distinct
- * tickers (or distinct as_of minutes) keep clear of the cooldown EXCLUDE constraint.
+ * Inserts recommendations in one statement (the builders' recommendation()). Each gets a
+ * one-minute cooldown, so distinct tickers (or distinct as_of minutes) keep clear of the cooldown
+ * EXCLUDE constraint.
  */
-export async function insertRecommendations(
-  pool: DatabasePool,
-  specs: readonly RecSpec[],
-): Promise<number[]> {
-  const fallback = new Date(new Date(OPEN_NOW).getTime() - 60_000).toISOString();
-  const rows = specs.map((spec) => {
-    const asOf = spec.asOf ?? fallback;
-    const until = new Date(new Date(asOf).getTime() + 60_000).toISOString();
-    return [spec.ticker, spec.side ?? "BUY", asOf, until, spec.close ?? 100];
-  });
-  const ids = await pool.anyFirst(sql.unsafe`
-    INSERT INTO dispatch_recommendations
-      (ticker, side, as_of, cooldown_until, rule_version, sentiment, event_count, close, sma20, threshold, inputs)
-    SELECT t.ticker, t.side, t.as_of, t.until, 'test-v1', 0.6, 3, t.close, t.close * 0.98, 0.35, '{}'::jsonb
-    FROM ${sql.unnest(rows, ["text", "text", "timestamptz", "timestamptz", "float8"])}
-      AS t(ticker, side, as_of, until, close)
-    ORDER BY t.ticker, t.as_of
-    RETURNING id`);
-  return (ids as number[]).sort((a, b) => a - b);
+export function insertRecommendations(pool: DatabasePool, specs: readonly RecSpec[]): Promise<number[]> {
+  const fallback = new Date(new Date(OPEN_NOW).getTime() - 60_000);
+  return insertRecommendationRows(
+    pool,
+    specs.map((spec) =>
+      recommendation({
+        ticker: spec.ticker,
+        side: spec.side ?? "BUY",
+        asOf: spec.asOf ? new Date(spec.asOf) : fallback,
+        close: spec.close ?? 100,
+      }),
+    ),
+  );
 }
 
 /** One 5-minute candle per ticker, ending at `endsAt` (default OPEN_NOW), closing at `close`. */
-export async function insertCandles(
+export function insertCandles(
   pool: DatabasePool,
   tickers: readonly string[],
   options: { close?: number; endsAt?: string } = {},
 ): Promise<void> {
-  const ts = new Date(new Date(options.endsAt ?? OPEN_NOW).getTime() - 300_000).toISOString();
-  const close = options.close ?? 100;
-  const rows = tickers.map((ticker) => [ticker, ts, close]);
-  await pool.query(sql.unsafe`
-    INSERT INTO lane_telemetry (ticker, ts, open, high, low, close, volume, source)
-    SELECT t.ticker, t.ts, t.close, t.close, t.close, t.close, 1000, 'test'
-    FROM ${sql.unnest(rows, ["text", "timestamptz", "float8"])} AS t(ticker, ts, close)
-    ON CONFLICT (ticker, ts) DO UPDATE SET close = EXCLUDED.close, open = EXCLUDED.close,
-      high = EXCLUDED.close, low = EXCLUDED.close`);
+  const lastStart = new Date(new Date(options.endsAt ?? OPEN_NOW).getTime() - 300_000);
+  const closes = [options.close ?? 100];
+  return insertCandleRows(
+    pool,
+    tickers.flatMap((ticker) => candles(ticker, { lastStart, closes })),
+  );
 }
 
 export async function setParam(pool: DatabasePool, key: string, value: unknown): Promise<void> {

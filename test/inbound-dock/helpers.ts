@@ -5,6 +5,7 @@ import { type CommonQueryMethods, sql } from "../../services/common/db.ts";
 import { createLogger, type Logger } from "../../services/common/logger.ts";
 import type { FetchOptions } from "../../services/inbound-dock/fetch.ts";
 import type { IngestOptions } from "../../services/inbound-dock/ingest.ts";
+import { feed, insertFeeds } from "../helpers/builders.ts";
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -97,8 +98,8 @@ export function serve(
 
 /** Adds a feed row directly (tests of the stage do not go through opsctl). */
 export async function insertFeed(db: CommonQueryMethods, url: string, name = url): Promise<number> {
-  return db.oneFirst(sql.type(z.object({ id: z.number() }))`
-    INSERT INTO feeds (url, name) VALUES (${url}, ${name}) RETURNING id`);
+  const [id] = await insertFeeds(db, [feed({ url, name })]);
+  return id as number;
 }
 
 export const feedStateRow = z.object({

@@ -1,10 +1,11 @@
 import path from "node:path";
 import * as z from "zod";
-import { type DatabasePool, sql } from "../../services/common/db.ts";
+import type { DatabasePool } from "../../services/common/db.ts";
 import { silentLogger } from "../../services/common/logger.ts";
 import type { Classifier } from "../../services/sortation/classifier.ts";
 import { lexiconSentiment } from "../../services/sortation/lexicon.ts";
 import { buildUniverse, type TickerUniverse } from "../../services/sortation/tickers.ts";
+import { insertRawEvents as insertRawEventRows, rawEvent } from "../helpers/builders.ts";
 
 /** Any row, its columns unknown: tests assert on them. */
 export const AnyRow = z.record(z.string(), z.unknown());
@@ -62,20 +63,26 @@ export function poisonAwareClassifier(options: { delayMs?: number } = {}): Class
   return classifier;
 }
 
-/** Inserts `count` raw events titled from `title(i)`; returns their ids in order. */
+/** Inserts `count` raw events titled from `title(i)` (the builders' rawEvent()); returns their ids in order. */
 export async function insertRawEvents(
   pool: DatabasePool,
   count: number,
   title: (i: number) => string = (i) => `Apple beats estimates in quarter ${i}`,
   prefix = "uid",
 ): Promise<number[]> {
-  const tuples = Array.from({ length: count }, (_, i) => [`${prefix}-${i}`, title(i)]);
-  const rows = await pool.any(sql.type(AnyRow)`
-    INSERT INTO inbound_events_raw (event_uid, title, published_at, fetched_at)
-    SELECT uid, title, '2026-01-05T14:00:00Z', '2026-01-05T14:01:00Z'
-    FROM ${sql.unnest(tuples, ["text", "text"])} AS u(uid, title)
-    RETURNING id`);
-  return rows.map((row) => Number(row.id)).sort((a, b) => a - b);
+  const ids = await insertRawEventRows(
+    pool,
+    Array.from({ length: count }, (_, i) =>
+      rawEvent({
+        eventUid: `${prefix}-${i}`,
+        title: title(i),
+        publishedAt: new Date("2026-01-05T14:00:00Z"),
+        fetchedAt: new Date("2026-01-05T14:01:00Z"),
+        ingestedAt: new Date("2026-01-05T14:01:00Z"),
+      }),
+    ),
+  );
+  return ids.sort((a, b) => a - b);
 }
 
 export const quiet = silentLogger();

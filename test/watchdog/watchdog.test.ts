@@ -10,6 +10,14 @@ import { envSecrets } from "../../services/common/secrets.ts";
 import type { Alert, AlertPort } from "../../services/watchdog/alerts.ts";
 import { runWatchdog } from "../../services/watchdog/run.ts";
 import { resolveFreshness, WATCHED_STAGES, type WatchedStage } from "../../services/watchdog/thresholds.ts";
+import {
+  classified,
+  insertClassified,
+  insertRawEvents,
+  insertRecommendations,
+  rawEvent,
+  recommendation,
+} from "../helpers/builders.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 
 const logger = createLogger({ level: "silent", pretty: false });
@@ -46,19 +54,38 @@ describe("watchdog runs against the database", () => {
     seq++;
     switch (stage) {
       case "inbound-dock":
-        await db.pool.query(sql.unsafe`
-          INSERT INTO inbound_events_raw (event_uid, title, published_at, fetched_at, ingested_at, processed_at)
-          VALUES (${`dock-${seq}`}, 'A headline', ${ts}, ${ts}, ${ts}, ${ts})`);
+        await insertRawEvents(db.pool, [
+          rawEvent({
+            eventUid: `dock-${seq}`,
+            title: "A headline",
+            publishedAt: now,
+            fetchedAt: now,
+            processedAt: now,
+          }),
+        ]);
         await recordStageRun(db.pool, { stage, instance: "t", startedAt: now, finishedAt: now });
         break;
       case "sortation": {
-        const raw = await db.pool.oneFirst(sql.type(z.object({ id: z.number() }))`
-          INSERT INTO inbound_events_raw (event_uid, title, published_at, fetched_at, ingested_at, processed_at)
-          VALUES (${`sort-${seq}`}, 'Another headline', ${ts}, ${ts}, ${ts}, ${ts}) RETURNING id`);
-        await db.pool.query(sql.unsafe`
-          INSERT INTO inbound_events_classified (raw_id, label, p_positive, p_negative, p_neutral, score, classifier,
-                                                 model_id, published_at, classified_at)
-          VALUES (${raw}, 'neutral', 0.1, 0.1, 0.8, 0, 'lexicon', 'lexicon-v1', ${ts}, ${ts})`);
+        const [rawId] = await insertRawEvents(db.pool, [
+          rawEvent({
+            eventUid: `sort-${seq}`,
+            title: "Another headline",
+            publishedAt: now,
+            fetchedAt: now,
+            processedAt: now,
+          }),
+        ]);
+        await insertClassified(db.pool, [
+          classified({
+            rawId: rawId as number,
+            pPositive: 0.1,
+            pNegative: 0.1,
+            pNeutral: 0.8,
+            modelId: "lexicon-v1",
+            publishedAt: now,
+            classifiedAt: now,
+          }),
+        ]);
         await recordHeartbeat(db.pool, { stage, instance: "t", at: now });
         break;
       }
@@ -216,18 +243,32 @@ describe("watchdog runs against the database", () => {
   it("sees backlogs: unclassified and PENDING rows with their age, and parked rows", async () => {
     const port = recordingPort();
     await freshenAll();
-    const old = sql.timestamp(new Date(clock.now().getTime() - 2 * HOUR));
-    const now = sql.timestamp(clock.now());
-    await db.pool.query(sql.unsafe`
-      INSERT INTO inbound_events_raw (event_uid, title, published_at, fetched_at, ingested_at)
-      VALUES ('backlog-1', 'Waiting', ${old}, ${old}, ${old})`);
-    await db.pool.query(sql.unsafe`
-      INSERT INTO inbound_events_raw (event_uid, title, published_at, fetched_at, ingested_at, last_error, parked_at, attempts)
-      VALUES ('parked-1', 'Broken', ${now}, ${now}, ${now}, 'boom', ${now}, 5)`);
-    await db.pool.query(sql.unsafe`
-      INSERT INTO dispatch_recommendations (ticker, side, as_of, created_at, cooldown_until, rule_version, sentiment,
-                                            event_count, close, sma20, threshold, inputs)
-      VALUES ('AAPL', 'BUY', ${old}, ${old}, ${now}, 'v1', 0.5, 3, 100, 99, 0.35, '{}')`);
+    const old = new Date(clock.now().getTime() - 2 * HOUR);
+    const now = clock.now();
+    await insertRawEvents(db.pool, [
+      rawEvent({ eventUid: "backlog-1", title: "Waiting", publishedAt: old, fetchedAt: old }),
+      rawEvent({
+        eventUid: "parked-1",
+        title: "Broken",
+        publishedAt: now,
+        fetchedAt: now,
+        lastError: "boom",
+        parkedAt: now,
+        attempts: 5,
+      }),
+    ]);
+    await insertRecommendations(db.pool, [
+      recommendation({
+        ticker: "AAPL",
+        asOf: old,
+        createdAt: old,
+        cooldownUntil: now,
+        ruleVersion: "v1",
+        sentiment: 0.5,
+        close: 100,
+        sma20: 99,
+      }),
+    ]);
     const metrics: string[] = [];
     const result = await run(port, metrics);
     assert.ok(result.notOk.includes("backlog:unclassified=ERROR"), result.notOk.join());

@@ -1,5 +1,15 @@
 import { type DatabasePool, sql } from "../../../services/common/db.ts";
 import { type StoryVote, toRecommendation } from "../../../services/dispatch-engine/rule.ts";
+import {
+  candles,
+  classified,
+  insertCandles,
+  insertClassified,
+  insertRawEvents,
+  insertRecommendations as insertRecommendationRows,
+  rawEvent,
+  recommendation,
+} from "../../helpers/builders.ts";
 
 /** A small, realistic slice of a trading day, written straight into the tables status and recs read. */
 export async function seedTradingDay(
@@ -7,28 +17,56 @@ export async function seedTradingDay(
   now: Date,
 ): Promise<{ recommendationId: number; eventIds: number[] }> {
   const at = (minutesAgo: number) => sql.timestamp(new Date(now.getTime() - minutesAgo * 60_000));
-  const eventIds: number[] = [];
+  const ago = (minutes: number) => new Date(now.getTime() - minutes * 60_000);
   const titles = [
     "Acme Corp beats quarterly estimates, raises full-year guidance",
     "Acme Corp wins large cloud contract with federal agency",
     "Analysts lift Acme price target after strong results",
   ];
-  const stories: StoryVote[] = [];
-  for (const [index, title] of titles.entries()) {
-    const id = (await pool.oneFirst(sql.unsafe`
-      INSERT INTO inbound_events_raw (event_uid, title, published_at, fetched_at, ingested_at, processed_at)
-      VALUES (${`seed-${index}`}, ${title}, ${at(30 - index)}, ${at(29 - index)}, ${at(29 - index)}, ${at(28 - index)})
-      RETURNING id`)) as number;
-    eventIds.push(id);
-    const score = 0.85 - index * 0.1;
-    const classifiedId = (await pool.oneFirst(sql.unsafe`
-      INSERT INTO inbound_events_classified (raw_id, label, p_positive, p_negative, p_neutral, score, classifier,
-        model_id, tickers, ticker_evidence, published_at, classified_at)
-      VALUES (${id}, 'positive', 0.9, 0.05, 0.05, ${score}, 'finbert', 'ProsusAI/finbert', ${sql.array(["ACME"], "text")},
-        ${sql.jsonb([{ ticker: "ACME", via: "name", text: "Acme" }])}, ${at(30 - index)}, ${at(28 - index)})
-      RETURNING id`)) as number;
+  const eventIds = await insertRawEvents(
+    pool,
+    titles.map((title, index) =>
+      rawEvent({
+        eventUid: `seed-${index}`,
+        title,
+        publishedAt: ago(30 - index),
+        fetchedAt: ago(29 - index),
+        ingestedAt: ago(29 - index),
+        processedAt: ago(28 - index),
+      }),
+    ),
+  );
+  const scores = titles.map((_, index) => 0.85 - index * 0.1);
+  const classifiedIds = await insertClassified(
+    pool,
+    eventIds.map((rawId, index) =>
+      classified({
+        rawId,
+        label: "positive",
+        pPositive: 0.9,
+        pNegative: 0.05,
+        pNeutral: 0.05,
+        classifier: "finbert",
+        modelId: "ProsusAI/finbert",
+        tickers: ["ACME"],
+        tickerEvidence: [{ ticker: "ACME", via: "name", text: "Acme" }],
+        publishedAt: ago(30 - index),
+        classifiedAt: ago(28 - index),
+      }),
+    ),
+  );
+  // The stored score is the seed's own (not p_positive − p_negative), as the screens show it.
+  await pool.query(sql.unsafe`
+    UPDATE inbound_events_classified c SET score = s.score
+    FROM ${sql.unnest(
+      classifiedIds.map((id, index) => [id, scores[index] as number]),
+      ["int8", "float4"],
+    )} AS s(id, score)
+    WHERE c.id = s.id`);
+  const stories: StoryVote[] = eventIds.map((id, index) => {
+    const score = scores[index] as number;
     const publishedAt = now.getTime() - (30 - index) * 60_000;
-    stories.push({
+    return {
       storyId: null,
       firstPublishedAt: publishedAt,
       ageMinutes: 28 - index,
@@ -36,17 +74,28 @@ export async function seedTradingDay(
       confidence: 0.9,
       weight: 1 - index * 0.2,
       sources: [
-        { id: classifiedId, rawId: id, feedId: null, link: null, score, confidence: 0.9, publishedAt },
+        {
+          id: classifiedIds[index] as number,
+          rawId: id,
+          feedId: null,
+          link: null,
+          score,
+          confidence: 0.9,
+          publishedAt,
+        },
       ],
       alsoCarriedBy: [],
-    });
-  }
-  for (let bar = 0; bar < 40; bar++) {
-    const close = 100 + bar * 0.25 + (bar % 3) * 0.1;
-    await pool.query(sql.unsafe`
-      INSERT INTO lane_telemetry (ticker, ts, open, high, low, close, volume, source)
-      VALUES ('ACME', ${at((40 - bar) * 5)}, ${close}, ${close + 0.2}, ${close - 0.2}, ${close}, 1000, 'seed')`);
-  }
+    };
+  });
+  await insertCandles(
+    pool,
+    candles("ACME", {
+      lastStart: ago(5),
+      closes: Array.from({ length: 40 }, (_, bar) => 100 + bar * 0.25 + (bar % 3) * 0.1),
+      source: "seed",
+      bar: (close) => ({ high: close + 0.2, low: close - 0.2 }),
+    }),
+  );
   // The inputs document as the engine writes it (toRecommendation), so recs show reads the real shape.
   const asOf = new Date(now.getTime() - 2 * 60_000);
   const { inputs } = toRecommendation(
@@ -63,17 +112,27 @@ export async function seedTradingDay(
     { threshold: 0.35, minEvents: 2, lookbackMinutes: 60, cooldownMinutes: 60, maxCandleAgeSeconds: 900 },
     asOf,
   );
-  const recommendationId = (await pool.oneFirst(sql.unsafe`
-    INSERT INTO dispatch_recommendations (ticker, side, status, as_of, created_at, cooldown_until, rule_version,
-      sentiment, event_count, close, sma20, threshold, inputs)
-    VALUES ('ACME', 'BUY', 'PENDING', ${at(2)}, ${at(1)}, ${at(-58)}, ${inputs.ruleVersion}, 0.75, 3, 109.85, 107.4, 0.35,
-      ${sql.jsonb(inputs as never)})
-    RETURNING id`)) as number;
+  const [recommendationId] = await insertRecommendationRows(pool, [
+    recommendation({
+      ticker: "ACME",
+      side: "BUY",
+      asOf: ago(2),
+      createdAt: ago(1),
+      cooldownUntil: ago(-58),
+      ruleVersion: inputs.ruleVersion,
+      sentiment: 0.75,
+      eventCount: 3,
+      close: 109.85,
+      sma20: 107.4,
+      threshold: 0.35,
+      inputs: inputs as unknown as Record<string, unknown>,
+    }),
+  ]);
   await pool.query(sql.unsafe`
     INSERT INTO stage_heartbeats (stage, instance, beat_at, last_success_at, runs, failures)
     VALUES ('inbound-dock', 'test:1', ${at(0.5)}, ${at(0.5)}, 10, 0),
            ('sortation', 'test:1', ${at(0.5)}, ${at(0.5)}, 10, 0)`);
-  return { recommendationId, eventIds };
+  return { recommendationId: recommendationId as number, eventIds };
 }
 
 /** Inserts `count` recommendations quickly (one statement); spaced so the cooldown constraint holds. */
