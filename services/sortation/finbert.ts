@@ -1,11 +1,16 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { OperatorError } from "../common/errors.ts";
+import { lengthSortedBatches, padBatch, softmax } from "./batching.ts";
 import { type Classifier, type Sentiment, sentimentFrom } from "./classifier.ts";
 
 /**
- * FinBERT through @huggingface/transformers' text-classification pipeline (onnxruntime-node on
- * the CPU). The model folder has the layout of the hub repository Xenova/finbert:
+ * FinBERT on onnxruntime-node (CPU). @huggingface/transformers' text-classification pipeline
+ * loads it (hub download and cache, dtype file choice, config, tokenizer, the onnxruntime
+ * session); inference does not go through the pipeline's call: the texts are tokenised once,
+ * sorted by token length into batches (batching.ts: little padding), padded by hand and run on
+ * the pipeline's own onnxruntime session, and the logits' softmax is read directly. The
+ * pipeline's call pads a batch in input order and runs a top-k onnx op per row. The model folder has the layout of the hub repository Xenova/finbert:
  *
  *   <modelDir>/<modelId>/config.json, tokenizer.json, tokenizer_config.json,
  *                        onnx/model.onnx (fp32), onnx/model_quantized.onnx (q8, int8)
@@ -34,9 +39,28 @@ export interface FinbertOptions {
 /** Labels in FinBERT's config; a model without all three cannot fill the classified row. */
 const LABELS = ["positive", "negative", "neutral"] as const;
 
-interface LabelScore {
-  label: string;
-  score: number;
+/** The parts of transformers.js this module drives (its own types are loose here). */
+interface OrtTensorLike {
+  data: ArrayLike<number>;
+  dims: readonly number[];
+}
+interface OrtSession {
+  inputNames: readonly string[];
+  run(feeds: Record<string, unknown>): Promise<Record<string, OrtTensorLike>>;
+}
+interface Tokenizer {
+  (
+    texts: string[],
+    options: { padding: false; truncation: true; return_tensor: false },
+  ): { input_ids: number[][] };
+  pad_token_id?: number | null;
+}
+
+/** FinBERT with its tokeniser exposed: the bench runs a raw session on exactly these ids. */
+export interface FinbertClassifier extends Classifier {
+  readonly kind: "finbert";
+  /** The token ids the classifier feeds the model for each text (special tokens, truncation). */
+  tokenIds(texts: readonly string[]): number[][];
 }
 
 /**
@@ -44,9 +68,9 @@ interface LabelScore {
  * @throws OperatorError MODEL_UNAVAILABLE when the folder or a file is missing or the hub cannot
  * be reached, or the model's labels are not FinBERT's.
  */
-export async function loadFinbert(options: FinbertOptions): Promise<Classifier> {
+export async function loadFinbert(options: FinbertOptions): Promise<FinbertClassifier> {
   const transformers = await import("@huggingface/transformers");
-  const { env, pipeline } = transformers;
+  const { env, pipeline, Tensor } = transformers;
   // `env` is process-wide: set it immediately before loading, never between two awaits of
   // another load (the worker loads one model per process).
   if (options.modelDir) {
@@ -67,7 +91,9 @@ export async function loadFinbert(options: FinbertOptions): Promise<Classifier> 
       .then((text) => text.trim() || options.revision)
       .catch(() => options.revision);
   }
-  let classify: (texts: string[], o: { top_k: number | null }) => Promise<unknown>;
+  let tokenizer: Tokenizer;
+  let session: OrtSession;
+  let labelIndex: Record<(typeof LABELS)[number], number>;
   let dispose: () => Promise<void>;
   try {
     const pipe = await pipeline("text-classification", options.modelId, {
@@ -78,9 +104,20 @@ export async function loadFinbert(options: FinbertOptions): Promise<Classifier> 
         ? { session_options: { intraOpNumThreads: options.threads, interOpNumThreads: 1 } }
         : {}),
     });
-    classify = pipe as unknown as typeof classify;
     dispose = () => pipe.dispose();
+    tokenizer = pipe.tokenizer as unknown as Tokenizer;
+    const sessions = (pipe.model as unknown as { sessions?: Record<string, OrtSession> }).sessions;
+    const modelSession = sessions?.model;
+    if (!modelSession) throw new Error("transformers.js holds no onnxruntime session named model");
+    session = modelSession;
     const id2label = (pipe.model.config as { id2label?: Record<string, string> }).id2label ?? {};
+    const indexOf = (label: string) =>
+      Number(Object.entries(id2label).find(([, name]) => name.toLowerCase() === label)?.[0] ?? -1);
+    labelIndex = {
+      positive: indexOf("positive"),
+      negative: indexOf("negative"),
+      neutral: indexOf("neutral"),
+    };
     const labels = Object.values(id2label).map((label) => label.toLowerCase());
     if (!LABELS.every((label) => labels.includes(label))) {
       await dispose();
@@ -103,14 +140,33 @@ export async function loadFinbert(options: FinbertOptions): Promise<Classifier> 
     });
   }
 
-  const run = async (texts: readonly string[]): Promise<Sentiment[]> => {
-    // top_k null: all three labels with their softmax probabilities. The tokenizer truncates at
-    // the model's max length (tokenizer_config model_max_length, 512 for FinBERT).
-    const raw = (await classify([...texts], { top_k: null })) as LabelScore[][] | LabelScore[];
-    const perText = (texts.length === 1 && !Array.isArray(raw[0]) ? [raw] : raw) as LabelScore[][];
-    return perText.map((scores) => {
-      const p = (label: string) => scores.find((s) => s.label.toLowerCase() === label)?.score ?? 0;
-      return sentimentFrom(p("positive"), p("negative"), p("neutral"));
+  const padId = tokenizer.pad_token_id ?? 0;
+  const tokenIds = (texts: readonly string[]): number[][] =>
+    texts.length === 0
+      ? []
+      : // Truncates at the model's max length (tokenizer_config model_max_length, 512 for FinBERT).
+        tokenizer([...texts], { padding: false, truncation: true, return_tensor: false }).input_ids;
+  const wantsTokenTypes = session.inputNames.includes("token_type_ids");
+
+  /** One padded batch through the session: a Sentiment per row, in the rows' order. */
+  const infer = async (rows: readonly (readonly number[])[]): Promise<Sentiment[]> => {
+    const batch = padBatch(rows, padId);
+    const dims = [batch.rows, batch.width];
+    const feeds: Record<string, unknown> = {
+      input_ids: new Tensor("int64", batch.inputIds, dims).ort_tensor,
+      attention_mask: new Tensor("int64", batch.attentionMask, dims).ort_tensor,
+    };
+    if (wantsTokenTypes) feeds.token_type_ids = new Tensor("int64", batch.tokenTypeIds, dims).ort_tensor;
+    const { logits } = await session.run(feeds);
+    if (!logits) throw new Error("the model returned no logits");
+    const classes = logits.dims[1] ?? 0;
+    return rows.map((_, r) => {
+      const p = softmax(Array.from({ length: classes }, (_, c) => logits.data[r * classes + c] ?? 0));
+      return sentimentFrom(
+        p[labelIndex.positive] ?? 0,
+        p[labelIndex.negative] ?? 0,
+        p[labelIndex.neutral] ?? 0,
+      );
     });
   };
 
@@ -119,12 +175,24 @@ export async function loadFinbert(options: FinbertOptions): Promise<Classifier> 
     modelId: options.modelId,
     modelRevision: revision,
     modelDtype: options.dtype,
+    tokenIds,
     async classify(texts) {
-      const out: Sentiment[] = [];
-      for (let i = 0; i < texts.length; i += options.batchSize) {
-        out.push(...(await run(texts.slice(i, i + options.batchSize))));
+      const ids = tokenIds(texts);
+      const out = new Array<Sentiment | undefined>(texts.length);
+      // Shortest first, so each batch pads to a length close to its rows'; results go back by index.
+      for (const batch of lengthSortedBatches(
+        ids.map((row) => row.length),
+        options.batchSize,
+      )) {
+        const sentiments = await infer(batch.map((index) => ids[index] ?? []));
+        batch.forEach((index, k) => {
+          out[index] = sentiments[k];
+        });
       }
-      return out;
+      return out.map((sentiment, index) => {
+        if (!sentiment) throw new Error(`no result for text ${index}`);
+        return sentiment;
+      });
     },
     close: () => dispose(),
   };
