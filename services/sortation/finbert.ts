@@ -61,6 +61,8 @@ export interface FinbertClassifier extends Classifier {
   readonly kind: "finbert";
   /** The token ids the classifier feeds the model for each text (special tokens, truncation). */
   tokenIds(texts: readonly string[]): number[][];
+  /** The id a shorter row is padded with. */
+  readonly padTokenId: number;
 }
 
 /**
@@ -176,6 +178,7 @@ export async function loadFinbert(options: FinbertOptions): Promise<FinbertClass
     modelRevision: revision,
     modelDtype: options.dtype,
     tokenIds,
+    padTokenId: padId,
     async classify(texts) {
       const ids = tokenIds(texts);
       const out = new Array<Sentiment | undefined>(texts.length);
