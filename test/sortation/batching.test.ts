@@ -86,7 +86,7 @@ describe("FinBERT adapter batches by token length", function () {
     }
   });
 
-  it("scores as transformers.js' own text-classification pipeline does on the same model", async () => {
+  it("tokenises and scores as transformers.js' own text-classification pipeline does on the same model", async () => {
     const { env, pipeline } = await import("@huggingface/transformers");
     env.allowLocalModels = true;
     env.allowRemoteModels = false;
@@ -105,6 +105,17 @@ describe("FinBERT adapter batches by token length", function () {
       threads: 1,
     });
     try {
+      // The same token ids as transformers.js' tokenizer, truncation at 512 included.
+      const long = `${"Shares of Acme rose after results. ".repeat(150)}`;
+      const expected = pipe.tokenizer([...TEXTS, long], {
+        padding: false,
+        truncation: true,
+        return_tensor: false,
+      }) as unknown as {
+        input_ids: number[][];
+      };
+      assert.deepEqual(classifier.tokenIds([...TEXTS, long]), expected.input_ids);
+      assert.equal(classifier.tokenIds([long])[0]?.length, 512);
       const ours = await classifier.classify(TEXTS);
       for (const [i, text] of TEXTS.entries()) {
         const scores = (await pipe(text, { top_k: null })) as { label: string; score: number }[];
