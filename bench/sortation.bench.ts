@@ -325,7 +325,10 @@ interface WorkerRequest {
   model: ModelUnderTest;
   databaseUrl: string;
   rows: number;
+  /** Inference batch (OPS_SORTATION_INFERENCE_BATCH_SIZE). */
   batch: number;
+  /** Rows claimed at once (OPS_SORTATION_BATCH_SIZE): one claim and one write per claim. */
+  claim: number;
 }
 interface WorkerResult {
   rowsPerSecond: number;
@@ -417,7 +420,7 @@ async function workerChild(request: WorkerRequest): Promise<WorkerResult> {
     maximumPoolSize: 4,
   });
   const texts = headlines(request.rows);
-  const deps = await workerDeps(pool, "bench-e2e", classifier, request.batch);
+  const deps = await workerDeps(pool, "bench-e2e", classifier, request.claim);
   const runs: number[] = [];
   for (let i = 0; i < WARMUP + REPEAT; i++) {
     await resetQueue(pool, request.rows, texts);
@@ -580,7 +583,11 @@ async function inference(model: ModelUnderTest, databaseUrl: string) {
   const fp32 = await runChild({ mode: "sweep", model, dtype: "fp32" });
   const q8 = await runChild({ mode: "sweep", model, dtype: "q8" });
   const batch = 32;
-  const worker = await runChild({ mode: "worker", model, databaseUrl, rows: model.headlines * 2, batch });
+  const rows = model.headlines * 2;
+  // As deployed (claim 32 = inference batch 32), and claiming 4 inference batches at once, which
+  // spreads the claim and the write over more inference.
+  const worker = await runChild({ mode: "worker", model, databaseUrl, rows, batch, claim: batch });
+  const worker4 = await runChild({ mode: "worker", model, databaseUrl, rows, batch, claim: 4 * batch });
   const raw = await runChild({
     mode: "raw",
     modelFile: path.join(model.dir, model.id, "onnx", "model_quantized.onnx"),
@@ -643,15 +650,22 @@ async function inference(model: ModelUnderTest, databaseUrl: string) {
     },
     [
       {
-        label: "worker (claim+tokenise+infer+write)",
+        label: `worker (claim+tokenise+infer+write), claim ${batch}`,
         value: worker.rowsPerSecond,
+        unit: "headlines/s",
+        runs: [],
+      },
+      {
+        label: `worker, claim ${4 * batch}`,
+        value: worker4.rowsPerSecond,
         unit: "headlines/s",
         runs: [],
       },
     ],
   );
   console.log(
-    `  goal: worker >= 0.90x raw: ${(worker.rowsPerSecond / raw.rowsPerSecond).toFixed(2)}x; ` +
+    `  goal: worker >= 0.90x raw: ${(worker.rowsPerSecond / raw.rowsPerSecond).toFixed(2)}x ` +
+      `(claim ${4 * batch}: ${(worker4.rowsPerSecond / raw.rowsPerSecond).toFixed(2)}x); ` +
       `peak RSS raw ${raw.peakRssMb.toFixed(0)} MB, worker q8 ${worker.peakRssMb.toFixed(0)} MB ` +
       `(${(worker.peakRssMb / raw.peakRssMb).toFixed(2)}x; goal <= 1.20x; the worker's includes a database pool)`,
   );
