@@ -5,9 +5,13 @@
 //     bench time: no copy of old code is kept), on the corpus headlines when present.
 //  1. claim + complete overhead with a no-op classifier: rows/s with main's extractor (baseline)
 //     beside this one, 1 worker, interleaved rounds; and 4 workers.
-//  2. inference throughput, headlines/s by batch size, transformers.js pipeline (fp32 and q8)
-//     beside the same model in PyTorch eager fp32 on the same token ids; peak resident memory of
-//     each; and the worker end to end (claim, tokenise, infer, write) with the q8 model.
+//  2. inference throughput, headlines/s by batch size, the FinBERT classifier (fp32 and q8:
+//     transformers.js' tokenizer, length-sorted batches on its onnxruntime session) beside the
+//     same model in PyTorch eager fp32 on the same token ids when python3-torch is installed;
+//  3. the worker end to end (claim, tokenise, infer, write) with the q8 model beside a raw
+//     onnxruntime-node session (no transformers.js loaded) on exactly the token ids the worker
+//     produced, in the same length-sorted batches, in the same run; peak RSS of both (goals:
+//     worker >= 90% of the raw session's headlines/s, RSS <= 1.2x).
 //     Models: the committed tiny model, and a BERT-base-shaped one (FinBERT's architecture and
 //     size, random weights) generated into .ops/models/ by scripts/make-bert-model.py.
 //     SORTATION_BENCH_BASE=0 skips the base model (minutes on a busy 2-core machine);
@@ -23,6 +27,7 @@ import { HEADLINES_CSV, parseCsv } from "../eval/lib/ticker-set.ts";
 import { FakeClock } from "../services/common/clock.ts";
 import { closeDatabase, connectDatabase, type DatabasePool, sql } from "../services/common/db.ts";
 import { silentLogger } from "../services/common/logger.ts";
+import { lengthSortedBatches, padBatch } from "../services/sortation/batching.ts";
 import type { Classifier } from "../services/sortation/classifier.ts";
 import { loadFinbert } from "../services/sortation/finbert.ts";
 import {
@@ -313,16 +318,45 @@ async function queueOverhead(pool: DatabasePool, old: { attribute: Attribute; la
 // ---------------------------------------------------------------- part 2: inference
 
 interface ChildRequest {
+  mode: "sweep";
   model: ModelUnderTest;
   dtype: "fp32" | "q8";
-  e2eDatabaseUrl?: string;
+}
+/** The worker alone, q8, end to end on a queue of `rows` headlines. */
+interface WorkerRequest {
+  mode: "worker";
+  model: ModelUnderTest;
+  databaseUrl: string;
+  rows: number;
+  /** Inference batch (OPS_SORTATION_INFERENCE_BATCH_SIZE). */
+  batch: number;
+  /** Rows claimed at once (OPS_SORTATION_BATCH_SIZE): one claim and one write per claim. */
+  claim: number;
+}
+interface WorkerResult {
+  rowsPerSecond: number;
+  peakRssMb: number;
+  /** The token ids the worker's classifier fed the model, one row per queued headline. */
+  ids: number[][];
+  padId: number;
+}
+/** A raw onnxruntime-node session on given token ids: no transformers.js in the process. */
+interface RawRequest {
+  mode: "raw";
+  modelFile: string;
+  ids: number[][];
+  padId: number;
+  batch: number;
+}
+interface RawResult {
+  rowsPerSecond: number;
+  peakRssMb: number;
 }
 interface ChildResult {
   rates: Record<string, number>;
   probabilities: number[][];
   peakRssMb: number;
   loadMs: number;
-  e2e?: { rowsPerSecond: number; batch: number };
 }
 
 function batchesOf<T>(items: readonly T[], size: number): T[][] {
@@ -367,33 +401,78 @@ async function child(request: ChildRequest): Promise<ChildResult> {
       ]);
     }
   }
-  let e2e: ChildResult["e2e"];
-  if (request.e2eDatabaseUrl) {
-    const pool = await connectDatabase({
-      url: request.e2eDatabaseUrl,
-      statementTimeoutMs: 600_000,
-      idleTimeoutMs: 10_000,
-      idleInTransactionTimeoutMs: 600_000,
-      connectTimeoutMs: 10_000,
-      maximumPoolSize: 4,
-    });
-    const batch = 32;
-    const rows = request.model.headlines * 2;
-    const texts = headlines(rows);
-    const deps = await workerDeps(pool, "bench-e2e", classifier, batch);
-    const runs: number[] = [];
-    for (let i = 0; i < WARMUP + REPEAT; i++) {
-      await resetQueue(pool, rows, texts);
-      const t0 = performance.now();
-      const done = await drain(deps);
-      if (done !== rows) throw new Error(`end to end classified ${done} of ${rows}`);
-      if (i >= WARMUP) runs.push(rows / ((performance.now() - t0) / 1000));
-    }
-    await closeDatabase(pool);
-    e2e = { rowsPerSecond: median(runs), batch };
-  }
   await classifier.close();
-  return { rates, probabilities, peakRssMb: peakRssMb(), loadMs, ...(e2e ? { e2e } : {}) };
+  return { rates, probabilities, peakRssMb: peakRssMb(), loadMs };
+}
+
+async function workerChild(request: WorkerRequest): Promise<WorkerResult> {
+  const classifier = await loadFinbert({
+    modelDir: request.model.dir,
+    modelId: request.model.id,
+    revision: "bench",
+    dtype: "q8",
+    batchSize: request.batch,
+    threads: THREADS,
+  });
+  const pool = await connectDatabase({
+    url: request.databaseUrl,
+    statementTimeoutMs: 600_000,
+    idleTimeoutMs: 10_000,
+    idleInTransactionTimeoutMs: 600_000,
+    connectTimeoutMs: 10_000,
+    maximumPoolSize: 4,
+  });
+  const texts = headlines(request.rows);
+  const deps = await workerDeps(pool, "bench-e2e", classifier, request.claim);
+  const runs: number[] = [];
+  for (let i = 0; i < WARMUP + REPEAT; i++) {
+    await resetQueue(pool, request.rows, texts);
+    const t0 = performance.now();
+    const done = await drain(deps);
+    if (done !== request.rows) throw new Error(`end to end classified ${done} of ${request.rows}`);
+    if (i >= WARMUP) runs.push(request.rows / ((performance.now() - t0) / 1000));
+  }
+  await closeDatabase(pool);
+  // The worker scores the headline (the title, trimmed): the same strings as queued here.
+  const ids = classifier.tokenIds(texts.map((text) => text.trim()));
+  const padId = classifier.padTokenId;
+  await classifier.close();
+  return { rowsPerSecond: median(runs), peakRssMb: peakRssMb(), ids, padId };
+}
+
+async function rawChild(request: RawRequest): Promise<RawResult> {
+  const ort = await import("onnxruntime-node");
+  const session = await ort.InferenceSession.create(request.modelFile, {
+    intraOpNumThreads: THREADS,
+    interOpNumThreads: 1,
+  });
+  const wantsTypes = session.inputNames.includes("token_type_ids");
+  // The same length-sorted batches the worker runs (the shared pure planner, batching.ts).
+  const batches = lengthSortedBatches(
+    request.ids.map((row) => row.length),
+    request.batch,
+  ).map((indices) =>
+    padBatch(
+      indices.map((i) => request.ids[i] ?? []),
+      request.padId,
+    ),
+  );
+  const { medianMs } = await timeIt(
+    async () => {
+      for (const batch of batches) {
+        const dims = [batch.rows, batch.width];
+        const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
+          input_ids: new ort.Tensor("int64", batch.inputIds, dims),
+          attention_mask: new ort.Tensor("int64", batch.attentionMask, dims),
+        };
+        if (wantsTypes) feeds.token_type_ids = new ort.Tensor("int64", batch.tokenTypeIds, dims);
+        await session.run(feeds);
+      }
+    },
+    { warmup: WARMUP, repeat: REPEAT },
+  );
+  await session.release();
+  return { rowsPerSecond: request.ids.length / (medianMs / 1000), peakRssMb: peakRssMb() };
 }
 
 function runProcess(command: string, args: string[], input: string, env: NodeJS.ProcessEnv): Promise<string> {
@@ -411,14 +490,17 @@ function runProcess(command: string, args: string[], input: string, env: NodeJS.
   });
 }
 
-async function runChild(request: ChildRequest): Promise<ChildResult> {
+async function runChild(request: ChildRequest): Promise<ChildResult>;
+async function runChild(request: WorkerRequest): Promise<WorkerResult>;
+async function runChild(request: RawRequest): Promise<RawResult>;
+async function runChild(request: ChildRequest | WorkerRequest | RawRequest): Promise<unknown> {
   const out = await runProcess(
     process.execPath,
     ["--import", "tsx", import.meta.filename, "--child"],
     JSON.stringify(request),
     process.env,
   );
-  return JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as ChildResult;
+  return JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as unknown;
 }
 
 interface TorchResult {
@@ -427,6 +509,15 @@ interface TorchResult {
   peakRssMb: number;
   threads: number;
   torch: string;
+}
+
+function hasTorch(): boolean {
+  try {
+    execFileSync("/usr/bin/python3", ["-c", "import torch"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function torchBaseline(model: ModelUnderTest): Promise<{ result: TorchResult; meanTokens: number }> {
@@ -491,35 +582,59 @@ async function inference(model: ModelUnderTest, databaseUrl: string) {
     );
     return;
   }
-  const { result: torch, meanTokens } = await torchBaseline(model);
-  const fp32 = await runChild({ model, dtype: "fp32" });
-  const q8 = await runChild({ model, dtype: "q8", e2eDatabaseUrl: databaseUrl });
-  let maxDiff = 0;
-  torch.probabilities.forEach((row, i) => {
-    row.forEach((p, j) => {
-      maxDiff = Math.max(maxDiff, Math.abs(p - (fp32.probabilities[i]?.[j] ?? Number.NaN)));
-    });
+  const torch = hasTorch() ? await torchBaseline(model) : undefined;
+  const fp32 = await runChild({ mode: "sweep", model, dtype: "fp32" });
+  const q8 = await runChild({ mode: "sweep", model, dtype: "q8" });
+  const batch = 32;
+  const rows = model.headlines * 2;
+  // As deployed (claim 32 = inference batch 32), and claiming 4 inference batches at once, which
+  // spreads the claim and the write over more inference.
+  const worker = await runChild({ mode: "worker", model, databaseUrl, rows, batch, claim: batch });
+  const worker4 = await runChild({ mode: "worker", model, databaseUrl, rows, batch, claim: 4 * batch });
+  const raw = await runChild({
+    mode: "raw",
+    modelFile: path.join(model.dir, model.id, "onnx", "model_quantized.onnx"),
+    ids: worker.ids,
+    padId: worker.padId,
+    batch,
   });
-  console.log(
-    `\n# ${model.label}: ${meanTokens.toFixed(1)} tokens per headline on average (with [CLS]/[SEP]); ` +
-      `PyTorch ${torch.torch} on ${torch.threads} threads, onnxruntime ${THREADS} threads; ` +
-      `same model check: max |p_torch - p_onnx_fp32| = ${maxDiff.toExponential(2)}`,
-  );
+  const meanTokens = worker.ids.reduce((sum, row) => sum + row.length, 0) / Math.max(1, worker.ids.length);
+  if (torch) {
+    let maxDiff = 0;
+    torch.result.probabilities.forEach((row, i) => {
+      row.forEach((p, j) => {
+        maxDiff = Math.max(maxDiff, Math.abs(p - (fp32.probabilities[i]?.[j] ?? Number.NaN)));
+      });
+    });
+    console.log(
+      `\n# ${model.label}: ${meanTokens.toFixed(1)} tokens per headline on average (with [CLS]/[SEP]); ` +
+        `PyTorch ${torch.result.torch} on ${torch.result.threads} threads, onnxruntime ${THREADS} threads; ` +
+        `same model check: max |p_torch - p_onnx_fp32| = ${maxDiff.toExponential(2)}`,
+    );
+  } else {
+    console.log(
+      `\n# ${model.label}: ${meanTokens.toFixed(1)} tokens per headline on average (with [CLS]/[SEP]); ` +
+        `onnxruntime ${THREADS} threads; PyTorch baseline skipped (python3-torch not installed)`,
+    );
+  }
   for (const bs of BATCH_SIZES) {
-    const base = torch.results.find((r) => r.batchSize === bs)?.headlinesPerSecond ?? Number.NaN;
+    const torchRate = torch?.result.results.find((r) => r.batchSize === bs)?.headlinesPerSecond;
+    const fp32Rate: Measurement = {
+      label: "classifier fp32",
+      value: fp32.rates[bs] ?? Number.NaN,
+      unit: "headlines/s",
+      runs: [],
+    };
     report(
       `${model.label}, batch size ${bs}`,
       COMMAND,
-      { label: "PyTorch eager fp32", value: base, unit: "headlines/s", runs: [] },
+      torchRate === undefined
+        ? fp32Rate
+        : { label: "PyTorch eager fp32", value: torchRate, unit: "headlines/s", runs: [] },
       [
+        ...(torchRate === undefined ? [] : [fp32Rate]),
         {
-          label: "transformers.js pipeline fp32",
-          value: fp32.rates[bs] ?? Number.NaN,
-          unit: "headlines/s",
-          runs: [],
-        },
-        {
-          label: "transformers.js pipeline q8 (int8 MatMuls)",
+          label: "classifier q8 (int8 MatMuls)",
           value: q8.rates[bs] ?? Number.NaN,
           unit: "headlines/s",
           runs: [],
@@ -527,30 +642,39 @@ async function inference(model: ModelUnderTest, databaseUrl: string) {
       ],
     );
   }
-  const best = (rates: Record<string, number>) => Math.max(...Object.values(rates));
-  const torchBest = Math.max(...torch.results.map((r) => r.headlinesPerSecond));
   report(
-    `${model.label}: best batch size of each, memory and end to end`,
+    `${model.label}: worker end to end beside a raw onnxruntime session on its token ids (q8, batch ${batch}, ${worker.ids.length} headlines)`,
     COMMAND,
-    { label: "PyTorch eager fp32, best batch size", value: torchBest, unit: "headlines/s", runs: [] },
+    {
+      label: "raw onnxruntime-node session (infer only)",
+      value: raw.rowsPerSecond,
+      unit: "headlines/s",
+      runs: [],
+    },
     [
-      { label: "pipeline fp32, best batch size", value: best(fp32.rates), unit: "headlines/s", runs: [] },
-      { label: "pipeline q8, best batch size", value: best(q8.rates), unit: "headlines/s", runs: [] },
-      ...(q8.e2e
-        ? [
-            {
-              label: `worker end to end q8 (claim+infer+write, batch ${q8.e2e.batch})`,
-              value: q8.e2e.rowsPerSecond,
-              unit: "headlines/s",
-              runs: [],
-            },
-          ]
-        : []),
+      {
+        label: `worker (claim+tokenise+infer+write), claim ${batch}`,
+        value: worker.rowsPerSecond,
+        unit: "headlines/s",
+        runs: [],
+      },
+      {
+        label: `worker, claim ${4 * batch}`,
+        value: worker4.rowsPerSecond,
+        unit: "headlines/s",
+        runs: [],
+      },
     ],
   );
   console.log(
-    `  peak resident memory: PyTorch ${torch.peakRssMb.toFixed(0)} MB, worker fp32 ${fp32.peakRssMb.toFixed(0)} MB, ` +
-      `worker q8 ${q8.peakRssMb.toFixed(0)} MB (incl. a database pool and the end-to-end run); ` +
+    `  goal: worker >= 0.90x raw: ${(worker.rowsPerSecond / raw.rowsPerSecond).toFixed(2)}x ` +
+      `(claim ${4 * batch}: ${(worker4.rowsPerSecond / raw.rowsPerSecond).toFixed(2)}x); ` +
+      `peak RSS raw ${raw.peakRssMb.toFixed(0)} MB, worker q8 ${worker.peakRssMb.toFixed(0)} MB ` +
+      `(${(worker.peakRssMb / raw.peakRssMb).toFixed(2)}x; goal <= 1.20x; the worker's includes a database pool)`,
+  );
+  console.log(
+    `  peak RSS of the batch-size sweeps: ${torch ? `PyTorch ${torch.result.peakRssMb.toFixed(0)} MB, ` : ""}` +
+      `classifier fp32 ${fp32.peakRssMb.toFixed(0)} MB, q8 ${q8.peakRssMb.toFixed(0)} MB; ` +
       `model load fp32 ${fp32.loadMs.toFixed(0)} ms, q8 ${q8.loadMs.toFixed(0)} ms`,
   );
 }
@@ -558,7 +682,14 @@ async function inference(model: ModelUnderTest, databaseUrl: string) {
 async function main() {
   if (process.argv.includes("--child")) {
     const input = readFileSync(0, "utf8");
-    process.stdout.write(`${JSON.stringify(await child(JSON.parse(input) as ChildRequest))}\n`);
+    const request = JSON.parse(input) as ChildRequest | WorkerRequest | RawRequest;
+    const result =
+      request.mode === "raw"
+        ? await rawChild(request)
+        : request.mode === "worker"
+          ? await workerChild(request)
+          : await child(request);
+    process.stdout.write(`${JSON.stringify(result)}\n`);
     return;
   }
   const old = await mainExtractor();

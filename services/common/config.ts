@@ -216,6 +216,12 @@ const envSchema = z.object({
   /** One run's wall-clock budget; keep it under the Lambda timeout (60 s in the stack). */
   OPS_INBOUND_BUDGET_MS: withDefault(positiveInt(), 50_000),
   OPS_INBOUND_FEED_INTERVAL_MS: withDefault(positiveInt(), 60_000),
+  /** No feed is polled more often than this, whatever its operator setting says (docs/inbound-dock.md). */
+  OPS_INBOUND_POLL_FLOOR_MS: withDefault(positiveInt(), 10_000),
+  /** No feed is polled less often than this, whatever its <ttl> or Cache-Control max-age says. */
+  OPS_INBOUND_POLL_CEILING_MS: withDefault(positiveInt(), 60 * 60 * 1000),
+  /** At most one request per this many ms to one host (1 req/s: a tenth of SEC EDGAR's 10 req/s); 0: no limit. */
+  OPS_INBOUND_HOST_SPACING_MS: withDefault(int(0, 60_000), 1_000),
   /** Comma-separated tags: only feeds carrying one of them are fetched. Unset: every enabled feed. */
   OPS_INBOUND_FEED_TAGS: z.optional(
     pattern(/^[^,\s]+(,[^,\s]+)*$/, "must be comma-separated tags without spaces (e.g. sec,filings)"),
@@ -334,6 +340,9 @@ export interface Config {
     readonly concurrency: number;
     readonly budgetMs: number;
     readonly feedIntervalMs: number;
+    readonly pollFloorMs: number;
+    readonly pollCeilingMs: number;
+    readonly hostSpacingMs: number;
     readonly backoffBaseMs: number;
     readonly backoffMaxMs: number;
     /** Empty: every enabled feed. */
@@ -572,6 +581,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       concurrency: e.OPS_INBOUND_CONCURRENCY,
       budgetMs: e.OPS_INBOUND_BUDGET_MS,
       feedIntervalMs: e.OPS_INBOUND_FEED_INTERVAL_MS,
+      pollFloorMs: e.OPS_INBOUND_POLL_FLOOR_MS,
+      pollCeilingMs: Math.max(e.OPS_INBOUND_POLL_CEILING_MS, e.OPS_INBOUND_POLL_FLOOR_MS),
+      hostSpacingMs: e.OPS_INBOUND_HOST_SPACING_MS,
       backoffBaseMs: e.OPS_INBOUND_BACKOFF_BASE_MS,
       backoffMaxMs: e.OPS_INBOUND_BACKOFF_MAX_MS,
       feedTags: splitList(e.OPS_INBOUND_FEED_TAGS),

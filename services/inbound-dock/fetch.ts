@@ -29,7 +29,7 @@ export interface Validators {
 }
 
 export type FetchOutcome =
-  | { kind: "not-modified"; status: 304; url: string; validators: Validators }
+  | { kind: "not-modified"; status: 304; url: string; validators: Validators; maxAgeMs: number | null }
   | {
       kind: "ok";
       status: number;
@@ -37,6 +37,8 @@ export type FetchOutcome =
       body: Buffer;
       contentType: string | null;
       validators: Validators;
+      /** Cache-Control max-age of the response (schedule.ts), null when none. */
+      maxAgeMs: number | null;
     };
 
 export type FetchErrorCode =
@@ -66,6 +68,8 @@ export class FeedFetchError extends Error {
     this.retryAfterMs = options.retryAfterMs;
   }
 }
+
+import { maxAgeMsOf } from "./schedule.ts";
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
@@ -171,7 +175,13 @@ export async function fetchFeed(
       };
       if (response.status === 304) {
         await response.body?.cancel().catch(() => undefined);
-        return { kind: "not-modified", status: 304, url: current, validators: received };
+        return {
+          kind: "not-modified",
+          status: 304,
+          url: current,
+          validators: received,
+          maxAgeMs: maxAgeMsOf(response.headers.get("cache-control")),
+        };
       }
       if (response.status < 200 || response.status > 299) {
         await response.body?.cancel().catch(() => undefined);
@@ -192,6 +202,7 @@ export async function fetchFeed(
           etag: response.headers.get("etag"),
           lastModified: response.headers.get("last-modified"),
         },
+        maxAgeMs: maxAgeMsOf(response.headers.get("cache-control")),
       };
     }
   } catch (error) {

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from "node:timers/promises";
 import type { Clock } from "../common/clock.ts";
 import type { DatabasePool } from "../common/db.ts";
 import type { Logger } from "../common/logger.ts";
@@ -5,6 +6,7 @@ import { DecodeError, decodeFeedBody } from "./decode.ts";
 import { FeedFetchError, type FetchOptions, fetchFeed } from "./fetch.ts";
 import { normaliseItems } from "./normalise.ts";
 import { FeedParseError, NotAFeedError, parseFeedText } from "./parse.ts";
+import { HostGate, type PollInterval, pollIntervalOf, ttlMsOf } from "./schedule.ts";
 import {
   addMissingFeedStates,
   type ClaimedFeed,
@@ -21,8 +23,13 @@ export interface IngestOptions {
   concurrency: number;
   /** Wall-clock time one run may take (the Lambda timeout minus a margin). */
   budgetMs: number;
-  /** A healthy feed is fetched again this long after its last fetch. */
+  /** A healthy feed's default interval (schedule.ts: operator setting, <ttl>, max-age may change it). */
   feedIntervalMs: number;
+  /** Bounds on any feed's interval, whatever set it. */
+  pollFloorMs: number;
+  pollCeilingMs: number;
+  /** At most one request per this many ms to one host; 0: no limit. */
+  hostSpacingMs: number;
   /** Backoff after the n-th consecutive failure: min(base * 2^(n-1), max). */
   backoffBaseMs: number;
   backoffMaxMs: number;
@@ -66,6 +73,8 @@ export interface IngestDeps {
   options: IngestOptions;
   /** Stops the run early (process shutdown); the budget adds its own deadline. */
   signal?: AbortSignal;
+  /** The politeness wait; tests pass one that advances their fake clock. Default: a real timer. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 export interface FeedOutcome {
@@ -120,6 +129,7 @@ async function ingestFeed(
   feed: ClaimedFeed,
   signal: AbortSignal,
   runStartedMs: number,
+  gate: HostGate,
 ): Promise<FeedOutcome> {
   const { db, clock, options } = deps;
   const log = deps.logger.child({ feedId: feed.id, feed: feed.name });
@@ -130,8 +140,12 @@ async function ingestFeed(
     // it stays the most overdue: due first next run.
     const stopped = error instanceof FeedFetchError && error.code === "aborted";
     const failures = stopped ? feed.consecutive_failures : feed.consecutive_failures + 1;
-    // A server that said when to come back (429/503 Retry-After) is not asked before then.
-    const retryAfter = error instanceof FeedFetchError ? (error.retryAfterMs ?? 0) : 0;
+    // A server that said when to come back (429/503 Retry-After) is not asked before then, up to
+    // the backoff ceiling (a typo of a year must not park a feed for a year).
+    const retryAfter = Math.min(
+      error instanceof FeedFetchError ? (error.retryAfterMs ?? 0) : 0,
+      options.backoffMaxMs,
+    );
     const nextFetchAt = stopped
       ? new Date(feed.due_at ?? runStartedMs)
       : new Date(now.getTime() + Math.max(backoffMs(failures, options), retryAfter));
@@ -151,6 +165,11 @@ async function ingestFeed(
 
   let fetched: Awaited<ReturnType<typeof fetchFeed>>;
   try {
+    try {
+      await gate.wait(feed.url, signal);
+    } catch (cause) {
+      throw new FeedFetchError("aborted", "the run was stopped while waiting for the host's turn", { cause });
+    }
     fetched = await fetchFeed(
       feed.url,
       { etag: feed.etag, lastModified: feed.last_modified },
@@ -162,9 +181,23 @@ async function ingestFeed(
     throw error;
   }
   const now = clock.now();
-  const nextFetchAt = nextDueAt(feed.due_at, runStartedMs, options.feedIntervalMs, now.getTime());
+  const schedule = (ttlMs: number | null): { poll: PollInterval; nextFetchAt: Date } => {
+    const poll = pollIntervalOf(
+      { overrideMs: feed.poll_interval_override_ms, ttlMs, maxAgeMs: fetched.maxAgeMs },
+      { defaultMs: options.feedIntervalMs, floorMs: options.pollFloorMs, ceilingMs: options.pollCeilingMs },
+    );
+    if (poll.clamped) log.debug({ poll }, "feed's interval hint clamped to the configured bounds");
+    return { poll, nextFetchAt: nextDueAt(feed.due_at, runStartedMs, poll.intervalMs, now.getTime()) };
+  };
   if (fetched.kind === "not-modified") {
-    await recordNotModified(db, feed.id, { now, nextFetchAt, validators: fetched.validators });
+    // A 304 has no body: the <ttl> is the one the last body declared.
+    const { poll, nextFetchAt } = schedule(feed.feed_ttl_ms);
+    await recordNotModified(db, feed.id, {
+      now,
+      nextFetchAt,
+      validators: fetched.validators,
+      poll: { intervalMs: poll.intervalMs, source: poll.source },
+    });
     log.debug("304 not modified");
     return { ...base, result: "not-modified", status: 304, itemsSeen: 0, itemsNew: 0 };
   }
@@ -198,9 +231,13 @@ async function ingestFeed(
     feedLink: parsed.link ?? fetched.url,
     fetchedAt: now,
   });
+  const ttlMs = ttlMsOf(parsed.ttl);
+  const { poll, nextFetchAt } = schedule(ttlMs);
   const inserted = await storeItems(db, feed.id, items, {
     now,
     nextFetchAt,
+    ttlMs,
+    poll: { intervalMs: poll.intervalMs, source: poll.source },
     status: fetched.status,
     validators: fetched.validators,
     itemsSeen: parsed.items.length,
@@ -232,6 +269,12 @@ export async function runIngest(deps: IngestDeps): Promise<IngestSummary> {
   const signal = deps.signal ? AbortSignal.any([deps.signal, budget]) : budget;
   const outcomes: FeedOutcome[] = [];
   await addMissingFeedStates(deps.db);
+  const sleep =
+    deps.sleep ??
+    (async (ms: number, s?: AbortSignal) => {
+      await delay(ms, undefined, s ? { signal: s } : {});
+    });
+  const gate = new HostGate(deps.options.hostSpacingMs, () => deps.clock.now().getTime(), sleep);
   const worker = async () => {
     while (!signal.aborted) {
       const now = deps.clock.now();
@@ -243,7 +286,7 @@ export async function runIngest(deps: IngestDeps): Promise<IngestSummary> {
       });
       if (!feed) return;
       try {
-        outcomes.push(await ingestFeed(deps, feed, signal, runStartedMs));
+        outcomes.push(await ingestFeed(deps, feed, signal, runStartedMs, gate));
       } catch (error) {
         const message = errorText(error);
         deps.logger.error(

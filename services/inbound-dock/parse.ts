@@ -17,6 +17,8 @@ export interface ParsedFeed {
   items: ParsedItem[];
   /** What the sanitiser changed to make the document parse; empty for a clean feed. */
   repairs: string[];
+  /** RSS 2.0 channel <ttl> as written (minutes); schedule.ts reads it. */
+  ttl?: string | undefined;
 }
 
 /** The document is not a feed (an HTML page, another XML vocabulary, empty). */
@@ -35,7 +37,7 @@ type RawItem = Record<string, unknown>;
 // instead of rejected. Extra item fields: Atom's <id>/<updated>/<published>, RSS 1.0's dc:date.
 const parser: Parser<Record<string, unknown>, RawItem> = new Parser({
   defaultRSS: 2,
-  customFields: { item: ["id", "updated", "published", "description"] },
+  customFields: { feed: ["ttl"], item: ["id", "updated", "published", "description"] },
 });
 
 /** xml2js gives strings, `{_: text, $: attrs}` objects or arrays of them; we want text. */
@@ -105,6 +107,7 @@ async function attempt(text: string): Promise<ParsedFeed> {
     link: textOf(output.link),
     items: (output.items as RawItem[]).map(toItem),
     repairs: [],
+    ttl: textOf(output.ttl),
   };
 }
 

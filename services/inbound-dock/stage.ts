@@ -21,6 +21,9 @@ export function ingestOptionsFromConfig(config: Config): IngestOptions {
     concurrency: inbound.concurrency,
     budgetMs: inbound.budgetMs,
     feedIntervalMs: inbound.feedIntervalMs,
+    pollFloorMs: inbound.pollFloorMs,
+    pollCeilingMs: inbound.pollCeilingMs,
+    hostSpacingMs: inbound.hostSpacingMs,
     backoffBaseMs: inbound.backoffBaseMs,
     backoffMaxMs: inbound.backoffMaxMs,
     // Longer than any one feed can take, so a live run never loses its claim to another run.
@@ -30,11 +33,22 @@ export function ingestOptionsFromConfig(config: Config): IngestOptions {
   };
 }
 
-/** inbound-dock on a timer: every minute locally, an EventBridge schedule on AWS. */
+/**
+ * The local runtime's inbound-dock tick: a run claims only the feeds that are due, so a tick
+ * with nothing due costs two small queries. At the default poll floor (OPS_INBOUND_POLL_FLOOR_MS,
+ * 10 s) a feed set faster than once a minute is reached on its slot.
+ */
+export const LOCAL_TICK_MS = 10_000;
+
+/**
+ * inbound-dock on a timer: an EventBridge schedule every minute on AWS (the stage table), every
+ * LOCAL_TICK_MS locally. Each feed is fetched at its own interval (schedule.ts) whatever the tick.
+ */
 export const inboundDockStage: ScheduledStage = {
   name: STAGE_NAME,
   kind: "scheduled",
   intervalMs: intervalMsOf("inbound-dock"),
+  localIntervalMs: LOCAL_TICK_MS,
   async run(context) {
     if (context.config.inbound.contact === PLACEHOLDER_CONTACT && !warnedAboutContact) {
       warnedAboutContact = true;

@@ -14,7 +14,17 @@ export const claimedFeedRow = z.object({
   consecutive_failures: z.number(),
   /** When the feed was due (its schedule slot), null for a new feed (due since -infinity). */
   due_at: z.number().nullable(),
+  /** feeds.poll_interval_ms: the operator's interval for this feed, null for the default. */
+  poll_interval_override_ms: z.number().nullable(),
+  /** The <ttl> the last body declared, ms (a 304 carries no body: this is remembered). */
+  feed_ttl_ms: z.number().nullable(),
 });
+
+/** The interval the next fetch was scheduled with, and why (schedule.ts), kept in feed_state. */
+export interface PollRecord {
+  intervalMs: number;
+  source: string;
+}
 export type ClaimedFeed = z.infer<typeof claimedFeedRow>;
 
 /**
@@ -55,7 +65,8 @@ export async function claimDueFeed(
       FOR UPDATE OF s2 SKIP LOCKED) due
     WHERE f.id = s.feed_id AND s.feed_id = due.feed_id
     RETURNING f.id, f.url, f.name, s.etag, s.last_modified, s.consecutive_failures,
-      CASE WHEN isfinite(due.next_fetch_at) THEN due.next_fetch_at END AS due_at`);
+      CASE WHEN isfinite(due.next_fetch_at) THEN due.next_fetch_at END AS due_at,
+      f.poll_interval_ms AS poll_interval_override_ms, s.feed_ttl_ms`);
 }
 
 /**
@@ -83,10 +94,11 @@ export async function markCutFeeds(
 export async function recordNotModified(
   db: CommonQueryMethods,
   feedId: number,
-  state: { now: Date; nextFetchAt: Date; validators: Validators },
+  state: { now: Date; nextFetchAt: Date; validators: Validators; poll: PollRecord },
 ): Promise<void> {
   await db.query(sql.unsafe`
     UPDATE feed_state SET
+      poll_interval_ms = ${state.poll.intervalMs}, poll_interval_source = ${state.poll.source},
       etag = ${state.validators.etag}, last_modified = ${state.validators.lastModified},
       last_fetched_at = ${sql.timestamp(state.now)}, last_status = 304,
       last_success_at = ${sql.timestamp(state.now)}, consecutive_failures = 0,
@@ -128,6 +140,9 @@ export async function storeItems(
     status: number;
     validators: Validators;
     itemsSeen: number;
+    poll: PollRecord;
+    /** The body's <ttl>, ms; null when it declared none (the remembered one is cleared). */
+    ttlMs: number | null;
   },
 ): Promise<number> {
   return db.transaction(async (tx) => {
@@ -149,6 +164,8 @@ export async function storeItems(
         last_success_at = ${sql.timestamp(state.now)}, consecutive_failures = 0,
         next_fetch_at = ${sql.timestamp(state.nextFetchAt)},
         items_seen_last = ${state.itemsSeen}, items_new_last = ${inserted},
+        feed_ttl_ms = ${state.ttlMs}, poll_interval_ms = ${state.poll.intervalMs},
+        poll_interval_source = ${state.poll.source},
         updated_at = ${sql.timestamp(state.now)}
       WHERE feed_id = ${feedId}`);
     return inserted;

@@ -75,6 +75,29 @@ describe("local runtime", () => {
     assert.ok(runs >= 3, `an hourly stage compressed to 20 ms ran ${runs} times in 400 ms`);
   });
 
+  it("ticks a stage at its localIntervalMs locally while its stage-table interval stays the AWS one", async () => {
+    let runs = 0;
+    const fastLocally: StageDefinition = {
+      name: "fast-locally",
+      kind: "scheduled",
+      intervalMs: 3_600_000,
+      localIntervalMs: 20,
+      async run() {
+        runs += 1;
+        return { runs };
+      },
+    };
+    const runtime = startLocalRuntime({
+      stages: [fastLocally],
+      context: context(),
+      logger: silentLogger(),
+      shutdownGraceMs: 5_000,
+    });
+    await delay(400);
+    await runtime.stop();
+    assert.ok(runs >= 3, `a stage with a 20 ms local tick ran ${runs} times in 400 ms`);
+  });
+
   it("records each run's success or failure as the stage's heartbeat", async () => {
     let calls = 0;
     const flaky: StageDefinition = {

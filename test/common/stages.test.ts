@@ -33,6 +33,14 @@ describe("the stage table (services/common/stages.ts)", () => {
         assert.equal(stage.intervalMs, SLOT_CHECK_INTERVAL_MS);
       } else if (stage.kind === "scheduled") {
         assert.deepEqual(spec.cadence, { kind: "every", intervalMs: stage.intervalMs }, stage.name);
+        // A faster local tick (inbound-dock's, for feeds polled faster than once a minute) never
+        // changes the table's cadence, which is the AWS schedule; it may only be faster.
+        if (stage.localIntervalMs !== undefined) {
+          assert.ok(
+            stage.localIntervalMs < stage.intervalMs,
+            `${stage.name}: local tick slower than its table cadence`,
+          );
+        }
       } else {
         assert.equal(spec.cadence.kind, "always-on", stage.name);
       }

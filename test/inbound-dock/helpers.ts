@@ -62,6 +62,10 @@ export const TEST_INGEST: IngestOptions = {
   concurrency: 3,
   budgetMs: 20_000,
   feedIntervalMs: 60_000,
+  pollFloorMs: 10_000,
+  pollCeilingMs: 3_600_000,
+  // Off by default (every test server is 127.0.0.1); the politeness tests set it.
+  hostSpacingMs: 0,
   backoffBaseMs: 60_000,
   backoffMaxMs: 3_600_000,
   leaseMs: 120_000,

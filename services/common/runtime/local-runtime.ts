@@ -83,7 +83,8 @@ const LOOP_RESTART_BACKOFF_MS = [1_000, 2_000, 5_000, 15_000, 30_000];
 export function startLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
   const controller = new AbortController();
   const { signal } = controller;
-  const intervalFor = options.intervalFor ?? ((stage: ScheduledStage) => stage.intervalMs);
+  const intervalFor =
+    options.intervalFor ?? ((stage: ScheduledStage) => stage.localIntervalMs ?? stage.intervalMs);
   const contextFor = (stage: StageDefinition): StageContext => ({
     ...options.context,
     logger: options.logger.child({ stage: stage.name }),

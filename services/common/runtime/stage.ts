@@ -25,6 +25,12 @@ export interface ScheduledStage {
   readonly name: string;
   readonly kind: "scheduled";
   readonly intervalMs: number;
+  /**
+   * The local runtime's tick when it differs from the stage table's cadence (`intervalMs`, the
+   * AWS schedule): inbound-dock ticks every 10 s locally so feeds polled faster than once a
+   * minute are reached on their slot. Unset: `intervalMs`.
+   */
+  readonly localIntervalMs?: number;
   /** One run; its result is logged and kept in the heartbeat's details. */
   run(context: StageContext): Promise<Record<string, unknown> | undefined>;
 }
