@@ -38,7 +38,9 @@ class Terminal {
       "50",
       "-s",
       "t",
-      `cd '${ROOT}' && env ${exports} ${command}; echo "EXIT=$?" > '${this.exitFile}'; sleep 60`,
+      // -u DATABASE_URL: the tmux server inherits this process's environment, and a suite run with
+      // DATABASE_URL (CI's second pass) must not point a spawned `opsctl dev` at the shared database.
+      `cd '${ROOT}' && env -u DATABASE_URL ${exports} ${command}; echo "EXIT=$?" > '${this.exitFile}'; sleep 60`,
     );
     assert.equal(started.status, 0, started.stderr);
   }
