@@ -244,3 +244,29 @@ export async function insertRecommendations(
   }
   return inserted;
 }
+
+/** Records an event-driven evaluation (its decision time and tickers), in the caller's transaction. */
+export async function insertEvaluation(
+  tx: Pick<CommonQueryMethods, "query">,
+  evaluation: { asOf: Date; tickers: readonly string[] | null; wakeups: number },
+): Promise<void> {
+  await tx.query(sql.unsafe`
+    INSERT INTO dispatch_engine_evaluations (as_of, tickers, wakeups)
+    VALUES (${sql.timestamp(evaluation.asOf)},
+            ${evaluation.tickers === null ? null : sql.array(evaluation.tickers, "text")},
+            ${evaluation.wakeups})`);
+}
+
+const evaluationRow = z.object({ as_of: z.number(), tickers: z.array(z.string()).nullable() });
+
+/** The event-driven evaluations in [from, to], in decision-time order (replay's extra instants). */
+export async function selectEvaluations(
+  db: Pick<CommonQueryMethods, "any">,
+  range: { from: Date; to: Date },
+): Promise<readonly { asOf: Date; tickers: readonly string[] | null }[]> {
+  const rows = await db.any(sql.type(evaluationRow)`
+    SELECT as_of, tickers FROM dispatch_engine_evaluations
+    WHERE as_of >= ${sql.timestamp(range.from)} AND as_of <= ${sql.timestamp(range.to)}
+    ORDER BY as_of, id`);
+  return rows.map((row) => ({ asOf: new Date(row.as_of), tickers: row.tickers }));
+}
