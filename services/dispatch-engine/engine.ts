@@ -84,7 +84,9 @@ export interface DispatchEngineResult extends Record<string, unknown> {
 export async function runDispatchEngine(deps: DispatchEngineDeps): Promise<DispatchEngineResult> {
   const asOf = tickAt(deps.clock.now());
   const evaluation = await evaluateTick(deps.db, asOf, deps.params);
-  const inserted = await deps.db.transaction((tx) => insertRecommendations(tx, evaluation.signals));
+  const inserted = await deps.db.transaction((tx) =>
+    insertRecommendations(tx, evaluation.signals, deps.clock.now()),
+  );
   for (const row of inserted) {
     deps.logger.info({ recommendationId: row.id, ticker: row.ticker, side: row.side }, "recommendation made");
   }
@@ -122,7 +124,7 @@ export async function runEventEvaluation(
   const evaluation = await evaluateTick(deps.db, asOf, deps.params, work.tickers);
   const inserted = await deps.db.transaction(async (tx) => {
     await insertEvaluation(tx, { asOf, tickers: work.tickers, wakeups: work.wakeups });
-    return insertRecommendations(tx, evaluation.signals);
+    return insertRecommendations(tx, evaluation.signals, deps.clock.now());
   });
   for (const row of inserted) {
     deps.logger.info(

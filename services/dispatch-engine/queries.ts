@@ -199,12 +199,16 @@ export type InsertedRecommendation = z.infer<typeof insertedRow>;
 export async function insertRecommendations(
   tx: DatabaseTransactionConnection,
   recommendations: readonly Recommendation[],
+  /** When the engine made them (its injected clock): the latency report's "recommended" stamp. */
+  madeAt?: Date,
 ): Promise<readonly InsertedRecommendation[]> {
   if (recommendations.length === 0) return [];
+  const createdAt = madeAt ? sql.timestamp(madeAt) : sql.fragment`now()`;
   const inserted = await tx.any(sql.type(insertedRow)`
     INSERT INTO dispatch_recommendations
-      (ticker, side, as_of, cooldown_until, rule_version, sentiment, event_count, close, sma20, threshold, inputs)
-    SELECT * FROM ${sql.unnest(
+      (ticker, side, as_of, cooldown_until, rule_version, sentiment, event_count, close, sma20, threshold, inputs,
+       created_at)
+    SELECT *, ${createdAt} FROM ${sql.unnest(
       recommendations.map((r) => [
         r.ticker,
         r.side,
