@@ -117,7 +117,10 @@ async function seed(pool: DatabasePool): Promise<void> {
     INSERT INTO lane_telemetry (ticker, ts, open, high, low, close, volume, source)
     SELECT t, ts, c, c, c, c, 1000, 'bench' FROM ${sql.unnest(rows, ["text", "timestamptz", "float8"])} AS x(t, ts, c)`);
   await addFeed(pool, { url: feedUrl, name: "bench wire" });
-  await postgresParameterStore(pool).set("watchlist", TICKERS, { changedBy: "bench", reason: "latency benchmark tickers" });
+  await postgresParameterStore(pool).set("watchlist", TICKERS, {
+    changedBy: "bench",
+    reason: "latency benchmark tickers",
+  });
 }
 
 interface Configuration {
