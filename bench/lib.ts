@@ -92,7 +92,7 @@ export interface BenchDatabase {
  * A migrated, empty database for one benchmark: on DATABASE_URL's server (a fresh database
  * created there) or on an embedded server in a temporary folder, removed afterwards.
  */
-export async function benchDatabase(poolSize = 10): Promise<BenchDatabase> {
+export async function benchDatabase(poolSize = 10, suffix = ""): Promise<BenchDatabase> {
   let adminUrl = process.env.DATABASE_URL;
   let stopServer: (() => Promise<void>) | undefined;
   if (!adminUrl) {
@@ -106,7 +106,8 @@ export async function benchDatabase(poolSize = 10): Promise<BenchDatabase> {
     };
   }
   const { default: pg } = await import("pg");
-  const name = `ops_bench_${process.pid}`;
+  // A suffix lets one benchmark hold several databases at once (bench/latency.bench.ts).
+  const name = `ops_bench_${process.pid}${suffix}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

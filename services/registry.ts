@@ -22,6 +22,7 @@ export async function loadStages(): Promise<StageDefinition[]> {
     sortation.sortationStage,
     laneTelemetry.laneTelemetryStage(),
     dispatchEngine.dispatchEngineStage(),
+    dispatchEngine.dispatchEngineEventsStage(),
     dispatcher.dispatcherStage(),
     watchdog.watchdogStage,
     backup.backupStage,

@@ -9,6 +9,7 @@ import type { Clock } from "../../services/common/clock.ts";
 import { ConfigError, describeCause, OperatorError } from "../../services/common/errors.ts";
 import { ssmParameterStore } from "../../services/common/params/ssm.ts";
 import type { ParameterStore } from "../../services/common/params/store.ts";
+import type { LatencyReport } from "../../services/ops/latency.ts";
 import type { OpsRequest, OpsResponse } from "../../services/ops-api/operations.ts";
 import { awsClientConfig } from "./aws-config.ts";
 import type { AuditLine, BackupLine, FeedRow, OpsBackend, ReplayReport } from "./backend.ts";
@@ -123,6 +124,7 @@ export async function openAwsBackend(context: CliContext, clock: Clock): Promise
         since: query.since?.toISOString(),
       }),
     explainRecommendation: (id) => api.invoke({ op: "recs.show", id }),
+    latency: (since) => api.invoke<LatencyReport>({ op: "latency.report", since: since.toISOString() }),
     params: () => store,
     paramAudit: (limit) => api.invoke<AuditLine[]>({ op: "params.audit.list", limit }),
     listFeeds: () => api.invoke<FeedRow[]>({ op: "feeds.list" }),

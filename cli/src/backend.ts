@@ -4,6 +4,7 @@ import { OperatorError } from "../../services/common/errors.ts";
 import type { ParameterStore } from "../../services/common/params/store.ts";
 import type { BackupLine } from "../../services/ops/backup.ts";
 import type { FeedChange, FeedRow, NewFeed } from "../../services/ops/feeds.ts";
+import type { LatencyReport } from "../../services/ops/latency.ts";
 import type { AuditLine } from "../../services/ops/params.ts";
 import type {
   ListRecommendationsQuery,
@@ -45,6 +46,8 @@ export interface OpsBackend {
   /** The rule over stored history with the target's stored parameters. @throws OperatorError REPLAY_RANGE. */
   replay(query: ReplayQuery): Promise<ReplayReport>;
   listBackups(limit: number): Promise<BackupLine[]>;
+  /** p50 / p95 / max per hop over recommendations made since `since` (services/ops/latency.ts). */
+  latency(since: Date): Promise<LatencyReport>;
   close(): Promise<void>;
 }
 
@@ -157,6 +160,10 @@ async function openLocalBackend(
         const ruleParams = ops.replayParams(await rawStore.getAll(), query.threshold);
         return ops.replayRecommendations(pool, { from: query.from, to: query.to, params: ruleParams });
       }),
+    latency: (since) =>
+      explainMissingTables(async () =>
+        (await import("../../services/ops/latency.ts")).latencyReport(pool, since),
+      ),
     listBackups: (limit) =>
       explainMissingTables(async () =>
         (await import("../../services/ops/backup.ts")).listBackupLines(pool, limit),

@@ -6,6 +6,7 @@ import { devCommand } from "./commands/dev.ts";
 import { dryRunCommand } from "./commands/dry-run.ts";
 import { feedsCommand } from "./commands/feeds.ts";
 import { killSwitchCommand } from "./commands/kill-switch.ts";
+import { latencyCommand } from "./commands/latency.ts";
 import { logsCommand } from "./commands/logs.ts";
 import { migrateCommand } from "./commands/migrate.ts";
 import { paramsCommand } from "./commands/params.ts";
@@ -38,6 +39,7 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
     devCommand(),
     statusCommand(),
     recsCommand(),
+    latencyCommand(),
     dryRunCommand(),
     killSwitchCommand(),
     paramsCommand(),

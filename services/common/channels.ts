@@ -9,3 +9,14 @@ export const INBOUND_EVENTS_CHANNEL = "ops_inbound_events";
 
 /** dispatch-engine → dispatcher; payload the new recommendation's id. */
 export const RECOMMENDATIONS_CHANNEL = "ops_recommendations";
+
+/**
+ * sortation → dispatch-engine's event loop, sent in the transaction that completes a batch (so
+ * delivered at commit, never before the rows are visible). Payload: the batch's distinct tickers,
+ * space-joined (tickers never contain spaces); an empty payload means "every ticker", sent when
+ * the list would not fit in a NOTIFY payload (under 8,000 bytes).
+ */
+export const CLASSIFIED_EVENTS_CHANNEL = "ops_classified_events";
+
+/** Longest ticker list sent in one `CLASSIFIED_EVENTS_CHANNEL` payload, bytes. */
+export const CLASSIFIED_EVENTS_MAX_PAYLOAD_BYTES = 7_000;

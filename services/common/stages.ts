@@ -96,6 +96,15 @@ export const STAGE_TABLE = {
     freshness: { signals: { success: after(15 * MINUTE, 30 * MINUTE) }, missingLevel: "WARN" },
     watched: true,
   },
+  // Locally always on: woken by sortation's NOTIFY, it evaluates the classified tickers at once
+  // (the 5-minute run above stays as the sweep). On AWS there is no such process (sortation
+  // invokes the engine's function instead), so it is not watched and never seen is OK: a dead
+  // loop only makes decisions wait for the sweep, which is watched.
+  "dispatch-engine-events": {
+    cadence: { kind: "always-on", beatMs: 1 * MINUTE },
+    freshness: { signals: { heartbeat: after(3 * MINUTE, 10 * MINUTE) }, missingLevel: "OK" },
+    watched: false,
+  },
   dispatcher: {
     cadence: { kind: "always-on", beatMs: 1 * MINUTE },
     freshness: { signals: { heartbeat: after(3 * MINUTE, 10 * MINUTE) }, missingLevel: "WARN" },

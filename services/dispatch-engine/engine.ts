@@ -2,7 +2,7 @@ import type { Clock } from "../common/clock.ts";
 import type { CommonQueryMethods, DatabasePool } from "../common/db.ts";
 import type { Logger } from "../common/logger.ts";
 import type { Params } from "../common/params/definitions.ts";
-import { insertRecommendations, selectSnapshots } from "./queries.ts";
+import { insertEvaluation, insertRecommendations, selectSnapshots } from "./queries.ts";
 import {
   decide,
   type NoSignalReason,
@@ -41,8 +41,9 @@ export async function evaluateTick(
   db: Pick<CommonQueryMethods, "any">,
   asOf: Date,
   params: RuleParams,
+  onlyTickers?: readonly string[] | null,
 ): Promise<TickEvaluation> {
-  const snapshots = await selectSnapshots(db, { asOf, params });
+  const snapshots = await selectSnapshots(db, { asOf, params, ...(onlyTickers ? { onlyTickers } : {}) });
   const signals: Recommendation[] = [];
   const skipped: Partial<Record<NoSignalReason, number>> = {};
   for (const snapshot of snapshots) {
@@ -83,12 +84,58 @@ export interface DispatchEngineResult extends Record<string, unknown> {
 export async function runDispatchEngine(deps: DispatchEngineDeps): Promise<DispatchEngineResult> {
   const asOf = tickAt(deps.clock.now());
   const evaluation = await evaluateTick(deps.db, asOf, deps.params);
-  const inserted = await deps.db.transaction((tx) => insertRecommendations(tx, evaluation.signals));
+  const inserted = await deps.db.transaction((tx) =>
+    insertRecommendations(tx, evaluation.signals, deps.clock.now()),
+  );
   for (const row of inserted) {
     deps.logger.info({ recommendationId: row.id, ticker: row.ticker, side: row.side }, "recommendation made");
   }
   return {
     asOf: asOf.toISOString(),
+    tickers: evaluation.snapshots.length,
+    signals: evaluation.signals.length,
+    inserted: inserted.length,
+    cooledDown: evaluation.signals.length - inserted.length,
+    skipped: evaluation.skipped,
+    ids: inserted.map((row) => row.id),
+  };
+}
+
+export interface EventEvaluationResult extends DispatchEngineResult {
+  /** The evaluated tickers; null: every ticker with news in the window. */
+  only: readonly string[] | null;
+  wakeups: number;
+}
+
+/**
+ * One event-driven run (the engine's local loop, woken by sortation's NOTIFY): the rule at the
+ * clock's exact now, not at a 5-minute boundary, for the notified tickers only. The decision
+ * time and the tickers are stored (dispatch_engine_evaluations) in the same transaction as the
+ * recommendations, so replay evaluates at exactly that time and reproduces them; the cooldown
+ * is the same exclusion constraint as the sweep's, so an event decision and a later tick never
+ * double a signal.
+ * @throws database errors only.
+ */
+export async function runEventEvaluation(
+  deps: DispatchEngineDeps,
+  work: { tickers: readonly string[] | null; wakeups: number },
+): Promise<EventEvaluationResult> {
+  const asOf = deps.clock.now();
+  const evaluation = await evaluateTick(deps.db, asOf, deps.params, work.tickers);
+  const inserted = await deps.db.transaction(async (tx) => {
+    await insertEvaluation(tx, { asOf, tickers: work.tickers, wakeups: work.wakeups });
+    return insertRecommendations(tx, evaluation.signals, deps.clock.now());
+  });
+  for (const row of inserted) {
+    deps.logger.info(
+      { recommendationId: row.id, ticker: row.ticker, side: row.side, trigger: "event" },
+      "recommendation made",
+    );
+  }
+  return {
+    asOf: asOf.toISOString(),
+    only: work.tickers,
+    wakeups: work.wakeups,
     tickers: evaluation.snapshots.length,
     signals: evaluation.signals.length,
     inserted: inserted.length,

@@ -199,12 +199,16 @@ export type InsertedRecommendation = z.infer<typeof insertedRow>;
 export async function insertRecommendations(
   tx: DatabaseTransactionConnection,
   recommendations: readonly Recommendation[],
+  /** When the engine made them (its injected clock): the latency report's "recommended" stamp. */
+  madeAt?: Date,
 ): Promise<readonly InsertedRecommendation[]> {
   if (recommendations.length === 0) return [];
+  const createdAt = madeAt ? sql.timestamp(madeAt) : sql.fragment`now()`;
   const inserted = await tx.any(sql.type(insertedRow)`
     INSERT INTO dispatch_recommendations
-      (ticker, side, as_of, cooldown_until, rule_version, sentiment, event_count, close, sma20, threshold, inputs)
-    SELECT * FROM ${sql.unnest(
+      (ticker, side, as_of, cooldown_until, rule_version, sentiment, event_count, close, sma20, threshold, inputs,
+       created_at)
+    SELECT *, ${createdAt} FROM ${sql.unnest(
       recommendations.map((r) => [
         r.ticker,
         r.side,
@@ -243,4 +247,30 @@ export async function insertRecommendations(
       )}::bigint[]) AS id`);
   }
   return inserted;
+}
+
+/** Records an event-driven evaluation (its decision time and tickers), in the caller's transaction. */
+export async function insertEvaluation(
+  tx: Pick<CommonQueryMethods, "query">,
+  evaluation: { asOf: Date; tickers: readonly string[] | null; wakeups: number },
+): Promise<void> {
+  await tx.query(sql.unsafe`
+    INSERT INTO dispatch_engine_evaluations (as_of, tickers, wakeups)
+    VALUES (${sql.timestamp(evaluation.asOf)},
+            ${evaluation.tickers === null ? null : sql.array(evaluation.tickers, "text")},
+            ${evaluation.wakeups})`);
+}
+
+const evaluationRow = z.object({ as_of: z.number(), tickers: z.array(z.string()).nullable() });
+
+/** The event-driven evaluations in [from, to], in decision-time order (replay's extra instants). */
+export async function selectEvaluations(
+  db: Pick<CommonQueryMethods, "any">,
+  range: { from: Date; to: Date },
+): Promise<readonly { asOf: Date; tickers: readonly string[] | null }[]> {
+  const rows = await db.any(sql.type(evaluationRow)`
+    SELECT as_of, tickers FROM dispatch_engine_evaluations
+    WHERE as_of >= ${sql.timestamp(range.from)} AND as_of <= ${sql.timestamp(range.to)}
+    ORDER BY as_of, id`);
+  return rows.map((row) => ({ asOf: new Date(row.as_of), tickers: row.tickers }));
 }

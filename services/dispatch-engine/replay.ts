@@ -1,6 +1,7 @@
 import type { CommonQueryMethods } from "../common/db.ts";
 import { OperatorError } from "../common/errors.ts";
 import { evaluateTick } from "./engine.ts";
+import { selectEvaluations } from "./queries.ts";
 import { type Recommendation, type RuleParams, TICK_MS } from "./rule.ts";
 
 export interface ReplayOptions {
@@ -15,13 +16,16 @@ export interface ReplayResult {
   from: string;
   to: string;
   ticks: number;
+  /** Stored event-driven evaluations replayed at their own decision times. */
+  events: number;
   recommendations: Recommendation[];
   /** Signals the in-memory cooldown suppressed. */
   cooledDown: number;
 }
 
 /**
- * The live rule over stored history at every 5-minute tick in [from, to], each as of that tick
+ * The live rule over stored history at every 5-minute tick in [from, to], and at every stored
+ * event-driven evaluation in it (dispatch_engine_evaluations: its decision time, its tickers), each as of that instant
  * (only events ingested and classified, and candles closed, by then), with the cooldown kept in
  * memory exactly as the exclusion constraint keeps it: a signal is dropped when
  * [as_of, as_of + cooldown) overlaps an earlier kept one of the same ticker and side. Writes
@@ -46,11 +50,19 @@ export async function replay(
       hint: "replay a shorter range, or several ranges one after another",
     });
   }
+  // The live engine's decision instants: every 5-minute tick (the sweep, all tickers) and every
+  // stored event-driven evaluation in the range (its own time, its own tickers), in time order.
+  // A tick and an event at the same instant: the tick first, as one sorted order either way.
+  const instants: { at: number; tickers: readonly string[] | null }[] = [];
+  for (let at = first; at <= last; at += TICK_MS) instants.push({ at, tickers: null });
+  const events = await selectEvaluations(db, { from: options.from, to: options.to });
+  for (const event of events) instants.push({ at: event.asOf.getTime(), tickers: event.tickers });
+  instants.sort((a, b) => a.at - b.at || (a.tickers === null ? 0 : 1) - (b.tickers === null ? 0 : 1));
   const cooldownEnds = new Map<string, number>();
   const recommendations: Recommendation[] = [];
   let cooledDown = 0;
-  for (let at = first; at <= last; at += TICK_MS) {
-    const evaluation = await evaluateTick(db, new Date(at), options.params);
+  for (const { at, tickers } of instants) {
+    const evaluation = await evaluateTick(db, new Date(at), options.params, tickers);
     for (const signal of evaluation.signals) {
       const key = `${signal.ticker}\u0000${signal.side}`;
       if ((cooldownEnds.get(key) ?? Number.NEGATIVE_INFINITY) > at) {
@@ -65,6 +77,7 @@ export async function replay(
     from: new Date(first).toISOString(),
     to: new Date(last).toISOString(),
     ticks,
+    events: events.length,
     recommendations,
     cooledDown,
   };

@@ -1,8 +1,11 @@
-import type { ScheduledStage } from "../common/runtime/stage.ts";
-import { intervalMsOf } from "../common/stages.ts";
+import { CLASSIFIED_EVENTS_CHANNEL } from "../common/channels.ts";
+import type { LoopStage, ScheduledStage } from "../common/runtime/stage.ts";
+import { listenForWakeups } from "../common/runtime/wakeups.ts";
+import { intervalMsOf, STAGE_TABLE } from "../common/stages.ts";
 import { ruleParamsFrom, runDispatchEngine } from "./engine.ts";
+import { runEngineEvents, TickerCoalescer } from "./events.ts";
 
-/** The dispatch-engine stage: every 5 minutes, the rule at the current tick. */
+/** The dispatch-engine stage: every 5 minutes, the rule at the current tick (the sweep). */
 export function dispatchEngineStage(): ScheduledStage {
   return {
     name: "dispatch-engine",
@@ -11,6 +14,56 @@ export function dispatchEngineStage(): ScheduledStage {
     async run(ctx) {
       const params = ruleParamsFrom(await ctx.params.getAll());
       return runDispatchEngine({ db: ctx.db, clock: ctx.clock, logger: ctx.logger, params });
+    },
+  };
+}
+
+/** Shortest gap between two event-driven runs, ms (a NOTIFY storm is at most 4 runs a second). */
+export const EVENT_MIN_RUN_GAP_MS = 250;
+/** Past this many pending tickers one run evaluates every ticker with news. */
+export const EVENT_MAX_TICKERS = 500;
+
+/**
+ * The engine's event-driven loop, locally always on: LISTEN on sortation's classified-events
+ * channel and evaluate the notified tickers at once (events.ts). On AWS the sortation service
+ * invokes the engine's function for them instead (docs/dispatch-engine.md).
+ */
+export function dispatchEngineEventsStage(): LoopStage {
+  return {
+    name: "dispatch-engine-events",
+    kind: "loop",
+    async run(ctx) {
+      const coalescer = new TickerCoalescer(EVENT_MAX_TICKERS);
+      const wakeups = await listenForWakeups({
+        connectionString: ctx.db.configuration.connectionUri,
+        channel: CLASSIFIED_EVENTS_CHANNEL,
+        logger: ctx.logger,
+        applicationName: "ops-engine-listen",
+        onNotification: (payload) => coalescer.add(payload),
+      });
+      const refreshParams = async () => ruleParamsFrom(await ctx.params.getAll());
+      try {
+        await runEngineEvents(
+          {
+            db: ctx.db,
+            clock: ctx.clock,
+            logger: ctx.logger,
+            params: await refreshParams(),
+            refreshParams,
+            instance: ctx.instance,
+          },
+          coalescer,
+          wakeups,
+          {
+            minRunGapMs: EVENT_MIN_RUN_GAP_MS,
+            pollIntervalMs: STAGE_TABLE["dispatch-engine-events"].cadence.beatMs,
+          },
+          ctx.signal,
+          { heartbeatStage: "dispatch-engine-events" },
+        );
+      } finally {
+        await wakeups.close();
+      }
     },
   };
 }

@@ -5,6 +5,7 @@ import { OperatorError } from "../common/errors.ts";
 import { recordParamAudit } from "../common/params/postgres.ts";
 import { listBackupLines } from "../ops/backup.ts";
 import { addFeed, changeFeed, FEED_CHANGES, listFeeds } from "../ops/feeds.ts";
+import { latencyReport } from "../ops/latency.ts";
 import { listAuditLines } from "../ops/params.ts";
 import { explainRecommendation, listRecommendations, RECOMMENDATION_STATUSES } from "../ops/recs.ts";
 import { replayRecommendations } from "../ops/replay.ts";
@@ -34,6 +35,7 @@ export const opsRequestSchema = z.discriminatedUnion("op", [
     limit: z.number().int().min(1).max(10_000),
   }),
   z.object({ op: z.literal("recs.show"), id: z.number().int().positive() }),
+  z.object({ op: z.literal("latency.report"), since: z.iso.datetime() }),
   z.object({ op: z.literal("params.audit.list"), limit: z.number().int().min(1).max(1_000) }),
   z.object({
     op: z.literal("params.audit.record"),
@@ -130,6 +132,8 @@ export async function runOperation(
       });
     case "recs.show":
       return explainRecommendation(db, request.id);
+    case "latency.report":
+      return latencyReport(db, new Date(request.since));
     case "params.audit.list":
       return listAuditLines(db, request.limit);
     case "params.audit.record":

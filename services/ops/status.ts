@@ -3,7 +3,7 @@ import { type CommonQueryMethods, sql } from "../common/db.ts";
 import { type Level, worstLevel } from "../common/health.ts";
 import { listHeartbeats } from "../common/heartbeats.ts";
 import { EXCHANGE_TIME_ZONE } from "../common/market-calendar.ts";
-import type { Params } from "../common/params/definitions.ts";
+import { defaultParams, type Params } from "../common/params/definitions.ts";
 import {
   STAGE_NAMES,
   STAGE_TABLE,
@@ -285,7 +285,7 @@ const isWatched = (stage: string): stage is WatchedStage =>
  */
 export function evaluateHealth(
   snapshot: StatusSnapshot,
-  params: Pick<Params, "kill-switch" | "dry-run">,
+  params: Pick<Params, "kill-switch" | "dry-run"> & Partial<Pick<Params, "latency-alert-seconds">>,
   now: Date,
   freshness: Readonly<Record<WatchedStage, StageFreshness>> = DEFAULT_FRESHNESS,
 ): HealthReport {
@@ -323,7 +323,11 @@ export function evaluateHealth(
     };
   });
 
-  const checks: Check[] = evaluateChecks(snapshot.observations, freshness, now)
+  // The latency line is the headline figure (stored → decided p95, last hour; `opsctl latency` has every hop).
+  const latencyAlertSeconds = params["latency-alert-seconds"] ?? defaultParams()["latency-alert-seconds"];
+  const checks: Check[] = evaluateChecks(snapshot.observations, freshness, now, {
+    latencyAlertMs: latencyAlertSeconds * 1_000,
+  })
     .filter((result) => result.kind !== "freshness")
     .map((result) => ({
       key: result.key,

@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { CLASSIFIED_EVENTS_CHANNEL, CLASSIFIED_EVENTS_MAX_PAYLOAD_BYTES } from "../common/channels.ts";
 import { type CommonQueryMethods, type DatabasePool, sql } from "../common/db.ts";
 import type { TickerEvidence } from "./tickers.ts";
 
@@ -153,6 +154,21 @@ export async function completeBatch(
           claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL
       WHERE id = ANY(${sql.array(ids, "int8")}) AND processed_at IS NULL
     `);
+    if (inserted.length > 0) {
+      // The engine's event loop evaluates these tickers at once (delivered at commit).
+      await tx.query(sql.unsafe`
+        SELECT pg_notify(${CLASSIFIED_EVENTS_CHANNEL},
+          CASE WHEN octet_length(list) <= ${CLASSIFIED_EVENTS_MAX_PAYLOAD_BYTES} THEN list ELSE '' END)
+        FROM (
+          SELECT string_agg(DISTINCT t.ticker, ' ' ORDER BY t.ticker) AS list
+          FROM inbound_events_classified c CROSS JOIN LATERAL unnest(c.tickers) AS t(ticker)
+          WHERE c.raw_id = ANY(${sql.array(
+            inserted.map((row) => row.raw_id),
+            "int8",
+          )})
+        ) AS batch
+        WHERE list IS NOT NULL`);
+    }
     return inserted.length;
   });
 }

@@ -25,9 +25,41 @@ export interface Observations {
   quarantinedBars: { lastHour: number; open: number };
   /** Classified rows per label: the last 24 h, and the 7 days before them. */
   labels: { lastDay: Readonly<Record<string, number>>; week: Readonly<Record<string, number>> };
+  /**
+   * p95 from a headline stored to the dispatcher's decision over the last hour's recommendations
+   * (services/common/latency.ts); absent: not observed (a test's hand-made observations).
+   */
+  latency?: { storedToDecidedP95Ms: number | null; count: number };
 }
 
-export type CheckKind = "freshness" | "backlog" | "feeds" | "runs" | "drift";
+/** Options of `evaluateChecks` that come from the parameter store. */
+export interface CheckOptions {
+  /** The `latency-alert-seconds` parameter, in ms: WARN above it, ERROR above 5x. */
+  latencyAlertMs?: number;
+}
+
+/**
+ * Stored → decided p95 against the `latency-alert-seconds` parameter. An hour without
+ * recommendations is OK: nothing waited.
+ */
+export function latencyCheck(latency: NonNullable<Observations["latency"]>, alertMs: number): CheckResult {
+  const p95 = latency.storedToDecidedP95Ms;
+  const level: Level = p95 === null || p95 <= alertMs ? "OK" : p95 <= 5 * alertMs ? "WARN" : "ERROR";
+  return {
+    key: "latency:stored-to-decided",
+    kind: "latency",
+    subject: "stored-to-decided",
+    level,
+    value: p95 === null ? null : p95 / 1_000,
+    count: latency.count,
+    message:
+      p95 === null
+        ? "no recommendation decided in the last hour"
+        : `p95 from headline stored to dispatcher decision ${formatDuration(p95)} over ${latency.count} recommendation(s) in the last hour (alert above ${formatDuration(alertMs)}, latency-alert-seconds)`,
+  };
+}
+
+export type CheckKind = "freshness" | "backlog" | "feeds" | "runs" | "drift" | "latency";
 
 export interface CheckResult {
   /** Stable key of the check: the unit of alert state and deduplication. */
@@ -208,6 +240,7 @@ export function evaluateChecks(
   observations: Observations,
   freshness: Readonly<Record<WatchedStage, StageFreshness>>,
   now: Date,
+  options: CheckOptions = {},
 ): CheckResult[] {
   const results: CheckResult[] = WATCHED_STAGES.map((stage) =>
     freshnessCheck(stage, freshness[stage], observations.stages[stage], now),
@@ -273,6 +306,8 @@ export function evaluateChecks(
   });
   results.push(stageFailuresCheck(observations.failingStages ?? []));
   results.push(driftCheck(observations.labels));
+  if (observations.latency && options.latencyAlertMs !== undefined)
+    results.push(latencyCheck(observations.latency, options.latencyAlertMs));
   return results;
 }
 

@@ -1,5 +1,6 @@
 import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../common/db.ts";
+import { hopOf, latencyReport } from "../common/latency.ts";
 import type { Observations } from "./checks.ts";
 import { type SignalKind, WATCHED_STAGES, type WatchedStage } from "./thresholds.ts";
 
@@ -82,6 +83,12 @@ export async function observe(db: CommonQueryMethods, now: Date): Promise<Observ
     WHERE classified_at > ${weekBefore} AND classified_at <= ${nowTs}
     GROUP BY label`);
 
+  const storedToDecided = hopOf(
+    await latencyReport(db, new Date(now.getTime() - 3_600_000)),
+    "stored",
+    "decided",
+  );
+
   const beatOf = new Map(beats.map((beat) => [beat.stage, beat]));
   const dataOf: Partial<Record<WatchedStage, number | null>> = {
     "inbound-dock": row.raw_newest,
@@ -116,5 +123,6 @@ export async function observe(db: CommonQueryMethods, now: Date): Promise<Observ
       lastDay: Object.fromEntries(labels.map((label) => [label.label, label.last_day])),
       week: Object.fromEntries(labels.map((label) => [label.label, label.week])),
     },
+    latency: { storedToDecidedP95Ms: storedToDecided?.p95Ms ?? null, count: storedToDecided?.count ?? 0 },
   };
 }

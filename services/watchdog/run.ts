@@ -17,6 +17,8 @@ export interface WatchdogDeps {
   alerts: AlertPort;
   /** Receives each EMF line (stdout in production). */
   writeMetric: (line: string) => void;
+  /** The `latency-alert-seconds` parameter in ms; absent: the latency check is not run. */
+  latencyAlertMs?: number;
 }
 
 export interface WatchdogRunResult {
@@ -142,7 +144,12 @@ async function deliver(
 export async function runWatchdog(deps: WatchdogDeps): Promise<WatchdogRunResult> {
   const now = deps.clock.now();
   const observations = await observe(deps.db, now);
-  const results = evaluateChecks(observations, deps.freshness, now);
+  const results = evaluateChecks(
+    observations,
+    deps.freshness,
+    now,
+    deps.latencyAlertMs === undefined ? {} : { latencyAlertMs: deps.latencyAlertMs },
+  );
   const transitions = await persist(deps.db, results, now);
   const { delivered, failed } = await deliver(deps.db, deps.alerts, now, deps.logger);
   for (const line of metricLines(results, now)) deps.writeMetric(line);

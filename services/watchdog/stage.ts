@@ -46,6 +46,7 @@ export const watchdogStage: ScheduledStage = {
       freshness,
       alerts,
       writeMetric,
+      latencyAlertMs: (await context.params.getAll())["latency-alert-seconds"] * 1_000,
     });
   },
 };

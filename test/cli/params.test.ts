@@ -29,6 +29,7 @@ function backendWith(store: ParameterStore, target: "local" | "aws" = "local"): 
     changeFeed: unused,
     replay: unused,
     listBackups: unused,
+    latency: unused,
     close: async () => undefined,
   };
 }

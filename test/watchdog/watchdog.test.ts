@@ -383,7 +383,8 @@ describe("the registered watchdog stage", () => {
       instance: "test",
     });
     // A fresh database: every stage is never seen (WARN), nothing waits.
-    assert.equal(result?.checks, 13); // 11, then runs:failing and backlog:quarantined-bars (issue 17)
+    // 11, then runs:failing and backlog:quarantined-bars (issue 17), latency:stored-to-decided (issue 16)
+    assert.equal(result?.checks, 14);
     assert.deepEqual(
       [...((result?.notOk as string[] | undefined) ?? [])].sort(),
       WATCHED_STAGES.map((s) => `freshness:${s}=WARN`).sort(),

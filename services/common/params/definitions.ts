@@ -103,6 +103,11 @@ export const PARAMETERS = {
     default: ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "SPY"],
     doc: "Tickers always tracked, besides those seen in recent news.",
   },
+  "latency-alert-seconds": {
+    schema: z.number().int().min(1).max(86_400),
+    default: 60,
+    doc: "The watchdog warns when p95 from a headline stored to the dispatcher's decision, over the last hour, passes this (errors at 5x).",
+  },
 } as const;
 
 // keys.ts lists the same keys as PARAMETERS (both directions, checked by tsc).

@@ -21,6 +21,7 @@ export const PARAM_KEYS = [
   "max-recommendation-age-seconds",
   "max-candle-age-seconds",
   "watchlist",
+  "latency-alert-seconds",
 ] as const;
 
 export type ParamKey = (typeof PARAM_KEYS)[number];

@@ -79,6 +79,11 @@ export interface ListenOptions {
   /** Shown in pg_stat_activity, e.g. "ops-sortation-listen". */
   applicationName?: string;
   reconnectBackoffMs?: readonly number[];
+  /**
+   * Each notification's payload, before it wakes the waiter (a stage that needs to know what was
+   * notified, e.g. the engine's tickers, collects them here; the wake-up is still one latch).
+   */
+  onNotification?: (payload: string) => void;
 }
 
 /** A WakeSource on LISTEN, with `whenListening` for callers (and tests) that need the connection up. */
@@ -127,7 +132,9 @@ export async function listenForWakeups(options: ListenOptions): Promise<Listenin
       application_name: options.applicationName ?? "ops-listen",
     });
     next.on("notification", (message) => {
-      if (message.channel === options.channel) waker.wake();
+      if (message.channel !== options.channel) return;
+      options.onNotification?.(message.payload ?? "");
+      waker.wake();
     });
     // Registered before connect: an 'error' without a listener would crash the process.
     next.on("error", (error) => lost(next, error));
