@@ -180,6 +180,9 @@ export async function killedDispatchers(
   const statuses = await pool.any(sql.type(Status)`
     SELECT status, count(*)::int AS n FROM dispatch_recommendations GROUP BY status ORDER BY status`);
   const max = (m: Map<string, number>) => Math.max(0, ...m.values());
+  // Leave the database as found for the experiments after this one (params included).
+  await resetDispatcherTables(pool);
+  await pool.query(sql.unsafe`TRUNCATE dispatch_recommendations CASCADE`);
   return {
     recommendations: options.recommendations,
     dispatchers: options.dispatchers,

@@ -98,6 +98,7 @@ export async function killedWorkers(
     await Promise.all([...live].map((child) => (child.exitCode === null ? once(child, "exit") : null)));
   }
   const c = await counts(pool);
+  await pool.query(sql.unsafe`TRUNCATE inbound_events_raw CASCADE`);
   return {
     rows: options.rows,
     workers: options.workers,
