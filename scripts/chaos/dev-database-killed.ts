@@ -7,8 +7,8 @@
 // so a scheduled run that failed during the outage has been retried), and when every always-on
 // stage has also beaten since the kill (an idle one beats every 30 s, so this one is bounded by
 // that heartbeat, not by the recovery).
-import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -83,6 +83,13 @@ export async function devDatabaseKilled(options: {
   /** How long to wait, per kill, for both figures. */
   waitMs: number;
 }): Promise<DevDatabaseFigures> {
+  if (!existsSync(path.join(ROOT, "dist", "cli", "opsctl.js"))) {
+    const built = spawnSync(process.execPath, ["--import", "tsx", "scripts/build.ts"], {
+      cwd: ROOT,
+      stdio: "inherit",
+    });
+    if (built.status !== 0) throw new Error("npm run build failed; dev-database needs the built opsctl");
+  }
   const work = await mkdtemp(path.join(os.tmpdir(), "ops-chaos-dev-"));
   // The embedded server runs as the postgres user when this runs as root: it must enter here.
   await chmod(work, 0o755);
