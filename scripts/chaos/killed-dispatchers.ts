@@ -30,10 +30,11 @@ type Fault = "pass" | "stall" | "fail-after-accept" | "drop";
 function faultProxy(upstream: string) {
   const faults: Record<Fault, number> = { pass: 0, stall: 0, "fail-after-accept": 0, drop: 0 };
   const held: http.ServerResponse[] = [];
-  const state = { chaos: true };
+  const state: { chaos: boolean; firstPostAt: number | null } = { chaos: true, firstPostAt: null };
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
+    if (req.method === "POST") state.firstPostAt ??= Date.now();
     const roll = Math.random();
     const fault: Fault =
       !state.chaos || req.method !== "POST"
@@ -146,7 +147,12 @@ export async function killedDispatchers(
   let kills = 0;
   try {
     for (let i = 0; i < options.dispatchers; i++) startDispatcher();
-    while (Date.now() - started < options.chaosMs && (await pending()) > 0) {
+    // The chaos window opens at the first order POST (starting the processes can take seconds
+    // on a loaded machine), and closes after chaosMs or once nothing is pending.
+    const inWindow = () =>
+      Date.now() - started < options.deadlineMs &&
+      (proxy.state.firstPostAt === null || Date.now() - proxy.state.firstPostAt < options.chaosMs);
+    while (inWindow() && (await pending()) > 0) {
       await sleep(500 + Math.random() * 1_500);
       const victim = [...live][Math.floor(Math.random() * live.size)];
       if (!victim) continue;
