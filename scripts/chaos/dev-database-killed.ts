@@ -80,8 +80,10 @@ async function status(dataDir: string): Promise<{ code: number | null; stages: S
 
 export async function devDatabaseKilled(options: {
   kills: number;
-  /** How long to wait, per kill, for both figures. */
+  /** How long to wait, per kill, for the figures. */
   waitMs: number;
+  /** Also wait for every always-on stage to beat again (else stop once healthy). */
+  waitForBeats: boolean;
 }): Promise<DevDatabaseFigures> {
   if (!existsSync(path.join(ROOT, "dist", "cli", "opsctl.js"))) {
     const built = spawnSync(process.execPath, ["--import", "tsx", "scripts/build.ts"], {
@@ -143,7 +145,8 @@ export async function devDatabaseKilled(options: {
       let lagging: string[] = ALWAYS_ON;
       let lastVerdict: number | null = null;
       let lastKey = "";
-      while (Date.now() - killedAt < options.waitMs && (healthy === null || allBeat === null)) {
+      const done = () => healthy !== null && (allBeat !== null || !options.waitForBeats);
+      while (Date.now() - killedAt < options.waitMs && !done()) {
         if (dev.exitCode !== null) break;
         if (works === null && (await opsctl(["params", "list", "--json"], dataDir)).code === 0)
           works = Date.now() - killedAt;
@@ -166,7 +169,7 @@ export async function devDatabaseKilled(options: {
           if (key !== lastKey) figures.timeline.push(`${at} ms ${key}`);
           lastKey = key;
         }
-        if (healthy === null || allBeat === null) await delay(250);
+        if (!done()) await delay(250);
       }
       const restartedAt = restartsAt[restartsBefore];
       figures.databaseRestartedMs.push(restartedAt === undefined ? null : restartedAt - killedAt);

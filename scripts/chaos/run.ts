@@ -131,7 +131,13 @@ try {
   );
 
   await experiment("dev-database", "opsctl dev's embedded PostgreSQL killed with kill -9", async () => {
-    const f = await devDatabaseKilled({ kills: short ? 1 : 3, waitMs: 75_000 });
+    // --short waits for the 30 s goal only; the always-on beat (up to their 30 s idle heartbeat
+    // later) is waited for in the full run.
+    const f = await devDatabaseKilled({
+      kills: short ? 1 : 3,
+      waitMs: short ? 30_000 : 75_000,
+      waitForBeats: !short,
+    });
     console.log(JSON.stringify(f));
     const worst = f.healthyAgainMs.some((ms) => ms === null)
       ? null
@@ -141,10 +147,13 @@ try {
       `runtime healthy again (commands work, status no worse, no failed run) after ${f.healthyAgainMs.join(",")} ms (goal ≤ 30000 ms)`,
     );
     const beats = f.everyAlwaysOnStageBeatMs;
-    goal(
-      beats.length === f.kills && beats.every((ms) => ms !== null && ms <= 60_000),
-      `every always-on stage beat again after ${beats.join(",")} ms (goal ≤ 60000 ms: 30 s + their 30 s idle heartbeat)`,
-    );
+    if (short && beats.some((ms) => ms === null))
+      console.log("  (every always-on stage beating again: not waited for in --short; the full run does)");
+    else
+      goal(
+        beats.length === f.kills && beats.every((ms) => ms !== null && ms <= 60_000),
+        `every always-on stage beat again after ${beats.join(",")} ms (goal ≤ 60000 ms: 30 s + their 30 s idle heartbeat)`,
+      );
     goal(f.devExitCode === 0, `opsctl dev stopped cleanly afterwards: exit ${f.devExitCode} (goal 0)`);
   });
 
