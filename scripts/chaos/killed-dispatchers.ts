@@ -1,9 +1,9 @@
 // Chaos experiment: dispatchers SIGKILLed at random against a broker that misbehaves. R
 // recommendations (one ticker each, dry-run off), D dispatcher processes; a loopback proxy in
-// front of FakeAlpaca (test/dispatcher/helpers.ts) makes each order POST, at random, stall
-// (forwarded, never answered), fail after accepting (forwarded, then 500) or drop the
+// front of FakeAlpaca (test/dispatcher/helpers.ts) makes every other order POST, in rotation,
+// stall (forwarded, never answered), fail after accepting (forwarded, then 500) or drop the
 // connection (forwarded, then the socket destroyed). Every 0.5–2 s one dispatcher is killed and
-// another started. Then the broker heals and a last dispatcher runs until nothing is pending.
+// another started. Then the broker heals and the dispatchers left run until nothing is pending.
 // Figures: orders per client_order_id and per recommendation (goal ≤ 1), broker orders vs
 // executions recorded (goal: equal, none orphaned).
 import { type ChildProcess, spawn } from "node:child_process";
@@ -25,27 +25,22 @@ import {
 
 const CHILD = path.join(import.meta.dirname, "dispatcher-worker.ts");
 type Fault = "pass" | "stall" | "fail-after-accept" | "drop";
+const ROTATION: readonly Fault[] = ["stall", "pass", "fail-after-accept", "pass", "drop", "pass"];
 
 /** A loopback proxy to `upstream` that injects a fault into order POSTs while `chaos` is on. */
 function faultProxy(upstream: string) {
   const faults: Record<Fault, number> = { pass: 0, stall: 0, "fail-after-accept": 0, drop: 0 };
   const held: http.ServerResponse[] = [];
   const state: { chaos: boolean; firstPostAt: number | null } = { chaos: true, firstPostAt: null };
+  let posts = 0;
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     if (req.method === "POST") state.firstPostAt ??= Date.now();
-    const roll = Math.random();
+    // Faults in a fixed rotation (half of the POSTs), so every kind is injected within the first
+    // six POSTs of every run; the kills are what is random.
     const fault: Fault =
-      !state.chaos || req.method !== "POST"
-        ? "pass"
-        : roll < 0.25
-          ? "stall"
-          : roll < 0.45
-            ? "fail-after-accept"
-            : roll < 0.65
-              ? "drop"
-              : "pass";
+      !state.chaos || req.method !== "POST" ? "pass" : (ROTATION[posts++ % ROTATION.length] ?? "pass");
     faults[fault] += 1;
     const headers = Object.fromEntries(
       Object.entries(req.headers).filter(([k]) => k.startsWith("apca-") || k === "content-type"),
