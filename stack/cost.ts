@@ -316,7 +316,7 @@ export function priceStack(plan: StackPlan, spot: SpotCase = "typical"): CostRep
     storedGb * PRICES.logsStoredGbMonth.usd,
   );
   add(
-    `Secrets Manager (${plan.secrets} secrets: master, a login per stage role, 2 Alpaca keys)`,
+    `Secrets Manager (${plan.secrets} secrets: master login, 2 Alpaca keys; stage roles use IAM tokens)`,
     `${plan.secrets} × ${money(PRICES.secretMonth.usd)}`,
     plan.secrets * PRICES.secretMonth.usd,
   );
@@ -452,11 +452,6 @@ export function costMoves(config: StackConfig): CostMove[] {
       "(not built) the dispatcher as a scheduled Lambda each minute instead of a Fargate service",
       { ...plan, services: plan.services.filter((service) => service.name !== "dispatcher") },
       "its runs fit the free Lambda allowance; a recommendation waits up to a minute instead of a NOTIFY wake-up",
-    ),
-    move(
-      "(not built) IAM database authentication for the stage roles instead of their 8 login secrets",
-      { ...plan, secrets: plan.secrets - 8 },
-      "no password to rotate (15-minute tokens from rds-db:connect); needs a token refresh in the pool and in pg_dump",
     ),
     move(
       "(not built) services only in US market hours, about 60 of 168 h a week",

@@ -45,7 +45,6 @@ export const appSecurityGroupId = stack.outputs.appSecurityGroupId;
 export const paramPrefix = stack.outputs.paramPrefix;
 export const backupBucket = stack.outputs.backupBucket;
 export const databaseSecretArn = stack.outputs.databaseSecretArn;
-export const roleSecretArns = stack.outputs.roleSecretArns;
 export const alpacaKeyIdSecretArn = stack.outputs.alpacaKeyIdSecretArn;
 export const alpacaSecretKeySecretArn = stack.outputs.alpacaSecretKeySecretArn;
 export const databaseEndpoint = stack.outputs.databaseEndpoint;

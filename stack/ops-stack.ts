@@ -8,7 +8,7 @@ import { Cluster } from "./cluster.ts";
 import type { StackConfig } from "./config.ts";
 import { ContainerImage } from "./container-image.ts";
 import { ContainerTask } from "./container-task.ts";
-import { Database, DB_PORT } from "./database.ts";
+import { Database, DB_NAME, DB_PORT, RDS_CA_BUNDLE_PATH } from "./database.ts";
 import { FargateService } from "./fargate-service.ts";
 import { policyDocument, type Statement } from "./iam.ts";
 import { Network } from "./network.ts";
@@ -56,8 +56,6 @@ export interface OpsStackOutputs {
   paramPrefix: string;
   backupBucket: pulumi.Output<string>;
   databaseSecretArn: pulumi.Output<string>;
-  /** Each stage role's login secret (rotate: new value, then `opsctl migrate --target aws`). */
-  roleSecretArns: Record<string, pulumi.Output<string>>;
   /** Put the Alpaca keys here (aws secretsmanager put-secret-value); unset, the keyless provider serves. */
   alpacaKeyIdSecretArn: pulumi.Output<string>;
   alpacaSecretKeySecretArn: pulumi.Output<string>;
@@ -127,7 +125,16 @@ export class OpsStack extends pulumi.ComponentResource {
       parent,
     );
     network.allowDatabase(name, database.securityGroup.id, DB_PORT);
-    const roleSecret = (stage: StageWithRole) => database.roleSecrets[STAGE_ROLES[stage]];
+    // IAM database authentication: each workload signs a 15-minute token for its own role
+    // (services/common/rds-iam.ts) and may connect as that user only; no per-role password exists.
+    const dbUserArn = (stage: StageWithRole) =>
+      pulumi.interpolate`arn:aws:rds-db:${region}:${accountId}:dbuser:${database.instance.resourceId}/${STAGE_ROLES[stage]}`;
+    const connectAsRole = (stage: StageWithRole): Statement => ({
+      sid: "ConnectAsOwnDatabaseRole",
+      actions: ["rds-db:connect"],
+      resources: [dbUserArn(stage)],
+    });
+    const iamEndpoint = pulumi.interpolate`${database.instance.address}:${DB_PORT}/${DB_NAME}`;
     // The Alpaca keys: created empty; the operator puts the values. Unset, the keyed market-data
     // provider and the broker stay off (their code treats a missing secret as "not configured").
     const alpacaSecret = (key: "key-id" | "secret-key") =>
@@ -176,12 +183,6 @@ export class OpsStack extends pulumi.ComponentResource {
       actions: ["ssm:PutParameter"],
       resources: [params.parameters["kill-switch"].arn],
     };
-    // Each Lambda reads its own role's login, never the master user's.
-    const readDbSecret = (stage: StageWithRole): Statement => ({
-      sid: "ReadDatabaseSecret",
-      actions: ["secretsmanager:GetSecretValue"],
-      resources: [roleSecret(stage).arn],
-    });
 
     // ----- ECS: cluster, images, task definitions, services, nightly backup -----
     const cluster = new Cluster(`${name}-ecs`, { clusterName: physical }, parent);
@@ -208,17 +209,12 @@ export class OpsStack extends pulumi.ComponentResource {
       LOG_FORMAT: "json",
     };
     const containerStatements: Record<string, Statement[]> = {
-      sortation: [readParams],
-      dispatcher: [readParams, tripKillSwitch, readAlpaca],
-      // The migrator sets every role's password from its secret (services/common/roles.ts).
-      migrator: [
-        {
-          sid: "ReadRoleSecrets",
-          actions: ["secretsmanager:GetSecretValue"],
-          resources: Object.values(database.roleSecrets).map((secret) => secret.arn),
-        },
-      ],
+      sortation: [readParams, connectAsRole("sortation")],
+      dispatcher: [readParams, tripKillSwitch, readAlpaca, connectAsRole("dispatcher")],
+      // The migrator logs in as the master user (it owns the schema and grants rds_iam).
+      migrator: [],
       backup: [
+        connectAsRole("backup"),
         { sid: "ListBackups", actions: ["s3:ListBucket"], resources: [backups.bucket.arn] },
         {
           sid: "ReadWriteBackups",
@@ -232,19 +228,15 @@ export class OpsStack extends pulumi.ComponentResource {
       sortation: { OPS_SORTATION_MODEL_DIR: "/opt/models", HF_HUB_OFFLINE: "1" },
       backup: { OPS_BACKUP_BUCKET: backups.bucket.bucket },
       dispatcher: alpacaEnvironment,
-      migrator: {
-        OPS_DB_ROLE_SECRETS: pulumi
-          .all(
-            Object.entries(database.roleSecrets).map(([role, secret]) =>
-              secret.arn.apply((arn) => [role, arn]),
-            ),
-          )
-          .apply((pairs) => JSON.stringify(Object.fromEntries(pairs))),
-      },
     };
-    // The migrator logs in as the master user (it owns the schema); every other task as its role.
-    const containerSecret = (container: string) =>
-      container === "migrator" ? database.secret : roleSecret(container as StageWithRole);
+    // The migrator logs in as the master user from its secret; every other task as its own role
+    // with an IAM token, verifying the server against the RDS CA bundle baked into the images.
+    const iamContainerEnvironment = {
+      OPS_DB_IAM_ENDPOINT: iamEndpoint,
+      OPS_DB_SSL_ROOT_CERT: RDS_CA_BUNDLE_PATH,
+      NODE_EXTRA_CA_CERTS: RDS_CA_BUNDLE_PATH,
+    };
+    const masterLogin = (container: string) => container === "migrator";
     const task = (container: (typeof plan.services)[number] | (typeof plan.tasks)[number]) =>
       new ContainerTask(
         `${name}-${container.name}`,
@@ -256,9 +248,15 @@ export class OpsStack extends pulumi.ComponentResource {
           cpu: container.cpu,
           memoryMb: container.memoryMb,
           architecture: config.fargateArchitecture,
-          environment: { ...baseEnvironment, ...containerEnvironment[container.name] },
-          secrets: { DATABASE_URL: pulumi.interpolate`${containerSecret(container.name).arn}:url::` },
-          secretArns: [containerSecret(container.name).arn],
+          environment: {
+            ...baseEnvironment,
+            ...(masterLogin(container.name) ? {} : iamContainerEnvironment),
+            ...containerEnvironment[container.name],
+          },
+          secrets: masterLogin(container.name)
+            ? { DATABASE_URL: pulumi.interpolate`${database.secret.arn}:url::` }
+            : {},
+          secretArns: masterLogin(container.name) ? [database.secret.arn] : [],
           taskStatements: containerStatements[container.name] ?? [],
           logRetentionDays: config.logRetentionDays,
           logPrefix,
@@ -326,12 +324,12 @@ export class OpsStack extends pulumi.ComponentResource {
       LOG_FORMAT: "json",
     };
     const functionStatements: Record<LambdaStage, Statement[]> = {
-      "inbound-dock": [readParams, readDbSecret("inbound-dock")],
-      "lane-telemetry": [readParams, readDbSecret("lane-telemetry"), readAlpaca],
-      "dispatch-engine": [readParams, readDbSecret("dispatch-engine")],
+      "inbound-dock": [readParams, connectAsRole("inbound-dock")],
+      "lane-telemetry": [readParams, connectAsRole("lane-telemetry"), readAlpaca],
+      "dispatch-engine": [readParams, connectAsRole("dispatch-engine")],
       watchdog: [
         readParams,
-        readDbSecret("watchdog"),
+        connectAsRole("watchdog"),
         { sid: "PublishAlerts", actions: ["sns:Publish"], resources: [alerts.topic.arn] },
       ],
     };
@@ -360,7 +358,7 @@ export class OpsStack extends pulumi.ComponentResource {
                 : [network.appSecurityGroup.id],
             environment: {
               ...lambdaEnvironment,
-              OPS_DB_SECRET_ID: roleSecret(lambda.stage).arn,
+              OPS_DB_IAM_ENDPOINT: iamEndpoint,
               ...(lambda.stage === "watchdog" ? { OPS_ALERT_SNS_TOPIC_ARN: alerts.topic.arn } : {}),
               ...(lambda.stage === "lane-telemetry" ? alpacaEnvironment : {}),
             },
@@ -397,7 +395,7 @@ export class OpsStack extends pulumi.ComponentResource {
         securityGroupIds: [network.appSecurityGroup.id],
         environment: {
           ...lambdaEnvironment,
-          OPS_DB_SECRET_ID: roleSecret("ops-api").arn,
+          OPS_DB_IAM_ENDPOINT: iamEndpoint,
           OPS_ECS_CLUSTER: cluster.cluster.arn,
           OPS_BACKUP_TASK_DEFINITION: backupTask.taskDefinition.arn,
           OPS_MIGRATOR_TASK_DEFINITION: migratorTask.taskDefinition.arn,
@@ -405,7 +403,7 @@ export class OpsStack extends pulumi.ComponentResource {
           OPS_ECS_SECURITY_GROUPS: network.appSecurityGroup.id,
         },
         statements: [
-          readDbSecret("ops-api"),
+          connectAsRole("ops-api"),
           {
             sid: "RunFixedTasks",
             actions: ["ecs:RunTask"],
@@ -483,7 +481,6 @@ export class OpsStack extends pulumi.ComponentResource {
       paramPrefix,
       backupBucket: backups.bucket.bucket,
       databaseSecretArn: database.secret.arn,
-      roleSecretArns: byName(database.roleSecrets, (secret) => secret.arn),
       alpacaKeyIdSecretArn: alpaca.keyId.arn,
       alpacaSecretKeySecretArn: alpaca.secretKey.arn,
       databaseEndpoint: database.instance.address,

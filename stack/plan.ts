@@ -1,4 +1,3 @@
-import { STAGE_ROLE_NAMES } from "../services/common/roles.ts";
 import {
   intervalMsOf,
   STAGE_TABLE,
@@ -213,8 +212,9 @@ export function stackPlan(config: StackConfig, stages: StageTable = STAGE_TABLE)
     services,
     tasks,
     alarms,
-    // The master login, one login per stage role (services/common/roles.ts), the two Alpaca keys.
-    secrets: 1 + STAGE_ROLE_NAMES.length + 2,
+    // The master login (the migrator's) and the two Alpaca keys. Stage roles log in with IAM
+    // tokens (services/common/rds-iam.ts), so they have no secret.
+    secrets: 1 + 2,
     // The watchdog emits staleness for every stage it watches (no alarm reads it: its alerts do).
     customMetrics: 1 + WATCHED_STAGES.length,
     imagesGb: (config.appImage ? 0 : 0.25) + (config.workerImage ? 0 : 0.45),

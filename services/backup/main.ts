@@ -17,6 +17,14 @@ async function resolveDatabaseUrl(
   env: NodeJS.ProcessEnv,
 ): Promise<string> {
   if (config.database.url) return config.database.url;
+  if (config.database.iam) {
+    // pg_dump connects once, at its start: a fresh token (valid 15 minutes) in the URL is enough.
+    const { stageDatabaseLogin } = await import("../common/adapters.ts");
+    const login = await stageDatabaseLogin(config, envSecrets(env), "backup");
+    const url = new URL(login.url);
+    if (login.password) url.password = encodeURIComponent(await login.password());
+    return url.toString();
+  }
   if (!config.database.secretId) {
     throw new ConfigError("DATABASE_URL", "is not set and neither is OPS_DB_SECRET_ID", "set one of them");
   }

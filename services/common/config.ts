@@ -80,6 +80,16 @@ const envSchema = z.object({
    */
   OPS_DB_LOGIN_AS_STAGE_ROLE: withDefault(z.enum(["true", "false"]), "false"),
   OPS_DB_ROLE_PASSWORD: z.optional(text()),
+  /**
+   * On AWS: the RDS endpoint `host:port/dbname` for IAM database authentication. Set, a stage logs
+   * in as its own role with a 15-minute token signed by its IAM role (services/common/rds-iam.ts);
+   * no password is stored anywhere.
+   */
+  /** CA bundle that verifies the server (sslmode=verify-full) on IAM-auth connections; the images bake RDS's. */
+  OPS_DB_SSL_ROOT_CERT: z.optional(text()),
+  OPS_DB_IAM_ENDPOINT: z.optional(
+    pattern(/^[A-Za-z0-9.-]+:\d{1,5}\/[A-Za-z0-9_]+$/, "must be host:port/dbname"),
+  ),
   LOG_LEVEL: withDefault(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
   /** pretty | json | auto (pretty when stderr is a terminal). */
   LOG_FORMAT: withDefault(z.enum(["pretty", "json", "auto"]), "auto"),
@@ -287,6 +297,15 @@ export interface Config {
     /** Log in as the stage's own role (OPS_DB_LOGIN_AS_STAGE_ROLE), with this password. */
     readonly loginAsStageRole: boolean;
     readonly rolePassword: string | undefined;
+    /** IAM database authentication (OPS_DB_IAM_ENDPOINT): where to connect; the token is the password. */
+    readonly iam:
+      | {
+          readonly host: string;
+          readonly port: number;
+          readonly dbname: string;
+          readonly sslRootCert?: string;
+        }
+      | undefined;
   };
   readonly aws: { readonly region: string | undefined; readonly paramPrefix: string };
   readonly log: {
@@ -422,6 +441,29 @@ function splitList(value: string | undefined): string[] {
     .filter((item) => item.length > 0);
 }
 
+/** OPS_DB_IAM_ENDPOINT `host:port/dbname` (already matched by the schema). */
+function parseIamEndpoint(
+  value: string | undefined,
+  sslRootCert: string | undefined,
+): { host: string; port: number; dbname: string; sslRootCert?: string } | undefined {
+  if (!value) return undefined;
+  const match = /^(.+):(\d+)\/(.+)$/.exec(value);
+  const port = Number(match?.[2]);
+  if (!match || port < 1 || port > 65535) {
+    throw new ConfigError(
+      "OPS_DB_IAM_ENDPOINT",
+      `${value} is not host:port/dbname`,
+      "e.g. db.example:5432/ops",
+    );
+  }
+  return {
+    host: match[1] as string,
+    port,
+    dbname: match[3] as string,
+    ...(sslRootCert ? { sslRootCert } : {}),
+  };
+}
+
 /** OPS_DB_ROLE_SECRETS: a JSON object of role name → secret id. @throws ConfigError naming the key. */
 function parseRoleSecrets(raw: string | undefined): Record<string, string> {
   if (raw === undefined) return {};
@@ -514,6 +556,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       roleSecretIds: parseRoleSecrets(e.OPS_DB_ROLE_SECRETS),
       loginAsStageRole: e.OPS_DB_LOGIN_AS_STAGE_ROLE === "true",
       rolePassword: e.OPS_DB_ROLE_PASSWORD,
+      iam: parseIamEndpoint(e.OPS_DB_IAM_ENDPOINT, e.OPS_DB_SSL_ROOT_CERT),
     },
     aws: { region: e.AWS_REGION, paramPrefix: e.OPS_PARAM_PREFIX },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT, color: e.NO_COLOR === undefined },

@@ -60,7 +60,7 @@ describe("stack: ops-api function", () => {
     assert.equal(logGroup.inputs.retentionInDays, 14);
   });
 
-  it("has its own role that may read its database login, log, manage its VPC interface and start the two fixed tasks", () => {
+  it("has its own role that may connect as its own database user, log, manage its VPC interface and start the two fixed tasks", () => {
     const role = named("aws:iam/role:Role", "ops-dev-ops-api-role");
     assert.equal(fn().inputs.role, role.state.arn);
     const policy = json<Policy>(
@@ -71,7 +71,7 @@ describe("stack: ops-api function", () => {
       [
         "Logs",
         "VpcNetworkInterface",
-        "ReadDatabaseSecret",
+        "ConnectAsOwnDatabaseRole",
         "RunFixedTasks",
         "WatchFixedTasks",
         "PassFixedTaskRoles",
@@ -81,9 +81,9 @@ describe("stack: ops-api function", () => {
       (g) => g.inputs.name === "/ops-pipeline/dev/ops-api",
     )!;
     assert.deepEqual(policy.Statement[0]!.Resource, [`${group.state.arn}:*`]);
-    assert.deepEqual(policy.Statement[2]!.Action, ["secretsmanager:GetSecretValue"]);
+    assert.deepEqual(policy.Statement[2]!.Action, ["rds-db:connect"]);
     assert.deepEqual(policy.Statement[2]!.Resource, [
-      (run.outputs.roleSecretArns as Record<string, string>).ops_api,
+      `arn:aws:rds-db:us-east-1:${ACCOUNT}:dbuser:db-OPS-PIPELINE-DEV/ops_api`,
     ]);
   });
 
@@ -118,11 +118,11 @@ describe("stack: ops-api function", () => {
     assert.equal(env.OPS_ECS_CLUSTER, run.outputs.clusterArn);
   });
 
-  it("finds the database through its role's secret ARN, on the aws target, never the secret itself", () => {
+  it("finds the database by its endpoint for IAM token login, on the aws target, with no secret at all", () => {
     const env = (fn().inputs.environment as { variables: Record<string, string> }).variables;
     assert.equal(env.OPS_TARGET, "aws");
-    assert.equal(env.OPS_DB_SECRET_ID, (run.outputs.roleSecretArns as Record<string, string>).ops_api);
-    assert.notEqual(env.OPS_DB_SECRET_ID, run.outputs.databaseSecretArn);
+    assert.equal(env.OPS_DB_IAM_ENDPOINT, "ops-pipeline-dev.abc.us-east-1.rds.amazonaws.com:5432/ops");
+    assert.equal(env.OPS_DB_SECRET_ID, undefined);
     assert.equal(env.NODE_EXTRA_CA_CERTS, "/var/runtime/ca-cert.pem");
     assert.ok(!JSON.stringify(env).includes("password"));
   });
@@ -287,8 +287,8 @@ describe("stack: environment alignment", () => {
       assert.equal(env.OPS_TARGET, "aws", name);
       assert.equal(env.OPS_PARAM_PREFIX, "/ops-pipeline/dev", name);
       assert.ok(
-        env.OPS_DB_SECRET_ID || env.DATABASE_URL,
-        `${name} has neither OPS_DB_SECRET_ID nor DATABASE_URL`,
+        env.OPS_DB_IAM_ENDPOINT || env.DATABASE_URL,
+        `${name} has neither OPS_DB_IAM_ENDPOINT nor DATABASE_URL`,
       );
       // Lambda sets AWS_REGION itself (a reserved key); containers are told.
       if (name.includes("/")) assert.equal(env.AWS_REGION, "us-east-1", name);

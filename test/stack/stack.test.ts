@@ -271,7 +271,7 @@ describe("stack: Lambdas", () => {
     }
   });
 
-  it("gives each function its own role, reading only its parameters and the database secret", () => {
+  it("gives each function its own role, reading only its parameters and connecting as its own database user", () => {
     const roles = ofType(dev, "aws:iam/role:Role").filter((r) =>
       /-(inbound-dock|lane-telemetry|dispatch-engine|watchdog)-role$/.test(r.name),
     );
@@ -285,7 +285,7 @@ describe("stack: Lambdas", () => {
       one(dev, "aws:iam/rolePolicy:RolePolicy", "inbound-dock-policy").inputs.policy,
     );
     const sids = policy.Statement.map((s) => s.Sid);
-    assert.deepEqual(sids, ["Logs", "VpcNetworkInterface", "ReadParameters", "ReadDatabaseSecret"]);
+    assert.deepEqual(sids, ["Logs", "VpcNetworkInterface", "ReadParameters", "ConnectAsOwnDatabaseRole"]);
     assert.deepEqual(policy.Statement[2]!.Resource, [
       "arn:aws:ssm:us-east-1:123456789012:parameter/ops-pipeline/dev",
       "arn:aws:ssm:us-east-1:123456789012:parameter/ops-pipeline/dev/*",
@@ -296,12 +296,15 @@ describe("stack: Lambdas", () => {
     assert.ok(watchdog.Statement.some((s) => s.Sid === "PublishAlerts" && s.Action[0] === "sns:Publish"));
   });
 
-  it("tells each function where its parameters and database secret are, never the secret itself", () => {
+  it("tells each function where its parameters and database endpoint are, and no secret", () => {
     for (const fn of functions()) {
       const env = (fn.inputs.environment as { variables: Record<string, string> }).variables;
       assert.equal(env.OPS_TARGET, "aws");
       assert.equal(env.OPS_PARAM_PREFIX, "/ops-pipeline/dev");
-      assert.match(env.OPS_DB_SECRET_ID!, /^arn:aws:secretsmanager:/);
+      assert.match(
+        env.OPS_DB_IAM_ENDPOINT!,
+        /^ops-pipeline-dev\.abc\.us-east-1\.rds\.amazonaws\.com:5432\/ops$/,
+      );
       // node-postgres verifies RDS's certificate; the runtime's CA file includes the RDS CAs.
       assert.equal(env.NODE_EXTRA_CA_CERTS, "/var/runtime/ca-cert.pem");
       assert.ok(!JSON.stringify(env).includes("password"), fn.name);
@@ -423,18 +426,24 @@ describe("stack: ECS", () => {
     }
   });
 
-  it("injects DATABASE_URL from the task's own role secret (the master user's for the migrator only) and logs to a retained group", () => {
-    const roleSecrets = run.outputs.roleSecretArns as Record<string, string>;
-    const secretOf: Record<string, string> = {
-      sortation: roleSecrets.ops_sortation!,
-      dispatcher: roleSecrets.ops_dispatcher!,
-      backup: roleSecrets.ops_backup!,
-      migrator: String(run.outputs.databaseSecretArn),
-    };
+  it("injects DATABASE_URL from the master secret into the migrator only; every other task logs in with IAM tokens, verifying RDS's CA", () => {
     for (const name of ["sortation", "dispatcher", "migrator", "backup"]) {
       const { container } = taskDef(dev, name);
-      assert.deepEqual(container.secrets, [{ name: "DATABASE_URL", valueFrom: `${secretOf[name]}:url::` }]);
       const env = container.environment as { name: string; value: string }[];
+      const value = (key: string) => env.find((e) => e.name === key)?.value;
+      if (name === "migrator") {
+        assert.deepEqual(container.secrets, [
+          { name: "DATABASE_URL", valueFrom: `${String(run.outputs.databaseSecretArn)}:url::` },
+        ]);
+        assert.equal(value("OPS_DB_IAM_ENDPOINT"), undefined);
+      } else {
+        assert.deepEqual(container.secrets ?? [], [], name);
+        assert.equal(
+          value("OPS_DB_IAM_ENDPOINT"),
+          "ops-pipeline-dev.abc.us-east-1.rds.amazonaws.com:5432/ops",
+        );
+        assert.equal(value("OPS_DB_SSL_ROOT_CERT"), "/etc/ssl/certs/rds-global-bundle.pem");
+      }
       assert.ok(!env.some((e) => e.name === "DATABASE_URL"), "never as plain environment");
       const log = (container.logConfiguration as { options: Record<string, string> }).options;
       assert.equal(log["awslogs-group"], `/ops-pipeline/dev/${name}`);
@@ -442,7 +451,7 @@ describe("stack: ECS", () => {
     }
   });
 
-  it("defines the migrator as `opsctl migrate` reading only the role secrets, and gives the backup task its bucket and nothing else", () => {
+  it("defines the migrator as `opsctl migrate` with no task rights, and gives the backup task its bucket and its own database user", () => {
     assert.deepEqual(taskDef(dev, "migrator").container.command, ["node", "cli/bin/opsctl.js", "migrate"]);
     const backupEnv = taskDef(dev, "backup").container.environment as { name: string; value: string }[];
     assert.equal(backupEnv.find((e) => e.name === "OPS_BACKUP_BUCKET")?.value, run.outputs.backupBucket);
@@ -451,24 +460,14 @@ describe("stack: ECS", () => {
     );
     assert.deepEqual(
       policy.Statement.map((s) => s.Sid),
-      ["ListBackups", "ReadWriteBackups"],
+      ["ConnectAsOwnDatabaseRole", "ListBackups", "ReadWriteBackups"],
     );
-    const migrator = json<{ Statement: { Sid: string; Action: string[]; Resource: string[] }[] }>(
-      one(dev, "aws:iam/rolePolicy:RolePolicy", "migrator-task-policy").inputs.policy,
-    );
-    assert.deepEqual(
-      migrator.Statement.map((s) => [s.Sid, s.Action]),
-      [["ReadRoleSecrets", ["secretsmanager:GetSecretValue"]]],
-    );
-    assert.deepEqual(
-      [...migrator.Statement[0]!.Resource].sort(),
-      Object.values(run.outputs.roleSecretArns as Record<string, string>).sort(),
+    assert.ok(
+      !ofType(dev, "aws:iam/rolePolicy:RolePolicy").some((p) => p.name.endsWith("migrator-task-policy")),
+      "the migrator's code calls no AWS API",
     );
     const env = taskDef(dev, "migrator").container.environment as { name: string; value: string }[];
-    assert.deepEqual(
-      JSON.parse(env.find((e) => e.name === "OPS_DB_ROLE_SECRETS")!.value),
-      run.outputs.roleSecretArns,
-    );
+    assert.ok(!env.some((e) => e.name === "OPS_DB_ROLE_SECRETS"));
   });
 
   it("builds the app and worker images with awsx.ecr.Image for the tasks' platform when no URI is configured", () => {
