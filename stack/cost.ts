@@ -287,7 +287,8 @@ export function priceStack(plan: StackPlan, spot: SpotCase = "typical"): CostRep
   const schedulerRuns =
     invocations -
     opsApi.invocationsPerMonth +
-    plan.tasks.find((task) => task.name === "backup")!.runsPerMonth;
+    plan.tasks.find((task) => task.name === "backup")!.runsPerMonth +
+    plan.serviceScheduleRunsPerMonth;
   add(
     "EventBridge Scheduler invocations",
     `${Math.round(schedulerRuns)} × ${money(PRICES.schedulerInvocationMillion.usd)}/M`,
@@ -443,7 +444,6 @@ export function costMoves(config: StackConfig): CostMove[] {
   };
   const plan = stackPlan(config);
   // Two choices the program does not offer as configuration, priced on a changed plan.
-  const marketHours = (60 / 168) * HOURS_PER_MONTH;
   return [
     ...variants.map((variant) =>
       move(variant.change, stackPlan({ ...config, ...variant.config }), variant.tradeOff),
@@ -454,9 +454,9 @@ export function costMoves(config: StackConfig): CostMove[] {
       "its runs fit the free Lambda allowance; a recommendation waits up to a minute instead of a NOTIFY wake-up",
     ),
     move(
-      "(not built) services only in US market hours, about 60 of 168 h a week",
-      { ...plan, services: plan.services.map((service) => ({ ...service, hoursPerMonth: marketHours })) },
-      "scheduled scaling; sortation classifies the overnight backlog each morning; alarms must follow the schedule",
+      "services always on instead of in their windows (stages.ts runsIn)",
+      { ...plan, services: plan.services.map((service) => ({ ...service, hoursPerMonth: HOURS_PER_MONTH })) },
+      "sortation classifies overnight news at once instead of from 05:50 New York; the dispatcher could still only reject orders while NYSE is closed",
     ),
   ];
 }

@@ -283,6 +283,11 @@ export class OpsStack extends pulumi.ComponentResource {
             subnetIds: network.privateSubnetIds,
             securityGroupIds: [network.appSecurityGroup.id],
             alarmTopicArn: alerts.topic.arn,
+            window: service.window,
+            scheduleGroupName: scheduleGroup.name,
+            schedulesEnabled: config.schedulesEnabled,
+            accountId,
+            region,
           },
           // FARGATE_SPOT must be associated with the cluster before a service may use it.
           { parent: this, dependsOn: [cluster] },

@@ -250,7 +250,8 @@ describe("stack: guards", () => {
       statement: json<Document>(r.inputs.assumeRolePolicy).Statement[0]!,
     }));
     const forService = (service: string) => trusts.filter((t) => t.statement.Principal?.Service === service);
-    assert.equal(forService("scheduler.amazonaws.com").length, 5);
+    // 4 functions, the nightly backup, the two services' window schedules.
+    assert.equal(forService("scheduler.amazonaws.com").length, 7);
     for (const { name, statement } of forService("scheduler.amazonaws.com")) {
       assert.deepEqual(
         statement.Condition,

@@ -409,6 +409,83 @@ describe("stack: ECS", () => {
     }
   });
 
+  it("runs each service on weekdays in its stage-table window, New York time: up 10 minutes early, down at the close, the running alarm silenced only while stopped", () => {
+    const schedules = ofType(dev, "aws:scheduler/schedule:Schedule").filter((s) =>
+      /-svc-(start|stop|alarm-on|alarm-off)$/.test(s.name),
+    );
+    const at = (service: string, step: string) => {
+      const found = schedules.find((s) => s.name === `ops-dev-${service}-svc-${step}`);
+      assert.ok(found, `${service} ${step}`);
+      assert.equal(found.inputs.scheduleExpressionTimezone, "America/New_York");
+      assert.equal(found.inputs.state, "ENABLED");
+      const target = found.inputs.target as { arn: string; input: string; roleArn: string };
+      return { cron: found.inputs.scheduleExpression, api: target.arn, input: JSON.parse(target.input) };
+    };
+    assert.equal(schedules.length, 8);
+    const alarmName = (service: string) =>
+      String(
+        ofType(dev, "aws:cloudwatch/metricAlarm:MetricAlarm").find(
+          (a) => a.name === `ops-dev-${service}-svc-running`,
+        )!.state.name,
+      );
+    const expected = { sortation: ["50 5", "0 6", "15 16"], dispatcher: ["50 8", "0 9", "15 16"] };
+    for (const [service, [start, open, close]] of Object.entries(expected)) {
+      const scale = (count: number) => ({
+        Cluster: "ops-pipeline-dev",
+        Service: service,
+        DesiredCount: count,
+      });
+      assert.deepEqual(at(service, "start"), {
+        cron: `cron(${start} ? * MON-FRI *)`,
+        api: "arn:aws:scheduler:::aws-sdk:ecs:updateService",
+        input: scale(1),
+      });
+      assert.deepEqual(at(service, "alarm-on"), {
+        cron: `cron(${open} ? * MON-FRI *)`,
+        api: "arn:aws:scheduler:::aws-sdk:cloudwatch:enableAlarmActions",
+        input: { AlarmNames: [alarmName(service)] },
+      });
+      assert.deepEqual(at(service, "stop"), {
+        cron: `cron(${close} ? * MON-FRI *)`,
+        api: "arn:aws:scheduler:::aws-sdk:ecs:updateService",
+        input: scale(0),
+      });
+      assert.deepEqual(at(service, "alarm-off"), {
+        cron: `cron(${close} ? * MON-FRI *)`,
+        api: "arn:aws:scheduler:::aws-sdk:cloudwatch:disableAlarmActions",
+        input: { AlarmNames: [alarmName(service)] },
+      });
+      const policy = json<{ Statement: { Sid: string; Action: string[]; Resource: string[] }[] }>(
+        one(dev, "aws:iam/rolePolicy:RolePolicy", `${service}-svc-window-policy`).inputs.policy,
+      );
+      const svc = ofType(dev, "aws:ecs/service:Service").find((s) => s.inputs.name === service)!;
+      const alarm = ofType(dev, "aws:cloudwatch/metricAlarm:MetricAlarm").find(
+        (a) => a.name === `ops-dev-${service}-svc-running`,
+      )!;
+      assert.deepEqual(
+        policy.Statement.map((st) => [st.Sid, st.Action, st.Resource]),
+        [
+          ["ScaleService", ["ecs:UpdateService"], [svc.state.id ?? `${svc.name}-id`]],
+          [
+            "ToggleRunningAlarm",
+            ["cloudwatch:EnableAlarmActions", "cloudwatch:DisableAlarmActions"],
+            [alarm.state.arn],
+          ],
+        ],
+      );
+      assert.deepEqual(svc.ignoreChanges, ["desiredCount"], "a deploy does not start a stopped service");
+    }
+  });
+
+  it("prices each service for the hours of its window and lead, on weekdays", () => {
+    const plan = stackPlan(run.devConfig);
+    const weekdays = (5 / 7) * (730 / 24);
+    const hours = Object.fromEntries(plan.services.map((s) => [s.name, s.hoursPerMonth]));
+    assert.ok(Math.abs(hours.sortation! - (16.25 - 6 + 1 / 6) * weekdays) < 1e-9);
+    assert.ok(Math.abs(hours.dispatcher! - (16.25 - 9 + 1 / 6) * weekdays) < 1e-9);
+    assert.ok(Math.abs(plan.serviceScheduleRunsPerMonth - 2 * 4 * weekdays) < 1e-9);
+  });
+
   it("defines X86_64 tasks for Spot and ARM64 tasks on demand, with the plan's sizes", () => {
     const plan = stackPlan(run.devConfig);
     for (const container of [...plan.services, ...plan.tasks]) {
