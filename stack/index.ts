@@ -53,6 +53,7 @@ export const functionNames = stack.outputs.functionNames;
 export const serviceNames = stack.outputs.serviceNames;
 export const logGroupNames = stack.outputs.logGroupNames;
 export const opsApiFunctionName = stack.outputs.opsApiFunctionName;
+export const opsApiUrl = stack.outputs.opsApiUrl;
 export const logGroupPrefix = stack.outputs.logGroupPrefix;
 export const operatorPolicyArn = stack.outputs.operatorPolicyArn;
 export const ecsSubnets = stack.outputs.ecsSubnets;

@@ -64,8 +64,10 @@ export interface OpsStackOutputs {
   functionNames: Record<LambdaStage, pulumi.Output<string>>;
   serviceNames: Record<string, pulumi.Output<string>>;
   logGroupNames: Record<string, pulumi.Output<string>>;
-  /** The ops-api function opsctl invokes (OPS_API_FUNCTION_NAME). */
+  /** The ops-api function (OPS_API_FUNCTION_NAME). */
   opsApiFunctionName: pulumi.Output<string>;
+  /** The ops-api's function URL, AWS_IAM auth (OPS_API_URL): what opsctl calls. */
+  opsApiUrl: pulumi.Output<string>;
   /** Every log group is `${logGroupPrefix}/${stage}` (OPS_LOG_GROUP_PREFIX, `opsctl logs`). */
   logGroupPrefix: string;
   /** The managed policy an operator attaches to their user or role to run opsctl --target aws. */
@@ -434,6 +436,15 @@ export class OpsStack extends pulumi.ComponentResource {
       parent,
     );
 
+    // opsctl calls the ops-api through this URL with SigV4-signed requests: Lambda verifies the
+    // signature and tells the function the caller's IAM principal, the audit identity (a plain
+    // Invoke carries none). AWS_IAM: no unauthenticated request reaches the function.
+    const opsApiUrl = new aws.lambda.FunctionUrl(
+      `${name}-ops-api-url`,
+      { functionName: opsApi.function.name, authorizationType: "AWS_IAM" },
+      parent,
+    );
+
     new WatchdogAlarms(
       `${name}-watchdog-alarms`,
       {
@@ -457,7 +468,21 @@ export class OpsStack extends pulumi.ComponentResource {
         // and migrator tasks, with their own commands), logs of this stack's groups only.
         description: `opsctl --target aws on ${physical}: ops-api, parameters, this stack's logs`,
         policy: policyDocument([
-          { sid: "InvokeOpsApi", actions: ["lambda:InvokeFunction"], resources: [opsApi.function.arn] },
+          // Through the function URL only (AWS_IAM), so the ops-api knows who called. Since October
+          // 2025 a URL call needs lambda:InvokeFunction too; it is granted only for calls made
+          // through a function URL, so a plain Invoke (no verified caller) stays denied.
+          {
+            sid: "InvokeOpsApiUrl",
+            actions: ["lambda:InvokeFunctionUrl"],
+            resources: [opsApi.function.arn],
+            conditions: { StringEquals: { "lambda:FunctionUrlAuthType": "AWS_IAM" } },
+          },
+          {
+            sid: "InvokeOpsApiViaUrl",
+            actions: ["lambda:InvokeFunction"],
+            resources: [opsApi.function.arn],
+            conditions: { Bool: { "lambda:InvokedViaFunctionUrl": "true" } },
+          },
           {
             sid: "Parameters",
             actions: ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:PutParameter"],
@@ -501,6 +526,7 @@ export class OpsStack extends pulumi.ComponentResource {
         [OPS_API_STAGE]: opsApi.logGroup.name,
       },
       opsApiFunctionName: opsApi.function.name,
+      opsApiUrl: opsApiUrl.functionUrl,
       logGroupPrefix: logPrefix,
       operatorPolicyArn: operatorPolicy.arn,
       ecsSubnets: pulumi.all(network.privateSubnetIds).apply((ids) => ids.join(",")),

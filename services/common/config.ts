@@ -202,6 +202,11 @@ const envSchema = z.object({
   // --- opsctl (issue 9) ---
   /** The ops-api Lambda opsctl invokes on an AWS stack (name or ARN); the stack output `opsApiFunctionName`. */
   OPS_API_FUNCTION_NAME: z.optional(text()),
+  /**
+   * The ops-api's function URL (AWS_IAM auth; the stack output `opsApiUrl`). Set, opsctl calls it
+   * with SigV4-signed requests, so the ops-api records the caller's IAM principal as AWS verified it.
+   */
+  OPS_API_URL: z.optional(z.url()),
   /** opsctl only: send every AWS SDK call to this endpoint instead of AWS (tests, LocalStack). */
   OPS_AWS_ENDPOINT_URL: z.optional(z.url()),
   /** CloudWatch log groups of the stack are `${prefix}/${stage}` (`opsctl logs --target aws`); stack output `logGroupPrefix`. */
@@ -365,6 +370,7 @@ export interface Config {
   /** opsctl (issue 9). */
   readonly opsctl: {
     readonly opsApiFunctionName: string | undefined;
+    readonly opsApiUrl: string | undefined;
     readonly logGroupPrefix: string;
     readonly awsEndpointUrl: string | undefined;
   };
@@ -642,6 +648,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     },
     opsctl: {
       opsApiFunctionName: e.OPS_API_FUNCTION_NAME,
+      opsApiUrl: e.OPS_API_URL,
       logGroupPrefix: e.OPS_LOG_GROUP_PREFIX,
       awsEndpointUrl: e.OPS_AWS_ENDPOINT_URL,
     },

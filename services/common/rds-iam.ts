@@ -39,7 +39,7 @@ export interface RdsTokenRequest {
 }
 
 /** SHA-256 (and HMAC-SHA-256 when given a key) in the shape SignatureV4 takes, from node:crypto. */
-class NodeSha256 implements Checksum {
+export class NodeSha256 implements Checksum {
   private hash;
   constructor(private readonly secret?: SourceData) {
     this.hash = this.fresh();

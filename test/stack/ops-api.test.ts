@@ -155,7 +155,7 @@ describe("stack: operator policy", () => {
   it("grants exactly invoking the ops-api, the stack's parameters and its logs: fixed operations only", () => {
     assert.deepEqual(
       policy().Statement.map((s) => s.Sid),
-      ["InvokeOpsApi", "Parameters", "ReadLogs"],
+      ["InvokeOpsApiUrl", "InvokeOpsApiViaUrl", "Parameters", "ReadLogs"],
     );
   });
 
@@ -179,10 +179,29 @@ describe("stack: operator policy", () => {
     for (const resource of statement("ReadLogs").Resource) assert.match(resource, /\/ops-pipeline\/dev\//);
   });
 
-  it("may invoke only the ops-api function", () => {
+  it("may call only the ops-api, and only through its AWS_IAM function URL, so the ops-api knows who called", () => {
     const fn = named("aws:lambda/function:Function", "ops-dev-ops-api-function");
-    assert.deepEqual(statement("InvokeOpsApi").Action, ["lambda:InvokeFunction"]);
-    assert.deepEqual(statement("InvokeOpsApi").Resource, [fn.state.arn]);
+    const url = named("aws:lambda/functionUrl:FunctionUrl", "ops-dev-ops-api-url");
+    assert.equal(url.inputs.authorizationType, "AWS_IAM");
+    assert.equal(url.inputs.functionName, fn.state.name ?? fn.inputs.name);
+    assert.deepEqual(statement("InvokeOpsApiUrl").Action, ["lambda:InvokeFunctionUrl"]);
+    assert.deepEqual(statement("InvokeOpsApiUrl").Resource, [fn.state.arn]);
+    assert.deepEqual(statement("InvokeOpsApiUrl").Condition, {
+      StringEquals: { "lambda:FunctionUrlAuthType": "AWS_IAM" },
+    });
+    // lambda:InvokeFunction (needed by URL calls since October 2025) only via the URL: a plain
+    // Invoke, which carries no verified caller, stays denied.
+    assert.deepEqual(statement("InvokeOpsApiViaUrl").Action, ["lambda:InvokeFunction"]);
+    assert.deepEqual(statement("InvokeOpsApiViaUrl").Resource, [fn.state.arn]);
+    assert.deepEqual(statement("InvokeOpsApiViaUrl").Condition, {
+      Bool: { "lambda:InvokedViaFunctionUrl": "true" },
+    });
+    const invokers = ofType("aws:iam/policy:Policy").flatMap((p) =>
+      json<Policy>(p.inputs.policy).Statement.filter((s) =>
+        [s.Action].flat().includes("lambda:InvokeFunction"),
+      ),
+    );
+    for (const s of invokers) assert.ok(s.Condition, `${s.Sid}: no unconditional lambda:InvokeFunction`);
   });
 
   it("reads and writes parameters under the stack's prefix only", () => {
@@ -219,6 +238,7 @@ describe("stack: outputs opsctl reads", () => {
       o.opsApiFunctionName,
       named("aws:lambda/function:Function", "ops-dev-ops-api-function").state.name,
     );
+    assert.equal(o.opsApiUrl, "https://ops-dev-ops-api-url.lambda-url.us-east-1.on.aws/");
     assert.equal(o.clusterName, "ops-pipeline-dev");
     assert.match(String(o.backupTaskDefinitionArn), /task-definition\/ops-pipeline-dev-backup:1$/);
     assert.equal(o.ecsSubnets, "ops-dev-net-private-0-id,ops-dev-net-private-1-id");
