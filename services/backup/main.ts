@@ -19,15 +19,20 @@ import { defaultStorageKind, prefixFor, storageFor } from "./wiring.ts";
 async function resolveDatabaseLogin(
   config: ReturnType<typeof loadConfig>,
   env: NodeJS.ProcessEnv,
-): Promise<{ url: string; password?: () => Promise<string> }> {
+): Promise<{ url: string; dumpUrl?: string; password?: () => Promise<string> }> {
   if (config.database.url) return { url: config.database.url };
   if (config.database.iam) {
     // pg_dump connects once, at its start: a fresh token (valid 15 minutes) in its URL is enough.
     const { stageDatabaseLogin } = await import("../common/adapters.ts");
     const login = await stageDatabaseLogin(config, envSecrets(env), "backup");
-    const url = new URL(login.url);
-    if (login.password) url.password = encodeURIComponent(await login.password());
-    return { url: url.toString(), ...(login.password ? { password: login.password } : {}) };
+    const { libpqVerifyFull } = await import("../common/rds-iam.ts");
+    const dump = new URL(libpqVerifyFull(login.url));
+    if (login.password) dump.password = encodeURIComponent(await login.password());
+    return {
+      url: login.url,
+      dumpUrl: dump.toString(),
+      ...(login.password ? { password: login.password } : {}),
+    };
   }
   return { url: await resolveSecretUrl(config, env) };
 }
@@ -59,8 +64,8 @@ async function main(env: NodeJS.ProcessEnv): Promise<number> {
     pretty: false,
     base: { service: "ops-pipeline", stage: "backup" },
   });
-  const login = await resolveDatabaseLogin(config, env);
-  const url = login.url;
+  const { dumpUrl, ...login } = await resolveDatabaseLogin(config, env);
+  const url = dumpUrl ?? login.url;
   const db = await connectDatabase({ ...login, ...poolSettings(config, 2) }, logger);
   try {
     const report = await runAndRecord({

@@ -118,20 +118,26 @@ export function rdsIamPassword(
 
 /**
  * The connection URL for IAM auth: the role as user, no password (the pool's function gives it),
- * TLS verified against `sslRootCert` when given (node-postgres verifies `require` too).
+ * TLS required, verified against `sslRootCert` when given.
  */
 export function rdsIamDatabaseUrl(endpoint: RdsIamEndpoint, user: string): string {
   const url = new URL(`postgres://${endpoint.host}`);
   url.username = encodeURIComponent(user);
   url.port = String(endpoint.port);
   url.pathname = `/${endpoint.dbname}`;
-  if (endpoint.sslRootCert) {
-    url.searchParams.set("sslmode", "verify-full");
-    url.searchParams.set("sslrootcert", endpoint.sslRootCert);
-  } else {
-    url.searchParams.set("sslmode", "require");
-  }
+  // slonik's DSN parser takes only disable/no-verify/require; `require` with a root certificate
+  // makes it verify the chain and the host name (node's TLS default). pg_dump (libpq) reads the
+  // same URL as verify-ca: the backup raises it to verify-full (libpqVerifyFull).
+  url.searchParams.set("sslmode", "require");
+  if (endpoint.sslRootCert) url.searchParams.set("sslrootcert", endpoint.sslRootCert);
   return url.toString();
+}
+
+/** The same URL for libpq tools (pg_dump): with a root certificate, verify-full instead of require. */
+export function libpqVerifyFull(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.searchParams.get("sslrootcert")) parsed.searchParams.set("sslmode", "verify-full");
+  return parsed.toString();
 }
 
 /** The default AWS credential chain (Lambda and ECS task roles), loaded only on AWS. */

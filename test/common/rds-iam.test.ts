@@ -1,11 +1,16 @@
 import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseDsn } from "@slonik/utilities";
 import * as z from "zod";
 import { FakeClock } from "../../services/common/clock.ts";
 import { loadConfig } from "../../services/common/config.ts";
 import { connectDatabase, sql } from "../../services/common/db.ts";
 import { ConfigError } from "../../services/common/errors.ts";
 import {
+  libpqVerifyFull,
   RDS_TOKEN_REUSE_MS,
   rdsAuthToken,
   rdsIamDatabaseUrl,
@@ -117,8 +122,21 @@ describe("RDS IAM database authentication", () => {
         "ops_api",
       ),
     );
-    assert.equal(verified.searchParams.get("sslmode"), "verify-full");
+    // slonik accepts only disable/no-verify/require; with the root certificate it verifies.
+    assert.equal(verified.searchParams.get("sslmode"), "require");
     assert.equal(verified.searchParams.get("sslrootcert"), "/etc/ssl/certs/rds.pem");
+    const ca = path.join(mkdtempSync(path.join(os.tmpdir(), "rds-ca-")), "ca.pem");
+    writeFileSync(ca, "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n");
+    const parsed = parseDsn(
+      rdsIamDatabaseUrl({ host, port: 5432, dbname: "ops", sslRootCert: ca }, "ops_api"),
+    );
+    assert.deepEqual(
+      { ca: parsed.ssl?.ca, rejectUnauthorized: parsed.ssl?.rejectUnauthorized },
+      { ca: readFileSync(ca, "utf8"), rejectUnauthorized: true },
+      "the pool verifies the server against the bundle",
+    );
+    assert.equal(new URL(libpqVerifyFull(verified.toString())).searchParams.get("sslmode"), "verify-full");
+    assert.equal(new URL(libpqVerifyFull(plain.toString())).searchParams.get("sslmode"), "require");
   });
 
   it("reads OPS_DB_IAM_ENDPOINT as host:port/dbname and refuses anything else", () => {
