@@ -86,7 +86,7 @@ export function freshnessCheck(
     levels.push(level);
     staleness = Math.max(staleness ?? 0, ageMs / 1000);
     parts.push(
-      `${signal} ${formatDuration(ageMs)} old${config.marketHours && signal === "data" ? " (market time)" : config.runsIn ? " (service hours)" : ""}${
+      `${signal} ${formatDuration(ageMs)} old${config.marketHours && signal === "data" ? " (market time)" : ageMs < now.getTime() - at ? " (service hours)" : ""}${
         level === "OK"
           ? ""
           : ` (${level} after ${formatDuration(level === "ERROR" ? threshold.errorAfterMs : threshold.warnAfterMs)})`
