@@ -134,7 +134,9 @@ export class ContainerTask extends pulumi.ComponentResource {
         resources: ["*"],
         wildcardReason: WILDCARD_REASONS.ecrToken,
       },
-      { sid: "Secrets", actions: ["secretsmanager:GetSecretValue"], resources: args.secretArns },
+      ...(args.secretArns.length > 0
+        ? [{ sid: "Secrets", actions: ["secretsmanager:GetSecretValue"], resources: args.secretArns }]
+        : []),
     ];
     new aws.iam.RolePolicy(
       `${name}-exec-policy`,

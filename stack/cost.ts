@@ -287,7 +287,8 @@ export function priceStack(plan: StackPlan, spot: SpotCase = "typical"): CostRep
   const schedulerRuns =
     invocations -
     opsApi.invocationsPerMonth +
-    plan.tasks.find((task) => task.name === "backup")!.runsPerMonth;
+    plan.tasks.find((task) => task.name === "backup")!.runsPerMonth +
+    plan.serviceScheduleRunsPerMonth;
   add(
     "EventBridge Scheduler invocations",
     `${Math.round(schedulerRuns)} × ${money(PRICES.schedulerInvocationMillion.usd)}/M`,
@@ -316,7 +317,7 @@ export function priceStack(plan: StackPlan, spot: SpotCase = "typical"): CostRep
     storedGb * PRICES.logsStoredGbMonth.usd,
   );
   add(
-    `Secrets Manager (${plan.secrets} secrets: master, a login per stage role, 2 Alpaca keys)`,
+    `Secrets Manager (${plan.secrets} secrets: master login, 2 Alpaca keys; stage roles use IAM tokens)`,
     `${plan.secrets} × ${money(PRICES.secretMonth.usd)}`,
     plan.secrets * PRICES.secretMonth.usd,
   );
@@ -443,7 +444,6 @@ export function costMoves(config: StackConfig): CostMove[] {
   };
   const plan = stackPlan(config);
   // Two choices the program does not offer as configuration, priced on a changed plan.
-  const marketHours = (60 / 168) * HOURS_PER_MONTH;
   return [
     ...variants.map((variant) =>
       move(variant.change, stackPlan({ ...config, ...variant.config }), variant.tradeOff),
@@ -454,14 +454,9 @@ export function costMoves(config: StackConfig): CostMove[] {
       "its runs fit the free Lambda allowance; a recommendation waits up to a minute instead of a NOTIFY wake-up",
     ),
     move(
-      "(not built) IAM database authentication for the stage roles instead of their 8 login secrets",
-      { ...plan, secrets: plan.secrets - 8 },
-      "no password to rotate (15-minute tokens from rds-db:connect); needs a token refresh in the pool and in pg_dump",
-    ),
-    move(
-      "(not built) services only in US market hours, about 60 of 168 h a week",
-      { ...plan, services: plan.services.map((service) => ({ ...service, hoursPerMonth: marketHours })) },
-      "scheduled scaling; sortation classifies the overnight backlog each morning; alarms must follow the schedule",
+      "services always on instead of in their windows (stages.ts runsIn)",
+      { ...plan, services: plan.services.map((service) => ({ ...service, hoursPerMonth: HOURS_PER_MONTH })) },
+      "sortation classifies overnight news at once instead of from 05:50 New York; the dispatcher could still only reject orders while NYSE is closed",
     ),
   ];
 }

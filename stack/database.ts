@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { STAGE_ROLE_NAMES, type StageRole } from "../services/common/roles.ts";
 
 /**
  * RDS PostgreSQL 17 in the isolated subnets, reachable on 5432 from the app security group only,
@@ -65,8 +64,6 @@ export class Database extends pulumi.ComponentResource {
   readonly instance: aws.rds.Instance;
   /** The master user's: only the migrator reads it. */
   readonly secret: aws.secretsmanager.Secret;
-  /** One per stage role (sql/0090_stage_roles.sql), same JSON shape; the migrator sets the passwords. */
-  readonly roleSecrets: Record<StageRole, aws.secretsmanager.Secret>;
   readonly securityGroup: aws.ec2.SecurityGroup;
 
   constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -141,6 +138,9 @@ export class Database extends pulumi.ComponentResource {
         allowMajorVersionUpgrade: false,
         caCertIdentifier: "rds-ca-rsa2048-g1",
         performanceInsightsEnabled: false,
+        // Stage roles log in with IAM tokens (sql/0113_stage_roles_rds_iam.sql, services/common/rds-iam.ts):
+        // no stored password per role, and each IAM role may connect as its own user only.
+        iamDatabaseAuthenticationEnabled: true,
         applyImmediately: false,
       },
       { parent: this, ignoreChanges: ["password", "finalSnapshotIdentifier"] },
@@ -166,35 +166,6 @@ export class Database extends pulumi.ComponentResource {
       // Keep the first generated password (the instance keeps it too, see ignoreChanges above).
       { parent: this, ignoreChanges: ["secretString"] },
     );
-
-    // Rotation: put a new value (same JSON, new password) into a role's secret, run the migrator
-    // (it sets every role's password from its secret), restart the stage. ignoreChanges keeps
-    // Pulumi from writing the first value back over a rotated one.
-    this.roleSecrets = Object.fromEntries(
-      STAGE_ROLE_NAMES.map((role) => {
-        const secret = new aws.secretsmanager.Secret(
-          `${name}-${role}`,
-          {
-            name: `${args.identifier}/database/${role}`,
-            description: `ops-pipeline database login of role ${role} (RDS-style JSON plus url)`,
-            recoveryWindowInDays: 7,
-          },
-          parent,
-        );
-        const rolePassword = pulumi.secret(generatePassword());
-        new aws.secretsmanager.SecretVersion(
-          `${name}-${role}-value`,
-          {
-            secretId: secret.id,
-            secretString: pulumi
-              .all([this.instance.address, rolePassword])
-              .apply(([host, pass]) => databaseSecretJson(host, pass, role)),
-          },
-          { parent: this, ignoreChanges: ["secretString"] },
-        );
-        return [role, secret];
-      }),
-    ) as Record<StageRole, aws.secretsmanager.Secret>;
 
     this.registerOutputs({
       endpoint: this.instance.address,

@@ -8,7 +8,7 @@ import { Cluster } from "./cluster.ts";
 import type { StackConfig } from "./config.ts";
 import { ContainerImage } from "./container-image.ts";
 import { ContainerTask } from "./container-task.ts";
-import { Database, DB_PORT } from "./database.ts";
+import { Database, DB_NAME, DB_PORT, RDS_CA_BUNDLE_PATH } from "./database.ts";
 import { FargateService } from "./fargate-service.ts";
 import { policyDocument, type Statement } from "./iam.ts";
 import { Network } from "./network.ts";
@@ -56,8 +56,6 @@ export interface OpsStackOutputs {
   paramPrefix: string;
   backupBucket: pulumi.Output<string>;
   databaseSecretArn: pulumi.Output<string>;
-  /** Each stage role's login secret (rotate: new value, then `opsctl migrate --target aws`). */
-  roleSecretArns: Record<string, pulumi.Output<string>>;
   /** Put the Alpaca keys here (aws secretsmanager put-secret-value); unset, the keyless provider serves. */
   alpacaKeyIdSecretArn: pulumi.Output<string>;
   alpacaSecretKeySecretArn: pulumi.Output<string>;
@@ -66,8 +64,10 @@ export interface OpsStackOutputs {
   functionNames: Record<LambdaStage, pulumi.Output<string>>;
   serviceNames: Record<string, pulumi.Output<string>>;
   logGroupNames: Record<string, pulumi.Output<string>>;
-  /** The ops-api function opsctl invokes (OPS_API_FUNCTION_NAME). */
+  /** The ops-api function (OPS_API_FUNCTION_NAME). */
   opsApiFunctionName: pulumi.Output<string>;
+  /** The ops-api's function URL, AWS_IAM auth (OPS_API_URL): what opsctl calls. */
+  opsApiUrl: pulumi.Output<string>;
   /** Every log group is `${logGroupPrefix}/${stage}` (OPS_LOG_GROUP_PREFIX, `opsctl logs`). */
   logGroupPrefix: string;
   /** The managed policy an operator attaches to their user or role to run opsctl --target aws. */
@@ -127,7 +127,16 @@ export class OpsStack extends pulumi.ComponentResource {
       parent,
     );
     network.allowDatabase(name, database.securityGroup.id, DB_PORT);
-    const roleSecret = (stage: StageWithRole) => database.roleSecrets[STAGE_ROLES[stage]];
+    // IAM database authentication: each workload signs a 15-minute token for its own role
+    // (services/common/rds-iam.ts) and may connect as that user only; no per-role password exists.
+    const dbUserArn = (stage: StageWithRole) =>
+      pulumi.interpolate`arn:aws:rds-db:${region}:${accountId}:dbuser:${database.instance.resourceId}/${STAGE_ROLES[stage]}`;
+    const connectAsRole = (stage: StageWithRole): Statement => ({
+      sid: "ConnectAsOwnDatabaseRole",
+      actions: ["rds-db:connect"],
+      resources: [dbUserArn(stage)],
+    });
+    const iamEndpoint = pulumi.interpolate`${database.instance.address}:${DB_PORT}/${DB_NAME}`;
     // The Alpaca keys: created empty; the operator puts the values. Unset, the keyed market-data
     // provider and the broker stay off (their code treats a missing secret as "not configured").
     const alpacaSecret = (key: "key-id" | "secret-key") =>
@@ -176,12 +185,6 @@ export class OpsStack extends pulumi.ComponentResource {
       actions: ["ssm:PutParameter"],
       resources: [params.parameters["kill-switch"].arn],
     };
-    // Each Lambda reads its own role's login, never the master user's.
-    const readDbSecret = (stage: StageWithRole): Statement => ({
-      sid: "ReadDatabaseSecret",
-      actions: ["secretsmanager:GetSecretValue"],
-      resources: [roleSecret(stage).arn],
-    });
 
     // ----- ECS: cluster, images, task definitions, services, nightly backup -----
     const cluster = new Cluster(`${name}-ecs`, { clusterName: physical }, parent);
@@ -208,17 +211,12 @@ export class OpsStack extends pulumi.ComponentResource {
       LOG_FORMAT: "json",
     };
     const containerStatements: Record<string, Statement[]> = {
-      sortation: [readParams],
-      dispatcher: [readParams, tripKillSwitch, readAlpaca],
-      // The migrator sets every role's password from its secret (services/common/roles.ts).
-      migrator: [
-        {
-          sid: "ReadRoleSecrets",
-          actions: ["secretsmanager:GetSecretValue"],
-          resources: Object.values(database.roleSecrets).map((secret) => secret.arn),
-        },
-      ],
+      sortation: [readParams, connectAsRole("sortation")],
+      dispatcher: [readParams, tripKillSwitch, readAlpaca, connectAsRole("dispatcher")],
+      // The migrator logs in as the master user (it owns the schema and grants rds_iam).
+      migrator: [],
       backup: [
+        connectAsRole("backup"),
         { sid: "ListBackups", actions: ["s3:ListBucket"], resources: [backups.bucket.arn] },
         {
           sid: "ReadWriteBackups",
@@ -238,19 +236,15 @@ export class OpsStack extends pulumi.ComponentResource {
       },
       backup: { OPS_BACKUP_BUCKET: backups.bucket.bucket },
       dispatcher: alpacaEnvironment,
-      migrator: {
-        OPS_DB_ROLE_SECRETS: pulumi
-          .all(
-            Object.entries(database.roleSecrets).map(([role, secret]) =>
-              secret.arn.apply((arn) => [role, arn]),
-            ),
-          )
-          .apply((pairs) => JSON.stringify(Object.fromEntries(pairs))),
-      },
     };
-    // The migrator logs in as the master user (it owns the schema); every other task as its role.
-    const containerSecret = (container: string) =>
-      container === "migrator" ? database.secret : roleSecret(container as StageWithRole);
+    // The migrator logs in as the master user from its secret; every other task as its own role
+    // with an IAM token, verifying the server against the RDS CA bundle baked into the images.
+    const iamContainerEnvironment = {
+      OPS_DB_IAM_ENDPOINT: iamEndpoint,
+      OPS_DB_SSL_ROOT_CERT: RDS_CA_BUNDLE_PATH,
+      NODE_EXTRA_CA_CERTS: RDS_CA_BUNDLE_PATH,
+    };
+    const masterLogin = (container: string) => container === "migrator";
     const task = (container: (typeof plan.services)[number] | (typeof plan.tasks)[number]) =>
       new ContainerTask(
         `${name}-${container.name}`,
@@ -262,9 +256,15 @@ export class OpsStack extends pulumi.ComponentResource {
           cpu: container.cpu,
           memoryMb: container.memoryMb,
           architecture: config.fargateArchitecture,
-          environment: { ...baseEnvironment, ...containerEnvironment[container.name] },
-          secrets: { DATABASE_URL: pulumi.interpolate`${containerSecret(container.name).arn}:url::` },
-          secretArns: [containerSecret(container.name).arn],
+          environment: {
+            ...baseEnvironment,
+            ...(masterLogin(container.name) ? {} : iamContainerEnvironment),
+            ...containerEnvironment[container.name],
+          },
+          secrets: masterLogin(container.name)
+            ? { DATABASE_URL: pulumi.interpolate`${database.secret.arn}:url::` }
+            : {},
+          secretArns: masterLogin(container.name) ? [database.secret.arn] : [],
           taskStatements: containerStatements[container.name] ?? [],
           logRetentionDays: config.logRetentionDays,
           logPrefix,
@@ -291,6 +291,11 @@ export class OpsStack extends pulumi.ComponentResource {
             subnetIds: network.privateSubnetIds,
             securityGroupIds: [network.appSecurityGroup.id],
             alarmTopicArn: alerts.topic.arn,
+            window: service.window,
+            scheduleGroupName: scheduleGroup.name,
+            schedulesEnabled: config.schedulesEnabled,
+            accountId,
+            region,
           },
           // FARGATE_SPOT must be associated with the cluster before a service may use it.
           { parent: this, dependsOn: [cluster] },
@@ -332,12 +337,12 @@ export class OpsStack extends pulumi.ComponentResource {
       LOG_FORMAT: "json",
     };
     const functionStatements: Record<LambdaStage, Statement[]> = {
-      "inbound-dock": [readParams, readDbSecret("inbound-dock")],
-      "lane-telemetry": [readParams, readDbSecret("lane-telemetry"), readAlpaca],
-      "dispatch-engine": [readParams, readDbSecret("dispatch-engine")],
+      "inbound-dock": [readParams, connectAsRole("inbound-dock")],
+      "lane-telemetry": [readParams, connectAsRole("lane-telemetry"), readAlpaca],
+      "dispatch-engine": [readParams, connectAsRole("dispatch-engine")],
       watchdog: [
         readParams,
-        readDbSecret("watchdog"),
+        connectAsRole("watchdog"),
         { sid: "PublishAlerts", actions: ["sns:Publish"], resources: [alerts.topic.arn] },
       ],
     };
@@ -366,7 +371,7 @@ export class OpsStack extends pulumi.ComponentResource {
                 : [network.appSecurityGroup.id],
             environment: {
               ...lambdaEnvironment,
-              OPS_DB_SECRET_ID: roleSecret(lambda.stage).arn,
+              OPS_DB_IAM_ENDPOINT: iamEndpoint,
               ...(lambda.stage === "watchdog" ? { OPS_ALERT_SNS_TOPIC_ARN: alerts.topic.arn } : {}),
               ...(lambda.stage === "lane-telemetry" ? alpacaEnvironment : {}),
             },
@@ -403,7 +408,7 @@ export class OpsStack extends pulumi.ComponentResource {
         securityGroupIds: [network.appSecurityGroup.id],
         environment: {
           ...lambdaEnvironment,
-          OPS_DB_SECRET_ID: roleSecret("ops-api").arn,
+          OPS_DB_IAM_ENDPOINT: iamEndpoint,
           OPS_ECS_CLUSTER: cluster.cluster.arn,
           OPS_BACKUP_TASK_DEFINITION: backupTask.taskDefinition.arn,
           OPS_MIGRATOR_TASK_DEFINITION: migratorTask.taskDefinition.arn,
@@ -411,7 +416,7 @@ export class OpsStack extends pulumi.ComponentResource {
           OPS_ECS_SECURITY_GROUPS: network.appSecurityGroup.id,
         },
         statements: [
-          readDbSecret("ops-api"),
+          connectAsRole("ops-api"),
           {
             sid: "RunFixedTasks",
             actions: ["ecs:RunTask"],
@@ -434,6 +439,15 @@ export class OpsStack extends pulumi.ComponentResource {
         ],
         alarmTopicArn: alerts.topic.arn,
       },
+      parent,
+    );
+
+    // opsctl calls the ops-api through this URL with SigV4-signed requests: Lambda verifies the
+    // signature and tells the function the caller's IAM principal, the audit identity (a plain
+    // Invoke carries none). AWS_IAM: no unauthenticated request reaches the function.
+    const opsApiUrl = new aws.lambda.FunctionUrl(
+      `${name}-ops-api-url`,
+      { functionName: opsApi.function.name, authorizationType: "AWS_IAM" },
       parent,
     );
 
@@ -460,7 +474,21 @@ export class OpsStack extends pulumi.ComponentResource {
         // and migrator tasks, with their own commands), logs of this stack's groups only.
         description: `opsctl --target aws on ${physical}: ops-api, parameters, this stack's logs`,
         policy: policyDocument([
-          { sid: "InvokeOpsApi", actions: ["lambda:InvokeFunction"], resources: [opsApi.function.arn] },
+          // Through the function URL only (AWS_IAM), so the ops-api knows who called. Since October
+          // 2025 a URL call needs lambda:InvokeFunction too; it is granted only for calls made
+          // through a function URL, so a plain Invoke (no verified caller) stays denied.
+          {
+            sid: "InvokeOpsApiUrl",
+            actions: ["lambda:InvokeFunctionUrl"],
+            resources: [opsApi.function.arn],
+            conditions: { StringEquals: { "lambda:FunctionUrlAuthType": "AWS_IAM" } },
+          },
+          {
+            sid: "InvokeOpsApiViaUrl",
+            actions: ["lambda:InvokeFunction"],
+            resources: [opsApi.function.arn],
+            conditions: { Bool: { "lambda:InvokedViaFunctionUrl": "true" } },
+          },
           {
             sid: "Parameters",
             actions: ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:PutParameter"],
@@ -489,7 +517,6 @@ export class OpsStack extends pulumi.ComponentResource {
       paramPrefix,
       backupBucket: backups.bucket.bucket,
       databaseSecretArn: database.secret.arn,
-      roleSecretArns: byName(database.roleSecrets, (secret) => secret.arn),
       alpacaKeyIdSecretArn: alpaca.keyId.arn,
       alpacaSecretKeySecretArn: alpaca.secretKey.arn,
       databaseEndpoint: database.instance.address,
@@ -505,6 +532,7 @@ export class OpsStack extends pulumi.ComponentResource {
         [OPS_API_STAGE]: opsApi.logGroup.name,
       },
       opsApiFunctionName: opsApi.function.name,
+      opsApiUrl: opsApiUrl.functionUrl,
       logGroupPrefix: logPrefix,
       operatorPolicyArn: operatorPolicy.arn,
       ecsSubnets: pulumi.all(network.privateSubnetIds).apply((ids) => ids.join(",")),

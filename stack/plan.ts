@@ -1,6 +1,6 @@
-import { STAGE_ROLE_NAMES } from "../services/common/roles.ts";
 import {
   intervalMsOf,
+  type ServiceWindow,
   STAGE_TABLE,
   type StageTable,
   type TimedStage,
@@ -94,9 +94,42 @@ export interface ContainerPlan {
 export interface ServicePlan extends ContainerPlan {
   readonly name: ServiceName;
   readonly desiredCount: number;
-  /** Hours a month the service runs: always on (730) in every stack this program builds. */
+  /**
+   * When it runs (the stage table's `runsIn`, exchange time, weekdays): scaled up
+   * SERVICE_LEAD_MINUTES before the window opens and to 0 when it closes (stack/fargate-service.ts).
+   */
+  readonly window: ServiceWindow;
+  /** Hours a month the service runs: the window plus its lead, on weekdays. */
   readonly hoursPerMonth: number;
 }
+
+/** A service is started this long before its window so it has beaten by the time it is judged. */
+export const SERVICE_LEAD_MINUTES = 10;
+/** The time zone of the services' windows (the exchange's, daylight saving included). */
+export const SERVICE_WINDOW_TIME_ZONE = "America/New_York";
+/** Schedules per windowed service: scale up, alarm actions on, scale down, alarm actions off. */
+export const SCHEDULES_PER_SERVICE = 4;
+const WEEKDAYS_PER_MONTH = (5 / 7) * (730 / 24);
+
+/** EventBridge Scheduler cron of a minute of the day, Monday to Friday (in SERVICE_WINDOW_TIME_ZONE). */
+export function weekdayCron(minuteOfDay: number): string {
+  if (!Number.isInteger(minuteOfDay) || minuteOfDay < 0 || minuteOfDay >= 24 * 60) {
+    throw new Error(`a service window edge is a whole minute of the day, not ${minuteOfDay}`);
+  }
+  return `cron(${minuteOfDay % 60} ${Math.floor(minuteOfDay / 60)} ? * MON-FRI *)`;
+}
+
+function windowOf(stage: ServiceName, stages: StageTable): ServiceWindow {
+  const window = stages[stage].freshness.runsIn;
+  if (!window) throw new Error(`the stage table gives ${stage} no runsIn window`);
+  if (window.fromMinute - SERVICE_LEAD_MINUTES < 0 || window.toMinute <= window.fromMinute) {
+    throw new Error(`${stage}'s window must open after 00:${SERVICE_LEAD_MINUTES} and close after it opens`);
+  }
+  return window;
+}
+
+const hoursInWindow = (window: ServiceWindow) =>
+  ((window.toMinute - window.fromMinute + SERVICE_LEAD_MINUTES) / 60) * WEEKDAYS_PER_MONTH;
 
 export interface TaskPlan extends ContainerPlan {
   readonly name: TaskName;
@@ -137,6 +170,8 @@ export interface StackPlan {
   readonly tasks: readonly TaskPlan[];
   /** Every CloudWatch alarm, by name suffix: the cost model counts them, tests find them. */
   readonly alarms: readonly string[];
+  /** EventBridge Scheduler runs a month of the services' window schedules. */
+  readonly serviceScheduleRunsPerMonth: number;
   /** Secrets Manager secrets the stack creates. */
   readonly secrets: number;
   /** Custom metrics the watchdog publishes (EMF), each billed as a custom metric. */
@@ -163,7 +198,8 @@ export function stackPlan(config: StackConfig, stages: StageTable = STAGE_TABLE)
       cpu: config.sortationCpu,
       memoryMb: config.sortationMemoryMb,
       desiredCount: config.serviceDesiredCount,
-      hoursPerMonth: 730,
+      window: windowOf("sortation", stages),
+      hoursPerMonth: hoursInWindow(windowOf("sortation", stages)),
     },
     {
       name: "dispatcher",
@@ -172,7 +208,8 @@ export function stackPlan(config: StackConfig, stages: StageTable = STAGE_TABLE)
       cpu: config.dispatcherCpu,
       memoryMb: config.dispatcherMemoryMb,
       desiredCount: config.serviceDesiredCount,
-      hoursPerMonth: 730,
+      window: windowOf("dispatcher", stages),
+      hoursPerMonth: hoursInWindow(windowOf("dispatcher", stages)),
     },
   ];
   const tasks: TaskPlan[] = [
@@ -213,8 +250,13 @@ export function stackPlan(config: StackConfig, stages: StageTable = STAGE_TABLE)
     services,
     tasks,
     alarms,
-    // The master login, one login per stage role (services/common/roles.ts), the two Alpaca keys.
-    secrets: 1 + STAGE_ROLE_NAMES.length + 2,
+    serviceScheduleRunsPerMonth:
+      services.filter((service) => service.desiredCount > 0).length *
+      SCHEDULES_PER_SERVICE *
+      WEEKDAYS_PER_MONTH,
+    // The master login (the migrator's) and the two Alpaca keys. Stage roles log in with IAM
+    // tokens (services/common/rds-iam.ts), so they have no secret.
+    secrets: 1 + 2,
     // The watchdog emits staleness for every stage it watches (no alarm reads it: its alerts do).
     customMetrics: 1 + WATCHED_STAGES.length,
     imagesGb: (config.appImage ? 0 : 0.25) + (config.workerImage ? 0 : 0.45),

@@ -5,7 +5,9 @@ import {
   type LambdaClient,
 } from "@aws-sdk/client-lambda";
 import { SSMClient } from "@aws-sdk/client-ssm";
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
 import type { Clock } from "../../services/common/clock.ts";
+import type { Config } from "../../services/common/config.ts";
 import { ConfigError, describeCause, OperatorError } from "../../services/common/errors.ts";
 import { ssmParameterStore } from "../../services/common/params/ssm.ts";
 import type { ParameterStore } from "../../services/common/params/store.ts";
@@ -22,6 +24,129 @@ export class OpsApiError extends OperatorError {
 
 export interface OpsApiClient {
   invoke<T>(request: OpsRequest): Promise<T>;
+}
+
+/** What signing needs: the SDK's credential chain (or fixed credentials in tests) and the region. */
+export interface SigningOptions {
+  readonly region: string;
+  readonly credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
+  readonly clock: Clock;
+}
+
+/**
+ * Calls the ops-api through its function URL (AWS_IAM auth) with a SigV4-signed POST (service
+ * `lambda`): Lambda verifies the signature and hands the function the caller's IAM principal
+ * (requestContext.authorizer.iam.userArn), which becomes the audit identity. The response body is
+ * the same envelope as Invoke's.
+ * @throws OpsApiError when the request fails, is refused (403: not allowed by IAM) or the function errors.
+ */
+export function opsApiUrlClient(url: string, signing: SigningOptions): OpsApiClient {
+  const target = new URL(url);
+  return {
+    async invoke<T>(request: OpsRequest): Promise<T> {
+      const body = JSON.stringify(request);
+      let status: number;
+      let text: string;
+      try {
+        const [{ SignatureV4 }, { NodeSha256 }, credentials] = await Promise.all([
+          import("@smithy/signature-v4"),
+          import("../../services/common/rds-iam.ts"),
+          signing.credentials ??
+            import("@aws-sdk/credential-provider-node").then(({ defaultProvider }) => defaultProvider()),
+        ]);
+        const signer = new SignatureV4({
+          service: "lambda",
+          region: signing.region,
+          credentials,
+          sha256: NodeSha256,
+        });
+        const signed = await signer.sign(
+          {
+            method: "POST",
+            protocol: target.protocol,
+            hostname: target.hostname,
+            ...(target.port ? { port: Number(target.port) } : {}),
+            path: target.pathname,
+            query: {},
+            headers: { host: target.host, "content-type": "application/json" },
+            body,
+          },
+          { signingDate: signing.clock.now() },
+        );
+        const response = await fetch(target, {
+          method: "POST",
+          headers: signed.headers,
+          body,
+          signal: AbortSignal.timeout(60_000),
+        });
+        status = response.status;
+        text = await response.text();
+      } catch (error) {
+        throw new OpsApiError(
+          "OPS_API_UNREACHABLE",
+          `cannot call the ops-api at ${target.host}: ${describeCause(error)}`,
+          {
+            hint: "check your AWS credentials, AWS_REGION and OPS_API_URL (the stack output opsApiUrl)",
+            cause: error,
+          },
+        );
+      }
+      if (status === 403) {
+        throw new OpsApiError("OPS_API_FORBIDDEN", `the ops-api refused this caller: ${text.slice(0, 300)}`, {
+          hint: "attach the stack's operatorPolicyArn to your user or role (lambda:InvokeFunctionUrl on the ops-api)",
+        });
+      }
+      if (status !== 200) {
+        throw new OpsApiError(
+          "OPS_API_FAILED",
+          `the ops-api answered HTTP ${status}: ${text.slice(0, 500)}`,
+          {
+            hint: "read its logs: opsctl logs ops-api --target aws",
+          },
+        );
+      }
+      return unwrap<T>(text);
+    },
+  };
+}
+
+function unwrap<T>(text: string): T {
+  const response = JSON.parse(text) as OpsResponse;
+  if (!response.ok) {
+    throw new OpsApiError(
+      response.error.code,
+      response.error.message,
+      response.error.hint ? { hint: response.error.hint } : {},
+    );
+  }
+  return response.result as T;
+}
+
+/**
+ * The ops-api client of an AWS stack: its function URL when known (the caller's identity is then
+ * verified by AWS), else Lambda Invoke by function name (recorded as an unverified identity).
+ * @throws ConfigError when neither is configured.
+ */
+export async function stackOpsApi(
+  config: Config,
+  clock: Clock,
+): Promise<{ api: OpsApiClient; close(): void }> {
+  const url = config.opsctl.opsApiUrl;
+  if (url) {
+    const region = config.aws.region;
+    if (!region) throw new ConfigError("AWS_REGION", "is needed to sign requests to the ops-api", "set it");
+    return { api: opsApiUrlClient(url, { region, clock }), close: () => undefined };
+  }
+  const functionName = config.opsctl.opsApiFunctionName;
+  if (!functionName) {
+    throw new ConfigError(
+      "OPS_API_URL",
+      "is not set and no stack outputs file names it",
+      "run pulumi stack output --json > .ops/stack-outputs.json, or set OPS_API_URL",
+    );
+  }
+  const lambda = new Lambda(awsClientConfig(config));
+  return { api: opsApiClient(lambda, functionName), close: () => lambda.destroy() };
 }
 
 /**
@@ -61,15 +186,7 @@ export function opsApiClient(lambda: LambdaClient, functionName: string): OpsApi
           },
         );
       }
-      const response = JSON.parse(text) as OpsResponse;
-      if (!response.ok) {
-        throw new OpsApiError(
-          response.error.code,
-          response.error.message,
-          response.error.hint ? { hint: response.error.hint } : {},
-        );
-      }
-      return response.result as T;
+      return unwrap<T>(text);
     },
   };
 }
@@ -81,16 +198,9 @@ export function opsApiClient(lambda: LambdaClient, functionName: string): OpsApi
  */
 export async function openAwsBackend(context: CliContext, clock: Clock): Promise<OpsBackend> {
   const { config } = context;
-  const functionName = config.opsctl.opsApiFunctionName;
-  if (!functionName) {
-    throw new ConfigError(
-      "OPS_API_FUNCTION_NAME",
-      "is not set and no stack outputs file names it",
-      "run pulumi stack output --json > .ops/stack-outputs.json, or set OPS_API_FUNCTION_NAME",
-    );
-  }
   const clientConfig = awsClientConfig(config);
-  const api = opsApiClient(new Lambda(clientConfig), functionName);
+  const opsApi = await stackOpsApi(config, clock);
+  const api = opsApi.api;
   const ssm = new SSMClient(clientConfig);
   const store = ssmErrorsAsOperatorErrors(
     ssmParameterStore({
@@ -148,6 +258,7 @@ export async function openAwsBackend(context: CliContext, clock: Clock): Promise
     listBackups: (limit) => api.invoke<BackupLine[]>({ op: "backups.list", limit }),
     async close() {
       ssm.destroy();
+      opsApi.close();
     },
   };
 }

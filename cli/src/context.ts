@@ -84,6 +84,7 @@ function fillFromStackOutputs(env: Record<string, string | undefined>): void {
   take("AWS_REGION", "region");
   take("OPS_PARAM_PREFIX", "paramPrefix");
   take("OPS_API_FUNCTION_NAME", "opsApiFunctionName");
+  take("OPS_API_URL", "opsApiUrl");
   take("OPS_LOG_GROUP_PREFIX", "logGroupPrefix");
   // What `opsctl backup now` needs to start the backup task.
   take("OPS_ECS_CLUSTER", "clusterName");

@@ -1,9 +1,8 @@
 import { setTimeout as delay } from "node:timers/promises";
 import type { Config } from "../../services/common/config.ts";
-import { ConfigError, OperatorError } from "../../services/common/errors.ts";
+import { OperatorError } from "../../services/common/errors.ts";
 import type { FixedTaskStatus } from "../../services/ops-api/tasks.ts";
 import type { OpsApiClient } from "./aws-backend.ts";
-import { awsClientConfig } from "./aws-config.ts";
 
 export class FixedTaskFailedError extends OperatorError {
   override readonly name = "FixedTaskFailedError";
@@ -66,18 +65,9 @@ export async function runFixedTask(
  * @throws ConfigError when the function name is unknown.
  */
 export async function fixedTaskApi(config: Config): Promise<{ api: OpsApiClient; close(): void }> {
-  const functionName = config.opsctl.opsApiFunctionName;
-  if (!functionName) {
-    throw new ConfigError(
-      "OPS_API_FUNCTION_NAME",
-      "is not set and no stack outputs file names it",
-      "run pulumi stack output --json > .ops/stack-outputs.json, or set OPS_API_FUNCTION_NAME",
-    );
-  }
-  const [{ LambdaClient }, { opsApiClient }] = await Promise.all([
-    import("@aws-sdk/client-lambda"),
+  const [{ stackOpsApi }, { systemClock }] = await Promise.all([
     import("./aws-backend.ts"),
+    import("../../services/common/clock.ts"),
   ]);
-  const lambda = new LambdaClient(awsClientConfig(config));
-  return { api: opsApiClient(lambda, functionName), close: () => lambda.destroy() };
+  return stackOpsApi(config, systemClock);
 }

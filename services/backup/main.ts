@@ -12,11 +12,35 @@ import { runBackup } from "./backup.ts";
 import { findPgTool } from "./pg-tools.ts";
 import { defaultStorageKind, prefixFor, storageFor } from "./wiring.ts";
 
-async function resolveDatabaseUrl(
+/**
+ * The backup's login: a URL for pg_dump and, with IAM auth, the token function the pool calls for
+ * each new connection (a token in a URL expires after 15 minutes; the pool may open one later).
+ */
+async function resolveDatabaseLogin(
+  config: ReturnType<typeof loadConfig>,
+  env: NodeJS.ProcessEnv,
+): Promise<{ url: string; dumpUrl?: string; password?: () => Promise<string> }> {
+  if (config.database.url) return { url: config.database.url };
+  if (config.database.iam) {
+    // pg_dump connects once, at its start: a fresh token (valid 15 minutes) in its URL is enough.
+    const { stageDatabaseLogin } = await import("../common/adapters.ts");
+    const login = await stageDatabaseLogin(config, envSecrets(env), "backup");
+    const { libpqVerifyFull } = await import("../common/rds-iam.ts");
+    const dump = new URL(libpqVerifyFull(login.url));
+    if (login.password) dump.password = encodeURIComponent(await login.password());
+    return {
+      url: login.url,
+      dumpUrl: dump.toString(),
+      ...(login.password ? { password: login.password } : {}),
+    };
+  }
+  return { url: await resolveSecretUrl(config, env) };
+}
+
+async function resolveSecretUrl(
   config: ReturnType<typeof loadConfig>,
   env: NodeJS.ProcessEnv,
 ): Promise<string> {
-  if (config.database.url) return config.database.url;
   if (!config.database.secretId) {
     throw new ConfigError("DATABASE_URL", "is not set and neither is OPS_DB_SECRET_ID", "set one of them");
   }
@@ -40,8 +64,9 @@ async function main(env: NodeJS.ProcessEnv): Promise<number> {
     pretty: false,
     base: { service: "ops-pipeline", stage: "backup" },
   });
-  const url = await resolveDatabaseUrl(config, env);
-  const db = await connectDatabase({ url, ...poolSettings(config, 2) }, logger);
+  const { dumpUrl, ...login } = await resolveDatabaseLogin(config, env);
+  const url = dumpUrl ?? login.url;
+  const db = await connectDatabase({ ...login, ...poolSettings(config, 2) }, logger);
   try {
     const report = await runAndRecord({
       db,

@@ -7,7 +7,7 @@ import { ConfigError, describeCause } from "./errors.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { postgresParameterStore, recordParamAudit } from "./params/postgres.ts";
 import type { ParameterStore } from "./params/store.ts";
-import { roleDatabaseUrl, STAGE_ROLES, type StageWithRole } from "./roles.ts";
+import { roleDatabaseUrl, STAGE_ROLES, type StageRole, type StageWithRole } from "./roles.ts";
 import { RunLedger, runAndRecord } from "./runtime/record-run.ts";
 import type { LoopStage, ScheduledStage, StageContext } from "./runtime/stage.ts";
 import { databaseUrlFromRdsSecret, envSecrets, type SecretsProvider } from "./secrets.ts";
@@ -21,6 +21,53 @@ import { databaseUrlFromRdsSecret, envSecrets, type SecretsProvider } from "./se
 export interface OpenedContext {
   context: Omit<StageContext, "signal">;
   close(): Promise<void>;
+}
+
+/** Where a stage connects: a URL, and on AWS with IAM auth a token function for the password. */
+export interface StageDatabaseLogin {
+  url: string;
+  password?: () => Promise<string>;
+}
+
+function stageRoleOf(stage: string): StageRole {
+  if (!(stage in STAGE_ROLES)) {
+    throw new ConfigError(
+      "OPS_DB_IAM_ENDPOINT",
+      `stage ${stage} has no database role`,
+      "unset it for this process",
+    );
+  }
+  return STAGE_ROLES[stage as StageWithRole];
+}
+
+/**
+ * The login of a stage process: DATABASE_URL (as the stage's role with OPS_DB_LOGIN_AS_STAGE_ROLE),
+ * IAM database authentication as the stage's role (OPS_DB_IAM_ENDPOINT), or an RDS secret.
+ * @throws ConfigError when none is configured or the stage has no role.
+ */
+export async function stageDatabaseLogin(
+  config: Config,
+  secrets: SecretsProvider,
+  stage: string,
+): Promise<StageDatabaseLogin> {
+  if (config.database.iam && !config.database.url) {
+    const role = stageRoleOf(stage);
+    const region = config.aws.region;
+    if (!region) throw new ConfigError("AWS_REGION", "is needed to sign IAM database tokens", "set it");
+    const { rdsIamDatabaseUrl, rdsIamPassword, defaultAwsCredentials } = await import("./rds-iam.ts");
+    return {
+      url: rdsIamDatabaseUrl(config.database.iam, role),
+      password: rdsIamPassword({
+        host: config.database.iam.host,
+        port: config.database.iam.port,
+        user: role,
+        region,
+        credentials: await defaultAwsCredentials(),
+        clock: systemClock,
+      }),
+    };
+  }
+  return { url: await databaseUrl(config, secrets, stage) };
 }
 
 async function databaseUrl(config: Config, secrets: SecretsProvider, stage: string): Promise<string> {
@@ -80,7 +127,7 @@ export async function openStageContext(
       });
   }
   const db = await connectDatabase(
-    { url: await databaseUrl(config, secrets, stage), ...poolSettings(config) },
+    { ...(await stageDatabaseLogin(config, secrets, stage)), ...poolSettings(config) },
     log,
   );
   return {

@@ -80,6 +80,16 @@ const envSchema = z.object({
    */
   OPS_DB_LOGIN_AS_STAGE_ROLE: withDefault(z.enum(["true", "false"]), "false"),
   OPS_DB_ROLE_PASSWORD: z.optional(text()),
+  /**
+   * On AWS: the RDS endpoint `host:port/dbname` for IAM database authentication. Set, a stage logs
+   * in as its own role with a 15-minute token signed by its IAM role (services/common/rds-iam.ts);
+   * no password is stored anywhere.
+   */
+  /** CA bundle that verifies the server (sslmode=verify-full) on IAM-auth connections; the images bake RDS's. */
+  OPS_DB_SSL_ROOT_CERT: z.optional(text()),
+  OPS_DB_IAM_ENDPOINT: z.optional(
+    pattern(/^[A-Za-z0-9.-]+:\d{1,5}\/[A-Za-z0-9_]+$/, "must be host:port/dbname"),
+  ),
   LOG_LEVEL: withDefault(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
   /** pretty | json | auto (pretty when stderr is a terminal). */
   LOG_FORMAT: withDefault(z.enum(["pretty", "json", "auto"]), "auto"),
@@ -192,6 +202,11 @@ const envSchema = z.object({
   // --- opsctl (issue 9) ---
   /** The ops-api Lambda opsctl invokes on an AWS stack (name or ARN); the stack output `opsApiFunctionName`. */
   OPS_API_FUNCTION_NAME: z.optional(text()),
+  /**
+   * The ops-api's function URL (AWS_IAM auth; the stack output `opsApiUrl`). Set, opsctl calls it
+   * with SigV4-signed requests, so the ops-api records the caller's IAM principal as AWS verified it.
+   */
+  OPS_API_URL: z.optional(z.url()),
   /** opsctl only: send every AWS SDK call to this endpoint instead of AWS (tests, LocalStack). */
   OPS_AWS_ENDPOINT_URL: z.optional(z.url()),
   /** CloudWatch log groups of the stack are `${prefix}/${stage}` (`opsctl logs --target aws`); stack output `logGroupPrefix`. */
@@ -293,6 +308,15 @@ export interface Config {
     /** Log in as the stage's own role (OPS_DB_LOGIN_AS_STAGE_ROLE), with this password. */
     readonly loginAsStageRole: boolean;
     readonly rolePassword: string | undefined;
+    /** IAM database authentication (OPS_DB_IAM_ENDPOINT): where to connect; the token is the password. */
+    readonly iam:
+      | {
+          readonly host: string;
+          readonly port: number;
+          readonly dbname: string;
+          readonly sslRootCert?: string;
+        }
+      | undefined;
   };
   readonly aws: { readonly region: string | undefined; readonly paramPrefix: string };
   readonly log: {
@@ -355,6 +379,7 @@ export interface Config {
   /** opsctl (issue 9). */
   readonly opsctl: {
     readonly opsApiFunctionName: string | undefined;
+    readonly opsApiUrl: string | undefined;
     readonly logGroupPrefix: string;
     readonly awsEndpointUrl: string | undefined;
   };
@@ -429,6 +454,29 @@ function splitList(value: string | undefined): string[] {
     .split(",")
     .map((item) => item.trim())
     .filter((item) => item.length > 0);
+}
+
+/** OPS_DB_IAM_ENDPOINT `host:port/dbname` (already matched by the schema). */
+function parseIamEndpoint(
+  value: string | undefined,
+  sslRootCert: string | undefined,
+): { host: string; port: number; dbname: string; sslRootCert?: string } | undefined {
+  if (!value) return undefined;
+  const match = /^(.+):(\d+)\/(.+)$/.exec(value);
+  const port = Number(match?.[2]);
+  if (!match || port < 1 || port > 65535) {
+    throw new ConfigError(
+      "OPS_DB_IAM_ENDPOINT",
+      `${value} is not host:port/dbname`,
+      "e.g. db.example:5432/ops",
+    );
+  }
+  return {
+    host: match[1] as string,
+    port,
+    dbname: match[3] as string,
+    ...(sslRootCert ? { sslRootCert } : {}),
+  };
 }
 
 /** OPS_DB_ROLE_SECRETS: a JSON object of role name → secret id. @throws ConfigError naming the key. */
@@ -523,6 +571,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       roleSecretIds: parseRoleSecrets(e.OPS_DB_ROLE_SECRETS),
       loginAsStageRole: e.OPS_DB_LOGIN_AS_STAGE_ROLE === "true",
       rolePassword: e.OPS_DB_ROLE_PASSWORD,
+      iam: parseIamEndpoint(e.OPS_DB_IAM_ENDPOINT, e.OPS_DB_SSL_ROOT_CERT),
     },
     aws: { region: e.AWS_REGION, paramPrefix: e.OPS_PARAM_PREFIX },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT, color: e.NO_COLOR === undefined },
@@ -611,6 +660,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     },
     opsctl: {
       opsApiFunctionName: e.OPS_API_FUNCTION_NAME,
+      opsApiUrl: e.OPS_API_URL,
       logGroupPrefix: e.OPS_LOG_GROUP_PREFIX,
       awsEndpointUrl: e.OPS_AWS_ENDPOINT_URL,
     },

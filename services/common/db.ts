@@ -30,6 +30,11 @@ export { sql };
 export interface DatabaseOptions {
   /** postgres:// connection string; a secret, never logged whole. */
   url: string;
+  /**
+   * Called for every new connection instead of the URL's password: IAM database authentication
+   * (services/common/rds-iam.ts), whose tokens expire, so each connection gets a current one.
+   */
+  password?: () => Promise<string>;
   /** Server-side statement_timeout for every query. */
   statementTimeoutMs: number;
   /** Pool connections idle this long are closed. */
@@ -101,6 +106,7 @@ export async function connectDatabase(options: DatabaseOptions, logger?: Logger)
       maximumPoolSize: options.maximumPoolSize,
       connectionRetryLimit: 1,
       captureStackTrace: false,
+      ...(options.password ? { password: options.password } : {}),
     });
   } catch (error) {
     throw new DatabaseUnavailableError(redactUrl(options.url), error);

@@ -34,7 +34,20 @@ export type Cadence =
  */
 export type SignalKind = "data" | "success" | "heartbeat";
 
+/**
+ * When an always-on service runs: Monday to Friday, [fromMinute, toMinute) minutes of the day in
+ * exchange time (America/New_York). On AWS the stack scales the service to 0 outside it
+ * (stack/plan.ts); the watchdog counts the stage's ages, and the backlog it drains, in window time
+ * only, so a service stopped on purpose is not reported stale.
+ */
+export interface ServiceWindow {
+  readonly fromMinute: number;
+  readonly toMinute: number;
+}
+
 export interface StageFreshness {
+  /** Runs only in this window (see ServiceWindow); every signal's age counts window time only. */
+  readonly runsIn?: ServiceWindow;
   /** Signals judged for this stage; a signal absent here is not checked. */
   readonly signals: Readonly<Partial<Record<SignalKind, Threshold>>>;
   /** Data age counts only regular-session time (candles do not arrive while NYSE is closed). */
@@ -72,10 +85,13 @@ export const STAGE_TABLE = {
     },
     watched: true,
   },
-  // Always on; beats between batches. Its newest row follows inbound-dock's, so its data threshold is looser.
+  // Always on in its window; beats between batches. Its newest row follows inbound-dock's, so its
+  // data threshold is looser. Weekdays 06:00-16:15 New York: news that arrived overnight is
+  // classified in the 3.5 hours before the 09:30 open, the day's news as it comes.
   sortation: {
     cadence: { kind: "always-on", beatMs: 1 * MINUTE },
     freshness: {
+      runsIn: { fromMinute: 6 * 60, toMinute: 16 * 60 + 15 },
       signals: { data: after(1 * HOUR, 4 * HOUR), heartbeat: after(3 * MINUTE, 10 * MINUTE) },
       missingLevel: "WARN",
     },
@@ -97,17 +113,25 @@ export const STAGE_TABLE = {
     watched: true,
   },
   // Locally always on: woken by sortation's NOTIFY, it evaluates the classified tickers at once
-  // (the 5-minute run above stays as the sweep). On AWS there is no such process (sortation
-  // invokes the engine's function instead), so it is not watched and never seen is OK: a dead
+  // (the 5-minute run above stays as the sweep). On AWS there is no such process (the plan,
+  // not built yet: sortation invokes the engine's function), so it is not watched and never seen is OK: a dead
   // loop only makes decisions wait for the sweep, which is watched.
   "dispatch-engine-events": {
     cadence: { kind: "always-on", beatMs: 1 * MINUTE },
     freshness: { signals: { heartbeat: after(3 * MINUTE, 10 * MINUTE) }, missingLevel: "OK" },
     watched: false,
   },
+  // Weekdays 09:00-16:15 New York: the market-hours gate rejects every order outside NYSE's
+  // 09:30-16:00 session, so outside it the dispatcher can only record "closed" rejections. Starting
+  // 30 minutes before the open, it decides the night's backlog while the market is still closed,
+  // exactly as if it had run all night.
   dispatcher: {
     cadence: { kind: "always-on", beatMs: 1 * MINUTE },
-    freshness: { signals: { heartbeat: after(3 * MINUTE, 10 * MINUTE) }, missingLevel: "WARN" },
+    freshness: {
+      runsIn: { fromMinute: 9 * 60, toMinute: 16 * 60 + 15 },
+      signals: { heartbeat: after(3 * MINUTE, 10 * MINUTE) },
+      missingLevel: "WARN",
+    },
     watched: true,
   },
   // Every 5 minutes. Not watched by itself; its success threshold is also the stack's heartbeat

@@ -1,5 +1,6 @@
 import { type Level, levelFor, type Threshold, worstLevel as worst } from "../common/health.ts";
-import { openMarketMsBetween } from "./market-hours.ts";
+import type { ServiceWindow } from "../common/stages.ts";
+import { openMarketMsBetween, windowMsBetween } from "./market-hours.ts";
 import {
   BACKLOG_THRESHOLDS,
   type SignalKind,
@@ -106,15 +107,18 @@ export function freshnessCheck(
       continue;
     }
     // Candles only count regular-session time: Friday 16:00 to Monday 09:35 is 5 minutes stale.
+    // A service that runs only in a window (stages.ts runsIn) is silent outside it on purpose.
     const ageMs =
       signal === "data" && config.marketHours
         ? openMarketMsBetween(new Date(at), now)
-        : Math.max(0, now.getTime() - at);
+        : config.runsIn
+          ? windowMsBetween(new Date(at), now, config.runsIn)
+          : Math.max(0, now.getTime() - at);
     const level = levelFor(ageMs, threshold);
     levels.push(level);
     staleness = Math.max(staleness ?? 0, ageMs / 1000);
     parts.push(
-      `${signal} ${formatDuration(ageMs)} old${config.marketHours && signal === "data" ? " (market time)" : ""}${
+      `${signal} ${formatDuration(ageMs)} old${config.marketHours && signal === "data" ? " (market time)" : ageMs < now.getTime() - at ? " (service hours)" : ""}${
         level === "OK"
           ? ""
           : ` (${level} after ${formatDuration(level === "ERROR" ? threshold.errorAfterMs : threshold.warnAfterMs)})`
@@ -137,8 +141,15 @@ function backlogCheck(
   backlog: { count: number; oldestAt: number | null },
   threshold: Threshold,
   now: Date,
+  drainedIn?: ServiceWindow,
 ): CheckResult {
-  const ageMs = backlog.oldestAt === null ? 0 : Math.max(0, now.getTime() - backlog.oldestAt);
+  // A backlog drained by a windowed service ages only while that service runs.
+  const ageMs =
+    backlog.oldestAt === null
+      ? 0
+      : drainedIn
+        ? windowMsBetween(new Date(backlog.oldestAt), now, drainedIn)
+        : Math.max(0, now.getTime() - backlog.oldestAt);
   const level = backlog.count === 0 ? "OK" : levelFor(ageMs, threshold);
   return {
     key: `backlog:${name}`,
@@ -252,6 +263,7 @@ export function evaluateChecks(
       observations.unclassified,
       BACKLOG_THRESHOLDS.unclassifiedAge,
       now,
+      freshness.sortation.runsIn,
     ),
     backlogCheck(
       "pending-recommendations",
@@ -259,6 +271,7 @@ export function evaluateChecks(
       observations.pending,
       BACKLOG_THRESHOLDS.pendingAge,
       now,
+      freshness.dispatcher.runsIn,
     ),
   );
   const parkedLevel = countLevel(observations.parked.lastDay, BACKLOG_THRESHOLDS.parkedLastDay);

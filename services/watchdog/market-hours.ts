@@ -44,8 +44,16 @@ function newYorkWallToUtc(year: number, month0: number, day: number, minuteOfDay
   return guess;
 }
 
-/** The regular session [open, close) of each weekday from the New York date of `fromMs` to that of `toMs`. */
-function sessionsBetween(fromMs: number, toMs: number): Array<[number, number]> {
+/**
+ * The window [open, close) (New York minutes of the day; the regular session unless given) of each
+ * weekday from the New York date of `fromMs` to that of `toMs`.
+ */
+function sessionsBetween(
+  fromMs: number,
+  toMs: number,
+  openMinute = OPEN_MINUTE,
+  closeMinute = CLOSE_MINUTE,
+): Array<[number, number]> {
   const sessions: Array<[number, number]> = [];
   // Walk New York calendar dates (as UTC midnights), so daylight saving cannot skip a day.
   const first = new Date(fromMs + zoneOffsetMs(fromMs));
@@ -62,7 +70,7 @@ function sessionsBetween(fromMs: number, toMs: number): Array<[number, number]> 
     const y = d.getUTCFullYear();
     const m = d.getUTCMonth();
     const date = d.getUTCDate();
-    sessions.push([newYorkWallToUtc(y, m, date, OPEN_MINUTE), newYorkWallToUtc(y, m, date, CLOSE_MINUTE)]);
+    sessions.push([newYorkWallToUtc(y, m, date, openMinute), newYorkWallToUtc(y, m, date, closeMinute)]);
   }
   return sessions;
 }
@@ -79,11 +87,25 @@ export function isMarketOpen(at: Date): boolean {
  * (default 14 days), so a table empty for months costs a bounded loop.
  */
 export function openMarketMsBetween(from: Date, to: Date, capMs = 14 * DAY_MS): number {
+  return windowMsBetween(from, to, { fromMinute: OPEN_MINUTE, toMinute: CLOSE_MINUTE }, capMs);
+}
+
+/**
+ * Milliseconds of a weekday window's time (New York minutes [fromMinute, toMinute), Monday to
+ * Friday) between two instants: how long a service that runs only in that window has really been
+ * silent (stages.ts `runsIn`). Same cap as openMarketMsBetween.
+ */
+export function windowMsBetween(
+  from: Date,
+  to: Date,
+  window: { readonly fromMinute: number; readonly toMinute: number },
+  capMs = 14 * DAY_MS,
+): number {
   const end = to.getTime();
   const start = Math.max(from.getTime(), end - capMs);
   if (end <= start) return 0;
   let total = 0;
-  for (const [open, close] of sessionsBetween(start, end)) {
+  for (const [open, close] of sessionsBetween(start, end, window.fromMinute, window.toMinute)) {
     const overlap = Math.min(close, end) - Math.max(open, start);
     if (overlap > 0) total += overlap;
   }

@@ -307,10 +307,14 @@ describe("the built opsctl binary", function () {
       assert.match(run.stderr, /without --target aws/);
     });
 
-    it("without a function name it says how to get one", async () => {
-      const run = await opsctl(["status", "--target", "aws"], { ...awsEnv(), OPS_API_FUNCTION_NAME: "" });
+    it("without the ops-api's URL or function name it says how to get one", async () => {
+      const run = await opsctl(["status", "--target", "aws"], {
+        ...awsEnv(),
+        OPS_API_FUNCTION_NAME: "",
+        OPS_API_URL: "",
+      });
       assert.equal(run.code, 2);
-      assert.match(run.stderr, /OPS_API_FUNCTION_NAME/);
+      assert.match(run.stderr, /OPS_API_URL/);
       assert.match(run.stderr, /pulumi stack output --json/);
     });
   });

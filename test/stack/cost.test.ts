@@ -59,8 +59,9 @@ describe("stack: cost model", () => {
       r.lines.filter((l) => l.item.startsWith("Fargate")).reduce((sum, l) => sum + l.monthlyUsd, 0);
     assert.ok(Math.abs(fargate(typical) - fargate(onDemand) * 0.5) < 1e-9);
     assert.ok(Math.abs(fargate(best) - fargate(onDemand) * 0.3) < 1e-9);
-    // The gap the seed's model hid: 20 points of on-demand for two always-on services.
-    assert.ok(typical.totalUsd - best.totalUsd > 3 && typical.totalUsd - best.totalUsd < 4.5);
+    // The gap the seed's model hid: 20 points of on-demand Fargate, nothing else (one cent of rounding).
+    assert.ok(typical.totalUsd - best.totalUsd > 0.5);
+    assert.ok(Math.abs(typical.totalUsd - best.totalUsd - (fargate(typical) - fargate(best))) <= 0.011);
   });
 
   it("prices the lines the seed left out, and AWS's permanent free allowances as their own line", () => {
@@ -119,15 +120,17 @@ describe("stack: cost model", () => {
       "ARM is cheaper than x86 on demand",
     );
     assert.ok(delta("services scaled to 0") < 0);
-    // Market hours keep 60 of 168 hours of what the two services cost.
-    const services = priceStack(stackPlan(devConfig()))
-      .lines.filter((line) => / (sortation|dispatcher) .* × 1$/.test(line.item))
-      .reduce((sum, line) => sum + line.monthlyUsd, 0);
-    assert.ok(services > 5);
+    // The windows keep hoursPerMonth of the 730 hours the services would cost always on.
+    const plan = stackPlan(devConfig());
+    const lines = priceStack(plan).lines;
+    const alwaysOnExtra = plan.services.reduce((sum, service) => {
+      const line = lines.find((l) => l.item.includes(` ${service.name} `) && / × 1$/.test(l.item))!;
+      assert.ok(service.hoursPerMonth < 300, `${service.name} runs in a window`);
+      return sum + line.monthlyUsd * (730 / service.hoursPerMonth - 1);
+    }, 0);
+    assert.ok(alwaysOnExtra > 5);
     // Totals are rounded to the cent before deltas are taken: allow one cent either way.
-    assert.ok(
-      Math.abs(delta("(not built) services only in US market hours") - -services * (108 / 168)) <= 0.011,
-    );
+    assert.ok(Math.abs(delta("services always on") - alwaysOnExtra) <= 0.011);
   });
 
   it("counts every alarm and custom metric the program declares", () => {
@@ -175,7 +178,8 @@ describe("stack: cost model", () => {
     const backups = plan.tasks.find((t) => t.name === "backup")!.runsPerMonth;
     assert.equal(
       line("EventBridge Scheduler").monthlyUsd,
-      ((scheduledRuns + backups) / 1e6) * PRICES.schedulerInvocationMillion.usd,
+      ((scheduledRuns + backups + plan.serviceScheduleRunsPerMonth) / 1e6) *
+        PRICES.schedulerInvocationMillion.usd,
     );
   });
 

@@ -27,7 +27,6 @@ const named = (list: Registered[], name: string) => {
 };
 const policyOf = (list: Registered[], name: string) =>
   json<Document>(named(list, name).inputs.policy).Statement;
-const roleSecrets = () => run.outputs.roleSecretArns as Record<string, string>;
 
 before(async function () {
   this.timeout(180_000);
@@ -37,25 +36,51 @@ before(async function () {
 });
 
 describe("stack: a database role per stage", () => {
-  it("gives each stage's secret its own role's username, and each Lambda reads only its own", () => {
-    for (const [stage, role] of Object.entries(STAGE_ROLES)) {
-      const secret = ofType(prodlike, "aws:secretsmanager/secretVersion:SecretVersion").find((v) =>
-        v.name.endsWith(`-${role}-value`),
-      );
-      assert.ok(secret, role);
-      const value = json<{ username: string; url: string; password: string }>(secret.inputs.secretString);
-      assert.equal(value.username, role, stage);
-      assert.match(value.url, new RegExp(`^postgres://${role}:`));
-      assert.match(value.password, /^[A-Za-z0-9]{32}$/);
-      assert.deepEqual(secret.ignoreChanges, ["secretString"], "a rotated value is never written back");
+  const dbUser = (role: string) => `arn:aws:rds-db:us-east-1:123456789012:dbuser:db-OPS-PIPELINE-DEV/${role}`;
+  const connects = (list: Registered[]) =>
+    ofType(list, "aws:iam/rolePolicy:RolePolicy").flatMap((p) =>
+      json<Document>(p.inputs.policy)
+        .Statement.filter((s) => [s.Action].flat().includes("rds-db:connect"))
+        .map((s) => ({ policy: p.name, resources: [s.Resource].flat() })),
+    );
+
+  it("turns on IAM database authentication and keeps no password secret for any stage role", () => {
+    const instance = named(dev, "ops-dev-db-instance");
+    assert.equal(instance.inputs.iamDatabaseAuthenticationEnabled, true);
+    const secrets = ofType(dev, "aws:secretsmanager/secret:Secret").map((s) => String(s.inputs.name));
+    assert.deepEqual(secrets.sort(), [
+      "ops-pipeline-dev/alpaca/key-id",
+      "ops-pipeline-dev/alpaca/secret-key",
+      "ops-pipeline-dev/database",
+    ]);
+    for (const role of Object.values(STAGE_ROLES)) {
+      assert.ok(!secrets.some((name) => name.includes(role)), role);
     }
-    for (const stage of ["inbound-dock", "lane-telemetry", "dispatch-engine", "watchdog"] as const) {
-      const fn = named(dev, `ops-dev-${stage}-function`);
-      const env = (fn.inputs.environment as { variables: Record<string, string> }).variables;
-      const mine = roleSecrets()[STAGE_ROLES[stage]];
-      assert.equal(env.OPS_DB_SECRET_ID, mine, stage);
-      const read = policyOf(dev, `ops-dev-${stage}-policy`).find((s) => s.Sid === "ReadDatabaseSecret")!;
-      assert.deepEqual(read.Resource, [mine], stage);
+  });
+
+  it("lets each function and task connect as its own database user, and as no other", () => {
+    const expected: Record<string, string> = {
+      "ops-dev-inbound-dock-policy": STAGE_ROLES["inbound-dock"],
+      "ops-dev-lane-telemetry-policy": STAGE_ROLES["lane-telemetry"],
+      "ops-dev-dispatch-engine-policy": STAGE_ROLES["dispatch-engine"],
+      "ops-dev-watchdog-policy": STAGE_ROLES.watchdog,
+      "ops-dev-ops-api-policy": STAGE_ROLES["ops-api"],
+      "ops-dev-sortation-task-policy": STAGE_ROLES.sortation,
+      "ops-dev-dispatcher-task-policy": STAGE_ROLES.dispatcher,
+      "ops-dev-backup-task-policy": STAGE_ROLES.backup,
+    };
+    const found = connects(dev);
+    assert.deepEqual(
+      Object.fromEntries(found.map((c) => [c.policy, c.resources])),
+      Object.fromEntries(Object.entries(expected).map(([policy, role]) => [policy, [dbUser(role)]])),
+      "one statement per workload, naming only its own user; the migrator (master user) has none",
+    );
+    for (const fn of ["inbound-dock", "lane-telemetry", "dispatch-engine", "watchdog", "ops-api"]) {
+      const env = (
+        named(dev, `ops-dev-${fn}-function`).inputs.environment as { variables: Record<string, string> }
+      ).variables;
+      assert.equal(env.OPS_DB_IAM_ENDPOINT, "ops-pipeline-dev.abc.us-east-1.rds.amazonaws.com:5432/ops", fn);
+      assert.equal(env.OPS_DB_SECRET_ID, undefined, fn);
     }
   });
 
@@ -225,7 +250,8 @@ describe("stack: guards", () => {
       statement: json<Document>(r.inputs.assumeRolePolicy).Statement[0]!,
     }));
     const forService = (service: string) => trusts.filter((t) => t.statement.Principal?.Service === service);
-    assert.equal(forService("scheduler.amazonaws.com").length, 5);
+    // 4 functions, the nightly backup, the two services' window schedules.
+    assert.equal(forService("scheduler.amazonaws.com").length, 7);
     for (const { name, statement } of forService("scheduler.amazonaws.com")) {
       assert.deepEqual(
         statement.Condition,

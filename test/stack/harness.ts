@@ -66,8 +66,13 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
     arn: `arn:aws:${service}:us-east-1:${ACCOUNT}:${(type.split(":")[2] ?? "r").toLowerCase()}/${physical}`,
   };
   if (type === "aws:s3/bucket:Bucket") state.bucket = `${name}-bucket-abc123`;
-  if (type === "aws:rds/instance:Instance")
+  if (type === "aws:lambda/functionUrl:FunctionUrl")
+    state.functionUrl = `https://${name}.lambda-url.us-east-1.on.aws/`;
+  if (type === "aws:rds/instance:Instance") {
     state.address = `${inputs.identifier}.abc.us-east-1.rds.amazonaws.com`;
+    // What RDS calls DbiResourceId, the part of rds-db:connect ARNs that names the instance.
+    state.resourceId = `db-${String(inputs.identifier).toUpperCase()}`;
+  }
   if (type === "aws:ecs/taskDefinition:TaskDefinition") {
     state.arn = `arn:aws:ecs:us-east-1:${ACCOUNT}:task-definition/${inputs.family}:1`;
   }

@@ -60,7 +60,7 @@ describe("stack: ops-api function", () => {
     assert.equal(logGroup.inputs.retentionInDays, 14);
   });
 
-  it("has its own role that may read its database login, log, manage its VPC interface and start the two fixed tasks", () => {
+  it("has its own role that may connect as its own database user, log, manage its VPC interface and start the two fixed tasks", () => {
     const role = named("aws:iam/role:Role", "ops-dev-ops-api-role");
     assert.equal(fn().inputs.role, role.state.arn);
     const policy = json<Policy>(
@@ -71,7 +71,7 @@ describe("stack: ops-api function", () => {
       [
         "Logs",
         "VpcNetworkInterface",
-        "ReadDatabaseSecret",
+        "ConnectAsOwnDatabaseRole",
         "RunFixedTasks",
         "WatchFixedTasks",
         "PassFixedTaskRoles",
@@ -81,9 +81,9 @@ describe("stack: ops-api function", () => {
       (g) => g.inputs.name === "/ops-pipeline/dev/ops-api",
     )!;
     assert.deepEqual(policy.Statement[0]!.Resource, [`${group.state.arn}:*`]);
-    assert.deepEqual(policy.Statement[2]!.Action, ["secretsmanager:GetSecretValue"]);
+    assert.deepEqual(policy.Statement[2]!.Action, ["rds-db:connect"]);
     assert.deepEqual(policy.Statement[2]!.Resource, [
-      (run.outputs.roleSecretArns as Record<string, string>).ops_api,
+      `arn:aws:rds-db:us-east-1:${ACCOUNT}:dbuser:db-OPS-PIPELINE-DEV/ops_api`,
     ]);
   });
 
@@ -118,11 +118,11 @@ describe("stack: ops-api function", () => {
     assert.equal(env.OPS_ECS_CLUSTER, run.outputs.clusterArn);
   });
 
-  it("finds the database through its role's secret ARN, on the aws target, never the secret itself", () => {
+  it("finds the database by its endpoint for IAM token login, on the aws target, with no secret at all", () => {
     const env = (fn().inputs.environment as { variables: Record<string, string> }).variables;
     assert.equal(env.OPS_TARGET, "aws");
-    assert.equal(env.OPS_DB_SECRET_ID, (run.outputs.roleSecretArns as Record<string, string>).ops_api);
-    assert.notEqual(env.OPS_DB_SECRET_ID, run.outputs.databaseSecretArn);
+    assert.equal(env.OPS_DB_IAM_ENDPOINT, "ops-pipeline-dev.abc.us-east-1.rds.amazonaws.com:5432/ops");
+    assert.equal(env.OPS_DB_SECRET_ID, undefined);
     assert.equal(env.NODE_EXTRA_CA_CERTS, "/var/runtime/ca-cert.pem");
     assert.ok(!JSON.stringify(env).includes("password"));
   });
@@ -155,7 +155,7 @@ describe("stack: operator policy", () => {
   it("grants exactly invoking the ops-api, the stack's parameters and its logs: fixed operations only", () => {
     assert.deepEqual(
       policy().Statement.map((s) => s.Sid),
-      ["InvokeOpsApi", "Parameters", "ReadLogs"],
+      ["InvokeOpsApiUrl", "InvokeOpsApiViaUrl", "Parameters", "ReadLogs"],
     );
   });
 
@@ -179,10 +179,29 @@ describe("stack: operator policy", () => {
     for (const resource of statement("ReadLogs").Resource) assert.match(resource, /\/ops-pipeline\/dev\//);
   });
 
-  it("may invoke only the ops-api function", () => {
+  it("may call only the ops-api, and only through its AWS_IAM function URL, so the ops-api knows who called", () => {
     const fn = named("aws:lambda/function:Function", "ops-dev-ops-api-function");
-    assert.deepEqual(statement("InvokeOpsApi").Action, ["lambda:InvokeFunction"]);
-    assert.deepEqual(statement("InvokeOpsApi").Resource, [fn.state.arn]);
+    const url = named("aws:lambda/functionUrl:FunctionUrl", "ops-dev-ops-api-url");
+    assert.equal(url.inputs.authorizationType, "AWS_IAM");
+    assert.equal(url.inputs.functionName, fn.state.name ?? fn.inputs.name);
+    assert.deepEqual(statement("InvokeOpsApiUrl").Action, ["lambda:InvokeFunctionUrl"]);
+    assert.deepEqual(statement("InvokeOpsApiUrl").Resource, [fn.state.arn]);
+    assert.deepEqual(statement("InvokeOpsApiUrl").Condition, {
+      StringEquals: { "lambda:FunctionUrlAuthType": "AWS_IAM" },
+    });
+    // lambda:InvokeFunction (needed by URL calls since October 2025) only via the URL: a plain
+    // Invoke, which carries no verified caller, stays denied.
+    assert.deepEqual(statement("InvokeOpsApiViaUrl").Action, ["lambda:InvokeFunction"]);
+    assert.deepEqual(statement("InvokeOpsApiViaUrl").Resource, [fn.state.arn]);
+    assert.deepEqual(statement("InvokeOpsApiViaUrl").Condition, {
+      Bool: { "lambda:InvokedViaFunctionUrl": "true" },
+    });
+    const invokers = ofType("aws:iam/policy:Policy").flatMap((p) =>
+      json<Policy>(p.inputs.policy).Statement.filter((s) =>
+        [s.Action].flat().includes("lambda:InvokeFunction"),
+      ),
+    );
+    for (const s of invokers) assert.ok(s.Condition, `${s.Sid}: no unconditional lambda:InvokeFunction`);
   });
 
   it("reads and writes parameters under the stack's prefix only", () => {
@@ -219,6 +238,7 @@ describe("stack: outputs opsctl reads", () => {
       o.opsApiFunctionName,
       named("aws:lambda/function:Function", "ops-dev-ops-api-function").state.name,
     );
+    assert.equal(o.opsApiUrl, "https://ops-dev-ops-api-url.lambda-url.us-east-1.on.aws/");
     assert.equal(o.clusterName, "ops-pipeline-dev");
     assert.match(String(o.backupTaskDefinitionArn), /task-definition\/ops-pipeline-dev-backup:1$/);
     assert.equal(o.ecsSubnets, "ops-dev-net-private-0-id,ops-dev-net-private-1-id");
@@ -287,8 +307,8 @@ describe("stack: environment alignment", () => {
       assert.equal(env.OPS_TARGET, "aws", name);
       assert.equal(env.OPS_PARAM_PREFIX, "/ops-pipeline/dev", name);
       assert.ok(
-        env.OPS_DB_SECRET_ID || env.DATABASE_URL,
-        `${name} has neither OPS_DB_SECRET_ID nor DATABASE_URL`,
+        env.OPS_DB_IAM_ENDPOINT || env.DATABASE_URL,
+        `${name} has neither OPS_DB_IAM_ENDPOINT nor DATABASE_URL`,
       );
       // Lambda sets AWS_REGION itself (a reserved key); containers are told.
       if (name.includes("/")) assert.equal(env.AWS_REGION, "us-east-1", name);

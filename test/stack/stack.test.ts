@@ -271,7 +271,7 @@ describe("stack: Lambdas", () => {
     }
   });
 
-  it("gives each function its own role, reading only its parameters and the database secret", () => {
+  it("gives each function its own role, reading only its parameters and connecting as its own database user", () => {
     const roles = ofType(dev, "aws:iam/role:Role").filter((r) =>
       /-(inbound-dock|lane-telemetry|dispatch-engine|watchdog)-role$/.test(r.name),
     );
@@ -285,7 +285,7 @@ describe("stack: Lambdas", () => {
       one(dev, "aws:iam/rolePolicy:RolePolicy", "inbound-dock-policy").inputs.policy,
     );
     const sids = policy.Statement.map((s) => s.Sid);
-    assert.deepEqual(sids, ["Logs", "VpcNetworkInterface", "ReadParameters", "ReadDatabaseSecret"]);
+    assert.deepEqual(sids, ["Logs", "VpcNetworkInterface", "ReadParameters", "ConnectAsOwnDatabaseRole"]);
     assert.deepEqual(policy.Statement[2]!.Resource, [
       "arn:aws:ssm:us-east-1:123456789012:parameter/ops-pipeline/dev",
       "arn:aws:ssm:us-east-1:123456789012:parameter/ops-pipeline/dev/*",
@@ -296,12 +296,15 @@ describe("stack: Lambdas", () => {
     assert.ok(watchdog.Statement.some((s) => s.Sid === "PublishAlerts" && s.Action[0] === "sns:Publish"));
   });
 
-  it("tells each function where its parameters and database secret are, never the secret itself", () => {
+  it("tells each function where its parameters and database endpoint are, and no secret", () => {
     for (const fn of functions()) {
       const env = (fn.inputs.environment as { variables: Record<string, string> }).variables;
       assert.equal(env.OPS_TARGET, "aws");
       assert.equal(env.OPS_PARAM_PREFIX, "/ops-pipeline/dev");
-      assert.match(env.OPS_DB_SECRET_ID!, /^arn:aws:secretsmanager:/);
+      assert.match(
+        env.OPS_DB_IAM_ENDPOINT!,
+        /^ops-pipeline-dev\.abc\.us-east-1\.rds\.amazonaws\.com:5432\/ops$/,
+      );
       // node-postgres verifies RDS's certificate; the runtime's CA file includes the RDS CAs.
       assert.equal(env.NODE_EXTRA_CA_CERTS, "/var/runtime/ca-cert.pem");
       assert.ok(!JSON.stringify(env).includes("password"), fn.name);
@@ -406,6 +409,83 @@ describe("stack: ECS", () => {
     }
   });
 
+  it("runs each service on weekdays in its stage-table window, New York time: up 10 minutes early, down at the close, the running alarm silenced only while stopped", () => {
+    const schedules = ofType(dev, "aws:scheduler/schedule:Schedule").filter((s) =>
+      /-svc-(start|stop|alarm-on|alarm-off)$/.test(s.name),
+    );
+    const at = (service: string, step: string) => {
+      const found = schedules.find((s) => s.name === `ops-dev-${service}-svc-${step}`);
+      assert.ok(found, `${service} ${step}`);
+      assert.equal(found.inputs.scheduleExpressionTimezone, "America/New_York");
+      assert.equal(found.inputs.state, "ENABLED");
+      const target = found.inputs.target as { arn: string; input: string; roleArn: string };
+      return { cron: found.inputs.scheduleExpression, api: target.arn, input: JSON.parse(target.input) };
+    };
+    assert.equal(schedules.length, 8);
+    const alarmName = (service: string) =>
+      String(
+        ofType(dev, "aws:cloudwatch/metricAlarm:MetricAlarm").find(
+          (a) => a.name === `ops-dev-${service}-svc-running`,
+        )!.state.name,
+      );
+    const expected = { sortation: ["50 5", "0 6", "15 16"], dispatcher: ["50 8", "0 9", "15 16"] };
+    for (const [service, [start, open, close]] of Object.entries(expected)) {
+      const scale = (count: number) => ({
+        Cluster: "ops-pipeline-dev",
+        Service: service,
+        DesiredCount: count,
+      });
+      assert.deepEqual(at(service, "start"), {
+        cron: `cron(${start} ? * MON-FRI *)`,
+        api: "arn:aws:scheduler:::aws-sdk:ecs:updateService",
+        input: scale(1),
+      });
+      assert.deepEqual(at(service, "alarm-on"), {
+        cron: `cron(${open} ? * MON-FRI *)`,
+        api: "arn:aws:scheduler:::aws-sdk:cloudwatch:enableAlarmActions",
+        input: { AlarmNames: [alarmName(service)] },
+      });
+      assert.deepEqual(at(service, "stop"), {
+        cron: `cron(${close} ? * MON-FRI *)`,
+        api: "arn:aws:scheduler:::aws-sdk:ecs:updateService",
+        input: scale(0),
+      });
+      assert.deepEqual(at(service, "alarm-off"), {
+        cron: `cron(${close} ? * MON-FRI *)`,
+        api: "arn:aws:scheduler:::aws-sdk:cloudwatch:disableAlarmActions",
+        input: { AlarmNames: [alarmName(service)] },
+      });
+      const policy = json<{ Statement: { Sid: string; Action: string[]; Resource: string[] }[] }>(
+        one(dev, "aws:iam/rolePolicy:RolePolicy", `${service}-svc-window-policy`).inputs.policy,
+      );
+      const svc = ofType(dev, "aws:ecs/service:Service").find((s) => s.inputs.name === service)!;
+      const alarm = ofType(dev, "aws:cloudwatch/metricAlarm:MetricAlarm").find(
+        (a) => a.name === `ops-dev-${service}-svc-running`,
+      )!;
+      assert.deepEqual(
+        policy.Statement.map((st) => [st.Sid, st.Action, st.Resource]),
+        [
+          ["ScaleService", ["ecs:UpdateService"], [svc.state.id ?? `${svc.name}-id`]],
+          [
+            "ToggleRunningAlarm",
+            ["cloudwatch:EnableAlarmActions", "cloudwatch:DisableAlarmActions"],
+            [alarm.state.arn],
+          ],
+        ],
+      );
+      assert.deepEqual(svc.ignoreChanges, ["desiredCount"], "a deploy does not start a stopped service");
+    }
+  });
+
+  it("prices each service for the hours of its window and lead, on weekdays", () => {
+    const plan = stackPlan(run.devConfig);
+    const weekdays = (5 / 7) * (730 / 24);
+    const hours = Object.fromEntries(plan.services.map((s) => [s.name, s.hoursPerMonth]));
+    assert.ok(Math.abs(hours.sortation! - (16.25 - 6 + 1 / 6) * weekdays) < 1e-9);
+    assert.ok(Math.abs(hours.dispatcher! - (16.25 - 9 + 1 / 6) * weekdays) < 1e-9);
+    assert.ok(Math.abs(plan.serviceScheduleRunsPerMonth - 2 * 4 * weekdays) < 1e-9);
+  });
+
   it("defines X86_64 tasks for Spot and ARM64 tasks on demand, with the plan's sizes", () => {
     const plan = stackPlan(run.devConfig);
     for (const container of [...plan.services, ...plan.tasks]) {
@@ -423,18 +503,24 @@ describe("stack: ECS", () => {
     }
   });
 
-  it("injects DATABASE_URL from the task's own role secret (the master user's for the migrator only) and logs to a retained group", () => {
-    const roleSecrets = run.outputs.roleSecretArns as Record<string, string>;
-    const secretOf: Record<string, string> = {
-      sortation: roleSecrets.ops_sortation!,
-      dispatcher: roleSecrets.ops_dispatcher!,
-      backup: roleSecrets.ops_backup!,
-      migrator: String(run.outputs.databaseSecretArn),
-    };
+  it("injects DATABASE_URL from the master secret into the migrator only; every other task logs in with IAM tokens, verifying RDS's CA", () => {
     for (const name of ["sortation", "dispatcher", "migrator", "backup"]) {
       const { container } = taskDef(dev, name);
-      assert.deepEqual(container.secrets, [{ name: "DATABASE_URL", valueFrom: `${secretOf[name]}:url::` }]);
       const env = container.environment as { name: string; value: string }[];
+      const value = (key: string) => env.find((e) => e.name === key)?.value;
+      if (name === "migrator") {
+        assert.deepEqual(container.secrets, [
+          { name: "DATABASE_URL", valueFrom: `${String(run.outputs.databaseSecretArn)}:url::` },
+        ]);
+        assert.equal(value("OPS_DB_IAM_ENDPOINT"), undefined);
+      } else {
+        assert.deepEqual(container.secrets ?? [], [], name);
+        assert.equal(
+          value("OPS_DB_IAM_ENDPOINT"),
+          "ops-pipeline-dev.abc.us-east-1.rds.amazonaws.com:5432/ops",
+        );
+        assert.equal(value("OPS_DB_SSL_ROOT_CERT"), "/etc/ssl/certs/rds-global-bundle.pem");
+      }
       assert.ok(!env.some((e) => e.name === "DATABASE_URL"), "never as plain environment");
       const log = (container.logConfiguration as { options: Record<string, string> }).options;
       assert.equal(log["awslogs-group"], `/ops-pipeline/dev/${name}`);
@@ -450,7 +536,7 @@ describe("stack: ECS", () => {
     assert.equal(value("HF_HUB_OFFLINE"), "1");
   });
 
-  it("defines the migrator as `opsctl migrate` reading only the role secrets, and gives the backup task its bucket and nothing else", () => {
+  it("defines the migrator as `opsctl migrate` with no task rights, and gives the backup task its bucket and its own database user", () => {
     assert.deepEqual(taskDef(dev, "migrator").container.command, ["node", "cli/bin/opsctl.js", "migrate"]);
     const backupEnv = taskDef(dev, "backup").container.environment as { name: string; value: string }[];
     assert.equal(backupEnv.find((e) => e.name === "OPS_BACKUP_BUCKET")?.value, run.outputs.backupBucket);
@@ -459,24 +545,14 @@ describe("stack: ECS", () => {
     );
     assert.deepEqual(
       policy.Statement.map((s) => s.Sid),
-      ["ListBackups", "ReadWriteBackups"],
+      ["ConnectAsOwnDatabaseRole", "ListBackups", "ReadWriteBackups"],
     );
-    const migrator = json<{ Statement: { Sid: string; Action: string[]; Resource: string[] }[] }>(
-      one(dev, "aws:iam/rolePolicy:RolePolicy", "migrator-task-policy").inputs.policy,
-    );
-    assert.deepEqual(
-      migrator.Statement.map((s) => [s.Sid, s.Action]),
-      [["ReadRoleSecrets", ["secretsmanager:GetSecretValue"]]],
-    );
-    assert.deepEqual(
-      [...migrator.Statement[0]!.Resource].sort(),
-      Object.values(run.outputs.roleSecretArns as Record<string, string>).sort(),
+    assert.ok(
+      !ofType(dev, "aws:iam/rolePolicy:RolePolicy").some((p) => p.name.endsWith("migrator-task-policy")),
+      "the migrator's code calls no AWS API",
     );
     const env = taskDef(dev, "migrator").container.environment as { name: string; value: string }[];
-    assert.deepEqual(
-      JSON.parse(env.find((e) => e.name === "OPS_DB_ROLE_SECRETS")!.value),
-      run.outputs.roleSecretArns,
-    );
+    assert.ok(!env.some((e) => e.name === "OPS_DB_ROLE_SECRETS"));
   });
 
   it("builds the app and worker images with awsx.ecr.Image for the tasks' platform when no URI is configured", () => {

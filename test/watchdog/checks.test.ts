@@ -166,3 +166,40 @@ describe("watchdog checks (pure)", () => {
     assert.deepEqual(keys, [...WATCHED_STAGES]);
   });
 });
+
+describe("watchdog: services that run only in their window (stages.ts runsIn)", () => {
+  // Friday 16:15 New York (EST) is 21:15 UTC: both services are scaled to 0 then.
+  const stoppedAt = Date.parse("2026-11-27T21:15:00Z");
+
+  it("counts a stopped service's heartbeat age in window time only: a weekend off is not stale", () => {
+    const monday = new Date("2026-11-30T14:01:00Z"); // 09:01 New York: dispatcher's window opened a minute ago
+    const observations = healthy(monday);
+    observations.stages.dispatcher.heartbeat = stoppedAt;
+    observations.stages.sortation.heartbeat = stoppedAt;
+    observations.stages.sortation.data = stoppedAt;
+    assert.equal(levelOf(observations, "freshness:dispatcher", monday).level, "OK");
+    // Sortation's window opened at 06:00: 3 hours of window time without a beat is an error.
+    assert.equal(levelOf(observations, "freshness:sortation", monday).level, "ERROR");
+  });
+
+  it("reports a service missing inside its window exactly as before", () => {
+    const now = new Date("2026-11-30T16:00:00Z"); // Monday 11:00 New York
+    const observations = healthy(now);
+    observations.stages.dispatcher.heartbeat = now.getTime() - 4 * MIN;
+    assert.equal(levelOf(observations, "freshness:dispatcher", now).level, "WARN");
+    observations.stages.dispatcher.heartbeat = now.getTime() - 11 * MIN;
+    assert.equal(levelOf(observations, "freshness:dispatcher", now).level, "ERROR");
+  });
+
+  it("ages the backlog a stopped service drains in its window time: overnight news waits for 06:00", () => {
+    const early = new Date("2026-12-01T10:59:00Z"); // Tuesday 05:59 New York
+    const observations = healthy(early);
+    observations.unclassified = { count: 40, oldestAt: Date.parse("2026-12-01T02:00:00Z") };
+    observations.pending = { count: 3, oldestAt: Date.parse("2026-12-01T02:00:00Z") };
+    assert.equal(levelOf(observations, "backlog:unclassified", early).level, "OK");
+    assert.equal(levelOf(observations, "backlog:pending-recommendations", early).level, "OK");
+    const late = new Date("2026-12-01T12:00:00Z"); // 07:00 New York: sortation has run an hour
+    assert.equal(levelOf(observations, "backlog:unclassified", late).level, "ERROR");
+    assert.equal(levelOf(observations, "backlog:pending-recommendations", late).level, "OK");
+  });
+});

@@ -46,6 +46,17 @@ describe("watchdog runs against the database", () => {
   const clock = new FakeClock("2026-11-25T15:00:00Z");
   const freshness = resolveFreshness(undefined);
   let seq = 0;
+  /**
+   * Moves the shared clock to the next weekday at 10:00 New York (15:00 UTC in winter), inside
+   * every service window (stages.ts runsIn), with the 2 hours a stale stage is aged still inside.
+   */
+  const toNextWeekdayMorning = () => {
+    const now = clock.now();
+    let day = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1, 15);
+    while ([0, 6].includes(new Date(day).getUTCDay())) day += 86_400_000;
+    clock.set(day);
+  };
+  beforeEach(toNextWeekdayMorning);
 
   /** Makes a stage look alive and current as of the clock's now. */
   async function freshen(stage: WatchedStage): Promise<void> {
