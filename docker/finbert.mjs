@@ -9,6 +9,9 @@ import { env, pipeline } from "@huggingface/transformers";
 
 const MODEL = "Xenova/finbert";
 const DTYPE = "q8";
+// The commit the local runtime downloads too (services/sortation/model-download.ts FINBERT_REVISION;
+// test/sortation/model-download.test.ts holds the two equal): the image never takes `main`.
+const REVISION = "cd48a1669a8bee89178c53d4dbd934899d0fa281";
 const [mode, dir] = process.argv.slice(2);
 if (!dir || (mode !== "fetch" && mode !== "check")) {
   console.error("usage: node docker/finbert.mjs fetch|check <models-dir>");
@@ -18,7 +21,7 @@ env.cacheDir = dir;
 env.localModelPath = dir;
 env.allowRemoteModels = mode === "fetch";
 
-const classify = await pipeline("text-classification", MODEL, { dtype: DTYPE });
+const classify = await pipeline("text-classification", MODEL, { dtype: DTYPE, revision: REVISION });
 const onnx = path.join(dir, MODEL, "onnx", "model_quantized.onnx");
 if (!existsSync(onnx)) {
   console.error(`finbert: ${onnx} missing after ${mode}`);

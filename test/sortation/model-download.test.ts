@@ -63,6 +63,12 @@ describe("model download from a hub (local server speaking the hub's protocol)",
     return true;
   };
 
+  it("bakes the same pinned commit into the worker image as the local runtime downloads", async () => {
+    const script = await readFile(path.resolve(import.meta.dirname, "../../docker/finbert.mjs"), "utf8");
+    assert.match(script, new RegExp(`const REVISION = "${FINBERT_REVISION}";`));
+    assert.match(script, /revision: REVISION/);
+  });
+
   it("pins the default revision to a full Xenova/finbert commit hash", () => {
     assert.match(FINBERT_REVISION, /^[0-9a-f]{40}$/);
     assert.equal(loadConfig({}).sortation.modelRevision, FINBERT_REVISION);
