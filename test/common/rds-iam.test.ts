@@ -158,9 +158,11 @@ describe("RDS IAM database authentication", () => {
         url: db.url,
         ...TEST_POOL_OPTIONS,
         maximumPoolSize: 2,
+        // The server's own password (the embedded server checks it; a trust-auth server ignores
+        // it), so the connection proves the pool used what the function returned.
         password: async () => {
           calls += 1;
-          return "token";
+          return decodeURIComponent(new URL(db.url).password);
         },
       });
       try {
@@ -171,7 +173,9 @@ describe("RDS IAM database authentication", () => {
       } finally {
         await pool.end();
       }
-      assert.equal(calls, 2, "two connections, two tokens");
+      // Two concurrent queries need two connections, each with its own token; slonik may open one
+      // more of its own (it reads type OIDs on a separate connection), which asks too.
+      assert.ok(calls >= 2 && calls <= 3, `two or three connections, as many tokens (got ${calls})`);
     });
   });
 });
