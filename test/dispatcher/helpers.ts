@@ -109,7 +109,7 @@ export function tickers(n: number, prefix = "T"): string[] {
 /** Clears dispatcher state between tests that share a database. */
 export async function resetDispatcherTables(pool: DatabasePool): Promise<void> {
   await pool.query(sql.unsafe`
-    TRUNCATE dispatch_broker_intents, dispatch_executions, dispatch_positions, dispatch_accounts,
+    TRUNCATE dispatch_fills, dispatch_orders, dispatch_broker_intents, dispatch_executions, dispatch_positions, dispatch_accounts,
       dispatch_recommendations, lane_telemetry, params, param_audit, stage_heartbeats`);
   await pool.query(sql.unsafe`UPDATE dispatch_error_streak SET consecutive_errors = 0, tripped_at = NULL,
     last_error = NULL, last_error_at = NULL`);
