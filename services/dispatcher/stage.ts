@@ -4,6 +4,7 @@ import type { LoopStage } from "../common/runtime/stage.ts";
 import { listenForWakeups } from "../common/runtime/wakeups.ts";
 import { configuredBroker } from "./broker-config.ts";
 import { DISPATCHER_STAGE, runDispatcher } from "./dispatcher.ts";
+import { DEFAULT_STREAM_OPTIONS, TradeStream } from "./trade-stream.ts";
 
 /**
  * The dispatcher as a loop stage (local runtime and Fargate). Broker keys come from the context's
@@ -26,6 +27,20 @@ export function dispatcherStage(): LoopStage {
         logger: ctx.logger,
         applicationName: "ops-dispatcher-listen",
       });
+      // Every broker order is followed to its terminal state while the dispatcher runs.
+      const follower = broker
+        ? new TradeStream(
+            {
+              db: ctx.db,
+              clock: ctx.clock,
+              logger: ctx.logger,
+              broker,
+              startingCashUsd: settings.startingCashUsd,
+            },
+            DEFAULT_STREAM_OPTIONS,
+          )
+        : null;
+      follower?.start();
       try {
         await runDispatcher(
           {
@@ -41,6 +56,7 @@ export function dispatcherStage(): LoopStage {
           { signal: ctx.signal, wakeups },
         );
       } finally {
+        await follower?.stop();
         await wakeups.close();
       }
     },

@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { type WebSocket, WebSocketServer } from "ws";
 import type { FakeClock } from "../../services/common/clock.ts";
 import { loadConfig } from "../../services/common/config.ts";
 import { type DatabasePool, sql } from "../../services/common/db.ts";
@@ -115,6 +116,8 @@ export async function resetDispatcherTables(pool: DatabasePool): Promise<void> {
     last_error = NULL, last_error_at = NULL`);
 }
 
+const TERMINAL = new Set(["filled", "canceled", "expired", "rejected", "replaced"]);
+
 export interface FakeOrder {
   id: string;
   client_order_id: string;
@@ -154,6 +157,13 @@ export class FakeAlpaca {
   #barrier: (() => void)[] = [];
   #postWaiters: (() => void)[] = [];
 
+  /** Trade-stream clients that authenticated and listen to trade_updates. */
+  readonly listeners = new Set<WebSocket>();
+  /** False: the stream endpoint refuses every connection (an outage). */
+  streamUp = true;
+  #wss: WebSocketServer | undefined;
+  #executions = 0;
+
   get url(): string {
     const address = this.#server?.address() as AddressInfo | null;
     if (!address) throw new Error("fake broker not started");
@@ -175,11 +185,99 @@ export class FakeAlpaca {
 
   async start(): Promise<void> {
     this.#server = http.createServer((req, res) => void this.#handle(req, res));
+    // Alpaca's trade_updates protocol: auth, then listen, then one message per order event.
+    this.#wss = new WebSocketServer({
+      server: this.#server,
+      path: "/stream",
+      verifyClient: () => this.streamUp,
+    });
+    this.#wss.on("connection", (ws) => {
+      ws.on("message", (data) => this.#onStreamMessage(ws, String(data)));
+      ws.on("close", () => this.listeners.delete(ws));
+    });
     this.#server.listen(0, "127.0.0.1");
     await once(this.#server, "listening");
   }
 
+  #onStreamMessage(ws: WebSocket, text: string): void {
+    const message = JSON.parse(text) as { action?: string; key?: string; secret?: string };
+    if (message.action === "auth") {
+      const ok = message.key === this.keyId && message.secret === this.secretKey;
+      ws.send(
+        JSON.stringify({
+          stream: "authorization",
+          data: { action: "authenticate", status: ok ? "authorized" : "unauthorized" },
+        }),
+      );
+      if (!ok) ws.close();
+    } else if (message.action === "listen") {
+      this.listeners.add(ws);
+      ws.send(JSON.stringify({ stream: "listening", data: { streams: ["trade_updates"] } }));
+    }
+  }
+
+  /** Sends a raw frame to every listener (binary, as Alpaca's paper endpoint does). */
+  sendRaw(frame: string): void {
+    for (const ws of this.listeners) ws.send(Buffer.from(frame, "utf8"));
+  }
+
+  /** Ends the stream: every connection closes and, while streamUp is false, none is accepted. */
+  dropStream(): void {
+    this.streamUp = false;
+    for (const ws of this.listeners) ws.terminate();
+    this.listeners.clear();
+  }
+
+  #order(clientOrderId: string): FakeOrder {
+    const order = this.orders.get(clientOrderId);
+    if (!order) throw new Error(`fake broker has no order ${clientOrderId}`);
+    return order;
+  }
+
+  /**
+   * The broker fills `qty` more of the order at `price`; the trade_updates message (returned,
+   * so a test can send it again) goes to listeners unless `emit` is false.
+   */
+  fill(clientOrderId: string, qty: number, price: number, options: { emit?: boolean } = {}): string {
+    const order = this.#order(clientOrderId);
+    const before = Number(order.filled_qty);
+    const filled = before + qty;
+    const avg = (before * Number(order.filled_avg_price ?? 0) + qty * price) / filled;
+    order.filled_qty = String(filled);
+    order.filled_avg_price = String(avg);
+    order.status = filled >= Number(order.qty) ? "filled" : "partially_filled";
+    this.#executions += 1;
+    const frame = JSON.stringify({
+      stream: "trade_updates",
+      data: {
+        event: order.status === "filled" ? "fill" : "partial_fill",
+        execution_id: `exec-${this.#executions}`,
+        order: { ...order },
+        position_qty: String(filled),
+        price: String(price),
+        qty: String(qty),
+        timestamp: "2026-12-01T15:01:00.000Z",
+      },
+    });
+    if (options.emit !== false) this.sendRaw(frame);
+    return frame;
+  }
+
+  /** The broker cancels the rest of the order (a day order at the close, or an operator). */
+  cancel(clientOrderId: string, options: { emit?: boolean } = {}): string {
+    const order = this.#order(clientOrderId);
+    order.status = "canceled";
+    const frame = JSON.stringify({
+      stream: "trade_updates",
+      data: { event: "canceled", order: { ...order }, timestamp: "2026-12-01T15:02:00.000Z" },
+    });
+    if (options.emit !== false) this.sendRaw(frame);
+    return frame;
+  }
+
   async stop(): Promise<void> {
+    for (const ws of this.#wss?.clients ?? []) ws.terminate();
+    this.#wss?.close();
     for (const res of this.#held) res.destroy();
     this.#held = [];
     this.#server?.closeAllConnections();
@@ -204,6 +302,15 @@ export class FakeAlpaca {
       return send(401, { message: "unauthorized." });
     }
     if (this.mode === "error-500") return send(500, { message: "internal server error" });
+    if (req.method === "GET" && url.pathname === "/v2/orders") {
+      const open = [...this.orders.values()].filter((o) => !TERMINAL.has(o.status));
+      return send(200, url.searchParams.get("status") === "open" ? open : [...this.orders.values()]);
+    }
+    if (req.method === "GET" && url.pathname.startsWith("/v2/orders/")) {
+      const id = decodeURIComponent(url.pathname.slice("/v2/orders/".length));
+      const order = [...this.orders.values()].find((o) => o.id === id);
+      return order ? send(200, order) : send(404, { code: 40410000, message: "order not found" });
+    }
     if (req.method === "GET" && url.pathname === "/v2/orders:by_client_order_id") {
       const order = this.orders.get(url.searchParams.get("client_order_id") ?? "");
       return order ? send(200, order) : send(404, { code: 40410000, message: "order not found" });

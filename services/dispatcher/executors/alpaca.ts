@@ -67,8 +67,37 @@ export function alpacaBroker(options: AlpacaOptions): Broker {
     return new BrokerError(`${what}: HTTP ${response.status} ${text}`, { status: response.status });
   }
 
+  async function getJson(path: string, what: string): Promise<unknown | null> {
+    const response = await call("GET", path);
+    if (response.status === 404) {
+      await response.body?.cancel();
+      return null;
+    }
+    if (!response.ok) throw await refusal(response, what);
+    return response.json().catch(() => undefined);
+  }
+
   return {
     kind: "alpaca-paper",
+    tradeStream: {
+      // Alpaca's trade_updates stream lives beside the REST API: wss://paper-api.alpaca.markets/stream.
+      url: `${base.replace(/^http/, "ws")}/stream`,
+      authMessage: () => JSON.stringify({ action: "auth", key: options.keyId, secret: options.secretKey }),
+    },
+    async getOrder(brokerOrderId) {
+      const body = await getJson(`/v2/orders/${encodeURIComponent(brokerOrderId)}`, "GET /v2/orders/{id}");
+      if (body === null) return null;
+      const parsed = alpacaOrder.safeParse(body);
+      if (!parsed.success) throw new BrokerError("GET /v2/orders/{id}: the broker's answer is not an order");
+      return parsed.data;
+    },
+    async listOpenOrders() {
+      const body = await getJson("/v2/orders?status=open&limit=500&nested=false", "GET /v2/orders");
+      const parsed = z.array(alpacaOrder).safeParse(body);
+      if (!parsed.success)
+        throw new BrokerError("GET /v2/orders: the broker's answer is not a list of orders");
+      return parsed.data;
+    },
     async placeOrder(order) {
       const response = await call("POST", "/v2/orders", {
         symbol: alpacaSymbol(order.symbol),

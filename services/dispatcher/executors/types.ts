@@ -52,6 +52,18 @@ export interface Broker {
    * @throws BrokerError on refusal, timeout or network failure.
    */
   getOrderByClientOrderId(clientOrderId: string): Promise<BrokerOrder | null>;
+  /**
+   * The order with the broker's id, or null when the broker has none.
+   * @throws BrokerError on refusal, timeout or network failure.
+   */
+  getOrder(brokerOrderId: string): Promise<BrokerOrder | null>;
+  /**
+   * Every order the broker holds open (Alpaca: GET /v2/orders?status=open).
+   * @throws BrokerError on refusal, timeout or network failure.
+   */
+  listOpenOrders(): Promise<BrokerOrder[]>;
+  /** Where the broker's order-update stream is, and its first (authentication) message. */
+  readonly tradeStream: { url: string; authMessage(): string };
 }
 
 export class BrokerError extends Error {
