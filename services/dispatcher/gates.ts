@@ -5,6 +5,7 @@ import type { Params } from "../common/params/definitions.ts";
 export const GATE_ORDER = [
   "dry-run",
   "kill-switch",
+  "trading-state",
   "max-trades-per-day",
   "max-notional-per-trade",
   "max-position-notional",
@@ -54,6 +55,11 @@ export interface GateFacts {
   /** The last `reference-closes` trusted closes of the ticker (lane_telemetry), newest first. */
   recentCloses: readonly number[];
   order: PlannedOrder;
+  /**
+   * Reconciliation differences (broker vs database) neither resolved nor accepted: while any is
+   * open, trading is reducing (an exit passes, an entry is refused). Absent: none.
+   */
+  openDifferences?: number;
 }
 
 export interface GateVerdict {
@@ -103,6 +109,17 @@ export function evaluateGates(facts: GateFacts): GateVerdict {
     kill.engaged
       ? `kill switch engaged${kill.reason ? `: ${kill.reason}` : ""}`
       : "kill switch tripped by consecutive execution errors",
+  );
+
+  // Trading state: reducing while the broker and the database disagree (reconcile.ts), so only
+  // orders that shrink a position (a SELL: long only) pass until an operator accepts.
+  const openDifferences = facts.openDifferences ?? 0;
+  const tradingState = openDifferences > 0 ? "reducing" : "active";
+  decide(
+    "trading-state",
+    tradingState === "active" || order.side === "SELL",
+    { state: tradingState, side: order.side, openDifferences },
+    `trading is reducing (${openDifferences} reconciliation difference(s) open; \`opsctl reconcile\`): an entry is refused, exits pass`,
   );
 
   const maxTrades = params["max-trades-per-day"];

@@ -63,6 +63,7 @@ const factsRow = z.object({
   candle_ts: z.number().nullable(),
   candle_close: z.number().nullable(),
   candle_interval_sec: z.number().nullable(),
+  open_differences: z.number(),
 });
 export type DecisionFactsRow = z.infer<typeof factsRow>;
 
@@ -104,7 +105,9 @@ export async function readDecisionFacts(
       CASE WHEN coalesce(p.quantity, 0) + f.quantity > 1e-9 THEN coalesce(p.quantity, 0) + f.quantity END
         AS held_quantity,
       CASE WHEN coalesce(p.quantity, 0) + f.quantity > 1e-9 THEN coalesce(p.avg_cost, f.price) END AS held_avg_cost,
-      a.cash, c.ts AS candle_ts, c.close AS candle_close, c.interval_sec AS candle_interval_sec
+      a.cash, c.ts AS candle_ts, c.close AS candle_close, c.interval_sec AS candle_interval_sec,
+      (SELECT count(*)::int FROM dispatch_reconcile_diffs
+       WHERE account = ${account} AND resolved_at IS NULL AND accepted_at IS NULL) AS open_differences
     FROM dispatch_error_streak s
     CROSS JOIN in_flight_here f
     LEFT JOIN dispatch_positions p ON p.account = ${account} AND p.ticker = ${ticker}

@@ -4,6 +4,7 @@ import type { LoopStage } from "../common/runtime/stage.ts";
 import { listenForWakeups } from "../common/runtime/wakeups.ts";
 import { configuredBroker } from "./broker-config.ts";
 import { DISPATCHER_STAGE, runDispatcher } from "./dispatcher.ts";
+import { RECONCILE_INTERVAL_MS, startReconciling } from "./reconcile.ts";
 import { DEFAULT_STREAM_OPTIONS, TradeStream } from "./trade-stream.ts";
 
 /**
@@ -41,6 +42,19 @@ export function dispatcherStage(): LoopStage {
           )
         : null;
       follower?.start();
+      // The broker's positions, open orders and account against the database: now and every 5 minutes.
+      const reconciler = broker
+        ? startReconciling(
+            {
+              db: ctx.db,
+              clock: ctx.clock,
+              logger: ctx.logger,
+              broker,
+              startingCashUsd: settings.startingCashUsd,
+            },
+            RECONCILE_INTERVAL_MS,
+          )
+        : null;
       try {
         await runDispatcher(
           {
@@ -56,6 +70,7 @@ export function dispatcherStage(): LoopStage {
           { signal: ctx.signal, wakeups },
         );
       } finally {
+        await reconciler?.stop();
         await follower?.stop();
         await wakeups.close();
       }

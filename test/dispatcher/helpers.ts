@@ -150,6 +150,8 @@ export class FakeAlpaca {
   /** When > 0, POST answers wait until this many POSTs are outstanding together (0: answer at once). */
   postBarrier = 0;
   fillPrice: string | null = "101.5";
+  /** The account's cash as GET /v2/account reports it. */
+  cash = "100000";
   keyId = "test-key-id";
   secretKey = "test-secret-key";
   #server: http.Server | undefined;
@@ -219,6 +221,45 @@ export class FakeAlpaca {
   /** Sends a raw frame to every listener (binary, as Alpaca's paper endpoint does). */
   sendRaw(frame: string): void {
     for (const ws of this.listeners) ws.send(Buffer.from(frame, "utf8"));
+  }
+
+  /** The broker's positions, from what its orders filled (long only, as the pipeline trades). */
+  positions(): { symbol: string; qty: string; avg_entry_price: string; side: string }[] {
+    const held = new Map<string, { qty: number; cost: number }>();
+    for (const o of this.orders.values()) {
+      const qty = Number(o.filled_qty);
+      if (qty <= 0) continue;
+      const p = held.get(o.symbol) ?? { qty: 0, cost: 0 };
+      const sign = o.side === "buy" ? 1 : -1;
+      const avg = p.qty > 0 ? p.cost / p.qty : 0;
+      p.cost = sign > 0 ? p.cost + qty * Number(o.filled_avg_price) : p.cost - qty * avg;
+      p.qty += sign * qty;
+      held.set(o.symbol, p);
+    }
+    return [...held]
+      .filter(([, p]) => p.qty > 1e-9)
+      .map(([symbol, p]) => ({
+        symbol,
+        qty: String(p.qty),
+        avg_entry_price: String(p.cost / p.qty),
+        side: "long",
+      }));
+  }
+
+  /** An order placed by hand in the broker's UI: the pipeline never saw it. */
+  placeByHand(symbol: string, qty: number, fillPrice: number | null): FakeOrder {
+    const order: FakeOrder = {
+      id: `by-hand-${this.orders.size + 1}`,
+      client_order_id: `web-${this.orders.size + 1}`,
+      symbol,
+      side: "buy",
+      qty: String(qty),
+      status: fillPrice === null ? "new" : "filled",
+      filled_qty: fillPrice === null ? "0" : String(qty),
+      filled_avg_price: fillPrice === null ? null : String(fillPrice),
+    };
+    this.orders.set(order.client_order_id, order);
+    return order;
   }
 
   /** Ends the stream: every connection closes and, while streamUp is false, none is accepted. */
@@ -302,6 +343,16 @@ export class FakeAlpaca {
       return send(401, { message: "unauthorized." });
     }
     if (this.mode === "error-500") return send(500, { message: "internal server error" });
+    if (req.method === "GET" && url.pathname === "/v2/positions") return send(200, this.positions());
+    if (req.method === "GET" && url.pathname === "/v2/account") {
+      return send(200, {
+        id: "fake-account",
+        status: "ACTIVE",
+        currency: "USD",
+        cash: this.cash,
+        equity: this.cash,
+      });
+    }
     if (req.method === "GET" && url.pathname === "/v2/orders") {
       const open = [...this.orders.values()].filter((o) => !TERMINAL.has(o.status));
       return send(200, url.searchParams.get("status") === "open" ? open : [...this.orders.values()]);

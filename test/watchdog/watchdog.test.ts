@@ -342,7 +342,7 @@ describe("the registered watchdog stage", () => {
       instance: "test",
     });
     // A fresh database: every stage is never seen (WARN), nothing waits.
-    assert.equal(result?.checks, 13); // 11, then runs:failing and backlog:quarantined-bars (issue 17)
+    assert.equal(result?.checks, 14); // 11, then runs:failing and backlog:quarantined-bars (issue 17), reconcile:differences (issue 15)
     assert.deepEqual(
       [...((result?.notOk as string[] | undefined) ?? [])].sort(),
       WATCHED_STAGES.map((s) => `freshness:${s}=WARN`).sort(),

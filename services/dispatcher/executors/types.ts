@@ -30,6 +30,18 @@ export interface BrokerOrder {
   filled_avg_price?: string | null | undefined;
 }
 
+/** A position as the broker reports it (Alpaca's field names; quantities are decimal strings). */
+export interface BrokerPosition {
+  symbol: string;
+  qty: string;
+  avg_entry_price: string;
+}
+
+export interface BrokerAccount {
+  cash: string;
+  equity?: string | null | undefined;
+}
+
 export interface OrderRequest {
   clientOrderId: string;
   symbol: string;
@@ -62,6 +74,16 @@ export interface Broker {
    * @throws BrokerError on refusal, timeout or network failure.
    */
   listOpenOrders(): Promise<BrokerOrder[]>;
+  /**
+   * Every position the broker holds (Alpaca: GET /v2/positions).
+   * @throws BrokerError on refusal, timeout or network failure.
+   */
+  listPositions(): Promise<BrokerPosition[]>;
+  /**
+   * The account's cash and equity (Alpaca: GET /v2/account).
+   * @throws BrokerError on refusal, timeout or network failure.
+   */
+  getAccount(): Promise<BrokerAccount>;
   /** Where the broker's order-update stream is, and its first (authentication) message. */
   readonly tradeStream: { url: string; authMessage(): string };
 }
