@@ -29,6 +29,8 @@ function backendWith(store: ParameterStore, target: "local" | "aws" = "local"): 
     changeFeed: unused,
     replay: unused,
     listBackups: unused,
+    reconcileReport: unused,
+    acceptReconcile: unused,
     close: async () => undefined,
   };
 }
