@@ -111,15 +111,19 @@ export function evaluateGates(facts: GateFacts): GateVerdict {
       : "kill switch tripped by consecutive execution errors",
   );
 
-  // Trading state: reducing while the broker and the database disagree (reconcile.ts), so only
-  // orders that shrink a position (a SELL: long only) pass until an operator accepts.
+  // Trading state (issue 15): the operator's parameter, made at least "reducing" while the broker
+  // and the database disagree (reconcile.ts). Reducing lets only orders that shrink a position
+  // through (a SELL: the pipeline is long only); halted lets nothing through.
   const openDifferences = facts.openDifferences ?? 0;
-  const tradingState = openDifferences > 0 ? "reducing" : "active";
+  const parameter = params["trading-state"];
+  const tradingState = parameter === "halted" ? "halted" : openDifferences > 0 ? "reducing" : parameter;
   decide(
     "trading-state",
-    tradingState === "active" || order.side === "SELL",
-    { state: tradingState, side: order.side, openDifferences },
-    `trading is reducing (${openDifferences} reconciliation difference(s) open; \`opsctl reconcile\`): an entry is refused, exits pass`,
+    tradingState === "active" || (tradingState === "reducing" && order.side === "SELL"),
+    { state: tradingState, parameter, side: order.side, openDifferences },
+    tradingState === "halted"
+      ? "trading is halted: nothing passes"
+      : `trading is reducing (${openDifferences > 0 ? `${openDifferences} reconciliation difference(s) open; \`opsctl reconcile\`` : "trading-state parameter"}): an entry is refused, exits pass`,
   );
 
   const maxTrades = params["max-trades-per-day"];

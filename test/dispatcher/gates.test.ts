@@ -293,11 +293,22 @@ describe("dispatcher gates", () => {
       const verdict = evaluateGates(facts({ openDifferences: 1 }));
       assert.equal(verdict.rejectedGate, "trading-state");
       const decision = verdict.decisions.find((d) => d.gate === "trading-state");
-      assert.deepEqual(decision?.values, { state: "reducing", side: "BUY", openDifferences: 1 });
+      assert.deepEqual(decision?.values, {
+        state: "reducing",
+        parameter: "active",
+        side: "BUY",
+        openDifferences: 1,
+      });
     });
 
     it("lets an exit through while reducing", () => {
       assert.equal(evaluateGates(facts({ ...sell, openDifferences: 2 })).rejectedGate, null);
+    });
+
+    it("reducing by parameter refuses an entry and lets an exit through; halted refuses both", () => {
+      assert.equal(evaluateGates(facts({}, { "trading-state": "reducing" })).rejectedGate, "trading-state");
+      assert.equal(evaluateGates(facts(sell, { "trading-state": "reducing" })).rejectedGate, null);
+      assert.equal(evaluateGates(facts(sell, { "trading-state": "halted" })).rejectedGate, "trading-state");
     });
 
     it("is active with no difference open", () => {
