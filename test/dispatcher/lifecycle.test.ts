@@ -82,6 +82,17 @@ describe("an order followed to its terminal state (trade_updates stream + REST)"
     assert.deepEqual(await order(), { status: "accepted", terminal: false, filled_qty: 0 });
   });
 
+  it("counts an accepted, unfilled BUY as held: a second entry in the ticker is refused until it ends", async () => {
+    await placeOne();
+    await insertRecommendations(db.pool, [{ ticker: "AAPL", asOf: "2026-12-01T14:57:00.000Z" }]);
+    const summary = await dispatchBatch(deps(db.stagePool, { clock, broker: alpaca.broker() }));
+    assert.deepEqual(
+      summary.outcomes.map((o) => (o.status === "REJECTED" ? o.rejectedGate : o.status)),
+      ["holding"],
+    );
+    assert.equal(alpaca.posts().length, 1);
+  });
+
   it("records a partial fill then a cancel: the position holds what filled, the order ends canceled", async () => {
     const { clientOrderId, qty } = await placeOne();
     const s = follower();
