@@ -256,6 +256,9 @@ export async function openAwsBackend(context: CliContext, clock: Clock): Promise
       });
     },
     listBackups: (limit) => api.invoke<BackupLine[]>({ op: "backups.list", limit }),
+    // The ops-api has no reconcile operation yet: say so rather than act on another stack.
+    reconcileReport: () => Promise.reject(reconcileNotOnAws()),
+    acceptReconcile: () => Promise.reject(reconcileNotOnAws()),
     async close() {
       ssm.destroy();
       opsApi.close();
@@ -284,4 +287,10 @@ function ssmErrorsAsOperatorErrors(store: ParameterStore): ParameterStore {
     getAll: () => wrap(() => store.getAll()),
     set: (key, value, who) => wrap(() => store.set(key, value, who)),
   };
+}
+
+function reconcileNotOnAws(): OperatorError {
+  return new OperatorError("NOT_ON_AWS_YET", "opsctl reconcile is not available for --target aws yet", {
+    hint: "the ops-api has no reconcile operation; run it against the local stack, or read dispatch_reconcile_diffs through a tunnel to RDS",
+  });
 }

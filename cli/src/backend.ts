@@ -6,6 +6,7 @@ import type { BackupLine } from "../../services/ops/backup.ts";
 import type { FeedChange, FeedRow, NewFeed } from "../../services/ops/feeds.ts";
 import type { LatencyReport } from "../../services/ops/latency.ts";
 import type { AuditLine } from "../../services/ops/params.ts";
+import type { ReconcileDifference, ReconcileReport } from "../../services/ops/reconcile.ts";
 import type {
   ListRecommendationsQuery,
   RecommendationExplanation,
@@ -15,7 +16,16 @@ import type { ReplayReport } from "../../services/ops/replay.ts";
 import type { StatusSnapshot } from "../../services/ops/status.ts";
 import type { CliContext } from "./context.ts";
 
-export type { AuditLine, BackupLine, FeedChange, FeedRow, NewFeed, ReplayReport };
+export type {
+  AuditLine,
+  BackupLine,
+  FeedChange,
+  FeedRow,
+  NewFeed,
+  ReconcileDifference,
+  ReconcileReport,
+  ReplayReport,
+};
 
 /** What `opsctl replay` asks for; the rule's other parameters are the target's stored ones. */
 export interface ReplayQuery {
@@ -48,6 +58,10 @@ export interface OpsBackend {
   listBackups(limit: number): Promise<BackupLine[]>;
   /** p50 / p95 / max per hop over recommendations made since `since` (services/ops/latency.ts). */
   latency(since: Date): Promise<LatencyReport>;
+  /** Broker vs database differences still open, and the trading state they impose. */
+  reconcileReport(): Promise<ReconcileReport>;
+  /** Adopts the broker's side of every open difference, recorded as accepted by `who`. */
+  acceptReconcile(who: string): Promise<ReconcileDifference[]>;
   close(): Promise<void>;
 }
 
@@ -167,6 +181,17 @@ async function openLocalBackend(
     listBackups: (limit) =>
       explainMissingTables(async () =>
         (await import("../../services/ops/backup.ts")).listBackupLines(pool, limit),
+      ),
+    reconcileReport: () =>
+      explainMissingTables(async () =>
+        (await import("../../services/ops/reconcile.ts")).readReconcileReport(pool),
+      ),
+    acceptReconcile: (who) =>
+      explainMissingTables(async () =>
+        (await import("../../services/ops/reconcile.ts")).acceptDifferences(pool, {
+          who,
+          now: stackClock.now(),
+        }),
       ),
     async close() {
       await pool.end();

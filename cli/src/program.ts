@@ -10,6 +10,7 @@ import { latencyCommand } from "./commands/latency.ts";
 import { logsCommand } from "./commands/logs.ts";
 import { migrateCommand } from "./commands/migrate.ts";
 import { paramsCommand } from "./commands/params.ts";
+import { reconcileCommand } from "./commands/reconcile.ts";
 import { recsCommand } from "./commands/recs.ts";
 import { replayCommand } from "./commands/replay.ts";
 import { statusCommand } from "./commands/status.ts";
@@ -48,6 +49,7 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
     feedsCommand(),
     tickersCommand(),
     backupCommand(),
+    reconcileCommand(),
     costCommand(),
     completionCommand(),
   ]) {

@@ -135,6 +135,7 @@ export async function gate(conn: CommonQueryMethods, d: Decision, c: Claimed): P
     latestCandle: candle,
     recentCloses,
     order,
+    openDifferences: f.open_differences,
   };
   return { order, verdict: evaluateGates(facts), state: { cash: f.cash, held: position } };
 }

@@ -18,13 +18,7 @@ import {
   isDefinitiveRefusal,
 } from "./executors/types.ts";
 import type { GateDecision, PlannedOrder } from "./gates.ts";
-import {
-  readAccountState,
-  readBrokerIntent,
-  recordBrokerIntent,
-  recordExecuted,
-  takeRiskLock,
-} from "./queries.ts";
+import { readBrokerIntent, recordBrokerIntent, recordExecuted, takeRiskLock } from "./queries.ts";
 
 /**
  * The broker's steps of a decision. The risk lock is never held across a broker call: the gate
@@ -44,12 +38,13 @@ async function recordBrokerExecution(
   decisions: readonly GateDecision[],
 ): Promise<ExecutionResult> {
   await takeRiskLock(tx);
-  const state = await readAccountState(tx, { account: c.account, ticker: c.rec.ticker });
-  const result = await recordBrokerFill(tx, order, placed.order, state, {
+  const result = await recordBrokerFill(tx, order, placed.order, {
     now: d.now,
     startingCashUsd: d.deps.settings.startingCashUsd,
     recovered: placed.recovered,
     placedNow: placed.placedNow,
+    recommendationId: c.rec.id,
+    logger: c.log,
   });
   await recordExecuted(tx, c.rec, result, decisions, d.now);
   await d.deps.beforeCommit?.(c.rec.id);

@@ -30,10 +30,10 @@ async function executeSimulated(
     const result = await tx.transaction(async (sp) => {
       const executed = await simulateFill(
         sp,
-        { ...g.order, ticker: c.rec.ticker },
-        g.state,
+        { ...g.order, ticker: c.rec.ticker, clientOrderId: String(c.rec.id), recommendationId: c.rec.id },
         d.deps.settings,
         d.now,
+        c.log,
       );
       await recordExecuted(sp, c.rec, executed, g.verdict.decisions, d.now);
       await d.deps.beforeCommit?.(c.rec.id);

@@ -5,6 +5,7 @@ import type { Params } from "../common/params/definitions.ts";
 export const GATE_ORDER = [
   "dry-run",
   "kill-switch",
+  "trading-state",
   "max-trades-per-day",
   "max-notional-per-trade",
   "max-position-notional",
@@ -54,6 +55,11 @@ export interface GateFacts {
   /** The last `reference-closes` trusted closes of the ticker (lane_telemetry), newest first. */
   recentCloses: readonly number[];
   order: PlannedOrder;
+  /**
+   * Reconciliation differences (broker vs database) neither resolved nor accepted: while any is
+   * open, trading is reducing (an exit passes, an entry is refused). Absent: none.
+   */
+  openDifferences?: number;
 }
 
 export interface GateVerdict {
@@ -103,6 +109,21 @@ export function evaluateGates(facts: GateFacts): GateVerdict {
     kill.engaged
       ? `kill switch engaged${kill.reason ? `: ${kill.reason}` : ""}`
       : "kill switch tripped by consecutive execution errors",
+  );
+
+  // Trading state (issue 15): the operator's parameter, made at least "reducing" while the broker
+  // and the database disagree (reconcile.ts). Reducing lets only orders that shrink a position
+  // through (a SELL: the pipeline is long only); halted lets nothing through.
+  const openDifferences = facts.openDifferences ?? 0;
+  const parameter = params["trading-state"];
+  const tradingState = parameter === "halted" ? "halted" : openDifferences > 0 ? "reducing" : parameter;
+  decide(
+    "trading-state",
+    tradingState === "active" || (tradingState === "reducing" && order.side === "SELL"),
+    { state: tradingState, parameter, side: order.side, openDifferences },
+    tradingState === "halted"
+      ? "trading is halted: nothing passes"
+      : `trading is reducing (${openDifferences > 0 ? `${openDifferences} reconciliation difference(s) open; \`opsctl reconcile\`` : "trading-state parameter"}): an entry is refused, exits pass`,
   );
 
   const maxTrades = params["max-trades-per-day"];

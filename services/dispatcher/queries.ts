@@ -63,6 +63,7 @@ const factsRow = z.object({
   candle_ts: z.number().nullable(),
   candle_close: z.number().nullable(),
   candle_interval_sec: z.number().nullable(),
+  open_differences: z.number(),
 });
 export type DecisionFactsRow = z.infer<typeof factsRow>;
 
@@ -96,17 +97,27 @@ export async function readDecisionFacts(
                           * (order_request->>'quantity')::float8), 0) AS quantity,
              max((order_request->>'referencePrice')::float8) AS price
       FROM in_flight WHERE order_request->>'ticker' = ${ticker}
+    ), open_here AS (
+      -- Orders placed and not yet terminal (issue 15: positions move by fills): their unfilled
+      -- remainder counts like an order in flight, so an accepted BUY cannot be entered twice.
+      SELECT coalesce(sum(CASE WHEN side = 'BUY' THEN 1 ELSE -1 END * (quantity - filled_qty)), 0) AS quantity,
+             max(filled_notional / nullif(filled_qty, 0)) AS price
+      FROM dispatch_orders WHERE account = ${account} AND ticker = ${ticker} AND NOT terminal
     )
     SELECT s.consecutive_errors, s.tripped_at,
       (SELECT count(*)::int FROM dispatch_executions WHERE executed_at >= ${dayStart} AND executed_at < ${dayEnd})
         + (SELECT count(*)::int FROM in_flight WHERE created_at >= ${dayStart} AND created_at < ${dayEnd})
         AS trades_today,
-      CASE WHEN coalesce(p.quantity, 0) + f.quantity > 1e-9 THEN coalesce(p.quantity, 0) + f.quantity END
-        AS held_quantity,
-      CASE WHEN coalesce(p.quantity, 0) + f.quantity > 1e-9 THEN coalesce(p.avg_cost, f.price) END AS held_avg_cost,
-      a.cash, c.ts AS candle_ts, c.close AS candle_close, c.interval_sec AS candle_interval_sec
+      CASE WHEN coalesce(p.quantity, 0) + f.quantity + o.quantity > 1e-9
+        THEN coalesce(p.quantity, 0) + f.quantity + o.quantity END AS held_quantity,
+      CASE WHEN coalesce(p.quantity, 0) + f.quantity + o.quantity > 1e-9
+        THEN coalesce(p.avg_cost, f.price, o.price, c.close) END AS held_avg_cost,
+      a.cash, c.ts AS candle_ts, c.close AS candle_close, c.interval_sec AS candle_interval_sec,
+      (SELECT count(*)::int FROM dispatch_reconcile_diffs
+       WHERE account = ${account} AND resolved_at IS NULL AND accepted_at IS NULL) AS open_differences
     FROM dispatch_error_streak s
     CROSS JOIN in_flight_here f
+    CROSS JOIN open_here o
     LEFT JOIN dispatch_positions p ON p.account = ${account} AND p.ticker = ${ticker}
     LEFT JOIN dispatch_accounts a ON a.account = ${account}
     LEFT JOIN LATERAL (

@@ -4,6 +4,8 @@ import type { LoopStage } from "../common/runtime/stage.ts";
 import { listenForWakeups } from "../common/runtime/wakeups.ts";
 import { configuredBroker } from "./broker-config.ts";
 import { DISPATCHER_STAGE, runDispatcher } from "./dispatcher.ts";
+import { RECONCILE_INTERVAL_MS, startReconciling } from "./reconcile.ts";
+import { DEFAULT_STREAM_OPTIONS, TradeStream } from "./trade-stream.ts";
 
 /**
  * The dispatcher as a loop stage (local runtime and Fargate). Broker keys come from the context's
@@ -26,6 +28,33 @@ export function dispatcherStage(): LoopStage {
         logger: ctx.logger,
         applicationName: "ops-dispatcher-listen",
       });
+      // Every broker order is followed to its terminal state while the dispatcher runs.
+      const follower = broker
+        ? new TradeStream(
+            {
+              db: ctx.db,
+              clock: ctx.clock,
+              logger: ctx.logger,
+              broker,
+              startingCashUsd: settings.startingCashUsd,
+            },
+            DEFAULT_STREAM_OPTIONS,
+          )
+        : null;
+      follower?.start();
+      // The broker's positions, open orders and account against the database: now and every 5 minutes.
+      const reconciler = broker
+        ? startReconciling(
+            {
+              db: ctx.db,
+              clock: ctx.clock,
+              logger: ctx.logger,
+              broker,
+              startingCashUsd: settings.startingCashUsd,
+            },
+            RECONCILE_INTERVAL_MS,
+          )
+        : null;
       try {
         await runDispatcher(
           {
@@ -41,6 +70,8 @@ export function dispatcherStage(): LoopStage {
           { signal: ctx.signal, wakeups },
         );
       } finally {
+        await reconciler?.stop();
+        await follower?.stop();
         await wakeups.close();
       }
     },

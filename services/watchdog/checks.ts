@@ -24,6 +24,8 @@ export interface Observations {
   failingFeeds: ReadonlyArray<{ id: number; name: string; consecutiveFailures: number }>;
   /** Bars the trust checks kept out of lane_telemetry (issue 17): first seen in the last hour, and still undecided. */
   quarantinedBars: { lastHour: number; open: number };
+  /** Reconciliation differences (broker vs database) open: trading is reducing while any is. Absent: not observed. */
+  reconcileDifferences?: ReadonlyArray<{ kind: string; subject: string }>;
   /** Classified rows per label: the last 24 h, and the 7 days before them. */
   labels: { lastDay: Readonly<Record<string, number>>; week: Readonly<Record<string, number>> };
   /**
@@ -60,7 +62,7 @@ export function latencyCheck(latency: NonNullable<Observations["latency"]>, aler
   };
 }
 
-export type CheckKind = "freshness" | "backlog" | "feeds" | "runs" | "drift" | "latency";
+export type CheckKind = "freshness" | "backlog" | "feeds" | "runs" | "drift" | "latency" | "reconcile";
 
 export interface CheckResult {
   /** Stable key of the check: the unit of alert state and deduplication. */
@@ -318,6 +320,25 @@ export function evaluateChecks(
             .join(", ")}${repeated.length > 5 ? ", …" : ""}`,
   });
   results.push(stageFailuresCheck(observations.failingStages ?? []));
+  // Any difference is an ERROR: the database no longer says what the broker holds, and trading
+  // stays reduce-only until an operator runs `opsctl reconcile --accept`.
+  const differences = observations.reconcileDifferences ?? [];
+  results.push({
+    key: "reconcile:differences",
+    kind: "reconcile",
+    subject: "broker",
+    level: differences.length > 0 ? "ERROR" : "OK",
+    value: differences.length,
+    message:
+      differences.length === 0
+        ? "broker and database agree"
+        : `${differences.length} difference(s) between the broker and the database (${differences
+            .slice(0, 5)
+            .map((d) => `${d.kind} ${d.subject}`)
+            .join(
+              ", ",
+            )}${differences.length > 5 ? ", …" : ""}); trading is reducing: see \`opsctl reconcile\``,
+  });
   results.push(driftCheck(observations.labels));
   if (observations.latency && options.latencyAlertMs !== undefined)
     results.push(latencyCheck(observations.latency, options.latencyAlertMs));

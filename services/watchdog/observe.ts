@@ -4,6 +4,7 @@ import { hopOf, latencyReport } from "../common/latency.ts";
 import type { Observations } from "./checks.ts";
 import { type SignalKind, WATCHED_STAGES, type WatchedStage } from "./thresholds.ts";
 
+const differenceRow = z.object({ kind: z.string(), subject: z.string() });
 const DAY_MS = 86_400_000;
 
 const newestRow = z.object({
@@ -75,6 +76,9 @@ export async function observe(db: CommonQueryMethods, now: Date): Promise<Observ
     WHERE f.enabled AND s.consecutive_failures > 0
     ORDER BY s.consecutive_failures DESC, f.id
     LIMIT 100`);
+  const differences = await db.any(sql.type(differenceRow)`
+    SELECT kind, subject FROM dispatch_reconcile_diffs
+    WHERE resolved_at IS NULL AND accepted_at IS NULL ORDER BY id LIMIT 100`);
   const labels = await db.any(sql.type(labelRow)`
     SELECT label,
       count(*) FILTER (WHERE classified_at > ${dayAgo}) AS last_day,
@@ -116,6 +120,7 @@ export async function observe(db: CommonQueryMethods, now: Date): Promise<Observ
       lastError: stage.last_error,
     })),
     quarantinedBars: { lastHour: row.quarantined_last_hour, open: row.quarantined_open },
+    reconcileDifferences: differences,
     failingFeeds: feeds
       .filter((feed) => feed.consecutive_failures > 0)
       .map((feed) => ({ id: feed.id, name: feed.name, consecutiveFailures: feed.consecutive_failures })),

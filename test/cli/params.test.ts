@@ -30,6 +30,8 @@ function backendWith(store: ParameterStore, target: "local" | "aws" = "local"): 
     replay: unused,
     listBackups: unused,
     latency: unused,
+    reconcileReport: unused,
+    acceptReconcile: unused,
     close: async () => undefined,
   };
 }

@@ -25,6 +25,7 @@ describe("opsctl program", () => {
       "logs",
       "dev",
       "migrate",
+      "reconcile",
     ]) {
       assert.ok(names.includes(expected), `${expected} is registered`);
     }

@@ -280,4 +280,43 @@ describe("dispatcher gates", () => {
       assert.equal(sane?.values.recomputedNotional, 900_000);
     });
   });
+
+  describe("trading state (reconciliation differences open)", () => {
+    const sell = {
+      recommendation: { id: 1, ticker: "AAPL", side: "SELL" as const, asOfMs: NOW.getTime() - 60_000 },
+      position: { quantity: 10, avgCost: 90 },
+      heldNotional: 1_000,
+      order: { side: "SELL" as const, quantity: 10, referencePrice: 100, notional: 1_000 },
+    };
+
+    it("refuses an entry while reducing", () => {
+      const verdict = evaluateGates(facts({ openDifferences: 1 }));
+      assert.equal(verdict.rejectedGate, "trading-state");
+      const decision = verdict.decisions.find((d) => d.gate === "trading-state");
+      assert.deepEqual(decision?.values, {
+        state: "reducing",
+        parameter: "active",
+        side: "BUY",
+        openDifferences: 1,
+      });
+    });
+
+    it("lets an exit through while reducing", () => {
+      assert.equal(evaluateGates(facts({ ...sell, openDifferences: 2 })).rejectedGate, null);
+    });
+
+    it("reducing by parameter refuses an entry and lets an exit through; halted refuses both", () => {
+      assert.equal(evaluateGates(facts({}, { "trading-state": "reducing" })).rejectedGate, "trading-state");
+      assert.equal(evaluateGates(facts(sell, { "trading-state": "reducing" })).rejectedGate, null);
+      assert.equal(evaluateGates(facts(sell, { "trading-state": "halted" })).rejectedGate, "trading-state");
+    });
+
+    it("is active with no difference open", () => {
+      const decision = evaluateGates(facts({ openDifferences: 0 })).decisions.find(
+        (d) => d.gate === "trading-state",
+      );
+      assert.equal(decision?.passed, true);
+      assert.equal(decision?.values.state, "active");
+    });
+  });
 });

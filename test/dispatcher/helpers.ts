@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { type WebSocket, WebSocketServer } from "ws";
 import type { FakeClock } from "../../services/common/clock.ts";
 import { loadConfig } from "../../services/common/config.ts";
 import { type DatabasePool, sql } from "../../services/common/db.ts";
@@ -107,11 +108,13 @@ export function tickers(n: number, prefix = "T"): string[] {
 /** Clears dispatcher state between tests that share a database. */
 export async function resetDispatcherTables(pool: DatabasePool): Promise<void> {
   await pool.query(sql.unsafe`
-    TRUNCATE dispatch_broker_intents, dispatch_executions, dispatch_positions, dispatch_accounts,
+    TRUNCATE dispatch_fills, dispatch_orders, dispatch_broker_intents, dispatch_executions, dispatch_positions, dispatch_accounts,
       dispatch_recommendations, lane_telemetry, params, param_audit, stage_heartbeats`);
   await pool.query(sql.unsafe`UPDATE dispatch_error_streak SET consecutive_errors = 0, tripped_at = NULL,
     last_error = NULL, last_error_at = NULL`);
 }
+
+const TERMINAL = new Set(["filled", "canceled", "expired", "rejected", "replaced"]);
 
 export interface FakeOrder {
   id: string;
@@ -145,12 +148,21 @@ export class FakeAlpaca {
   /** When > 0, POST answers wait until this many POSTs are outstanding together (0: answer at once). */
   postBarrier = 0;
   fillPrice: string | null = "101.5";
+  /** The account's cash as GET /v2/account reports it. */
+  cash = "100000";
   keyId = "test-key-id";
   secretKey = "test-secret-key";
   #server: http.Server | undefined;
   #held: http.ServerResponse[] = [];
   #barrier: (() => void)[] = [];
   #postWaiters: (() => void)[] = [];
+
+  /** Trade-stream clients that authenticated and listen to trade_updates. */
+  readonly listeners = new Set<WebSocket>();
+  /** False: the stream endpoint refuses every connection (an outage). */
+  streamUp = true;
+  #wss: WebSocketServer | undefined;
+  #executions = 0;
 
   get url(): string {
     const address = this.#server?.address() as AddressInfo | null;
@@ -173,11 +185,138 @@ export class FakeAlpaca {
 
   async start(): Promise<void> {
     this.#server = http.createServer((req, res) => void this.#handle(req, res));
+    // Alpaca's trade_updates protocol: auth, then listen, then one message per order event.
+    this.#wss = new WebSocketServer({
+      server: this.#server,
+      path: "/stream",
+      verifyClient: () => this.streamUp,
+    });
+    this.#wss.on("connection", (ws) => {
+      ws.on("message", (data) => this.#onStreamMessage(ws, String(data)));
+      ws.on("close", () => this.listeners.delete(ws));
+    });
     this.#server.listen(0, "127.0.0.1");
     await once(this.#server, "listening");
   }
 
+  #onStreamMessage(ws: WebSocket, text: string): void {
+    const message = JSON.parse(text) as { action?: string; key?: string; secret?: string };
+    if (message.action === "auth") {
+      const ok = message.key === this.keyId && message.secret === this.secretKey;
+      ws.send(
+        JSON.stringify({
+          stream: "authorization",
+          data: { action: "authenticate", status: ok ? "authorized" : "unauthorized" },
+        }),
+      );
+      if (!ok) ws.close();
+    } else if (message.action === "listen") {
+      this.listeners.add(ws);
+      ws.send(JSON.stringify({ stream: "listening", data: { streams: ["trade_updates"] } }));
+    }
+  }
+
+  /** Sends a raw frame to every listener (binary, as Alpaca's paper endpoint does). */
+  sendRaw(frame: string): void {
+    for (const ws of this.listeners) ws.send(Buffer.from(frame, "utf8"));
+  }
+
+  /** The broker's positions, from what its orders filled (long only, as the pipeline trades). */
+  positions(): { symbol: string; qty: string; avg_entry_price: string; side: string }[] {
+    const held = new Map<string, { qty: number; cost: number }>();
+    for (const o of this.orders.values()) {
+      const qty = Number(o.filled_qty);
+      if (qty <= 0) continue;
+      const p = held.get(o.symbol) ?? { qty: 0, cost: 0 };
+      const sign = o.side === "buy" ? 1 : -1;
+      const avg = p.qty > 0 ? p.cost / p.qty : 0;
+      p.cost = sign > 0 ? p.cost + qty * Number(o.filled_avg_price) : p.cost - qty * avg;
+      p.qty += sign * qty;
+      held.set(o.symbol, p);
+    }
+    return [...held]
+      .filter(([, p]) => p.qty > 1e-9)
+      .map(([symbol, p]) => ({
+        symbol,
+        qty: String(p.qty),
+        avg_entry_price: String(p.cost / p.qty),
+        side: "long",
+      }));
+  }
+
+  /** An order placed by hand in the broker's UI: the pipeline never saw it. */
+  placeByHand(symbol: string, qty: number, fillPrice: number | null): FakeOrder {
+    const order: FakeOrder = {
+      id: `by-hand-${this.orders.size + 1}`,
+      client_order_id: `web-${this.orders.size + 1}`,
+      symbol,
+      side: "buy",
+      qty: String(qty),
+      status: fillPrice === null ? "new" : "filled",
+      filled_qty: fillPrice === null ? "0" : String(qty),
+      filled_avg_price: fillPrice === null ? null : String(fillPrice),
+    };
+    this.orders.set(order.client_order_id, order);
+    return order;
+  }
+
+  /** Ends the stream: every connection closes and, while streamUp is false, none is accepted. */
+  dropStream(): void {
+    this.streamUp = false;
+    for (const ws of this.listeners) ws.terminate();
+    this.listeners.clear();
+  }
+
+  #order(clientOrderId: string): FakeOrder {
+    const order = this.orders.get(clientOrderId);
+    if (!order) throw new Error(`fake broker has no order ${clientOrderId}`);
+    return order;
+  }
+
+  /**
+   * The broker fills `qty` more of the order at `price`; the trade_updates message (returned,
+   * so a test can send it again) goes to listeners unless `emit` is false.
+   */
+  fill(clientOrderId: string, qty: number, price: number, options: { emit?: boolean } = {}): string {
+    const order = this.#order(clientOrderId);
+    const before = Number(order.filled_qty);
+    const filled = before + qty;
+    const avg = (before * Number(order.filled_avg_price ?? 0) + qty * price) / filled;
+    order.filled_qty = String(filled);
+    order.filled_avg_price = String(avg);
+    order.status = filled >= Number(order.qty) ? "filled" : "partially_filled";
+    this.#executions += 1;
+    const frame = JSON.stringify({
+      stream: "trade_updates",
+      data: {
+        event: order.status === "filled" ? "fill" : "partial_fill",
+        execution_id: `exec-${this.#executions}`,
+        order: { ...order },
+        position_qty: String(filled),
+        price: String(price),
+        qty: String(qty),
+        timestamp: "2026-12-01T15:01:00.000Z",
+      },
+    });
+    if (options.emit !== false) this.sendRaw(frame);
+    return frame;
+  }
+
+  /** The broker cancels the rest of the order (a day order at the close, or an operator). */
+  cancel(clientOrderId: string, options: { emit?: boolean } = {}): string {
+    const order = this.#order(clientOrderId);
+    order.status = "canceled";
+    const frame = JSON.stringify({
+      stream: "trade_updates",
+      data: { event: "canceled", order: { ...order }, timestamp: "2026-12-01T15:02:00.000Z" },
+    });
+    if (options.emit !== false) this.sendRaw(frame);
+    return frame;
+  }
+
   async stop(): Promise<void> {
+    for (const ws of this.#wss?.clients ?? []) ws.terminate();
+    this.#wss?.close();
     for (const res of this.#held) res.destroy();
     this.#held = [];
     this.#server?.closeAllConnections();
@@ -202,6 +341,25 @@ export class FakeAlpaca {
       return send(401, { message: "unauthorized." });
     }
     if (this.mode === "error-500") return send(500, { message: "internal server error" });
+    if (req.method === "GET" && url.pathname === "/v2/positions") return send(200, this.positions());
+    if (req.method === "GET" && url.pathname === "/v2/account") {
+      return send(200, {
+        id: "fake-account",
+        status: "ACTIVE",
+        currency: "USD",
+        cash: this.cash,
+        equity: this.cash,
+      });
+    }
+    if (req.method === "GET" && url.pathname === "/v2/orders") {
+      const open = [...this.orders.values()].filter((o) => !TERMINAL.has(o.status));
+      return send(200, url.searchParams.get("status") === "open" ? open : [...this.orders.values()]);
+    }
+    if (req.method === "GET" && url.pathname.startsWith("/v2/orders/")) {
+      const id = decodeURIComponent(url.pathname.slice("/v2/orders/".length));
+      const order = [...this.orders.values()].find((o) => o.id === id);
+      return order ? send(200, order) : send(404, { code: 40410000, message: "order not found" });
+    }
     if (req.method === "GET" && url.pathname === "/v2/orders:by_client_order_id") {
       const order = this.orders.get(url.searchParams.get("client_order_id") ?? "");
       return order ? send(200, order) : send(404, { code: 40410000, message: "order not found" });

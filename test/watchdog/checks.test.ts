@@ -165,6 +165,20 @@ describe("watchdog checks (pure)", () => {
       .map((r) => r.subject as WatchedStage);
     assert.deepEqual(keys, [...WATCHED_STAGES]);
   });
+
+  it("raises an ERROR while a reconciliation difference is open, naming it, and is OK with none", () => {
+    const now = new Date("2026-12-01T15:00:00Z");
+    const open = { ...healthy(now), reconcileDifferences: [{ kind: "position", subject: "MSFT" }] };
+    const result = evaluateChecks(open, resolveFreshness(undefined), now).find(
+      (r) => r.key === "reconcile:differences",
+    );
+    assert.equal(result?.level, "ERROR");
+    assert.match(result?.message ?? "", /position MSFT.*opsctl reconcile/);
+    assert.equal(
+      levelOf({ ...healthy(now), reconcileDifferences: [] }, "reconcile:differences", now).level,
+      "OK",
+    );
+  });
 });
 
 describe("watchdog: services that run only in their window (stages.ts runsIn)", () => {

@@ -394,8 +394,9 @@ describe("the registered watchdog stage", () => {
       instance: "test",
     });
     // A fresh database: every stage is never seen (WARN), nothing waits.
-    // 11, then runs:failing and backlog:quarantined-bars (issue 17), latency:stored-to-decided (issue 16)
-    assert.equal(result?.checks, 14);
+    // 11, then runs:failing and backlog:quarantined-bars (issue 17), latency:stored-to-decided (issue 16),
+    // reconcile:differences (issue 15)
+    assert.equal(result?.checks, 15);
     assert.deepEqual(
       [...((result?.notOk as string[] | undefined) ?? [])].sort(),
       WATCHED_STAGES.map((s) => `freshness:${s}=WARN`).sort(),

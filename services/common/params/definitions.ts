@@ -29,6 +29,11 @@ export const PARAMETERS = {
     default: 3,
     doc: "Consecutive execution errors that trip the kill switch.",
   },
+  "trading-state": {
+    schema: z.enum(["active", "reducing", "halted"]),
+    default: "active",
+    doc: "active: every gate decides; reducing: only exits (orders that shrink a position) pass; halted: nothing passes. Reconciliation differences force reducing until accepted.",
+  },
   "max-trades-per-day": {
     schema: z.number().int().min(0),
     default: 20,

@@ -7,6 +7,7 @@ export const PARAM_KEYS = [
   "dry-run",
   "kill-switch",
   "kill-switch-error-threshold",
+  "trading-state",
   "max-trades-per-day",
   "max-notional-per-trade",
   "max-position-notional",

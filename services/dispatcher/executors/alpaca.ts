@@ -18,6 +18,8 @@ export const alpacaOrder = z.object({
   filled_avg_price: z.string().nullable().optional(),
 });
 export type AlpacaOrder = z.infer<typeof alpacaOrder>;
+const alpacaPosition = z.object({ symbol: z.string(), qty: z.string(), avg_entry_price: z.string() });
+const alpacaAccount = z.object({ cash: z.string(), equity: z.string().nullable().optional() });
 
 // The port lives in types.ts (the adapter returns AlpacaOrder where the port says BrokerOrder,
 // so a schema drifting from the port fails to compile); re-exported for the adapter's callers.
@@ -67,8 +69,49 @@ export function alpacaBroker(options: AlpacaOptions): Broker {
     return new BrokerError(`${what}: HTTP ${response.status} ${text}`, { status: response.status });
   }
 
+  async function getJson(path: string, what: string): Promise<unknown | null> {
+    const response = await call("GET", path);
+    if (response.status === 404) {
+      await response.body?.cancel();
+      return null;
+    }
+    if (!response.ok) throw await refusal(response, what);
+    return response.json().catch(() => undefined);
+  }
+
   return {
     kind: "alpaca-paper",
+    tradeStream: {
+      // Alpaca's trade_updates stream lives beside the REST API: wss://paper-api.alpaca.markets/stream.
+      url: `${base.replace(/^http/, "ws")}/stream`,
+      authMessage: () => JSON.stringify({ action: "auth", key: options.keyId, secret: options.secretKey }),
+    },
+    async getOrder(brokerOrderId) {
+      const body = await getJson(`/v2/orders/${encodeURIComponent(brokerOrderId)}`, "GET /v2/orders/{id}");
+      if (body === null) return null;
+      const parsed = alpacaOrder.safeParse(body);
+      if (!parsed.success) throw new BrokerError("GET /v2/orders/{id}: the broker's answer is not an order");
+      return parsed.data;
+    },
+    async listPositions() {
+      const body = await getJson("/v2/positions", "GET /v2/positions");
+      const parsed = z.array(alpacaPosition).safeParse(body);
+      if (!parsed.success)
+        throw new BrokerError("GET /v2/positions: the broker's answer is not a list of positions");
+      return parsed.data;
+    },
+    async getAccount() {
+      const parsed = alpacaAccount.safeParse(await getJson("/v2/account", "GET /v2/account"));
+      if (!parsed.success) throw new BrokerError("GET /v2/account: the broker's answer is not an account");
+      return parsed.data;
+    },
+    async listOpenOrders() {
+      const body = await getJson("/v2/orders?status=open&limit=500&nested=false", "GET /v2/orders");
+      const parsed = z.array(alpacaOrder).safeParse(body);
+      if (!parsed.success)
+        throw new BrokerError("GET /v2/orders: the broker's answer is not a list of orders");
+      return parsed.data;
+    },
     async placeOrder(order) {
       const response = await call("POST", "/v2/orders", {
         symbol: alpacaSymbol(order.symbol),

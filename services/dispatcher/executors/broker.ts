@@ -1,6 +1,8 @@
 import type { CommonQueryMethods } from "../../common/db.ts";
+import type { Logger } from "../../common/logger.ts";
+import { registerOrder } from "../fill-queries.ts";
+import { applyOrderUpdate, updateFromRestOrder } from "../fills.ts";
 import type { PlannedOrder } from "../gates.ts";
-import { type AccountState, applyFill } from "../portfolio.ts";
 import { type Broker, type BrokerOrder, DuplicateClientOrderError, type ExecutionResult } from "./types.ts";
 
 /**
@@ -33,38 +35,57 @@ export async function placeOrFindOrder(
 }
 
 /**
- * Records a broker order as this pipeline's fill: at the broker's average fill price when it
- * has one, else at the reference price (a market order is usually still "accepted" when the
- * POST returns; the broker's own positions are the truth for money).
+ * Registers a broker order as this recommendation's, to be followed to a terminal state (the
+ * trade stream and REST polls: trade-stream.ts), and counts what the broker's answer already
+ * reports as filled through the one fill path (fills.ts). An order merely "accepted" moves no
+ * position: its fills do, when they come. The execution row records the order as planned, at
+ * the broker's average fill price when it has one, else at the reference price.
  */
 export async function recordBrokerFill(
   tx: CommonQueryMethods,
   order: PlannedOrder & { ticker: string },
   brokerOrder: BrokerOrder,
-  state: AccountState,
-  options: { now: Date; startingCashUsd: number; recovered: boolean; placedNow: boolean },
+  options: {
+    now: Date;
+    startingCashUsd: number;
+    recovered: boolean;
+    placedNow: boolean;
+    recommendationId: number;
+    logger: Logger;
+  },
 ): Promise<ExecutionResult> {
+  await registerOrder(tx, {
+    brokerOrderId: brokerOrder.id,
+    account: "alpaca-paper",
+    clientOrderId: brokerOrder.client_order_id,
+    recommendationId: options.recommendationId,
+    ticker: order.ticker,
+    side: order.side,
+    quantity: order.quantity,
+    status: brokerOrder.status,
+    now: options.now,
+  });
+  const outcome = await applyOrderUpdate(tx, updateFromRestOrder(brokerOrder, "placement", options.now), {
+    now: options.now,
+    startingCashUsd: options.startingCashUsd,
+    enforceCash: false,
+    logger: options.logger,
+  });
   const filled = brokerOrder.filled_avg_price ? Number(brokerOrder.filled_avg_price) : Number.NaN;
   const price = Number.isFinite(filled) && filled > 0 ? filled : order.referencePrice;
-  const realisedPnl = await applyFill(
-    tx,
-    "alpaca-paper",
-    { ticker: order.ticker, side: order.side, quantity: order.quantity, price, fees: 0 },
-    state,
-    { now: options.now, startingCashUsd: options.startingCashUsd, enforceCash: false },
-  );
   return {
     executor: "alpaca-paper",
     account: "alpaca-paper",
     quantity: order.quantity,
     price,
     fees: 0,
-    realisedPnl,
+    realisedPnl: outcome.kind === "applied" ? outcome.realisedPnl : 0,
     brokerOrderId: brokerOrder.id,
     details: {
       brokerStatus: brokerOrder.status,
       priceFromBroker: price !== order.referencePrice,
       referencePrice: order.referencePrice,
+      filledAtPlacement: outcome.kind === "applied" ? outcome.quantity : 0,
       recovered: options.recovered,
       placedNow: options.placedNow,
     },

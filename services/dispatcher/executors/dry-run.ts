@@ -1,6 +1,8 @@
 import type { CommonQueryMethods } from "../../common/db.ts";
+import type { Logger } from "../../common/logger.ts";
+import { registerOrder } from "../fill-queries.ts";
+import { applyOrderUpdate } from "../fills.ts";
 import type { PlannedOrder } from "../gates.ts";
-import { type AccountState, applyFill } from "../portfolio.ts";
 import type { ExecutionResult } from "./types.ts";
 
 export interface SimulatorSettings {
@@ -14,26 +16,50 @@ export interface SimulatorSettings {
  * The dry-run executor: fills the whole order at the reference price (the newest close) moved
  * against us by the slippage (a BUY pays more, a SELL receives less), charges fees, and moves
  * the paper portfolio in the caller's transaction. It has no broker and cannot reach one.
+ * The fill is the same event a broker's stream produces (an order, then one execution that
+ * fills it), recorded by the same code path (fills.ts), so dry-run and broker positions move
+ * the same way. The caller holds the risk lock.
  * @throws InsufficientCashError when the paper account cannot pay for a BUY.
  */
 export async function simulateFill(
   tx: CommonQueryMethods,
-  order: PlannedOrder & { ticker: string },
-  state: AccountState,
+  order: PlannedOrder & { ticker: string; clientOrderId: string; recommendationId: number },
   settings: SimulatorSettings,
   now: Date,
+  logger: Logger,
 ): Promise<ExecutionResult> {
   const direction = order.side === "BUY" ? 1 : -1;
   const price = order.referencePrice * (1 + (direction * settings.slippageBps) / 10_000);
   const notional = order.quantity * price;
   const fees = (notional * settings.feeBps) / 10_000 + settings.feePerOrderUsd;
-  const realisedPnl = await applyFill(
+  const brokerOrderId = `dry-run:${order.clientOrderId}`;
+  await registerOrder(tx, {
+    brokerOrderId,
+    account: "dry-run",
+    clientOrderId: order.clientOrderId,
+    recommendationId: order.recommendationId,
+    ticker: order.ticker,
+    side: order.side,
+    quantity: order.quantity,
+    status: "new",
+    now,
+  });
+  const outcome = await applyOrderUpdate(
     tx,
-    "dry-run",
-    { ticker: order.ticker, side: order.side, quantity: order.quantity, price, fees },
-    state,
-    { now, startingCashUsd: settings.startingCashUsd, enforceCash: true },
+    {
+      source: "simulator",
+      brokerOrderId,
+      status: "filled",
+      at: now,
+      filledQty: order.quantity,
+      filledAvgPrice: price,
+      fill: { executionId: brokerOrderId, quantity: order.quantity, price, fees },
+    },
+    { now, startingCashUsd: settings.startingCashUsd, enforceCash: true, logger },
   );
+  if (outcome.kind !== "applied")
+    throw new Error(`simulated fill of ${brokerOrderId} was not applied: ${outcome.kind}`);
+  const realisedPnl = outcome.realisedPnl;
   return {
     executor: "dry-run",
     account: "dry-run",

@@ -30,6 +30,18 @@ export interface BrokerOrder {
   filled_avg_price?: string | null | undefined;
 }
 
+/** A position as the broker reports it (Alpaca's field names; quantities are decimal strings). */
+export interface BrokerPosition {
+  symbol: string;
+  qty: string;
+  avg_entry_price: string;
+}
+
+export interface BrokerAccount {
+  cash: string;
+  equity?: string | null | undefined;
+}
+
 export interface OrderRequest {
   clientOrderId: string;
   symbol: string;
@@ -52,6 +64,28 @@ export interface Broker {
    * @throws BrokerError on refusal, timeout or network failure.
    */
   getOrderByClientOrderId(clientOrderId: string): Promise<BrokerOrder | null>;
+  /**
+   * The order with the broker's id, or null when the broker has none.
+   * @throws BrokerError on refusal, timeout or network failure.
+   */
+  getOrder(brokerOrderId: string): Promise<BrokerOrder | null>;
+  /**
+   * Every order the broker holds open (Alpaca: GET /v2/orders?status=open).
+   * @throws BrokerError on refusal, timeout or network failure.
+   */
+  listOpenOrders(): Promise<BrokerOrder[]>;
+  /**
+   * Every position the broker holds (Alpaca: GET /v2/positions).
+   * @throws BrokerError on refusal, timeout or network failure.
+   */
+  listPositions(): Promise<BrokerPosition[]>;
+  /**
+   * The account's cash and equity (Alpaca: GET /v2/account).
+   * @throws BrokerError on refusal, timeout or network failure.
+   */
+  getAccount(): Promise<BrokerAccount>;
+  /** Where the broker's order-update stream is, and its first (authentication) message. */
+  readonly tradeStream: { url: string; authMessage(): string };
 }
 
 export class BrokerError extends Error {
