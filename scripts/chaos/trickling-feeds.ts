@@ -1,7 +1,7 @@
 // Chaos experiment: 12 feeds that trickle their bodies forever beside 5 healthy ones, through
 // real ingest runs on the wall clock (loopback servers only). Goal: every healthy feed fetched in
 // every run, soon after the run starts, however the trickling ones behave.
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { systemClock } from "../../services/common/clock.ts";
 import { loadConfig } from "../../services/common/config.ts";
@@ -37,7 +37,7 @@ export async function tricklingFeeds(
 ): Promise<TricklingFigures> {
   const answeredAt = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     if (path.startsWith("/trickle")) {
       res.writeHead(200, { "content-type": "application/rss+xml" });
@@ -57,19 +57,23 @@ export async function tricklingFeeds(
       .end(
         `<?xml version='1.0'?><rss version='2.0'><channel><title>ok</title><item><title>${path} ${Date.now()}</title><guid>${path}-${Date.now()}</guid></item></channel></rss>`,
       );
-  });
-  const base = await listen(server);
+  };
+  // One server per feed, as in the wild (17 publishers): ingest's per-server politeness
+  // (services/inbound-dock/schedule.ts, one request per second per host:port) would otherwise
+  // queue 17 feeds of one server a second apart, which is the limit working, not starvation.
+  const servers = Array.from({ length: 17 }, () => createServer(handler));
+  const bases = await Promise.all(servers.map(listen));
   await pool.query(sql.unsafe`UPDATE feeds SET enabled = false`);
   await pool.query(sql.unsafe`DELETE FROM feeds WHERE url LIKE 'http://127.0.0.1:%'`);
   // Trickling feeds first (lower ids): the old order put them ahead of every healthy one.
   for (let i = 0; i < 12; i++) {
     await pool.query(
-      sql.unsafe`INSERT INTO feeds (url, name) VALUES (${`${base}/trickle${i}`}, ${`trickle ${i}`})`,
+      sql.unsafe`INSERT INTO feeds (url, name) VALUES (${`${bases[i]}/trickle${i}`}, ${`trickle ${i}`})`,
     );
   }
   for (let i = 0; i < 5; i++) {
     await pool.query(
-      sql.unsafe`INSERT INTO feeds (url, name) VALUES (${`${base}/healthy${i}`}, ${`healthy ${i}`})`,
+      sql.unsafe`INSERT INTO feeds (url, name) VALUES (${`${bases[12 + i]}/healthy${i}`}, ${`healthy ${i}`})`,
     );
   }
   const config = loadConfig({
@@ -109,8 +113,8 @@ export async function tricklingFeeds(
     }
   } finally {
     for (const timer of timers) clearInterval(timer);
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const server of servers) server.closeAllConnections();
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
   }
   return figures;
 }

@@ -3,7 +3,13 @@ import * as z from "zod";
 import { FakeClock } from "../../services/common/clock.ts";
 import { sql } from "../../services/common/db.ts";
 import { type IngestOptions, runIngest } from "../../services/inbound-dock/ingest.ts";
-import { HostGate, maxAgeMsOf, pollIntervalOf, ttlMsOf } from "../../services/inbound-dock/schedule.ts";
+import {
+  HostGate,
+  hostOf,
+  maxAgeMsOf,
+  pollIntervalOf,
+  ttlMsOf,
+} from "../../services/inbound-dock/schedule.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import {
   disableAllFeeds,
@@ -84,6 +90,13 @@ describe("a feed's own poll interval (issue 16.3)", () => {
       assert.equal(gate.reserve("example.com"), 0);
       clock.advance(5_000);
       assert.equal(gate.reserve("www.sec.gov"), 0);
+    });
+
+    it("keys a host by name and port: one server's feeds share a limit, another port is another server", () => {
+      assert.equal(hostOf("https://WWW.SEC.GOV/cgi-bin/browse-edgar?a=1"), "www.sec.gov");
+      assert.equal(hostOf("https://www.sec.gov:443/x"), "www.sec.gov");
+      assert.equal(hostOf("http://127.0.0.1:8001/a.xml"), "127.0.0.1:8001");
+      assert.notEqual(hostOf("http://127.0.0.1:8001/a.xml"), hostOf("http://127.0.0.1:8002/a.xml"));
     });
   });
 
