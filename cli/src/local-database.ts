@@ -3,7 +3,6 @@ import { access, constants, mkdir, open, readdir, readFile, rm, stat, writeFile 
 import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import type { Config } from "../../services/common/config.ts";
-import { closeDatabase, connectDatabase, type DatabasePool, poolSettings } from "../../services/common/db.ts";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "../../services/common/embedded-postgres.ts";
 import { describeCause, EmbeddedDatabaseError, OperatorError } from "../../services/common/errors.ts";
 import type { Logger } from "../../services/common/logger.ts";
@@ -505,32 +504,5 @@ export async function explainMissingTables<T>(call: () => Promise<T>): Promise<T
       );
     }
     throw error;
-  }
-}
-
-/**
- * Runs `work` on a pool of `size` connections to the local target's database (DATABASE_URL, a
- * running `opsctl dev`'s server, or, for "write" access, a temporary embedded one), then closes
- * both; a missing schema becomes NOT_MIGRATED (explainMissingTables).
- */
-export async function withLocalPool<T>(
-  context: { config: Config; logger: Logger },
-  size: number,
-  work: (pool: DatabasePool) => Promise<T>,
-  access: LocalAccess = "write",
-): Promise<T> {
-  const database = await openLocalDatabase(context.config, context.logger, { access });
-  try {
-    const pool = await connectDatabase(
-      { url: database.url, ...poolSettings(context.config, size) },
-      context.logger,
-    );
-    try {
-      return await explainMissingTables(() => work(pool));
-    } finally {
-      await closeDatabase(pool);
-    }
-  } finally {
-    await database.release();
   }
 }

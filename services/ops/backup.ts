@@ -1,5 +1,4 @@
 import { type BackupProgress, type BackupResult, runBackup } from "../backup/backup.ts";
-import type { TaskOutcome } from "../backup/ecs.ts";
 import { type BackupRow, backupsTableExists, listBackups } from "../backup/log.ts";
 import { findPgTool } from "../backup/pg-tools.ts";
 import { type RestoreResult, restoreBackup } from "../backup/restore.ts";
@@ -13,7 +12,7 @@ import type { Logger } from "../common/logger.ts";
  * The backup operations an operator runs (`opsctl backup`, the ops-api's `backups.list`): the
  * backup stage's own functions wired from the configuration, so the CLI names no stage module.
  */
-export type { BackupProgress, BackupResult, RestoreResult, TaskOutcome };
+export type { BackupProgress, BackupResult, RestoreResult };
 
 /** A backup as `opsctl backup list --json` prints it: the row with its times as ISO strings. */
 export type BackupLine = Omit<BackupRow, "started_at" | "finished_at" | "deleted_at"> & {
@@ -93,30 +92,4 @@ export async function restoreBackupHere(
     },
     request,
   );
-}
-
-/**
- * On AWS: one run of the stack's backup task (ECS RunTask), followed until it stops.
- * @throws BackupTaskError when ECS refuses it or the task fails.
- */
-export async function runBackupTaskOnAws(
-  config: Config,
-  client: { endpoint?: string; region: string | undefined; maxAttempts: number },
-  startedBy: string,
-  onStatus: (message: string) => void,
-): Promise<TaskOutcome> {
-  const [{ ECSClient }, ecs] = await Promise.all([import("@aws-sdk/client-ecs"), import("../backup/ecs.ts")]);
-  const target = ecs.backupTaskTarget(config.backup.ecs);
-  const ecsClient = new ECSClient(client);
-  try {
-    const taskArn = await ecs.startBackupTask(ecsClient, target, startedBy);
-    onStatus(`started backup task ${taskArn}`);
-    const started = Date.now();
-    const outcome = await ecs.waitForBackupTask(ecsClient, target.cluster, taskArn, {
-      onStatus: (status) => onStatus(`  ${status} after ${Math.round((Date.now() - started) / 1000)}s`),
-    });
-    return outcome;
-  } finally {
-    ecsClient.destroy();
-  }
 }
