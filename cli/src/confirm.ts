@@ -1,3 +1,4 @@
+import isInCi from "is-in-ci";
 import { OperatorError } from "../../services/common/errors.ts";
 
 export interface ConfirmEnvironment {
@@ -5,6 +6,11 @@ export interface ConfirmEnvironment {
   yes: boolean;
   /** Both stdin and stdout are terminals, so a person can answer. */
   tty: boolean;
+  /**
+   * CI is set: Ink draws only its last frame there, so a prompt would wait unseen. Treated as no
+   * terminal: the command refuses and asks for --yes.
+   */
+  ci?: boolean;
   /** Asks the person; resolves true when they typed the word. */
   ask: (message: string, expected: string) => Promise<boolean>;
 }
@@ -22,10 +28,11 @@ export async function requireTypedConfirmation(
   retry: string,
 ): Promise<void> {
   if (env.yes) return;
-  if (!env.tty) {
+  if (!env.tty || env.ci === true) {
+    const why = env.tty ? "CI is set, so the terminal cannot show the prompt" : "there is no terminal";
     throw new OperatorError(
       "CONFIRMATION_REQUIRED",
-      `${message} needs a typed confirmation and there is no terminal`,
+      `${message} needs a typed confirmation and ${why}`,
       {
         hint: `re-run with --yes if you mean it: ${retry} --yes`,
       },
@@ -66,6 +73,7 @@ export function terminalConfirmEnvironment(yes: boolean): ConfirmEnvironment {
   return {
     yes,
     tty: process.stdin.isTTY === true && process.stdout.isTTY === true,
+    ci: isInCi,
     ask: askOnTerminal,
   };
 }

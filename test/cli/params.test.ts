@@ -36,10 +36,15 @@ function backendWith(store: ParameterStore, target: "local" | "aws" = "local"): 
   };
 }
 
-function confirmer(options: { tty: boolean; answer?: string }): ConfirmEnvironment & { asked: number } {
+function confirmer(options: {
+  tty: boolean;
+  ci?: boolean;
+  answer?: string;
+}): ConfirmEnvironment & { asked: number } {
   const env = {
     yes: false,
     tty: options.tty,
+    ci: options.ci ?? false,
     asked: 0,
     ask: async (_message: string, expected: string) => {
       env.asked += 1;
@@ -100,6 +105,21 @@ describe("dry-run toggles through the parameter stores", () => {
       );
       assert.equal((await store.getAll())["dry-run"], true);
       assert.equal((await listParamAudit(db.pool, 100)).length, before);
+    });
+
+    it("refuses on a terminal when CI is set (Ink would draw no prompt), asking for --yes", async () => {
+      const store = postgresParameterStore(db.pool);
+      const confirm = confirmer({ tty: true, ci: true, answer: LIVE_CONFIRMATION });
+      await assert.rejects(
+        changeParam(backendWith(store), "dry-run", false, { yes: false, retry: "opsctl dry-run off", confirm }),
+        (error: unknown) =>
+          error instanceof OperatorError &&
+          error.code === "CONFIRMATION_REQUIRED" &&
+          /CI is set/.test(error.message) &&
+          /--yes/.test(error.hint ?? ""),
+      );
+      assert.equal(confirm.asked, 0, "no invisible prompt");
+      assert.equal((await store.getAll())["dry-run"], true);
     });
 
     it("leaves dry-run on when the operator types something other than live", async () => {

@@ -14,6 +14,20 @@ const ROOT = path.resolve(import.meta.dirname, "..", "..");
 const BIN = path.join(ROOT, "cli", "bin", "opsctl.js");
 const SYSTEM_NODE = "/usr/bin/node";
 
+/**
+ * What an operator's terminal does not have: CI's markers. With CI set, Ink draws only its last
+ * frame and supports-color turns colour off, so a suite run by CI would test another program.
+ */
+const CI_MARKERS = Object.keys(process.env).filter(
+  (key) => key === "CI" || key === "CONTINUOUS_INTEGRATION" || key === "FORCE_COLOR" || key.startsWith("CI_"),
+);
+
+function operatorEnvironment(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const key of CI_MARKERS) delete env[key];
+  return { ...env, ...extra };
+}
+
 function hasTmux(): boolean {
   return spawnSync("tmux", ["-V"], { encoding: "utf8" }).status === 0;
 }
@@ -40,7 +54,8 @@ class Terminal {
       "t",
       // -u DATABASE_URL: the tmux server inherits this process's environment, and a suite run with
       // DATABASE_URL (CI's second pass) must not point a spawned `opsctl dev` at the shared database.
-      `cd '${ROOT}' && env -u DATABASE_URL ${exports} ${command}; echo "EXIT=$?" > '${this.exitFile}'; sleep 60`,
+      // CI's markers go too: this is an operator's terminal (see CI_MARKERS).
+      `cd '${ROOT}' && env -u DATABASE_URL ${CI_MARKERS.map((key) => `-u ${key} `).join("")}${exports} ${command}; echo "EXIT=$?" > '${this.exitFile}'; sleep 60`,
     );
     assert.equal(started.status, 0, started.stderr);
   }
@@ -219,7 +234,7 @@ describe("opsctl conventions (spawned binary)", function () {
     const onTerminal = (command: string) =>
       spawnSync("script", ["-qec", command, "/dev/null"], {
         cwd: ROOT,
-        env: { ...process.env, DATABASE_URL: database.url, TERM: "xterm-256color", NO_COLOR: "" },
+        env: operatorEnvironment({ DATABASE_URL: database.url, TERM: "xterm-256color", NO_COLOR: "" }),
         encoding: "utf8",
         timeout: 60_000,
       }).stdout;
