@@ -30,13 +30,9 @@ export async function requireTypedConfirmation(
   if (env.yes) return;
   if (!env.tty || env.ci === true) {
     const why = env.tty ? "CI is set, so the terminal cannot show the prompt" : "there is no terminal";
-    throw new OperatorError(
-      "CONFIRMATION_REQUIRED",
-      `${message} needs a typed confirmation and ${why}`,
-      {
-        hint: `re-run with --yes if you mean it: ${retry} --yes`,
-      },
-    );
+    throw new OperatorError("CONFIRMATION_REQUIRED", `${message} needs a typed confirmation and ${why}`, {
+      hint: `re-run with --yes if you mean it: ${retry} --yes`,
+    });
   }
   if (!(await env.ask(message, expected))) {
     throw new OperatorError("NOT_CONFIRMED", "not confirmed: nothing changed", {

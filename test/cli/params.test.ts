@@ -111,7 +111,11 @@ describe("dry-run toggles through the parameter stores", () => {
       const store = postgresParameterStore(db.pool);
       const confirm = confirmer({ tty: true, ci: true, answer: LIVE_CONFIRMATION });
       await assert.rejects(
-        changeParam(backendWith(store), "dry-run", false, { yes: false, retry: "opsctl dry-run off", confirm }),
+        changeParam(backendWith(store), "dry-run", false, {
+          yes: false,
+          retry: "opsctl dry-run off",
+          confirm,
+        }),
         (error: unknown) =>
           error instanceof OperatorError &&
           error.code === "CONFIRMATION_REQUIRED" &&
