@@ -238,7 +238,12 @@ export function lambdaHandler(
           controller.signal.aborted ||
           lambda.getRemainingTimeInMillis() - waitMs < 5_000 + report.durationMs
         ) {
-          logger.error({ attempts: attempt + 1 }, "giving up; EventBridge invokes again on schedule");
+          logger.error(
+            { attempts: attempt + 1 },
+            run === stage
+              ? "giving up; EventBridge invokes again on schedule"
+              : "giving up; the next scheduled run covers this one",
+          );
           throw report.error;
         }
         logger.warn({ retryInMs: waitMs, attempt: attempt + 1 }, "retrying the failed run");
