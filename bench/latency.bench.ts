@@ -36,6 +36,7 @@ import { runDispatcher } from "../services/dispatcher/dispatcher.ts";
 import { addFeed } from "../services/inbound-dock/feeds.ts";
 import { runIngest } from "../services/inbound-dock/ingest.ts";
 import { ingestOptionsFromConfig } from "../services/inbound-dock/stage.ts";
+import { notifyEngineWaker } from "../services/sortation/engine-waker.ts";
 import { lexiconClassifier } from "../services/sortation/lexicon.ts";
 import { loadShippedUniverse } from "../services/sortation/tickers.ts";
 import { runSortation } from "../services/sortation/worker.ts";
@@ -167,6 +168,7 @@ async function runConfiguration(configuration: Configuration, stop: AbortSignal)
         classifier: lexiconClassifier(),
         universe: await loadShippedUniverse(),
         worker: "bench",
+        engineWaker: notifyEngineWaker(db.pool, logger),
         settings: {
           claimBatchSize: config.sortation.claimBatchSize,
           leaseMs: config.sortation.leaseMs,

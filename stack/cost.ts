@@ -270,12 +270,16 @@ export function priceStack(plan: StackPlan, spot: SpotCase = "typical"): CostRep
     invocations += runs;
     gbSeconds += runs * (lambda.expectedDurationMs / 1000) * (config.lambdaMemoryMb / 1024);
   }
+  // sortation's asynchronous invokes of the engine (plan.engineWakes: about one a minute in its window).
+  const wakes = plan.engineWakes;
+  invocations += wakes.perMonth;
+  gbSeconds += wakes.perMonth * (wakes.expectedDurationMs / 1000) * (config.lambdaMemoryMb / 1024);
   // The ops-api runs when an operator runs opsctl --target aws, not on a schedule.
   const opsApi = plan.opsApi;
   invocations += opsApi.invocationsPerMonth;
   gbSeconds += opsApi.invocationsPerMonth * (opsApi.expectedDurationMs / 1000) * (opsApi.memoryMb / 1024);
   add(
-    `Lambda requests (${plan.lambdas.length} scheduled functions + ops-api)`,
+    `Lambda requests (${plan.lambdas.length} scheduled functions, engine wake-ups, ops-api)`,
     `${Math.round(invocations)} × ${money(PRICES.lambdaRequestMillion.usd)}/M`,
     (invocations / 1e6) * PRICES.lambdaRequestMillion.usd,
   );
@@ -286,7 +290,8 @@ export function priceStack(plan: StackPlan, spot: SpotCase = "typical"): CostRep
   );
   const schedulerRuns =
     invocations -
-    opsApi.invocationsPerMonth +
+    opsApi.invocationsPerMonth -
+    wakes.perMonth +
     plan.tasks.find((task) => task.name === "backup")!.runsPerMonth +
     plan.serviceScheduleRunsPerMonth;
   add(

@@ -210,8 +210,16 @@ export class OpsStack extends pulumi.ComponentResource {
       LOG_LEVEL: "info",
       LOG_FORMAT: "json",
     };
+    // The engine's function, named before it exists (its name is fixed): sortation invokes it
+    // asynchronously with the tickers it just classified (services/sortation/engine-waker.ts).
+    const engineFunctionName = `${physical}-dispatch-engine`;
+    const wakeEngine: Statement = {
+      sid: "WakeDispatchEngine",
+      actions: ["lambda:InvokeFunction"],
+      resources: [pulumi.interpolate`arn:aws:lambda:${region}:${accountId}:function:${engineFunctionName}`],
+    };
     const containerStatements: Record<string, Statement[]> = {
-      sortation: [readParams, connectAsRole("sortation")],
+      sortation: [readParams, connectAsRole("sortation"), wakeEngine],
       dispatcher: [readParams, tripKillSwitch, readAlpaca, connectAsRole("dispatcher")],
       // The migrator logs in as the master user (it owns the schema and grants rds_iam).
       migrator: [],
@@ -233,6 +241,8 @@ export class OpsStack extends pulumi.ComponentResource {
         OPS_SORTATION_MODEL_DIR: "/opt/models",
         OPS_SORTATION_CLASSIFIER: "finbert",
         HF_HUB_OFFLINE: "1",
+        OPS_SORTATION_ENGINE_FUNCTION: engineFunctionName,
+        OPS_SORTATION_ENGINE_WAKE_GAP_MS: String(plan.engineWakes.minGapMs),
       },
       backup: { OPS_BACKUP_BUCKET: backups.bucket.bucket },
       dispatcher: alpacaEnvironment,

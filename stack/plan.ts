@@ -79,6 +79,31 @@ export const OPS_API = {
   expectedDurationMs: 300,
 } as const;
 
+/**
+ * sortation's asynchronous invokes of the engine's function (services/sortation/engine-waker.ts):
+ * the worker wakes the engine for the tickers it just classified, coalesced to at most one invoke
+ * per `minGapMs` (OPS_SORTATION_ENGINE_WAKE_GAP_MS, set from here), so their number follows the
+ * news, bounded by the window. The expected figure, for the cost model only: about one a minute
+ * while sortation runs (ingest polls every minute, and the items a poll finds are classified in a
+ * batch or two within a second or so, which one invoke carries).
+ */
+export const ENGINE_WAKES = {
+  minGapMs: 1_000,
+  expectedPerMinute: 1,
+  /** An event run reads only its tickers' rows: shorter than the sweep's 1.5 s. */
+  expectedDurationMs: 500,
+} as const;
+
+export interface EngineWakePlan {
+  /** Expected asynchronous invokes per trading day (sortation's window plus its lead). */
+  readonly perTradingDay: number;
+  /** The most the worker can send in a trading day: one per `minGapMs`, all window long. */
+  readonly maxPerTradingDay: number;
+  readonly perMonth: number;
+  readonly minGapMs: number;
+  readonly expectedDurationMs: number;
+}
+
 export type ServiceName = "sortation" | "dispatcher";
 export type TaskName = "migrator" | "backup";
 
@@ -166,6 +191,8 @@ export interface StackPlan {
   readonly watchdogHeartbeatPeriods: number;
   /** The unscheduled ops-api function. */
   readonly opsApi: typeof OPS_API;
+  /** sortation's invokes of the engine's function (none when sortation is scaled to 0). */
+  readonly engineWakes: EngineWakePlan;
   readonly services: readonly ServicePlan[];
   readonly tasks: readonly TaskPlan[];
   /** Every CloudWatch alarm, by name suffix: the cost model counts them, tests find them. */
@@ -241,9 +268,20 @@ export function stackPlan(config: StackConfig, stages: StageTable = STAGE_TABLE)
     // The NAT instance (stack/network.ts): status check (with EC2 recovery), egress stopped, egress runaway.
     ...(config.egress === "nat-instance" ? ["nat-status", "nat-egress-stopped", "nat-egress-runaway"] : []),
   ];
+  const sortation = services.find((service) => service.name === "sortation")!;
+  const windowMinutes = sortation.window.toMinute - sortation.window.fromMinute + SERVICE_LEAD_MINUTES;
+  const running = sortation.desiredCount > 0 ? 1 : 0;
+  const engineWakes: EngineWakePlan = {
+    perTradingDay: running * windowMinutes * ENGINE_WAKES.expectedPerMinute,
+    maxPerTradingDay: running * ((windowMinutes * 60_000) / ENGINE_WAKES.minGapMs),
+    perMonth: running * sortation.hoursPerMonth * 60 * ENGINE_WAKES.expectedPerMinute,
+    minGapMs: ENGINE_WAKES.minGapMs,
+    expectedDurationMs: ENGINE_WAKES.expectedDurationMs,
+  };
   return {
     config,
     lambdas,
+    engineWakes,
     backupSchedule: backupSchedule(stages),
     watchdogHeartbeatPeriods: watchdogHeartbeatPeriods(stages),
     opsApi: OPS_API,

@@ -10,6 +10,13 @@ import { assumeRolePolicy, policyDocument, type Statement, vpcLambdaStatements }
  * Runs never pile up: the schedule retries nothing (the next tick is the retry), the function's
  * timeout is shorter than its interval, and Lambda's own asynchronous queue, which would retry
  * a throttled or failed run for up to 6 hours, is cut to one interval with no retries.
+ *
+ * The same holds for the other asynchronous caller, sortation invoking the engine's function with
+ * classified tickers: the one concurrent run serialises event runs and sweeps (so decision times
+ * are in commit order, the order replay keeps the cooldown in); an event arriving while a run holds
+ * the slot is throttled and Lambda's queue retries it with backoff (from 1 s) for up to one
+ * interval, after which a sweep has evaluated its tickers anyway; a failed one is not retried (the
+ * handler already retried within the invocation, and the sweep is the retry).
  */
 export interface ScheduledFunctionArgs {
   /** The stage's name: the function and log group are named after it. */
@@ -117,6 +124,10 @@ export class ScheduledFunction extends pulumi.ComponentResource {
     );
   }
 
+  /**
+   * Every asynchronous event (the schedule's tick, sortation's classified tickers): kept for one
+   * interval at most (60 s minimum), never retried after a failed run.
+   */
   private createInvokeConfig(name: string, args: ScheduledFunctionArgs) {
     new aws.lambda.FunctionEventInvokeConfig(
       `${name}-async`,

@@ -1,6 +1,6 @@
 import os from "node:os";
 import { setTimeout as delay } from "node:timers/promises";
-import { systemClock } from "./clock.ts";
+import { type Clock, systemClock } from "./clock.ts";
 import { type Config, loadConfig } from "./config.ts";
 import { closeDatabase, connectDatabase, type DatabasePool, poolSettings } from "./db.ts";
 import { ConfigError, describeCause } from "./errors.ts";
@@ -153,6 +153,20 @@ export interface LambdaContextLike {
 /** Waits before retrying a failed run within the same invocation, while its time allows. */
 export const LAMBDA_RETRY_BACKOFF_MS: readonly number[] = [2_000, 5_000, 10_000];
 
+/** What one invocation runs: a stage's name (what its heartbeat is recorded under) and its run. */
+export type LambdaRun = Pick<ScheduledStage, "name" | "run">;
+
+export interface LambdaHandlerOptions {
+  /**
+   * Picks the run of an invocation from its event (e.g. the engine's classified-event payload);
+   * undefined: the stage's own run. Called before the database is opened, so an event it refuses
+   * (by throwing) costs no connection. A routed run uses the stage's context (its database role).
+   */
+  route?: (event: unknown) => LambdaRun | undefined;
+  /** The clock of the runs (tests); the system clock otherwise. */
+  clock?: Clock;
+}
+
 /**
  * A Lambda handler for a scheduled stage. The pool survives warm invocations; the run is told to
  * stop (its signal aborts) 5 s before the function's timeout so it can record what it did. A
@@ -160,14 +174,23 @@ export const LAMBDA_RETRY_BACKOFF_MS: readonly number[] = [2_000, 5_000, 10_000]
  * attempt as long as the last one (so an outage costs one slot's retries, not the next slot);
  * every attempt is recorded. An invocation that cannot open its database is remembered and
  * recorded by the next invocation of the warm function that can, so the watchdog counts it.
+ * @throws what `options.route` throws, the open's error, or the last attempt's error.
  */
 export function lambdaHandler(
   stage: ScheduledStage,
   env: Readonly<Record<string, string | undefined>> = process.env,
+  options: LambdaHandlerOptions = {},
 ) {
   let opened: Promise<OpenedContext> | undefined;
-  const ledger = new RunLedger();
-  return async (_event: unknown, lambda: LambdaContextLike): Promise<Record<string, unknown>> => {
+  const ledgers = new Map<string, RunLedger>();
+  const ledgerOf = (name: string) => {
+    const ledger = ledgers.get(name) ?? new RunLedger();
+    ledgers.set(name, ledger);
+    return ledger;
+  };
+  return async (event: unknown, lambda: LambdaContextLike): Promise<Record<string, unknown>> => {
+    const run: LambdaRun = options.route?.(event) ?? stage;
+    const ledger = ledgerOf(run.name);
     const openedAt = systemClock.now();
     opened ??= openStageContext(stage.name, env).catch((error: unknown) => {
       opened = undefined;
@@ -176,9 +199,10 @@ export function lambdaHandler(
     let context: OpenedContext["context"];
     try {
       ({ context } = await opened);
+      if (options.clock) context = { ...context, clock: options.clock };
     } catch (error) {
       ledger.remember({
-        stage: stage.name,
+        stage: run.name,
         instance: `${os.hostname()}:${process.pid}`,
         startedAt: openedAt,
         finishedAt: systemClock.now(),
@@ -191,16 +215,19 @@ export function lambdaHandler(
       () => controller.abort(),
       Math.max(0, lambda.getRemainingTimeInMillis() - 5_000),
     );
-    const logger = context.logger.child({ requestId: lambda.awsRequestId });
+    const logger = context.logger.child({
+      requestId: lambda.awsRequestId,
+      ...(run.name === stage.name ? {} : { run: run.name }),
+    });
     try {
       for (let attempt = 0; ; attempt++) {
         const report = await runAndRecord({
           db: context.db,
           clock: context.clock,
           logger,
-          stage: stage.name,
+          stage: run.name,
           instance: context.instance,
-          run: async () => (await stage.run({ ...context, logger, signal: controller.signal })) ?? {},
+          run: async () => (await run.run({ ...context, logger, signal: controller.signal })) ?? {},
           details: (result) => result,
           ledger,
         });
@@ -211,7 +238,12 @@ export function lambdaHandler(
           controller.signal.aborted ||
           lambda.getRemainingTimeInMillis() - waitMs < 5_000 + report.durationMs
         ) {
-          logger.error({ attempts: attempt + 1 }, "giving up; EventBridge invokes again on schedule");
+          logger.error(
+            { attempts: attempt + 1 },
+            run === stage
+              ? "giving up; EventBridge invokes again on schedule"
+              : "giving up; the next scheduled run covers this one",
+          );
           throw report.error;
         }
         logger.warn({ retryInMs: waitMs, attempt: attempt + 1 }, "retrying the failed run");

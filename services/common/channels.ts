@@ -11,8 +11,9 @@ export const INBOUND_EVENTS_CHANNEL = "ops_inbound_events";
 export const RECOMMENDATIONS_CHANNEL = "ops_recommendations";
 
 /**
- * sortation → dispatch-engine's event loop, sent in the transaction that completes a batch (so
- * delivered at commit, never before the rows are visible). Payload: the batch's distinct tickers,
+ * sortation → dispatch-engine's event loop, sent right after the transaction that completes a
+ * batch commits (never before the rows are visible; services/sortation/engine-waker.ts; on AWS
+ * the worker invokes the engine's function instead). Payload: the batch's distinct tickers,
  * space-joined (tickers never contain spaces); an empty payload means "every ticker", sent when
  * the list would not fit in a NOTIFY payload (under 8,000 bytes).
  */

@@ -283,6 +283,13 @@ const envSchema = z.object({
   OPS_SORTATION_THREADS: z.optional(int(1, 64)),
   /** Ticker universe snapshot; unset: the one shipped in services/sortation/data/. */
   OPS_SORTATION_TICKERS_FILE: z.optional(text()),
+  /**
+   * The engine's Lambda (the stack sets it on AWS): classified tickers wake it with an asynchronous
+   * invoke. Unset: they wake the local engine loop with NOTIFY.
+   */
+  OPS_SORTATION_ENGINE_FUNCTION: z.optional(text()),
+  /** At most one invoke of the engine's function per this many ms (the worker merges the tickers). */
+  OPS_SORTATION_ENGINE_WAKE_GAP_MS: withDefault(int(50), 1_000),
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -428,6 +435,9 @@ export interface SortationConfig {
   readonly pollIntervalMs: number;
   readonly threads: number | undefined;
   readonly tickersFile: string | undefined;
+  /** The engine's Lambda to invoke after each batch; undefined: NOTIFY (services/sortation/engine-waker.ts). */
+  readonly engineFunctionName: string | undefined;
+  readonly engineWakeGapMs: number;
 }
 
 /** The dispatcher's block (services/dispatcher). */
@@ -657,6 +667,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       pollIntervalMs: e.OPS_SORTATION_POLL_INTERVAL_MS,
       threads: e.OPS_SORTATION_THREADS,
       tickersFile: e.OPS_SORTATION_TICKERS_FILE && path.resolve(cwd, e.OPS_SORTATION_TICKERS_FILE),
+      engineFunctionName: e.OPS_SORTATION_ENGINE_FUNCTION,
+      engineWakeGapMs: e.OPS_SORTATION_ENGINE_WAKE_GAP_MS,
     },
     opsctl: {
       opsApiFunctionName: e.OPS_API_FUNCTION_NAME,

@@ -113,9 +113,10 @@ export const STAGE_TABLE = {
     watched: true,
   },
   // Locally always on: woken by sortation's NOTIFY, it evaluates the classified tickers at once
-  // (the 5-minute run above stays as the sweep). On AWS there is no such process (the plan,
-  // not built yet: sortation invokes the engine's function), so it is not watched and never seen is OK: a dead
-  // loop only makes decisions wait for the sweep, which is watched.
+  // (the 5-minute run above stays as the sweep). On AWS there is no such process: sortation
+  // invokes the engine's function, whose event runs are recorded under this name, only when news
+  // is classified. So it is not watched and never seen is OK: a dead loop or a lost invoke only
+  // makes decisions wait for the sweep, which is watched.
   "dispatch-engine-events": {
     cadence: { kind: "always-on", beatMs: 1 * MINUTE },
     freshness: { signals: { heartbeat: after(3 * MINUTE, 10 * MINUTE) }, missingLevel: "OK" },

@@ -1,4 +1,5 @@
 import { setTimeout as delay } from "node:timers/promises";
+import { TICKER_PATTERN } from "../common/engine-events.ts";
 import { runBatchLoop } from "../common/runtime/batch-loop.ts";
 import type { WakeSource } from "../common/runtime/wakeups.ts";
 import { type DispatchEngineDeps, type EventEvaluationResult, runEventEvaluation } from "./engine.ts";
@@ -23,7 +24,7 @@ export class TickerCoalescer {
   /** One notification: space-joined tickers, or "" for "every ticker". */
   add(payload: string): void {
     this.#wakeups += 1;
-    const tickers = payload.split(" ").filter((t) => /^[A-Z][A-Z0-9.-]{0,14}$/.test(t));
+    const tickers = payload.split(" ").filter((t) => TICKER_PATTERN.test(t));
     if (payload.trim() === "" || tickers.length === 0) this.#all = true;
     for (const ticker of tickers) this.#tickers.add(ticker);
     // Past the bound one evaluation of everything is cheaper than a long ANY(...) list.

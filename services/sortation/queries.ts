@@ -18,6 +18,11 @@ export const ClaimedRow = z.object({
 export type ClaimedRow = z.infer<typeof ClaimedRow>;
 
 /** What the classifier decided about one raw event, ready to insert. */
+export interface CompletedBatch {
+  inserted: number;
+  tickers: string[];
+}
+
 export interface ClassifiedRow {
   rawId: number;
   label: "positive" | "negative" | "neutral";
@@ -95,13 +100,14 @@ export async function parkExhausted(
  * Writes the classifications and marks their raw rows processed, in one transaction.
  * The classified row is unique per raw event (ON CONFLICT DO NOTHING), so a worker whose lease
  * expired and was overtaken cannot add a second classification; it just finds the row done.
- * Returns how many classified rows this call inserted.
+ * Returns how many classified rows this call inserted and their distinct tickers, sorted (what
+ * the engine is woken for once the transaction has committed).
  */
 export async function completeBatch(
   db: DatabasePool,
   options: { worker: string; now: Date; rows: readonly ClassifiedRow[] },
-): Promise<number> {
-  if (options.rows.length === 0) return 0;
+): Promise<CompletedBatch> {
+  if (options.rows.length === 0) return { inserted: 0, tickers: [] };
   const tuples = options.rows.map((row) => [
     row.rawId,
     row.label,
@@ -154,23 +160,21 @@ export async function completeBatch(
           claimed_by = NULL, claimed_at = NULL, lease_expires_at = NULL
       WHERE id = ANY(${sql.array(ids, "int8")}) AND processed_at IS NULL
     `);
-    if (inserted.length > 0) {
-      // The engine's event loop evaluates these tickers at once (delivered at commit).
-      await tx.query(sql.unsafe`
-        SELECT pg_notify(${CLASSIFIED_EVENTS_CHANNEL},
-          CASE WHEN octet_length(list) <= ${CLASSIFIED_EVENTS_MAX_PAYLOAD_BYTES} THEN list ELSE '' END)
-        FROM (
-          SELECT string_agg(DISTINCT t.ticker, ' ' ORDER BY t.ticker) AS list
-          FROM inbound_events_classified c CROSS JOIN LATERAL unnest(c.tickers) AS t(ticker)
-          WHERE c.raw_id = ANY(${sql.array(
-            inserted.map((row) => row.raw_id),
-            "int8",
-          )})
-        ) AS batch
-        WHERE list IS NOT NULL`);
-    }
-    return inserted.length;
+    // The engine is woken for the rows this call classified (not those another worker had done).
+    const done = new Set(inserted.map((row) => row.raw_id));
+    const tickers = new Set(options.rows.filter((row) => done.has(row.rawId)).flatMap((row) => row.tickers));
+    return { inserted: inserted.length, tickers: [...tickers].sort() };
   });
+}
+
+/**
+ * The local engine wake-up (engine-waker.ts): `pg_notify` on the classified-events channel with
+ * the tickers space-joined, or an empty payload ("every ticker") when they would not fit.
+ */
+export async function notifyClassified(db: CommonQueryMethods, tickers: readonly string[]): Promise<void> {
+  const list = [...tickers].sort().join(" ");
+  const payload = Buffer.byteLength(list) <= CLASSIFIED_EVENTS_MAX_PAYLOAD_BYTES ? list : "";
+  await db.query(sql.unsafe`SELECT pg_notify(${CLASSIFIED_EVENTS_CHANNEL}, ${payload})`);
 }
 
 /**

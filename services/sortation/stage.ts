@@ -7,6 +7,7 @@ import type { Logger } from "../common/logger.ts";
 import type { LoopStage, StageContext } from "../common/runtime/stage.ts";
 import { listenForWakeups } from "../common/runtime/wakeups.ts";
 import { type Classifier, prepareText } from "./classifier.ts";
+import { openEngineWaker } from "./engine-waker.ts";
 import { lexiconClassifier } from "./lexicon.ts";
 import {
   type DownloadFileSystem,
@@ -260,6 +261,8 @@ export const sortationStage: LoopStage = {
       logger: context.logger,
       applicationName: "ops-sortation-listen",
     });
+    // Who is told about classified tickers: the engine's Lambda on AWS, its local loop by NOTIFY.
+    const engineWaker = await openEngineWaker(config, context.config.aws.region, context.db, context.logger);
     try {
       await runSortation(
         {
@@ -269,6 +272,7 @@ export const sortationStage: LoopStage = {
           classifier,
           universe,
           worker: context.instance,
+          engineWaker,
           settings: {
             claimBatchSize: config.claimBatchSize,
             leaseMs: config.leaseMs,
@@ -280,6 +284,7 @@ export const sortationStage: LoopStage = {
         { wakeups, heartbeatStage: "sortation" },
       );
     } finally {
+      await engineWaker.close();
       await wakeups.close();
       await classifier.close();
     }

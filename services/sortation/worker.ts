@@ -6,6 +6,7 @@ import type { Logger } from "../common/logger.ts";
 import { runBatchLoop } from "../common/runtime/batch-loop.ts";
 import { pollOnly, type WakeSource } from "../common/runtime/wakeups.ts";
 import type { Classifier, Sentiment } from "./classifier.ts";
+import type { EngineWaker } from "./engine-waker.ts";
 import {
   type ClaimedRow,
   type ClassifiedRow,
@@ -28,6 +29,11 @@ export interface SortationDeps {
   tickers?: (text: string) => readonly TickerEvidence[];
   /** Stamped into claimed_by: host:pid plus a suffix when one process runs several workers. */
   worker: string;
+  /**
+   * Told each batch's tickers once they are committed (NOTIFY locally, the engine's Lambda on AWS);
+   * unset: nobody is woken and decisions wait for the engine's 5-minute sweep.
+   */
+  engineWaker?: EngineWaker;
   settings: {
     claimBatchSize: number;
     leaseMs: number;
@@ -140,9 +146,13 @@ async function settleBatch(
   classified: readonly ClassifiedRow[],
   failed: ReadonlyMap<number, string>,
   signal?: AbortSignal,
-): Promise<{ classified: number; failed: number; parked: number }> {
+): Promise<{ classified: number; failed: number; parked: number; tickers: Set<string> }> {
   const { db, clock, settings, worker } = deps;
-  const out = { classified: 0, failed: 0, parked: 0 };
+  const out = { classified: 0, failed: 0, parked: 0, tickers: new Set<string>() };
+  const completed = (batch: { inserted: number; tickers: readonly string[] }) => {
+    for (const ticker of batch.tickers) out.tickers.add(ticker);
+    return batch.inserted;
+  };
   const fail = async (id: number, error: string) => {
     const parked = await whileUnreachable(
       deps,
@@ -156,22 +166,26 @@ async function settleBatch(
     else deps.logger.info({ id, error }, "row failed; it will be retried");
   };
   try {
-    out.classified = await whileUnreachable(
-      deps,
-      "complete the batch",
-      () => completeBatch(db, { worker, now: clock.now(), rows: classified }),
-      signal,
+    out.classified = completed(
+      await whileUnreachable(
+        deps,
+        "complete the batch",
+        () => completeBatch(db, { worker, now: clock.now(), rows: classified }),
+        signal,
+      ),
     );
   } catch (error) {
     if (isTransientDatabaseError(error)) throw error;
     deps.logger.warn({ err: error }, "the batch's completion was refused; completing its rows one by one");
     for (const row of classified) {
       try {
-        out.classified += await whileUnreachable(
-          deps,
-          "complete a row",
-          () => completeBatch(db, { worker, now: clock.now(), rows: [row] }),
-          signal,
+        out.classified += completed(
+          await whileUnreachable(
+            deps,
+            "complete a row",
+            () => completeBatch(db, { worker, now: clock.now(), rows: [row] }),
+            signal,
+          ),
         );
       } catch (rowError) {
         if (isTransientDatabaseError(rowError)) throw rowError;
@@ -230,6 +244,8 @@ export async function processBatch(deps: SortationDeps, signal?: AbortSignal): P
     });
   }
   const settled = await settleBatch(deps, classified, failed, signal);
+  // After the commit, so the engine reads the rows; the waker never throws nor waits on AWS.
+  if (settled.tickers.size > 0) await deps.engineWaker?.classified([...settled.tickers].sort());
   result.classified = settled.classified;
   result.failed = settled.failed;
   result.parked += settled.parked;
@@ -279,6 +295,9 @@ export async function runSortation(
               modelDtype: deps.classifier.modelDtype,
               classifierFallback: deps.classifier.fallbackReason ?? null,
               ...totals,
+              ...(deps.engineWaker
+                ? { engineWaker: { kind: deps.engineWaker.kind, ...deps.engineWaker.stats() } }
+                : {}),
             }),
           },
         }

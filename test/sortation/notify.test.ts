@@ -2,12 +2,19 @@ import assert from "node:assert/strict";
 import pg from "pg";
 import { CLASSIFIED_EVENTS_CHANNEL } from "../../services/common/channels.ts";
 import { sql } from "../../services/common/db.ts";
+import { silentLogger } from "../../services/common/logger.ts";
 import { STAGE_ROLES } from "../../services/common/roles.ts";
+import { notifyEngineWaker } from "../../services/sortation/engine-waker.ts";
 import { type ClassifiedRow, completeBatch } from "../../services/sortation/queries.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 
-describe("sortation's classified-events NOTIFY (the engine's event-driven wake-up)", () => {
+describe("sortation's classified-events NOTIFY (the engine's local event-driven wake-up)", () => {
   const db = useTestDatabase({ role: STAGE_ROLES.sortation });
+  // What the worker does after each batch: complete it, then wake the engine for its tickers.
+  const complete = async (rows: ClassifiedRow[]) => {
+    const done = await completeBatch(db.stagePool, { worker: "w", now: new Date(), rows });
+    await notifyEngineWaker(db.stagePool, silentLogger()).classified(done.tickers);
+  };
   let uid = 0;
 
   async function rawRow(): Promise<number> {
@@ -47,16 +54,10 @@ describe("sortation's classified-events NOTIFY (the engine's event-driven wake-u
     const { payloads, client } = await listen();
     try {
       const [a, b, c] = [await rawRow(), await rawRow(), await rawRow()];
-      await completeBatch(db.stagePool, {
-        worker: "w",
-        now: new Date(),
-        rows: [classified(a, ["MSFT", "AAPL"]), classified(b, ["AAPL"]), classified(c, [])],
-      });
-      await completeBatch(db.stagePool, {
-        worker: "w",
-        now: new Date(),
-        rows: [classified(await rawRow(), [])],
-      });
+      await complete([classified(a, ["MSFT", "AAPL"]), classified(b, ["AAPL"]), classified(c, [])]);
+      await complete([classified(await rawRow(), [])]);
+      // A batch another worker had already completed inserts nothing and wakes nobody.
+      await complete([classified(a, ["MSFT", "AAPL"])]);
       // A round trip on the listening connection delivers everything committed before it.
       await client.query("SELECT 1");
       assert.deepEqual(payloads, ["AAPL MSFT"]);
@@ -69,11 +70,7 @@ describe("sortation's classified-events NOTIFY (the engine's event-driven wake-u
     const { payloads, client } = await listen();
     try {
       const tickers = Array.from({ length: 1_500 }, (_, i) => `T${String(i).padStart(5, "0")}`);
-      await completeBatch(db.stagePool, {
-        worker: "w",
-        now: new Date(),
-        rows: [classified(await rawRow(), tickers)],
-      });
+      await complete([classified(await rawRow(), tickers)]);
       await client.query("SELECT 1");
       assert.deepEqual(payloads, [""]);
     } finally {

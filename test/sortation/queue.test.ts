@@ -132,8 +132,11 @@ describe("sortation work queue", () => {
           { ticker: "BRK.B", via: "cashtag" as const, text: "$BRK.B" },
         ],
       };
-      assert.equal(await completeBatch(db.stagePool, { worker: "w1", now: clock.now(), rows: [row] }), 1);
-      assert.equal(await completeBatch(db.stagePool, { worker: "w2", now: clock.now(), rows: [row] }), 0);
+      const first = await completeBatch(db.stagePool, { worker: "w1", now: clock.now(), rows: [row] });
+      const second = await completeBatch(db.stagePool, { worker: "w2", now: clock.now(), rows: [row] });
+      assert.equal(first.inserted, 1);
+      assert.equal(second.inserted, 0);
+      assert.deepEqual(second.tickers, [], "the overtaken worker wakes the engine for nothing");
       const stored = await db.pool.any(sql.type(AnyRow)`
         SELECT c.tickers, c.ticker_evidence, r.processed_at, r.claimed_by FROM inbound_events_classified c
         JOIN inbound_events_raw r ON r.id = c.raw_id WHERE c.raw_id = ${id}`);

@@ -147,7 +147,7 @@ describe("stack: cost model", () => {
     assert.equal(stackPlan(devConfig({ "ops-pipeline:egress": "nat-gateway" })).alarms.length, 9);
   });
 
-  it("prices the ops-api's invocations and duration beside the scheduled functions, and not as scheduler ticks", () => {
+  it("prices the ops-api's invocations and sortation's engine wake-ups beside the scheduled functions, and neither as scheduler ticks", () => {
     const plan = stackPlan(devConfig());
     const report = priceStack(plan);
     const line = (prefix: string) => report.lines.find((l) => l.item.startsWith(prefix))!;
@@ -155,8 +155,10 @@ describe("stack: cost model", () => {
       (sum, l) => sum + (HOURS_PER_MONTH * 60) / l.intervalMinutes,
       0,
     );
-    const requests = scheduledRuns + plan.opsApi.invocationsPerMonth;
-    assert.match(line("Lambda requests").item, /ops-api/);
+    const wakes = plan.engineWakes.perMonth;
+    assert.ok(wakes > 0);
+    const requests = scheduledRuns + plan.opsApi.invocationsPerMonth + wakes;
+    assert.match(line("Lambda requests").item, /engine wake-ups, ops-api/);
     assert.equal(line("Lambda requests").monthlyUsd, (requests / 1e6) * PRICES.lambdaRequestMillion.usd);
     const scheduledGbS = plan.lambdas.reduce(
       (sum, l) =>
@@ -171,9 +173,11 @@ describe("stack: cost model", () => {
       (plan.opsApi.expectedDurationMs / 1000) *
       (plan.opsApi.memoryMb / 1024);
     assert.ok(opsApiGbS > 0);
+    const wakesGbS =
+      wakes * (plan.engineWakes.expectedDurationMs / 1000) * (plan.config.lambdaMemoryMb / 1024);
     assert.equal(
       Math.round(line("Lambda duration").monthlyUsd * 1e9),
-      Math.round((scheduledGbS + opsApiGbS) * PRICES.lambdaArmGbSecond.usd * 1e9),
+      Math.round((scheduledGbS + opsApiGbS + wakesGbS) * PRICES.lambdaArmGbSecond.usd * 1e9),
     );
     const backups = plan.tasks.find((t) => t.name === "backup")!.runsPerMonth;
     assert.equal(
