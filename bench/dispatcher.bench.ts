@@ -256,6 +256,7 @@ async function streamSection(admin: DatabasePool, pool: DatabasePool): Promise<v
   let lags: number[] = [];
   let applied = 0;
   let unknown = 0;
+  let unknownBefore = 0;
   let onApplied: (() => void) | null = null;
   follower.on("update", (outcome: { kind: string } | null) => {
     const at = sent.shift();
@@ -303,6 +304,7 @@ async function streamSection(admin: DatabasePool, pool: DatabasePool): Promise<v
     scheduled.clear();
     sent = [];
     applied = 0;
+    unknownBefore = unknown;
   };
   try {
     await postgresParameterStore(admin).set("dry-run", false, { changedBy: "bench" });
@@ -314,8 +316,7 @@ async function streamSection(admin: DatabasePool, pool: DatabasePool): Promise<v
       if (mode === "stream") {
         // Every message handled; a fill that arrived before the dispatcher had registered its order
         // is recovered by a REST pass (what the 30 s fallback poll would do later), counted apart.
-        const raced = unknown;
-        const done = await untilApplied(N_STREAM, 60_000, () => unknown - raced);
+        const done = await untilApplied(N_STREAM, 60_000, () => unknown - unknownBefore);
         if (!done) await follower.sync();
         const missing = N_STREAM - (await recordedFills(admin));
         if (missing > 0) throw new Error(`${missing} of ${N_STREAM} stream fills not recorded`);
