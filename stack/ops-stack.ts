@@ -185,6 +185,12 @@ export class OpsStack extends pulumi.ComponentResource {
       actions: ["ssm:PutParameter"],
       resources: [params.parameters["kill-switch"].arn],
     };
+    // A broker window that ended (opsctl dry-run off --for) is written back on by the dispatcher.
+    const endBrokerWindow: Statement = {
+      sid: "EndBrokerWindow",
+      actions: ["ssm:PutParameter"],
+      resources: [params.parameters["dry-run"].arn, params.parameters["dry-run-until"].arn],
+    };
 
     // ----- ECS: cluster, images, task definitions, services, nightly backup -----
     const cluster = new Cluster(`${name}-ecs`, { clusterName: physical }, parent);
@@ -220,7 +226,7 @@ export class OpsStack extends pulumi.ComponentResource {
     };
     const containerStatements: Record<string, Statement[]> = {
       sortation: [readParams, connectAsRole("sortation"), wakeEngine],
-      dispatcher: [readParams, tripKillSwitch, readAlpaca, connectAsRole("dispatcher")],
+      dispatcher: [readParams, tripKillSwitch, endBrokerWindow, readAlpaca, connectAsRole("dispatcher")],
       // The migrator logs in as the master user (it owns the schema and grants rds_iam).
       migrator: [],
       backup: [

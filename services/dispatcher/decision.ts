@@ -1,5 +1,6 @@
 import * as z from "zod";
 import type { CommonQueryMethods } from "../common/db.ts";
+import { withDryRunWindow } from "../common/dry-run-window.ts";
 import { describeCause } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import { exchangeTime } from "../common/market-calendar.ts";
@@ -93,7 +94,7 @@ export async function gate(conn: CommonQueryMethods, d: Decision, c: Claimed): P
       autonomously: d.autonomously,
     },
   );
-  d.params = reset.params;
+  d.params = withDryRunWindow(reset.params, d.now);
   if (brokerActive(d) !== (c.account === "alpaca-paper")) {
     throw new Error("dry-run changed while deciding; retrying");
   }

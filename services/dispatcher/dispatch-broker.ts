@@ -1,5 +1,6 @@
 import type { CommonQueryMethods, DatabaseTransactionConnection } from "../common/db.ts";
 import { describeCause } from "../common/errors.ts";
+import { assertBrokerWindowOpen } from "./broker-window.ts";
 import {
   brokerActive,
   type Claimed,
@@ -19,6 +20,7 @@ import {
 } from "./executors/types.ts";
 import type { GateDecision, PlannedOrder } from "./gates.ts";
 import { readBrokerIntent, recordBrokerIntent, recordExecuted, takeRiskLock } from "./queries.ts";
+import { recordShadowFill } from "./shadow.ts";
 
 /**
  * The broker's steps of a decision. The risk lock is never held across a broker call: the gate
@@ -47,6 +49,16 @@ async function recordBrokerExecution(
     logger: c.log,
   });
   await recordExecuted(tx, c.rec, result, decisions, d.now);
+  // The shadow portfolio (issue 15): the same order simulated, never sent, in its own account.
+  await recordShadowFill(
+    tx,
+    { ...order, clientOrderId: String(c.rec.id), recommendationId: c.rec.id },
+    {
+      settings: d.deps.settings,
+      now: d.now,
+      logger: c.log,
+    },
+  );
   await d.deps.beforeCommit?.(c.rec.id);
   return result;
 }
@@ -66,6 +78,7 @@ export async function recoverIntent(
   if (!brokerActive(d) || !broker) return null;
   const intent = await readBrokerIntent(tx, c.rec.id);
   if (!intent) return null;
+  assertBrokerWindowOpen(d.deps, d.params);
   const existing = await broker.getOrderByClientOrderId(String(c.rec.id));
   if (!existing) {
     c.log.info("broker has no order for an earlier intent: the order never left; deciding afresh");
@@ -103,6 +116,8 @@ export async function executeAtBroker(
       }),
     );
   let placed: { order: BrokerOrder; placedNow: boolean };
+  // The intent stays (the next broker window's recovery asks the broker, which has no order).
+  assertBrokerWindowOpen(d.deps, d.params);
   try {
     placed = await placeOrFindOrder(broker, { ...toFill, clientOrderId: String(c.rec.id) });
   } catch (error) {
@@ -149,6 +164,8 @@ export async function gateAndRecordIntent(d: Decision, c: Claimed): Promise<Gate
       await takeRiskLock(own);
       const gated = await gate(own, d, c);
       if (gated.verdict.rejectedGate === null) {
+        // No intent, so no order, once the broker window has ended (the decision is taken again).
+        assertBrokerWindowOpen(d.deps, d.params);
         await recordBrokerIntent(own, {
           recommendationId: c.rec.id,
           clientOrderId: String(c.rec.id),

@@ -1,5 +1,6 @@
 import type { DatabaseTransactionConnection } from "../common/db.ts";
 import type { Params } from "../common/params/definitions.ts";
+import { applyBrokerWindow, BrokerWindowClosedError } from "./broker-window.ts";
 import {
   type Claimed,
   claim,
@@ -78,6 +79,9 @@ export async function dispatchOne(deps: DispatcherDeps, batchParams: Params): Pr
     // extra read is nothing beside the HTTP call.
     d.params = await deps.freshParams.getAll();
   }
+  // The bounded broker window (opsctl dry-run off --for): judged at this decision's now, so
+  // neither the cache nor a revert not yet written can carry an order past the deadline.
+  d.params = await applyBrokerWindow(deps, d.params, d.now, d.autonomously);
   try {
     return await deps.db.transaction(async (tx): Promise<Outcome | null> => {
       const c = await claim(tx, d);
@@ -97,6 +101,8 @@ export async function dispatchOne(deps: DispatcherDeps, batchParams: Params): Pr
       return executeAtBroker(tx, d, c, g, broker);
     });
   } catch (error) {
+    // The deadline passed mid-decision, before any broker call: decided again, with dry-run in effect.
+    if (error instanceof BrokerWindowClosedError) return dispatchOne(deps, batchParams);
     if (d.countAfterRollback !== null) {
       // A broker order was placed and its fill could not be recorded: the transaction that held
       // the risk lock is gone, so the error is counted in one of its own, under the lock.

@@ -6,7 +6,7 @@ import type { Account } from "./portfolio.ts";
 
 const orderRow = z.object({
   broker_order_id: z.string(),
-  account: z.enum(["dry-run", "alpaca-paper"]),
+  account: z.enum(["dry-run", "alpaca-paper", "shadow"]),
   client_order_id: z.string(),
   ticker: z.string(),
   side: z.enum(["BUY", "SELL"]),

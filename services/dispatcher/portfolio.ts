@@ -1,7 +1,8 @@
 import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../common/db.ts";
 
-export type Account = "dry-run" | "alpaca-paper";
+/** "shadow": the broker's orders simulated beside it (shadow.ts, sql/0130_dispatch_shadow_account.sql). */
+export type Account = "dry-run" | "alpaca-paper" | "shadow";
 
 /** A BUY would take cash below zero. An execution error: it counts towards the kill switch. */
 export class InsufficientCashError extends Error {

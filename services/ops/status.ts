@@ -1,5 +1,6 @@
 import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../common/db.ts";
+import { type DryRunWindow, dryRunInEffect, dryRunWindow } from "../common/dry-run-window.ts";
 import { type Level, worstLevel } from "../common/health.ts";
 import { listHeartbeats } from "../common/heartbeats.ts";
 import { EXCHANGE_TIME_ZONE } from "../common/market-calendar.ts";
@@ -97,6 +98,8 @@ export interface StatusSnapshot {
   paperPnl: PaperPnl | "n/a";
   /** What the watchdog reads in a run (services/watchdog/observe.ts), judged by its checks. */
   observations: Observations;
+  /** The broker's account beside its shadow (issue 15); null until either has a fill. */
+  shadowComparison?: ShadowComparison | null;
 }
 
 const aggregatesRow = z.object({
@@ -210,8 +213,49 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
     })),
     paperPnl: await readPaperPnl(db, now),
     observations,
+    shadowComparison: await readShadowComparison(db, now),
   };
 }
+
+// --- Going live for a bounded time (issue 15, deliverable 6): the broker's account beside its shadow.
+
+/** One account's headline figures, USD. */
+export interface AccountFigures {
+  equityUsd: number;
+  cashUsd: number;
+  realisedUsd: number;
+  unrealisedUsd: number;
+  positions: number;
+}
+
+/**
+ * The broker's account ("alpaca-paper", as this pipeline's fills moved it) and the shadow the
+ * dispatcher simulates beside it at dry-run prices (services/dispatcher/shadow.ts). Null: that
+ * account has no fill yet.
+ */
+export interface ShadowComparison {
+  broker: AccountFigures | null;
+  shadow: AccountFigures | null;
+}
+
+async function readShadowComparison(db: CommonQueryMethods, now: Date): Promise<ShadowComparison | null> {
+  const { paperPortfolio } = await import("../dispatcher/portfolio.ts");
+  const figures = async (account: "alpaca-paper" | "shadow"): Promise<AccountFigures | null> => {
+    const p = await paperPortfolio(db, now, account);
+    return p.exists
+      ? {
+          equityUsd: p.equity,
+          cashUsd: p.cash,
+          realisedUsd: p.realisedPnl,
+          unrealisedUsd: p.unrealisedPnl,
+          positions: p.positions.length,
+        }
+      : null;
+  };
+  const [broker, shadow] = [await figures("alpaca-paper"), await figures("shadow")];
+  return broker === null && shadow === null ? null : { broker, shadow };
+}
+// --- end of the shadow block.
 
 /** Paper P&L: the dispatcher's own portfolio valuation (positions marked at the newest close). */
 async function readPaperPnl(db: CommonQueryMethods, now: Date): Promise<PaperPnl | "n/a"> {
@@ -385,25 +429,30 @@ export interface StatusReport {
   target: "local" | "aws";
   health: HealthReport;
   snapshot: StatusSnapshot;
+  /** Dry-run as in effect at `at` (on once a broker window has ended, even before it is written back). */
   dryRun: boolean;
   killSwitch: Params["kill-switch"];
+  /** The broker window (opsctl dry-run off --for): its end and the time left; null without one. */
+  dryRunWindow?: DryRunWindow | null;
 }
 
 export function buildStatusReport(
   snapshot: StatusSnapshot,
-  params: Pick<Params, "kill-switch" | "dry-run">,
+  params: Pick<Params, "kill-switch" | "dry-run"> & Partial<Pick<Params, "dry-run-until">>,
   now: Date,
   target: "local" | "aws",
   freshness: Readonly<Record<WatchedStage, StageFreshness>> = DEFAULT_FRESHNESS,
 ): StatusReport {
+  const windowed = { "dry-run": params["dry-run"], "dry-run-until": params["dry-run-until"] ?? null };
   return {
     schemaVersion: 2,
     at: now.toISOString(),
     target,
     health: evaluateHealth(snapshot, params, now, freshness),
     snapshot,
-    dryRun: params["dry-run"],
+    dryRun: dryRunInEffect(windowed, now),
     killSwitch: params["kill-switch"],
+    dryRunWindow: dryRunWindow(windowed, now),
   };
 }
 

@@ -116,6 +116,7 @@ describe("the built opsctl binary", function () {
     assert.deepEqual(Object.keys(report).sort(), [
       "at",
       "dryRun",
+      "dryRunWindow",
       "health",
       "killSwitch",
       "schemaVersion",
@@ -185,6 +186,43 @@ describe("the built opsctl binary", function () {
       [
         [true, null],
         [false, "binary test"],
+      ],
+    );
+  });
+
+  it("dry-run off --for sets a deadline before turning the broker on, status shows it, on clears it; bad durations exit 2", async () => {
+    const bad = await opsctl(["dry-run", "off", "--for", "90", "--yes"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--for.*whole minutes, hours or days/);
+    assert.equal((await opsctl(["dry-run", "on", "--for", "2h", "--json"])).code, 2);
+    const before = Date.now();
+    const off = await opsctl(["dry-run", "off", "--for", "2h", "--yes", "--json"]);
+    assert.equal(off.code, 0, off.stderr);
+    const until = Date.parse(String(json(off).until));
+    assert.ok(until >= before + 7_200_000 && until <= Date.now() + 7_200_000, String(json(off).until));
+    const status = json(await opsctl(["dry-run", "status", "--json"])) as {
+      value: boolean;
+      inEffect: boolean;
+      window: { until: string; remainingMs: number; expired: boolean };
+    };
+    assert.deepEqual([status.value, status.inEffect, status.window.expired], [false, false, false]);
+    assert.ok(status.window.remainingMs > 7_000_000);
+    assert.match(
+      (await opsctl(["status"])).stdout,
+      /dry-run OFF \(live orders\) until \S+ \((?:1h59m|2h00m) left\)/,
+    );
+    assert.equal((await opsctl(["dry-run", "on"])).code, 0);
+    const audit = json(await opsctl(["params", "audit", "--json", "--limit", "4"])) as {
+      entries: { key: string; newValue: unknown }[];
+    };
+    // Newest first: on, then the deadline cleared; before them the deadline, then off.
+    assert.deepEqual(
+      audit.entries.map((entry) => [entry.key, entry.newValue === null ? null : typeof entry.newValue]),
+      [
+        ["dry-run-until", null],
+        ["dry-run", "boolean"],
+        ["dry-run", "boolean"],
+        ["dry-run-until", "string"],
       ],
     );
   });

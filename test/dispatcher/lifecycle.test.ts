@@ -68,10 +68,14 @@ describe("an order followed to its terminal state (trade_updates stream + REST)"
 
   const fills = () =>
     db.pool.any(
-      sql.type(fillRow)`SELECT execution_id, quantity, price, source FROM dispatch_fills ORDER BY id`,
+      // Not the shadow's: the shadow (issue 15) fills its own simulated copy at placement.
+      sql.type(fillRow)`
+        SELECT execution_id, quantity, price, source FROM dispatch_fills WHERE account <> 'shadow' ORDER BY id`,
     );
   const order = () =>
-    db.pool.one(sql.type(orderRow)`SELECT status, terminal, filled_qty FROM dispatch_orders`);
+    db.pool.one(
+      sql.type(orderRow)`SELECT status, terminal, filled_qty FROM dispatch_orders WHERE account <> 'shadow'`,
+    );
   const position = () =>
     db.pool.maybeOne(sql.type(positionRow)`
       SELECT quantity, avg_cost FROM dispatch_positions WHERE account = 'alpaca-paper' AND ticker = 'AAPL'`);

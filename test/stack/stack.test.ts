@@ -536,6 +536,20 @@ describe("stack: ECS", () => {
     assert.equal(value("HF_HUB_OFFLINE"), "1");
   });
 
+  it("lets the dispatcher write only the kill switch, and dry-run and its deadline back when a broker window ends", () => {
+    const policy = json<{ Statement: { Sid: string; Resource: string[]; Action: string[] }[] }>(
+      one(dev, "aws:iam/rolePolicy:RolePolicy", "dispatcher-task-policy").inputs.policy,
+    );
+    const writes = policy.Statement.filter((s) => s.Action.includes("ssm:PutParameter"));
+    assert.deepEqual(
+      writes.map((s) => [s.Sid, s.Resource.map((arn) => arn.slice(arn.lastIndexOf("/") + 1))]),
+      [
+        ["TripKillSwitch", ["kill-switch"]],
+        ["EndBrokerWindow", ["dry-run", "dry-run-until"]],
+      ],
+    );
+  });
+
   it("defines the migrator as `opsctl migrate` with no task rights, and gives the backup task its bucket and its own database user", () => {
     assert.deepEqual(taskDef(dev, "migrator").container.command, ["node", "cli/bin/opsctl.js", "migrate"]);
     const backupEnv = taskDef(dev, "backup").container.environment as { name: string; value: string }[];

@@ -46,6 +46,8 @@ export async function changeParam<K extends ParamKey>(
     confirm?: ConfirmEnvironment;
     /** describeBroker(config): said before a dry-run change is confirmed and in its result. */
     broker?: string | null;
+    /** Runs after the confirmation and before the write (dry-run off --for writes its deadline first). */
+    beforeWrite?: () => Promise<void>;
   },
 ): Promise<ChangeResult> {
   const store = backend.params();
@@ -76,6 +78,7 @@ export async function changeParam<K extends ParamKey>(
       options.retry,
     );
   }
+  await options.beforeWrite?.();
   const change = await store.set(key, value, {
     changedBy,
     ...(options.reason === undefined ? {} : { reason: options.reason }),

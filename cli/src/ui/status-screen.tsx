@@ -1,5 +1,5 @@
 import { Box, Text } from "ink";
-import { formatAge, type StatusReport } from "../../../services/ops/status.ts";
+import { type AccountFigures, formatAge, type StatusReport } from "../../../services/ops/status.ts";
 import { LEVEL_COLOR, LEVEL_MARK } from "./levels.ts";
 
 function age(nowMs: number, at: number | null): string {
@@ -31,6 +31,7 @@ export function StatusScreen({ report }: { report: StatusReport }) {
         <Text bold color={report.dryRun ? "green" : "red"}>
           {report.dryRun ? "ON" : "OFF (live orders)"}
         </Text>
+        {windowText(report)}
         {"  "}kill-switch{" "}
         <Text bold color={report.killSwitch.engaged ? "red" : "green"}>
           {report.killSwitch.engaged
@@ -65,6 +66,7 @@ export function StatusScreen({ report }: { report: StatusReport }) {
           </Text>
         ))}
       </Box>
+      <ShadowBlock report={report} />
       <Box marginTop={1} flexDirection="column">
         <Text>
           {`pending recommendations ${snapshot.backlog.pending} · executions today ${snapshot.executionsToday} · paper P&L ${pnl === "n/a" ? "n/a" : `${pnl.totalUsd.toFixed(2)} USD (realised ${pnl.realisedUsd.toFixed(2)}, ${pnl.positions} open)`}`}
@@ -91,6 +93,49 @@ export function StatusScreen({ report }: { report: StatusReport }) {
     </Box>
   );
 }
+
+// --- Going live for a bounded time (issue 15, deliverable 6): the window and the shadow block.
+
+/** After "dry-run OFF": the time left in a broker window, or that it ended and is being written back. */
+function windowText(report: StatusReport): string {
+  const window = report.dryRunWindow;
+  if (!window) return "";
+  return window.expired
+    ? ` (broker window ended ${window.until}; the dispatcher writes dry-run back on)`
+    : ` until ${window.until} (${formatAge(window.remainingMs)} left)`;
+}
+
+function money(value: number): string {
+  return value.toFixed(2).padStart(12);
+}
+
+/** The broker's account beside its shadow (dry-run prices, same decisions); absent until either has a fill. */
+function ShadowBlock({ report }: { report: StatusReport }) {
+  const comparison = report.snapshot.shadowComparison;
+  if (!comparison) return null;
+  const rows: [string, AccountFigures | null][] = [
+    ["broker (alpaca-paper)", comparison.broker],
+    ["shadow (dry-run sim)", comparison.shadow],
+  ];
+  return (
+    <Box marginTop={1} flexDirection="column">
+      <Text bold>
+        {"broker vs shadow".padEnd(23)}
+        {["equity", "realised", "unrealised"].map((h) => h.padStart(12)).join("")} positions
+      </Text>
+      {rows.map(([label, figures]) => (
+        <Text key={label}>
+          {"  "}
+          {label.padEnd(21)}
+          {figures
+            ? `${money(figures.equityUsd)}${money(figures.realisedUsd)}${money(figures.unrealisedUsd)} ${String(figures.positions).padStart(9)}`
+            : "no fill yet".padStart(12)}
+        </Text>
+      ))}
+    </Box>
+  );
+}
+// --- end of the shadow block.
 
 /** `status --watch` on a terminal: the screen, redrawn in place, with when it was last polled. */
 export function StatusWatchScreen({

@@ -113,6 +113,12 @@ export const PARAMETERS = {
     default: 60,
     doc: "The watchdog warns when p95 from a headline stored to the dispatcher's decision, over the last hour, passes this (errors at 5x).",
   },
+  // Going live for a bounded time (issue 15, deliverable 6): `opsctl dry-run off --for 2h`.
+  "dry-run-until": {
+    schema: z.iso.datetime({ offset: true }).nullable(),
+    default: null,
+    doc: "With dry-run off: the ISO time the broker window ends. From then the dispatcher decides as if dry-run were on and writes dry-run back on (audited). Null: no deadline. opsctl dry-run on/off set it.",
+  },
 } as const;
 
 // keys.ts lists the same keys as PARAMETERS (both directions, checked by tsc).

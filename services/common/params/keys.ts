@@ -23,6 +23,7 @@ export const PARAM_KEYS = [
   "max-candle-age-seconds",
   "watchlist",
   "latency-alert-seconds",
+  "dry-run-until",
 ] as const;
 
 export type ParamKey = (typeof PARAM_KEYS)[number];

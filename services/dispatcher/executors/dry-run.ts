@@ -18,8 +18,10 @@ export interface SimulatorSettings {
  * the paper portfolio in the caller's transaction. It has no broker and cannot reach one.
  * The fill is the same event a broker's stream produces (an order, then one execution that
  * fills it), recorded by the same code path (fills.ts), so dry-run and broker positions move
- * the same way. The caller holds the risk lock.
- * @throws InsufficientCashError when the paper account cannot pay for a BUY.
+ * the same way. The caller holds the risk lock. `account` "shadow" is the broker's shadow
+ * (shadow.ts): the same simulation in its own account, without the cash check (it follows the
+ * broker's orders; the broker polices cash).
+ * @throws InsufficientCashError when the dry-run account cannot pay for a BUY.
  */
 export async function simulateFill(
   tx: CommonQueryMethods,
@@ -27,15 +29,16 @@ export async function simulateFill(
   settings: SimulatorSettings,
   now: Date,
   logger: Logger,
+  account: "dry-run" | "shadow" = "dry-run",
 ): Promise<ExecutionResult> {
   const direction = order.side === "BUY" ? 1 : -1;
   const price = order.referencePrice * (1 + (direction * settings.slippageBps) / 10_000);
   const notional = order.quantity * price;
   const fees = (notional * settings.feeBps) / 10_000 + settings.feePerOrderUsd;
-  const brokerOrderId = `dry-run:${order.clientOrderId}`;
+  const brokerOrderId = `${account}:${order.clientOrderId}`;
   await registerOrder(tx, {
     brokerOrderId,
-    account: "dry-run",
+    account,
     clientOrderId: order.clientOrderId,
     recommendationId: order.recommendationId,
     ticker: order.ticker,
@@ -55,14 +58,14 @@ export async function simulateFill(
       filledAvgPrice: price,
       fill: { executionId: brokerOrderId, quantity: order.quantity, price, fees },
     },
-    { now, startingCashUsd: settings.startingCashUsd, enforceCash: true, logger },
+    { now, startingCashUsd: settings.startingCashUsd, enforceCash: account === "dry-run", logger },
   );
   if (outcome.kind !== "applied")
     throw new Error(`simulated fill of ${brokerOrderId} was not applied: ${outcome.kind}`);
   const realisedPnl = outcome.realisedPnl;
   return {
     executor: "dry-run",
-    account: "dry-run",
+    account,
     quantity: order.quantity,
     price,
     fees,
