@@ -113,6 +113,14 @@ export const PARAMETERS = {
     default: 60,
     doc: "The watchdog warns when p95 from a headline stored to the dispatcher's decision, over the last hour, passes this (errors at 5x).",
   },
+  // Issue 15: a human in the loop. On, the dispatcher claims no recommendation until an operator
+  // approves it (`opsctl recs approve ID`); one still unapproved past max-recommendation-age-seconds
+  // is rejected at the approval gate.
+  "require-approval": {
+    schema: z.boolean(),
+    default: false,
+    doc: "When true a recommendation waits PENDING for `opsctl recs approve|reject ID`; unapproved past max-recommendation-age-seconds it is rejected (gate approval).",
+  },
 } as const;
 
 // keys.ts lists the same keys as PARAMETERS (both directions, checked by tsc).

@@ -23,6 +23,7 @@ export const PARAM_KEYS = [
   "max-candle-age-seconds",
   "watchlist",
   "latency-alert-seconds",
+  "require-approval",
 ] as const;
 
 export type ParamKey = (typeof PARAM_KEYS)[number];
