@@ -90,6 +90,7 @@ function rec(id: number, status: RecommendationSummary["status"] = "PENDING"): R
     decidedAt: null,
     rejectedGate: status === "REJECTED" ? "market-hours" : null,
     error: null,
+    approval: null,
   };
 }
 
