@@ -297,7 +297,7 @@ describe("the built opsctl binary", function () {
       recommendation({ ticker: "APRC", asOf }),
     ]);
     const pending = json(await opsctl(["recs", "--pending", "--json"]));
-    assert.deepEqual(pending.approval, { required: true, maxRecommendationAgeSeconds: 900 });
+    assert.deepEqual(pending.requireApproval, { enabled: true, maxRecommendationAgeSeconds: 900 });
     const shown = (pending.recommendations as { id: number; approval: unknown }[]).find(
       (r) => r.id === first,
     );

@@ -77,7 +77,7 @@ export function recsCommand(): Command {
       `
 JSON: {"recommendations":[{id,ticker,side,status,asOf,createdAt,ruleVersion,sentiment,eventCount,
 close,sma20,threshold,decidedAt,rejectedGate,error,approval:{decision,by,at,reason}|null}],"total":N};
-PENDING lists add "approval":{required,maxRecommendationAgeSeconds}; with --follow one object per line.
+PENDING lists add "requireApproval":{enabled,maxRecommendationAgeSeconds}; with --follow one object per line.
 
 Examples:
   opsctl recs                       the 50 newest
@@ -101,9 +101,9 @@ Examples:
         }
         const list = await backend.listRecommendations({ ...filters, limit: options.limit });
         // Pending lists say whether they wait for an operator (require-approval) and until when.
-        const approval = status === "PENDING" ? await approvalState(backend) : null;
-        const limitSeconds = approval?.required ? approval.maxRecommendationAgeSeconds : null;
-        const document = approval ? { ...list, approval } : list;
+        const requireApproval = status === "PENDING" ? await approvalState(backend) : null;
+        const limitSeconds = requireApproval?.enabled ? requireApproval.maxRecommendationAgeSeconds : null;
+        const document = requireApproval ? { ...list, requireApproval } : list;
         if (out.json) {
           out.result(document, () => "");
           return;
@@ -181,10 +181,10 @@ Examples:
 /** require-approval and the stale-data limit an unapproved recommendation waits until. */
 async function approvalState(
   backend: OpsBackend,
-): Promise<{ required: boolean; maxRecommendationAgeSeconds: number }> {
+): Promise<{ enabled: boolean; maxRecommendationAgeSeconds: number }> {
   const params = await backend.params().getAll();
   return {
-    required: params["require-approval"],
+    enabled: params["require-approval"],
     maxRecommendationAgeSeconds: params["max-recommendation-age-seconds"],
   };
 }
