@@ -407,6 +407,26 @@ describe("opsctl screens (ink-testing-library frames)", () => {
     assert.match(frame, /✗ market-hours closed/);
     assert.match(frame, /129\.00 ┤/);
     assert.doesNotMatch(frame, /raw JSON/);
+    assert.doesNotMatch(frame, /approved by|rejected by bob/);
+    const decided = render(
+      <ExplanationScreen
+        explanation={{
+          ...explanation,
+          recommendation: {
+            ...explanation.recommendation,
+            approval: {
+              decision: "rejected",
+              by: "bob@desk",
+              at: "2026-11-24T14:58:00.000Z",
+              reason: "a rumour",
+            },
+          },
+        }}
+      />,
+    );
+    const decidedFrame = decided.lastFrame() ?? "";
+    decided.unmount();
+    assert.match(decidedFrame, /rejected by bob@desk at 2026-11-24T14:58:00\.000Z: a rumour/);
   });
 
   it("recs show prints the raw inputs when they do not fit the expected shape", () => {
