@@ -14,7 +14,16 @@ import type { ParameterStore } from "../../services/common/params/store.ts";
 import type { LatencyReport } from "../../services/ops/latency.ts";
 import type { OpsRequest, OpsResponse } from "../../services/ops-api/operations.ts";
 import { awsClientConfig } from "./aws-config.ts";
-import type { AuditLine, BackupLine, FeedRow, OpsBackend, ReplayReport } from "./backend.ts";
+import type {
+  ApprovalResult,
+  AuditLine,
+  BackupLine,
+  FeedRow,
+  OpsBackend,
+  OrderList,
+  PositionsReport,
+  ReplayReport,
+} from "./backend.ts";
 import type { CliContext } from "./context.ts";
 
 /** The ops-api could not be invoked, or it failed (not an operator error it reported). */
@@ -259,6 +268,23 @@ export async function openAwsBackend(context: CliContext, clock: Clock): Promise
     // The ops-api has no reconcile operation yet: say so rather than act on another stack.
     reconcileReport: () => Promise.reject(reconcileNotOnAws()),
     acceptReconcile: () => Promise.reject(reconcileNotOnAws()),
+    positions: (account) =>
+      api.invoke<PositionsReport>({ op: "positions.list", ...(account ? { account } : {}) }),
+    orders: (query) =>
+      api.invoke<OrderList>({
+        op: "orders.list",
+        limit: query.limit,
+        ...(query.open === undefined ? {} : { open: query.open }),
+      }),
+    // An audited write: the ops-api records the caller as AWS verified it (function URL), else
+    // this claim marked `unverified:` (Lambda Invoke), as for parameter changes.
+    decideRecommendation: (request) =>
+      api.invoke<ApprovalResult>({
+        op: request.decision === "approved" ? "recs.approve" : "recs.reject",
+        id: request.id,
+        by: request.by,
+        reason: request.reason,
+      }),
     async close() {
       ssm.destroy();
       opsApi.close();

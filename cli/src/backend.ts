@@ -2,10 +2,13 @@ import os from "node:os";
 import type { Clock } from "../../services/common/clock.ts";
 import { OperatorError } from "../../services/common/errors.ts";
 import type { ParameterStore } from "../../services/common/params/store.ts";
+import type { ApprovalRequest, ApprovalResult } from "../../services/ops/approvals.ts";
 import type { BackupLine } from "../../services/ops/backup.ts";
 import type { FeedChange, FeedRow, NewFeed } from "../../services/ops/feeds.ts";
 import type { LatencyReport } from "../../services/ops/latency.ts";
+import type { ListOrdersQuery, OrderList } from "../../services/ops/orders.ts";
 import type { AuditLine } from "../../services/ops/params.ts";
+import type { PositionAccount, PositionsReport } from "../../services/ops/positions.ts";
 import type { ReconcileDifference, ReconcileReport } from "../../services/ops/reconcile.ts";
 import type {
   ListRecommendationsQuery,
@@ -17,11 +20,14 @@ import type { StatusSnapshot } from "../../services/ops/status.ts";
 import type { CliContext } from "./context.ts";
 
 export type {
+  ApprovalResult,
   AuditLine,
   BackupLine,
   FeedChange,
   FeedRow,
   NewFeed,
+  OrderList,
+  PositionsReport,
   ReconcileDifference,
   ReconcileReport,
   ReplayReport,
@@ -62,6 +68,16 @@ export interface OpsBackend {
   reconcileReport(): Promise<ReconcileReport>;
   /** Adopts the broker's side of every open difference, recorded as accepted by `who`. */
   acceptReconcile(who: string): Promise<ReconcileDifference[]>;
+  /** Open positions (one account, or all) marked at the stack's now (services/ops/positions.ts). */
+  positions(account?: PositionAccount): Promise<PositionsReport>;
+  /** Orders newest first, or only those not yet terminal (services/ops/orders.ts). */
+  orders(query: ListOrdersQuery): Promise<OrderList>;
+  /**
+   * An operator's approval or rejection of a PENDING recommendation, recorded with `by` (on AWS
+   * the ops-api records the caller's verified IAM principal instead).
+   * @throws OperatorError REC_NOT_FOUND, REC_ALREADY_DECIDED.
+   */
+  decideRecommendation(request: Omit<ApprovalRequest, "now">): Promise<ApprovalResult>;
   close(): Promise<void>;
 }
 
@@ -190,6 +206,24 @@ async function openLocalBackend(
       explainMissingTables(async () =>
         (await import("../../services/ops/reconcile.ts")).acceptDifferences(pool, {
           who,
+          now: stackClock.now(),
+        }),
+      ),
+    positions: (account) =>
+      explainMissingTables(async () =>
+        (await import("../../services/ops/positions.ts")).readPositions(pool, {
+          now: stackClock.now(),
+          account,
+        }),
+      ),
+    orders: (query) =>
+      explainMissingTables(async () =>
+        (await import("../../services/ops/orders.ts")).listOrders(pool, query),
+      ),
+    decideRecommendation: (request) =>
+      explainMissingTables(async () =>
+        (await import("../../services/ops/approvals.ts")).decideRecommendation(pool, {
+          ...request,
           now: stackClock.now(),
         }),
       ),

@@ -9,7 +9,9 @@ import { killSwitchCommand } from "./commands/kill-switch.ts";
 import { latencyCommand } from "./commands/latency.ts";
 import { logsCommand } from "./commands/logs.ts";
 import { migrateCommand } from "./commands/migrate.ts";
+import { ordersCommand } from "./commands/orders.ts";
 import { paramsCommand } from "./commands/params.ts";
+import { positionsCommand } from "./commands/positions.ts";
 import { reconcileCommand } from "./commands/reconcile.ts";
 import { recsCommand } from "./commands/recs.ts";
 import { replayCommand } from "./commands/replay.ts";
@@ -50,6 +52,8 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
     tickersCommand(),
     backupCommand(),
     reconcileCommand(),
+    positionsCommand(),
+    ordersCommand(),
     costCommand(),
     completionCommand(),
   ]) {

@@ -64,6 +64,10 @@ export async function claim(tx: CommonQueryMethods, d: Decision): Promise<Claime
     instance: d.deps.instance,
     now: d.now,
     brokerActive: brokerActive(d),
+    approval: {
+      required: d.params["require-approval"],
+      staleBefore: new Date(d.now.getTime() - d.params["max-recommendation-age-seconds"] * 1000),
+    },
   });
   if (!rec) return null;
   const log = d.deps.logger.child({ recommendationId: rec.id, ticker: rec.ticker, side: rec.side });
@@ -137,6 +141,12 @@ export async function gate(conn: CommonQueryMethods, d: Decision, c: Claimed): P
     recentCloses,
     order,
     openDifferences: f.open_differences,
+    approval: {
+      decision: c.rec.approval,
+      by: c.rec.approval_by,
+      atMs: c.rec.approval_at,
+      reason: c.rec.approval_reason,
+    },
   };
   return { order, verdict: evaluateGates(facts), state: { cash: f.cash, held: position } };
 }

@@ -6,6 +6,7 @@ export const GATE_ORDER = [
   "dry-run",
   "kill-switch",
   "trading-state",
+  "approval",
   "max-trades-per-day",
   "max-notional-per-trade",
   "max-position-notional",
@@ -60,6 +61,17 @@ export interface GateFacts {
    * open, trading is reducing (an exit passes, an entry is refused). Absent: none.
    */
   openDifferences?: number;
+  /**
+   * An operator's decision on this recommendation (`opsctl recs approve|reject`), read in the
+   * claim; the approval gate needs an approval while the require-approval parameter is on.
+   * Absent: none recorded.
+   */
+  approval?: {
+    decision: "approved" | "rejected" | null;
+    by: string | null;
+    atMs: number | null;
+    reason: string | null;
+  };
 }
 
 export interface GateVerdict {
@@ -124,6 +136,29 @@ export function evaluateGates(facts: GateFacts): GateVerdict {
     tradingState === "halted"
       ? "trading is halted: nothing passes"
       : `trading is reducing (${openDifferences > 0 ? `${openDifferences} reconciliation difference(s) open; \`opsctl reconcile\`` : "trading-state parameter"}): an entry is refused, exits pass`,
+  );
+
+  // Human in the loop (issue 15): with require-approval on, only an operator's approval lets a
+  // recommendation through. The claim leaves an unapproved one PENDING until it is older than
+  // the stale-data limit; then it is claimed and rejected here, saying why.
+  const approvalRequired = params["require-approval"];
+  const approval = facts.approval ?? { decision: null, by: null, atMs: null, reason: null };
+  const approvalAgeSeconds = (now.getTime() - rec.asOfMs) / 1000;
+  decide(
+    "approval",
+    !approvalRequired || approval.decision === "approved",
+    {
+      required: approvalRequired,
+      decision: approval.decision,
+      by: approval.by,
+      at: iso(approval.atMs),
+      reason: approval.reason,
+      recommendationAgeSeconds: approvalAgeSeconds,
+      maxRecommendationAgeSeconds: params["max-recommendation-age-seconds"],
+    },
+    approval.decision === "rejected"
+      ? `rejected by ${approval.by}${approval.reason ? `: ${approval.reason}` : ""}`
+      : `not approved within max-recommendation-age-seconds (${params["max-recommendation-age-seconds"]}s): ${approvalAgeSeconds}s since as_of and nobody ran \`opsctl recs approve ${rec.id}\``,
   );
 
   const maxTrades = params["max-trades-per-day"];

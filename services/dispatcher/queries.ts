@@ -26,6 +26,11 @@ const claimedRow = z.object({
   side: z.enum(["BUY", "SELL"]),
   as_of: z.number(),
   close: z.number(),
+  // An operator's approval (sql/0127): the approval gate reads it.
+  approval: z.enum(["approved", "rejected"]).nullable(),
+  approval_by: z.string().nullable(),
+  approval_at: z.number().nullable(),
+  approval_reason: z.string().nullable(),
 });
 export type ClaimedRecommendation = z.infer<typeof claimedRow>;
 
@@ -35,11 +40,23 @@ export type ClaimedRecommendation = z.infer<typeof claimedRow>;
  * take its foreign-key share lock instead of waiting on us forever. A recommendation that has a
  * broker intent is left alone while no broker may be called (dry-run on): only the broker can
  * say whether its order exists.
+ *
+ * With `approval.required` (the require-approval parameter) a recommendation is claimable only
+ * once an operator approved it, or once it is older than the stale-data limit (as_of before
+ * `approval.staleBefore`), so the approval gate can reject it as unapproved. An operator's
+ * approval is one UPDATE of the same row: it waits for this lock, and this claim skips a row
+ * whose approval is being written, so the approval the gate reads cannot change under it.
  */
 export async function claimRecommendation(
   tx: CommonQueryMethods,
-  options: { instance: string; now: Date; brokerActive: boolean },
+  options: {
+    instance: string;
+    now: Date;
+    brokerActive: boolean;
+    approval?: { required: boolean; staleBefore: Date };
+  },
 ): Promise<ClaimedRecommendation | null> {
+  const approval = options.approval ?? { required: false, staleBefore: options.now };
   return tx.maybeOne(sql.type(claimedRow)`
     UPDATE dispatch_recommendations r SET claimed_by = ${options.instance}, claimed_at = ${sql.timestamp(options.now)}
     WHERE r.id = (
@@ -47,10 +64,12 @@ export async function claimRecommendation(
       WHERE c.status = 'PENDING'
         AND (${options.brokerActive}::boolean
              OR NOT EXISTS (SELECT 1 FROM dispatch_broker_intents i WHERE i.recommendation_id = c.id))
+        AND (NOT ${approval.required}::boolean OR c.approval = 'approved'
+             OR c.as_of < ${sql.timestamp(approval.staleBefore)})
       ORDER BY c.id
       LIMIT 1
       FOR NO KEY UPDATE SKIP LOCKED)
-    RETURNING r.id, r.ticker, r.side, r.as_of, r.close`);
+    RETURNING r.id, r.ticker, r.side, r.as_of, r.close, r.approval, r.approval_by, r.approval_at, r.approval_reason`);
 }
 
 const factsRow = z.object({

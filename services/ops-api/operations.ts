@@ -3,10 +3,13 @@ import type { Clock } from "../common/clock.ts";
 import type { DatabasePool } from "../common/db.ts";
 import { OperatorError } from "../common/errors.ts";
 import { recordParamAudit } from "../common/params/postgres.ts";
+import { decideRecommendation } from "../ops/approvals.ts";
 import { listBackupLines } from "../ops/backup.ts";
 import { addFeed, changeFeed, FEED_CHANGES, listFeeds } from "../ops/feeds.ts";
 import { latencyReport } from "../ops/latency.ts";
+import { listOrders } from "../ops/orders.ts";
 import { listAuditLines } from "../ops/params.ts";
+import { POSITION_ACCOUNTS, readPositions } from "../ops/positions.ts";
 import { explainRecommendation, listRecommendations, RECOMMENDATION_STATUSES } from "../ops/recs.ts";
 import { replayRecommendations } from "../ops/replay.ts";
 import { readStatusSnapshot } from "../ops/status.ts";
@@ -72,6 +75,20 @@ export const opsRequestSchema = z.discriminatedUnion("op", [
     }),
   }),
   z.object({ op: z.literal("backups.list"), limit: z.number().int().min(1).max(1_000) }),
+  // Issue 15: positions and orders (reads); an operator's approval or rejection of a
+  // recommendation (an audited write: the decision records the caller as AWS verified it).
+  z.object({ op: z.literal("positions.list"), account: z.enum(POSITION_ACCOUNTS).optional() }),
+  z.object({
+    op: z.literal("orders.list"),
+    open: z.boolean().optional(),
+    limit: z.number().int().min(1).max(10_000),
+  }),
+  z.strictObject({
+    op: z.enum(["recs.approve", "recs.reject"]),
+    id: z.number().int().positive(),
+    by: z.string().min(1).max(200),
+    reason: z.string().max(500).nullable(),
+  }),
   // The two tasks it may start, with their own fixed commands: strict, so a request carrying a
   // command, an override or anything else is refused rather than silently stripped.
   z.strictObject({ op: z.literal("backup.start") }),
@@ -157,6 +174,19 @@ export async function runOperation(
       });
     case "backups.list":
       return listBackupLines(db, request.limit);
+    case "positions.list":
+      return readPositions(db, { now: clock.now(), account: request.account });
+    case "orders.list":
+      return listOrders(db, { open: request.open, limit: request.limit });
+    case "recs.approve":
+    case "recs.reject":
+      return decideRecommendation(db, {
+        id: request.id,
+        decision: request.op === "recs.approve" ? "approved" : "rejected",
+        by: context.caller ?? `unverified:${request.by}`,
+        reason: request.reason,
+        now: clock.now(),
+      });
     case "backup.start":
     case "migrate.start": {
       const tasks = requireTasks(context);

@@ -26,7 +26,19 @@ const recommendationRow = z.object({
   decided_at: z.number().nullable(),
   rejected_gate: z.string().nullable(),
   error: z.string().nullable(),
+  approval: z.enum(["approved", "rejected"]).nullable(),
+  approval_by: z.string().nullable(),
+  approval_at: z.number().nullable(),
+  approval_reason: z.string().nullable(),
 });
+
+/** An operator's decision under require-approval (sql/0127): who, when, why. */
+export interface RecommendationApproval {
+  decision: "approved" | "rejected";
+  by: string;
+  at: string;
+  reason: string | null;
+}
 
 export interface RecommendationSummary {
   id: number;
@@ -44,6 +56,8 @@ export interface RecommendationSummary {
   decidedAt: string | null;
   rejectedGate: string | null;
   error: string | null;
+  /** Null while no operator approved or rejected it (`opsctl recs approve|reject`). */
+  approval: RecommendationApproval | null;
 }
 
 function toSummary(row: z.infer<typeof recommendationRow>): RecommendationSummary {
@@ -63,11 +77,20 @@ function toSummary(row: z.infer<typeof recommendationRow>): RecommendationSummar
     decidedAt: row.decided_at === null ? null : new Date(row.decided_at).toISOString(),
     rejectedGate: row.rejected_gate,
     error: row.error,
+    approval:
+      row.approval === null || row.approval_by === null || row.approval_at === null
+        ? null
+        : {
+            decision: row.approval,
+            by: row.approval_by,
+            at: new Date(row.approval_at).toISOString(),
+            reason: row.approval_reason,
+          },
   };
 }
 
 const columns = sql.fragment`id, ticker, side, status, as_of, created_at, rule_version, sentiment, event_count,
-  close, sma20, threshold, decided_at, rejected_gate, error`;
+  close, sma20, threshold, decided_at, rejected_gate, error, approval, approval_by, approval_at, approval_reason`;
 
 export interface ListRecommendationsQuery {
   /** Only this status (PENDING for `--pending`). */

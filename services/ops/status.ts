@@ -3,7 +3,7 @@ import { type CommonQueryMethods, sql } from "../common/db.ts";
 import { type DryRunWindow, dryRunInEffect, dryRunWindow } from "../common/dry-run-window.ts";
 import { type Level, worstLevel } from "../common/health.ts";
 import { listHeartbeats } from "../common/heartbeats.ts";
-import { EXCHANGE_TIME_ZONE } from "../common/market-calendar.ts";
+import { EXCHANGE_TIME_ZONE, exchangeTime } from "../common/market-calendar.ts";
 import { defaultParams, type Params } from "../common/params/definitions.ts";
 import {
   STAGE_NAMES,
@@ -20,6 +20,7 @@ import {
 import { evaluateChecks, freshnessCheck, type Observations } from "../watchdog/checks.ts";
 import { observe } from "../watchdog/observe.ts";
 import { DEFAULT_FRESHNESS, resolveFreshness } from "../watchdog/thresholds.ts";
+import { POSITION_ACCOUNTS, type PositionAccount, readPositions } from "./positions.ts";
 
 // The exchange-local day executions "today" count from (the max-trades-per-day gate's day).
 export { EXCHANGE_TIME_ZONE };
@@ -100,6 +101,35 @@ export interface StatusSnapshot {
   observations: Observations;
   /** The broker's account beside its shadow (issue 15); null until either has a fill. */
   shadowComparison?: ShadowComparison | null;
+  /** Issue 15: open positions and today's P&L per account (absent from an older ops-api). */
+  positions?: PositionsSnapshot;
+  /** Issue 15: broker vs database reconciliation (absent from an older ops-api). */
+  reconciliation?: ReconciliationSnapshot;
+}
+
+/** One account's open positions and P&L today, as `opsctl status` shows them. */
+export interface AccountActivity {
+  account: PositionAccount;
+  openPositions: number;
+  tickers: string[];
+  /** Positions marked at the newest trusted close (services/ops/positions.ts). */
+  unrealisedUsd: number;
+  /** Sum of dispatch_fills.realised_pnl filled on the exchange-local day (fees included). */
+  realisedTodayUsd: number;
+}
+
+export interface PositionsSnapshot {
+  /** The America/New_York day "today" is (the max-trades-per-day gate's day). */
+  exchangeDate: string;
+  /** Every account that holds a position or filled anything today. */
+  accounts: AccountActivity[];
+}
+
+export interface ReconciliationSnapshot {
+  /** Differences neither resolved nor accepted: trading is reducing while any is open. */
+  openDifferences: number;
+  lastRunAt: number | null;
+  lastRunError: string | null;
 }
 
 const aggregatesRow = z.object({
@@ -214,6 +244,59 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
     paperPnl: await readPaperPnl(db, now),
     observations,
     shadowComparison: await readShadowComparison(db, now),
+    positions: await readPositionsSnapshot(db, now),
+    reconciliation: await readReconciliationSnapshot(db),
+  };
+}
+
+const realisedTodayRow = z.object({ account: z.enum(POSITION_ACCOUNTS), realised: z.number() });
+
+/** Open positions per account (marked at `now`) and what each account's fills realised today. */
+async function readPositionsSnapshot(db: CommonQueryMethods, now: Date): Promise<PositionsSnapshot> {
+  const exchangeDate = exchangeTime(now).date;
+  const dayStart = sql.fragment`(${exchangeDate}::date::timestamp AT TIME ZONE ${EXCHANGE_TIME_ZONE})`;
+  const [report, realised] = await Promise.all([
+    readPositions(db, { now, readExits: null }),
+    db.any(sql.type(realisedTodayRow)`
+      SELECT account, sum(realised_pnl)::float8 AS realised FROM dispatch_fills
+      WHERE filled_at >= ${dayStart} AND filled_at < ${dayStart} + interval '1 day'
+        AND account = ANY(${sql.array([...POSITION_ACCOUNTS], "text")})
+      GROUP BY account`),
+  ]);
+  const realisedBy = new Map(realised.map((row) => [row.account, row.realised]));
+  const accounts = POSITION_ACCOUNTS.flatMap((account): AccountActivity[] => {
+    const held = report.positions.filter((p) => p.account === account);
+    if (held.length === 0 && !realisedBy.has(account)) return [];
+    return [
+      {
+        account,
+        openPositions: held.length,
+        tickers: held.map((p) => p.ticker),
+        unrealisedUsd: held.reduce((sum, p) => sum + p.unrealisedPnl, 0),
+        realisedTodayUsd: realisedBy.get(account) ?? 0,
+      },
+    ];
+  });
+  return { exchangeDate, accounts };
+}
+
+const reconciliationRow = z.object({
+  open_differences: z.number(),
+  last_run_at: z.number().nullable(),
+  last_run_error: z.string().nullable(),
+});
+
+async function readReconciliationSnapshot(db: CommonQueryMethods): Promise<ReconciliationSnapshot> {
+  const row = await db.one(sql.type(reconciliationRow)`
+    SELECT (SELECT count(*)::int FROM dispatch_reconcile_diffs WHERE resolved_at IS NULL AND accepted_at IS NULL)
+             AS open_differences,
+           r.ran_at AS last_run_at, r.error AS last_run_error
+    FROM (SELECT 1) AS one
+    LEFT JOIN LATERAL (SELECT ran_at, error FROM dispatch_reconcile_runs ORDER BY id DESC LIMIT 1) r ON true`);
+  return {
+    openDifferences: row.open_differences,
+    lastRunAt: row.last_run_at,
+    lastRunError: row.last_run_error,
   };
 }
 

@@ -285,6 +285,88 @@ describe("the built opsctl binary", function () {
     assert.doesNotMatch(stdout, /following/, "no live status line in a pipe");
   });
 
+  it("positions, orders --open and recs approve|reject (--json and plain) on a seeded stack; a decision is made once", async () => {
+    const now = new Date();
+    const at = sql.timestamp(now);
+    await pool.query(sql.unsafe`
+      INSERT INTO dispatch_accounts (account, starting_cash, cash, created_at, updated_at)
+      VALUES ('dry-run', 100000, 99000, ${at}, ${at}) ON CONFLICT (account) DO NOTHING`);
+    await pool.query(sql.unsafe`
+      INSERT INTO dispatch_positions (account, ticker, quantity, avg_cost, opened_at, updated_at)
+      VALUES ('dry-run', 'BINP', 10, 100, ${at}, ${at})`);
+    await pool.query(sql.unsafe`
+      INSERT INTO dispatch_orders (broker_order_id, account, client_order_id, ticker, side, quantity, status, terminal,
+        created_at, updated_at)
+      VALUES ('bin-open', 'dry-run', 'bin-open', 'BINP', 'BUY', 5, 'accepted', false, ${at}, ${at}),
+             ('bin-done', 'dry-run', 'bin-done', 'BINP', 'BUY', 10, 'filled', true, ${at}, ${at})`);
+    const positions = json(await opsctl(["positions", "--account", "dry-run", "--json"]));
+    assert.deepEqual(Object.keys(positions).sort(), ["asOf", "positions", "totals"]);
+    const [line] = positions.positions as Record<string, unknown>[];
+    assert.deepEqual(Object.keys(line ?? {}).sort(), [
+      "account",
+      "avgPrice",
+      "costBasis",
+      "exits",
+      "lastPrice",
+      "lastPriceAt",
+      "marketValue",
+      "openedAt",
+      "quantity",
+      "ticker",
+      "unrealisedPct",
+      "unrealisedPnl",
+    ]);
+    assert.deepEqual([line?.ticker, line?.lastPrice, line?.exits], ["BINP", null, null]);
+    assert.match((await opsctl(["positions"])).stdout, /dry-run\s+BINP\s+10\s+100\.00 no close/);
+    const open = json(await opsctl(["orders", "--open", "--json"])) as {
+      orders: { brokerOrderId: string }[];
+    };
+    assert.deepEqual(
+      open.orders.map((o) => o.brokerOrderId),
+      ["bin-open"],
+    );
+    assert.equal((json(await opsctl(["orders", "--json"])) as { total: number }).total, 2);
+
+    assert.equal((await opsctl(["params", "set", "require-approval", "true", "--yes"])).code, 0);
+    const asOf = new Date(now.getTime() - 60_000);
+    const [first, second, third] = await insertRecommendationRows(pool, [
+      recommendation({ ticker: "APRA", asOf }),
+      recommendation({ ticker: "APRB", asOf }),
+      recommendation({ ticker: "APRC", asOf }),
+    ]);
+    const pending = json(await opsctl(["recs", "--pending", "--json"]));
+    assert.deepEqual(pending.requireApproval, { enabled: true, maxRecommendationAgeSeconds: 900 });
+    const shown = (pending.recommendations as { id: number; approval: unknown }[]).find(
+      (r) => r.id === first,
+    );
+    assert.equal(shown?.approval, null);
+    assert.match(
+      (await opsctl(["recs", "--pending"])).stdout,
+      new RegExp(`#${first} .*awaiting approval until`),
+    );
+    const approved = await opsctl(["recs", "approve", String(first), "--reason", "binary test", "--json"]);
+    assert.equal(approved.code, 0, approved.stderr);
+    assert.deepEqual(
+      [json(approved).decision, json(approved).status, json(approved).reason],
+      ["approved", "PENDING", "binary test"],
+    );
+    assert.match(String(json(approved).by), /@/);
+    const twice = await opsctl(["recs", "reject", String(first), "--json"]);
+    assert.equal(twice.code, 2);
+    assert.equal((json(twice).error as { code: string }).code, "REC_ALREADY_DECIDED");
+    const rejected = await opsctl(["recs", "reject", String(second), "--reason", "no"]);
+    assert.equal(rejected.code, 0, rejected.stderr);
+    assert.match(rejected.stdout, /REJECTED at gate approval/);
+    // With dry-run off an approval moves money: no terminal and no --yes is refused.
+    assert.equal((await opsctl(["dry-run", "off", "--yes"])).code, 0);
+    const refused = await opsctl(["recs", "approve", String(third)]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /needs a typed confirmation[\s\S]*--yes/);
+    assert.equal((await opsctl(["recs", "approve", String(third), "--yes", "--json"])).code, 0);
+    assert.equal((await opsctl(["dry-run", "on"])).code, 0);
+    assert.equal((await opsctl(["params", "set", "require-approval", "false"])).code, 0);
+  });
+
   describe("--target aws (local servers speaking Lambda Invoke and SSM)", () => {
     let aws: FakeAws;
     before(async () => {
@@ -336,6 +418,30 @@ describe("the built opsctl binary", function () {
         .map((call) => call.body as { op: string; params?: { threshold: number } });
       assert.ok(ops.some((call) => call.op === "feeds.list"));
       assert.equal(ops.find((call) => call.op === "replay")?.params?.threshold, 0.9);
+    });
+
+    it("positions, orders and recs approve go through the ops-api, the approval recorded with the caller", async () => {
+      const positions = await opsctl(["positions", "--json", "--target", "aws"], awsEnv());
+      assert.equal(positions.code, 0, positions.stderr);
+      assert.ok(Array.isArray(json(positions).positions));
+      const orders = await opsctl(["orders", "--open", "--json", "--target", "aws"], awsEnv());
+      assert.equal(orders.code, 0, orders.stderr);
+      const asOf = new Date(Date.now() - 60_000);
+      const [id] = await insertRecommendationRows(pool, [recommendation({ ticker: "AWSA", asOf })]);
+      // The stack's dry-run is off (SSM, set by the test above): without --yes it is refused.
+      const refused = await opsctl(["recs", "approve", String(id), "--json", "--target", "aws"], awsEnv());
+      assert.equal((json(refused).error as { code: string }).code, "CONFIRMATION_REQUIRED");
+      const approved = await opsctl(
+        ["recs", "approve", String(id), "--yes", "--json", "--target", "aws"],
+        awsEnv(),
+      );
+      assert.equal(approved.code, 0, approved.stderr);
+      // Lambda Invoke carries no verified caller: the operator's claim, marked unverified.
+      assert.match(String(json(approved).by), /^unverified:.+@/);
+      const ops = aws.calls
+        .filter((call) => call.target === "Lambda.Invoke:ops-pipeline-test-ops-api")
+        .map((call) => (call.body as { op: string }).op);
+      for (const op of ["positions.list", "orders.list", "recs.approve"]) assert.ok(ops.includes(op), op);
     });
 
     it("refuses commands that act on this machine only, saying what to do instead", async () => {

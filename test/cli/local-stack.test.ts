@@ -142,6 +142,8 @@ describe("opsctl and the local stack (spawned binary, embedded PostgreSQL)", fun
       ["feeds", "list"],
       ["backup", "list"],
       ["replay", "--from", "2026-01-05T00:00:00Z", "--to", "2026-01-06T00:00:00Z"],
+      ["positions"],
+      ["orders", "--open"],
     ];
     const runs = await Promise.all(reads.map((args) => opsctl([...args, "--json"], dataDir)));
     for (const [index, run] of runs.entries()) {

@@ -2,12 +2,17 @@ import assert from "node:assert/strict";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { OpsApiError, opsApiClient } from "../../cli/src/aws-backend.ts";
 import { FakeClock } from "../../services/common/clock.ts";
+import { sql } from "../../services/common/db.ts";
 import { STAGE_ROLES } from "../../services/common/roles.ts";
+import type { ApprovalResult } from "../../services/ops/approvals.ts";
 import type { FeedRow } from "../../services/ops/feeds.ts";
+import type { OrderList } from "../../services/ops/orders.ts";
+import type { PositionsReport } from "../../services/ops/positions.ts";
 import type { RecommendationExplanation, RecommendationList } from "../../services/ops/recs.ts";
 import type { ReplayReport } from "../../services/ops/replay.ts";
 import type { StatusSnapshot } from "../../services/ops/status.ts";
 import { handleOperation, OpsRequestError, runOperation } from "../../services/ops-api/operations.ts";
+import { insertRecommendations as insertRecommendationRows, recommendation } from "../helpers/builders.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import { FAKE_AWS_ENV, type FakeAws, startFakeAws } from "./helpers/fake-aws.ts";
 import { seedTradingDay } from "./helpers/seed.ts";
@@ -128,6 +133,87 @@ describe("ops-api: the fixed operation set behind the Lambda", () => {
         assert.match(error.hint ?? "", /opsctl logs ops-api/);
         return true;
       },
+    );
+  });
+
+  it("reads positions and orders, and records approvals and rejections with the verified caller, as its own role", async () => {
+    const api = opsApiClient(lambda, "ops-api");
+    const at = clock.now();
+    await db.pool.query(sql.unsafe`
+      INSERT INTO dispatch_accounts (account, starting_cash, cash, created_at, updated_at)
+      VALUES ('dry-run', 100000, 99000, ${sql.timestamp(at)}, ${sql.timestamp(at)})`);
+    await db.pool.query(sql.unsafe`
+      INSERT INTO dispatch_positions (account, ticker, quantity, avg_cost, opened_at, updated_at)
+      VALUES ('dry-run', 'ACME', 10, 100, ${sql.timestamp(at)}, ${sql.timestamp(at)})`);
+    await db.pool.query(sql.unsafe`
+      INSERT INTO dispatch_orders (broker_order_id, account, client_order_id, ticker, side, quantity, status,
+        terminal, filled_qty, filled_notional, created_at, updated_at)
+      VALUES ('dry-run:x', 'dry-run', 'x', 'ACME', 'BUY', 10, 'filled', true, 10, 1000,
+              ${sql.timestamp(at)}, ${sql.timestamp(at)})`);
+    const positions = await api.invoke<PositionsReport>({ op: "positions.list", account: "dry-run" });
+    assert.deepEqual(
+      positions.positions.map((p) => [p.ticker, p.quantity, p.avgPrice, typeof p.lastPrice]),
+      [["ACME", 10, 100, "number"]],
+    );
+    const orders = await api.invoke<OrderList>({ op: "orders.list", limit: 10 });
+    assert.deepEqual(
+      orders.orders.map((o) => [o.brokerOrderId, o.avgFillPrice]),
+      [["dry-run:x", 100]],
+    );
+    assert.equal((await api.invoke<OrderList>({ op: "orders.list", open: true, limit: 10 })).total, 0);
+    const snapshot = await api.invoke<StatusSnapshot>({ op: "status.snapshot" });
+    assert.deepEqual(snapshot.positions?.accounts[0]?.tickers, ["ACME"]);
+    assert.equal(snapshot.reconciliation?.openDifferences, 0);
+
+    const asOf = new Date(clock.now().getTime() - 60_000);
+    const [toApprove, toReject] = await insertRecommendationRows(db.pool, [
+      recommendation({ ticker: "APPR", asOf }),
+      recommendation({ ticker: "REJT", asOf }),
+    ]);
+    // Through the function URL the caller is the IAM principal AWS verified, not the request's claim.
+    const caller = "arn:aws:iam::123456789012:user/alice";
+    const approved = await handleOperation(
+      db.stagePool,
+      clock,
+      { op: "recs.approve", id: toApprove, by: "mallory@laptop", reason: "checked" },
+      { caller },
+    );
+    assert.ok(approved.ok, JSON.stringify(approved));
+    assert.deepEqual(
+      [(approved.result as ApprovalResult).by, (approved.result as ApprovalResult).status],
+      [caller, "PENDING"],
+    );
+    // Lambda Invoke carries no verified caller: the claim is recorded, marked unverified.
+    const rejected = await api.invoke<ApprovalResult>({
+      op: "recs.reject",
+      id: toReject as number,
+      by: "bob@desk",
+      reason: null,
+    });
+    assert.deepEqual([rejected.by, rejected.status], ["unverified:bob@desk", "REJECTED"]);
+    const again = await handleOperation(db.stagePool, clock, {
+      op: "recs.reject",
+      id: toApprove,
+      by: "bob@desk",
+      reason: null,
+    });
+    assert.deepEqual(again.ok ? null : again.error.code, "REC_ALREADY_DECIDED");
+    const list = await api.invoke<RecommendationList>({ op: "recs.list", ticker: "APPR", limit: 5 });
+    assert.deepEqual(list.recommendations[0]?.approval, {
+      decision: "approved",
+      by: caller,
+      at: clock.now().toISOString(),
+      reason: "checked",
+    });
+    await assert.rejects(
+      runOperation(db.stagePool, clock, {
+        op: "recs.approve",
+        id: toApprove,
+        by: "x",
+        reason: null,
+        sql: "1",
+      }),
+      OpsRequestError,
     );
   });
 

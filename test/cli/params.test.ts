@@ -32,6 +32,9 @@ function backendWith(store: ParameterStore, target: "local" | "aws" = "local"): 
     latency: unused,
     reconcileReport: unused,
     acceptReconcile: unused,
+    positions: unused,
+    orders: unused,
+    decideRecommendation: unused,
     close: async () => undefined,
   };
 }

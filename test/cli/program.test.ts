@@ -26,6 +26,10 @@ describe("opsctl program", () => {
       "dev",
       "migrate",
       "reconcile",
+      "positions",
+      "orders",
+      "recs approve",
+      "recs reject",
     ]) {
       assert.ok(names.includes(expected), `${expected} is registered`);
     }

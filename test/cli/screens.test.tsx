@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { setTimeout as delay } from "node:timers/promises";
 import { render } from "ink-testing-library";
-import { changedLines } from "../../cli/src/commands/status.ts";
+import { changedLines, statusJson } from "../../cli/src/commands/status.ts";
 import { priceChart } from "../../cli/src/ui/chart.ts";
 import { TypeToConfirm } from "../../cli/src/ui/confirm.tsx";
+import { recommendationLine } from "../../cli/src/ui/line.ts";
 import { ExplanationScreen, FollowScreen, RecommendationListScreen } from "../../cli/src/ui/recs-screens.tsx";
 import { StatusScreen, StatusWatchScreen } from "../../cli/src/ui/status-screen.tsx";
+import { ordersText, positionsText } from "../../cli/src/ui/trading-lines.ts";
 import { defaultParams } from "../../services/common/params/definitions.ts";
 import type { RecommendationExplanation, RecommendationSummary } from "../../services/ops/recs.ts";
 import { buildStatusReport, type StatusSnapshot } from "../../services/ops/status.ts";
@@ -73,6 +75,9 @@ function snapshot(): StatusSnapshot {
   };
 }
 
+const lines = (text: readonly string[], ticker: string) =>
+  text.find((line) => line.includes(` ${ticker} `)) ?? "";
+
 function rec(id: number, status: RecommendationSummary["status"] = "PENDING"): RecommendationSummary {
   return {
     id,
@@ -90,6 +95,7 @@ function rec(id: number, status: RecommendationSummary["status"] = "PENDING"): R
     decidedAt: null,
     rejectedGate: status === "REJECTED" ? "market-hours" : null,
     error: null,
+    approval: null,
   };
 }
 
@@ -127,6 +133,178 @@ describe("opsctl screens (ink-testing-library frames)", () => {
     assert.match(frame, /dry-run OFF \(live orders\)/);
     assert.match(frame, /kill-switch ENGAGED \(broker 500s\)/);
     assert.match(frame, /ops-pipeline aws/);
+  });
+
+  it("status shows open positions, today's realised and unrealised P&L per account and the reconciliation state", () => {
+    const withTrading: StatusSnapshot = {
+      ...snapshot(),
+      positions: {
+        exchangeDate: "2026-11-24",
+        accounts: [
+          {
+            account: "dry-run",
+            openPositions: 2,
+            tickers: ["ACME", "BETA"],
+            unrealisedUsd: 15,
+            realisedTodayUsd: 5.25,
+          },
+          { account: "alpaca-paper", openPositions: 0, tickers: [], unrealisedUsd: 0, realisedTodayUsd: -3 },
+        ],
+      },
+      reconciliation: { openDifferences: 1, lastRunAt: NOW - 5 * 60_000, lastRunError: "broker 503" },
+    };
+    const report = buildStatusReport(withTrading, defaultParams(), new Date(NOW), "local");
+    const { lastFrame, unmount } = render(<StatusScreen report={report} />);
+    const frame = lastFrame() ?? "";
+    unmount();
+    assert.match(frame, /positions and P&L today \(2026-11-24, New York\)/);
+    assert.match(frame, /dry-run\s+2 open \(ACME, BETA\) · unrealised \+15\.00 · realised today \+5\.25 USD/);
+    assert.match(frame, /alpaca-paper\s+0 open · unrealised \+0\.00 · realised today -3\.00 USD/);
+    assert.match(
+      frame,
+      /reconciliation 1 open difference\(s\) \(trading reducing; opsctl reconcile\) · last run 5m00s ago\s+\(failed: broker 503\)/,
+    );
+    // JSON: the last run as ISO 8601, like every other time in the document.
+    const json = statusJson(report) as { snapshot: { reconciliation: { lastRunAt: unknown } } };
+    assert.equal(json.snapshot.reconciliation.lastRunAt, new Date(NOW - 5 * 60_000).toISOString());
+    // A snapshot without the section (an older ops-api) draws none.
+    const older = render(
+      <StatusScreen report={buildStatusReport(snapshot(), defaultParams(), new Date(NOW), "local")} />,
+    );
+    const olderFrame = older.lastFrame() ?? "";
+    older.unmount();
+    assert.doesNotMatch(olderFrame, /positions and P&L today/);
+    const idle = render(
+      <StatusScreen
+        report={buildStatusReport(
+          {
+            ...snapshot(),
+            positions: { exchangeDate: "2026-11-24", accounts: [] },
+            reconciliation: { openDifferences: 0, lastRunAt: null, lastRunError: null },
+          },
+          defaultParams(),
+          new Date(NOW),
+          "local",
+        )}
+      />,
+    );
+    const idleFrame = idle.lastFrame() ?? "";
+    idle.unmount();
+    assert.match(idleFrame, /no open positions, no fills today/);
+    assert.match(idleFrame, /reconciliation 0 open difference\(s\) · last run never/);
+  });
+
+  it("a pending list under require-approval says until when each unapproved row waits, and who decided the others", () => {
+    const approved: RecommendationSummary = {
+      ...rec(2),
+      approval: {
+        decision: "approved",
+        by: "alice@desk",
+        at: "2026-11-24T14:58:00.000Z",
+        reason: "confirmed",
+      },
+    };
+    const { lastFrame, unmount } = render(
+      <RecommendationListScreen
+        title="pending recommendations"
+        recommendations={[approved, rec(1)]}
+        total={2}
+        approvalLimitSeconds={900}
+      />,
+    );
+    const frame = lastFrame() ?? "";
+    unmount();
+    assert.match(frame, /require-approval is on/);
+    assert.match(frame, /#2 .*PENDING[^#]*approved by alice@desk \(confirmed\)/);
+    assert.match(frame, /#1 .*PENDING[^#]*awaiting approval until 15:10Z \(opsctl recs approve 1\)/);
+    assert.doesNotMatch(recommendationLine(rec(1)), /awaiting/, "without require-approval nothing waits");
+  });
+
+  it("positions and orders print one unwrapped line per row with totals, exits as '-' until known", () => {
+    const text = positionsText({
+      asOf: "2026-11-24T15:00:00.000Z",
+      positions: [
+        {
+          account: "dry-run",
+          ticker: "ACME",
+          quantity: 9.103004,
+          avgPrice: 109.85,
+          lastPrice: 110.1,
+          lastPriceAt: "2026-11-24T14:55:00.000Z",
+          costBasis: 1000,
+          marketValue: 1002.28,
+          unrealisedPnl: 2.28,
+          unrealisedPct: 0.228,
+          openedAt: "2026-11-24T14:58:00.000Z",
+          exits: null,
+        },
+        {
+          account: "dry-run",
+          ticker: "BETA",
+          quantity: 2,
+          avgPrice: 50,
+          lastPrice: null,
+          lastPriceAt: null,
+          costBasis: 100,
+          marketValue: 100,
+          unrealisedPnl: 0,
+          unrealisedPct: 0,
+          openedAt: "2026-11-24T14:58:00.000Z",
+          exits: { stopLoss: 47.5, takeProfit: 55, expiresAt: "2026-11-26T21:00:00.000Z" },
+        },
+      ],
+      totals: [
+        {
+          account: "dry-run",
+          positions: 2,
+          costBasis: 1100,
+          marketValue: 1102.28,
+          unrealisedPnl: 2.28,
+          unrealisedPct: 0.207,
+        },
+      ],
+    }).split("\n");
+    assert.match(
+      lines(text, "ACME"),
+      /dry-run\s+ACME\s+9\.103004\s+109\.85 110\.10 @2026-11-24 14:55\s+\+2\.28 \(\+0\.23%\)\s+2026-11-24 14:58\s+-$/,
+    );
+    assert.match(lines(text, "BETA"), /no close .* stop 47\.50 \/ take 55\.00 \/ until 2026-11-26 21:00$/);
+    assert.match(
+      text.at(-1) ?? "",
+      /total dry-run: 2 position\(s\), cost 1100\.00, value 1102\.28, unrealised \+2\.28 USD \(\+0\.21%\)/,
+    );
+    assert.equal(
+      positionsText({ asOf: "2026-11-24T15:00:00.000Z", positions: [], totals: [] }),
+      "no open positions (as of 2026-11-24T15:00:00.000Z)",
+    );
+    const orders = ordersText(
+      {
+        orders: [
+          {
+            brokerOrderId: "alpaca-1",
+            clientOrderId: "7",
+            account: "alpaca-paper",
+            recommendationId: 7,
+            ticker: "ACME",
+            side: "BUY",
+            quantity: 5,
+            status: "partially_filled",
+            terminal: false,
+            filledQty: 2,
+            avgFillPrice: 50.5,
+            createdAt: "2026-11-24T14:50:00.000Z",
+            updatedAt: "2026-11-24T14:55:00.000Z",
+          },
+        ],
+        total: 4,
+      },
+      true,
+    ).split("\n");
+    assert.equal(orders[0], "open orders: 4 (showing 1; --limit for more)");
+    assert.match(
+      orders[2] ?? "",
+      /alpaca-paper ACME\s+BUY\s+partially_filled\s+2\/5\s+50\.5000 #7\s+open\s+updated 2026-11-24 14:55 alpaca-1$/,
+    );
   });
 
   it("the recommendation list says how many there are when it is cut", () => {
@@ -229,6 +407,26 @@ describe("opsctl screens (ink-testing-library frames)", () => {
     assert.match(frame, /✗ market-hours closed/);
     assert.match(frame, /129\.00 ┤/);
     assert.doesNotMatch(frame, /raw JSON/);
+    assert.doesNotMatch(frame, /approved by|rejected by bob/);
+    const decided = render(
+      <ExplanationScreen
+        explanation={{
+          ...explanation,
+          recommendation: {
+            ...explanation.recommendation,
+            approval: {
+              decision: "rejected",
+              by: "bob@desk",
+              at: "2026-11-24T14:58:00.000Z",
+              reason: "a rumour",
+            },
+          },
+        }}
+      />,
+    );
+    const decidedFrame = decided.lastFrame() ?? "";
+    decided.unmount();
+    assert.match(decidedFrame, /rejected by bob@desk at 2026-11-24T14:58:00\.000Z: a rumour/);
   });
 
   it("recs show prints the raw inputs when they do not fit the expected shape", () => {

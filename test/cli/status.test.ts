@@ -327,4 +327,69 @@ describe("status snapshot from the database", () => {
     await db.pool.query(sql.unsafe`DELETE FROM dispatch_accounts`);
     await db.pool.query(sql.unsafe`DELETE FROM lane_telemetry WHERE ticker = 'ACME'`);
   });
+
+  it("reads open positions, today's realised P&L from the New York day's fills, unrealised P&L and the reconciliation state", async () => {
+    // Tuesday 2026-12-01 10:00 New York (UTC−5): "today" began at 05:00 UTC.
+    const now = new Date("2026-12-01T15:00:00Z");
+    const ts = (iso: string) => sql.timestamp(new Date(iso));
+    const empty = await readStatusSnapshot(db.pool, now);
+    assert.deepEqual(empty.positions, { exchangeDate: "2026-12-01", accounts: [] });
+    assert.deepEqual(empty.reconciliation, { openDifferences: 0, lastRunAt: null, lastRunError: null });
+    await db.pool.query(sql.unsafe`
+      INSERT INTO dispatch_accounts (account, starting_cash, cash, created_at, updated_at)
+      VALUES ('dry-run', 100000, 98000, now(), now()), ('alpaca-paper', 100000, 100000, now(), now())`);
+    await db.pool.query(sql.unsafe`
+      INSERT INTO dispatch_positions (account, ticker, quantity, avg_cost, opened_at, updated_at)
+      VALUES ('dry-run', 'ACME', 10, 100, now(), now()), ('dry-run', 'BETA', 2, 50, now(), now())`);
+    await insertCandles(
+      db.pool,
+      candles("ACME", { lastStart: new Date("2026-12-01T14:50:00Z"), closes: [101.5] }),
+    );
+    await db.pool.query(sql.unsafe`
+      INSERT INTO dispatch_orders (broker_order_id, account, client_order_id, ticker, side, quantity, status, terminal,
+        created_at, updated_at)
+      VALUES ('o1', 'dry-run', 'c1', 'ZETA', 'SELL', 3, 'filled', true, now(), now()),
+             ('o2', 'alpaca-paper', 'c2', 'ZETA', 'SELL', 1, 'filled', true, now(), now())`);
+    // 04:30 UTC is 23:30 on Monday in New York: yesterday's, not today's.
+    await db.pool.query(sql.unsafe`
+      INSERT INTO dispatch_fills (broker_order_id, execution_id, account, ticker, side, quantity, price, fees,
+        realised_pnl, filled_at, recorded_at, source)
+      VALUES ('o1', 'e1', 'dry-run', 'ZETA', 'SELL', 1, 10, 0, 7.25, ${ts("2026-12-01T05:30:00Z")}, now(), 'simulator'),
+             ('o1', 'e2', 'dry-run', 'ZETA', 'SELL', 1, 10, 0, -2, ${ts("2026-12-01T14:59:00Z")}, now(), 'simulator'),
+             ('o1', 'e3', 'dry-run', 'ZETA', 'SELL', 1, 10, 0, 1000, ${ts("2026-12-01T04:30:00Z")}, now(), 'simulator'),
+             ('o2', 'e4', 'alpaca-paper', 'ZETA', 'SELL', 1, 10, 0, 3, ${ts("2026-12-01T15:00:00Z")}, now(), 'stream')`);
+    await db.pool.query(sql.unsafe`
+      INSERT INTO dispatch_reconcile_diffs (account, kind, subject, broker, pipeline, found_at, last_seen_at,
+        accepted_at, accepted_by)
+      VALUES ('alpaca-paper', 'position', 'ACME', '{"quantity": 5}', NULL, now(), now(), NULL, NULL),
+             ('alpaca-paper', 'position', 'BETA', '{"quantity": 1}', NULL, now(), now(), now(), 'ops')`);
+    await db.pool.query(sql.unsafe`
+      INSERT INTO dispatch_reconcile_runs (account, ran_at, differences, error)
+      VALUES ('alpaca-paper', ${ts("2026-12-01T14:50:00Z")}, 2, NULL),
+             ('alpaca-paper', ${ts("2026-12-01T14:55:00Z")}, 1, 'broker 503')`);
+    const snapshot = await readStatusSnapshot(db.pool, now);
+    assert.deepEqual(snapshot.positions, {
+      exchangeDate: "2026-12-01",
+      accounts: [
+        // ACME marked at its newest close (10 × 1.5); BETA has no candle and is valued at cost.
+        {
+          account: "dry-run",
+          openPositions: 2,
+          tickers: ["ACME", "BETA"],
+          unrealisedUsd: 15,
+          realisedTodayUsd: 5.25,
+        },
+        { account: "alpaca-paper", openPositions: 0, tickers: [], unrealisedUsd: 0, realisedTodayUsd: 3 },
+      ],
+    });
+    assert.deepEqual(snapshot.reconciliation, {
+      openDifferences: 1,
+      lastRunAt: Date.parse("2026-12-01T14:55:00Z"),
+      lastRunError: "broker 503",
+    });
+    await db.pool.query(sql.unsafe`
+      TRUNCATE dispatch_fills, dispatch_orders, dispatch_positions, dispatch_accounts, dispatch_reconcile_diffs,
+        dispatch_reconcile_runs`);
+    await db.pool.query(sql.unsafe`DELETE FROM lane_telemetry WHERE ticker = 'ACME'`);
+  });
 });

@@ -6,6 +6,7 @@ import { type OpsBackend, openBackend } from "../backend.ts";
 import { cliContext, type GlobalOptions } from "../context.ts";
 import { createOutput, type Output } from "../output.ts";
 import { recommendationLine } from "../ui/line.ts";
+import { decisionCommand } from "./recs-approval.ts";
 
 function positiveInt(name: string, max: number) {
   return (value: string) => {
@@ -75,7 +76,8 @@ export function recsCommand(): Command {
       "after",
       `
 JSON: {"recommendations":[{id,ticker,side,status,asOf,createdAt,ruleVersion,sentiment,eventCount,
-close,sma20,threshold,decidedAt,rejectedGate,error}],"total":N}; with --follow one object per line.
+close,sma20,threshold,decidedAt,rejectedGate,error,approval:{decision,by,at,reason}|null}],"total":N};
+PENDING lists add "requireApproval":{enabled,maxRecommendationAgeSeconds}; with --follow one object per line.
 
 Examples:
   opsctl recs                       the 50 newest
@@ -83,7 +85,8 @@ Examples:
   opsctl recs --follow              live; new rows appear as the engine writes them
   opsctl recs --ticker AAPL --since 2d --status REJECTED
   opsctl recs | grep REJECTED       in a pipe: one line per row, never wrapped
-  opsctl recs show 42               why #42 was made, with its headlines and a price chart`,
+  opsctl recs show 42               why #42 was made, with its headlines and a price chart
+  opsctl recs approve 42            with require-approval on: let the dispatcher decide #42`,
     )
     .action(async (options: ListOptions, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
@@ -97,13 +100,19 @@ Examples:
           return;
         }
         const list = await backend.listRecommendations({ ...filters, limit: options.limit });
+        // Pending lists say whether they wait for an operator (require-approval) and until when.
+        const requireApproval = status === "PENDING" ? await approvalState(backend) : null;
+        const limitSeconds = requireApproval?.enabled ? requireApproval.maxRecommendationAgeSeconds : null;
+        const document = requireApproval ? { ...list, requireApproval } : list;
         if (out.json) {
-          out.result(list, () => "");
+          out.result(document, () => "");
           return;
         }
         if (!out.interactive) {
           // A pipe gets one line per row (grep, awk, wc -l), newest first, never wrapped.
-          out.result(list, () => list.recommendations.map(recommendationLine).join("\n"));
+          out.result(document, () =>
+            list.recommendations.map((rec) => recommendationLine(rec, limitSeconds)).join("\n"),
+          );
           return;
         }
         const [{ renderScreen }, { RecommendationListScreen }, { createElement }] = await Promise.all([
@@ -112,8 +121,10 @@ Examples:
           import("react"),
         ]);
         const title = status ? `${status.toLowerCase()} recommendations` : "recommendations";
-        const text = await renderScreen(createElement(RecommendationListScreen, { title, ...list }));
-        out.result(list, () => text);
+        const text = await renderScreen(
+          createElement(RecommendationListScreen, { title, ...list, approvalLimitSeconds: limitSeconds }),
+        );
+        out.result(document, () => text);
       } finally {
         await backend.close();
       }
@@ -162,7 +173,20 @@ Examples:
         }
       }),
   );
+  recs.addCommand(decisionCommand("approve"));
+  recs.addCommand(decisionCommand("reject"));
   return recs;
+}
+
+/** require-approval and the stale-data limit an unapproved recommendation waits until. */
+async function approvalState(
+  backend: OpsBackend,
+): Promise<{ enabled: boolean; maxRecommendationAgeSeconds: number }> {
+  const params = await backend.params().getAll();
+  return {
+    enabled: params["require-approval"],
+    maxRecommendationAgeSeconds: params["max-recommendation-age-seconds"],
+  };
 }
 
 /** How many existing rows `--follow` shows before the new ones. */

@@ -10,18 +10,27 @@ const STATUS_COLOR: Record<RecommendationSummary["status"], string> = {
   FAILED: "red",
 };
 
-export function RecommendationRow({ rec }: { rec: RecommendationSummary }) {
-  return <Text color={STATUS_COLOR[rec.status]}>{recommendationLine(rec)}</Text>;
+export function RecommendationRow({
+  rec,
+  approvalLimitSeconds,
+}: {
+  rec: RecommendationSummary;
+  approvalLimitSeconds?: number | null;
+}) {
+  return <Text color={STATUS_COLOR[rec.status]}>{recommendationLine(rec, approvalLimitSeconds)}</Text>;
 }
 
 export function RecommendationListScreen({
   title,
   recommendations,
   total,
+  approvalLimitSeconds,
 }: {
   title: string;
   recommendations: readonly RecommendationSummary[];
   total: number;
+  /** require-approval is on (pending lists): each unapproved row says until when it waits. */
+  approvalLimitSeconds?: number | null;
 }) {
   return (
     <Box flexDirection="column">
@@ -30,8 +39,13 @@ export function RecommendationListScreen({
         {total > recommendations.length ? ` (showing ${recommendations.length}; --limit for more)` : ""}
       </Text>
       {recommendations.length === 0 ? <Text color="gray">none</Text> : null}
+      {approvalLimitSeconds ? (
+        <Text color="yellow">
+          require-approval is on: nothing executes until approved (opsctl recs approve|reject ID)
+        </Text>
+      ) : null}
       {recommendations.map((rec) => (
-        <RecommendationRow key={rec.id} rec={rec} />
+        <RecommendationRow key={rec.id} rec={rec} approvalLimitSeconds={approvalLimitSeconds ?? null} />
       ))}
     </Box>
   );
@@ -87,6 +101,12 @@ export function ExplanationScreen({ explanation }: { explanation: Recommendation
           .join(" ")}
       </Text>
       {rec.rejectedGate ? <Text color="gray">rejected by gate {rec.rejectedGate}</Text> : null}
+      {rec.approval ? (
+        <Text>
+          {rec.approval.decision} by {rec.approval.by} at {rec.approval.at}
+          {rec.approval.reason ? `: ${rec.approval.reason}` : ""}
+        </Text>
+      ) : null}
       {rec.error ? <Text color="red">error: {rec.error}</Text> : null}
       <Box marginTop={1} flexDirection="column">
         <Text bold>headlines</Text>

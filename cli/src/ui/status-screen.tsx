@@ -67,6 +67,7 @@ export function StatusScreen({ report }: { report: StatusReport }) {
         ))}
       </Box>
       <ShadowBlock report={report} />
+      <TradingSection report={report} nowMs={nowMs} />
       <Box marginTop={1} flexDirection="column">
         <Text>
           {`pending recommendations ${snapshot.backlog.pending} · executions today ${snapshot.executionsToday} · paper P&L ${pnl === "n/a" ? "n/a" : `${pnl.totalUsd.toFixed(2)} USD (realised ${pnl.realisedUsd.toFixed(2)}, ${pnl.positions} open)`}`}
@@ -136,6 +137,43 @@ function ShadowBlock({ report }: { report: StatusReport }) {
   );
 }
 // --- end of the shadow block.
+const usd = (n: number) => `${n >= 0 ? "+" : ""}${n.toFixed(2)}`;
+
+/**
+ * Issue 15: open positions and today's P&L per account (realised from the day's fills, unrealised
+ * at the newest close) and the reconciliation state. Absent from an older ops-api's snapshot.
+ */
+export function TradingSection({ report, nowMs }: { report: StatusReport; nowMs: number }) {
+  const { positions, reconciliation } = report.snapshot;
+  if (!positions && !reconciliation) return null;
+  return (
+    <Box marginTop={1} flexDirection="column">
+      <Text bold>positions and P&L today{positions ? ` (${positions.exchangeDate}, New York)` : ""}</Text>
+      {positions && positions.accounts.length === 0 ? (
+        <Text>{"  "}no open positions, no fills today</Text>
+      ) : null}
+      {positions?.accounts.map((a) => (
+        <Text key={a.account}>
+          {"  "}
+          {a.account.padEnd(13)} {a.openPositions} open
+          {a.tickers.length > 0 ? ` (${a.tickers.join(", ")})` : ""} · unrealised {usd(a.unrealisedUsd)} ·
+          realised today {usd(a.realisedTodayUsd)} USD
+        </Text>
+      ))}
+      {reconciliation ? (
+        <Text>
+          {"  "}reconciliation{" "}
+          <Text color={reconciliation.openDifferences > 0 ? "yellow" : "green"}>
+            {reconciliation.openDifferences} open difference(s)
+          </Text>
+          {reconciliation.openDifferences > 0 ? " (trading reducing; opsctl reconcile)" : ""} · last run{" "}
+          {age(nowMs, reconciliation.lastRunAt)}
+          {reconciliation.lastRunError ? ` (failed: ${reconciliation.lastRunError})` : ""}
+        </Text>
+      ) : null}
+    </Box>
+  );
+}
 
 /** `status --watch` on a terminal: the screen, redrawn in place, with when it was last polled. */
 export function StatusWatchScreen({

@@ -119,6 +119,14 @@ export const PARAMETERS = {
     default: null,
     doc: "With dry-run off: the ISO time the broker window ends. From then the dispatcher decides as if dry-run were on and writes dry-run back on (audited). Null: no deadline. opsctl dry-run on/off set it.",
   },
+  // Issue 15: a human in the loop. On, the dispatcher claims no recommendation until an operator
+  // approves it (`opsctl recs approve ID`); one still unapproved past max-recommendation-age-seconds
+  // is rejected at the approval gate.
+  "require-approval": {
+    schema: z.boolean(),
+    default: false,
+    doc: "When true a recommendation waits PENDING for `opsctl recs approve|reject ID`; unapproved past max-recommendation-age-seconds it is rejected (gate approval).",
+  },
 } as const;
 
 // keys.ts lists the same keys as PARAMETERS (both directions, checked by tsc).

@@ -24,6 +24,7 @@ export const PARAM_KEYS = [
   "watchlist",
   "latency-alert-seconds",
   "dry-run-until",
+  "require-approval",
 ] as const;
 
 export type ParamKey = (typeof PARAM_KEYS)[number];
