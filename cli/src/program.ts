@@ -15,6 +15,7 @@ import { recsCommand } from "./commands/recs.ts";
 import { replayCommand } from "./commands/replay.ts";
 import { statusCommand } from "./commands/status.ts";
 import { tickersCommand } from "./commands/tickers.ts";
+import { tradingCommand } from "./commands/trading.ts";
 import { preloadCliContext } from "./context.ts";
 import { EXIT, reportError } from "./output.ts";
 
@@ -50,6 +51,7 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
     tickersCommand(),
     backupCommand(),
     reconcileCommand(),
+    tradingCommand(),
     costCommand(),
     completionCommand(),
   ]) {

@@ -10,6 +10,7 @@ import { listAuditLines } from "../ops/params.ts";
 import { explainRecommendation, listRecommendations, RECOMMENDATION_STATUSES } from "../ops/recs.ts";
 import { replayRecommendations } from "../ops/replay.ts";
 import { readStatusSnapshot } from "../ops/status.ts";
+import { acknowledgeTrips, readTradingFacts } from "../ops/trading.ts";
 
 import type { FixedTasks } from "./tasks.ts";
 
@@ -72,6 +73,14 @@ export const opsRequestSchema = z.discriminatedUnion("op", [
     }),
   }),
   z.object({ op: z.literal("backups.list"), limit: z.number().int().min(1).max(1_000) }),
+  // Trading state (issue 15): the database's side; the trading-state parameter is SSM's, which
+  // the caller reads and sets itself. Acknowledging records the caller AWS established.
+  z.strictObject({ op: z.literal("trading.facts") }),
+  z.strictObject({
+    op: z.literal("trading.acknowledge"),
+    by: z.string().min(1).max(200),
+    reason: z.string().max(500).nullable(),
+  }),
   // The two tasks it may start, with their own fixed commands: strict, so a request carrying a
   // command, an override or anything else is refused rather than silently stripped.
   z.strictObject({ op: z.literal("backup.start") }),
@@ -157,6 +166,14 @@ export async function runOperation(
       });
     case "backups.list":
       return listBackupLines(db, request.limit);
+    case "trading.facts":
+      return readTradingFacts(db);
+    case "trading.acknowledge":
+      return acknowledgeTrips(db, {
+        who: context.caller ?? `unverified:${request.by}`,
+        reason: request.reason,
+        now: clock.now(),
+      });
     case "backup.start":
     case "migrate.start": {
       const tasks = requireTasks(context);

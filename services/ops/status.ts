@@ -19,6 +19,7 @@ import {
 import { evaluateChecks, freshnessCheck, type Observations } from "../watchdog/checks.ts";
 import { observe } from "../watchdog/observe.ts";
 import { DEFAULT_FRESHNESS, resolveFreshness } from "../watchdog/thresholds.ts";
+import { readTradingFacts, type TradingFacts, type TradingReport, tradingReport } from "./trading.ts";
 
 // The exchange-local day executions "today" count from (the max-trades-per-day gate's day).
 export { EXCHANGE_TIME_ZONE };
@@ -97,6 +98,8 @@ export interface StatusSnapshot {
   paperPnl: PaperPnl | "n/a";
   /** What the watchdog reads in a run (services/watchdog/observe.ts), judged by its checks. */
   observations: Observations;
+  /** Open loss-limit trips and reconciliation differences (absent: an ops-api older than issue 15). */
+  trading?: TradingFacts;
 }
 
 const aggregatesRow = z.object({
@@ -210,6 +213,7 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
     })),
     paperPnl: await readPaperPnl(db, now),
     observations,
+    trading: await readTradingFacts(db),
   };
 }
 
@@ -387,11 +391,13 @@ export interface StatusReport {
   snapshot: StatusSnapshot;
   dryRun: boolean;
   killSwitch: Params["kill-switch"];
+  /** The trading state in effect and why (services/ops/trading.ts); null when the snapshot has no trading facts. */
+  trading: TradingReport | null;
 }
 
 export function buildStatusReport(
   snapshot: StatusSnapshot,
-  params: Pick<Params, "kill-switch" | "dry-run">,
+  params: Pick<Params, "kill-switch" | "dry-run"> & Partial<Pick<Params, "trading-state">>,
   now: Date,
   target: "local" | "aws",
   freshness: Readonly<Record<WatchedStage, StageFreshness>> = DEFAULT_FRESHNESS,
@@ -404,6 +410,12 @@ export function buildStatusReport(
     snapshot,
     dryRun: params["dry-run"],
     killSwitch: params["kill-switch"],
+    trading: snapshot.trading
+      ? tradingReport(snapshot.trading, {
+          "trading-state": params["trading-state"] ?? "active",
+          "kill-switch": params["kill-switch"],
+        })
+      : null,
   };
 }
 

@@ -32,6 +32,8 @@ function backendWith(store: ParameterStore, target: "local" | "aws" = "local"): 
     latency: unused,
     reconcileReport: unused,
     acceptReconcile: unused,
+    tradingReport: unused,
+    acknowledgeTrips: unused,
     close: async () => undefined,
   };
 }

@@ -26,6 +26,7 @@ describe("opsctl program", () => {
       "dev",
       "migrate",
       "reconcile",
+      "trading",
     ]) {
       assert.ok(names.includes(expected), `${expected} is registered`);
     }
