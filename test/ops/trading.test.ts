@@ -6,7 +6,12 @@ import { defaultParams } from "../../services/common/params/definitions.ts";
 import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { dispatchBatch } from "../../services/dispatcher/dispatcher.ts";
 import { buildStatusReport, readStatusSnapshot } from "../../services/ops/status.ts";
-import { readTradingFacts, type TradingTrip, tradingReport } from "../../services/ops/trading.ts";
+import {
+  readTradingFacts,
+  type TradingFacts,
+  type TradingTrip,
+  tradingReport,
+} from "../../services/ops/trading.ts";
 import { runOperation } from "../../services/ops-api/operations.ts";
 import {
   deps,
@@ -61,7 +66,9 @@ describe("the trading state as operators see it, and acknowledging loss-limit tr
     await run();
     assert.equal(await statusOf("MSFT"), "REJECTED/daily-loss-limit");
 
-    const facts = await readTradingFacts(db.stagePool);
+    // The AWS target reads the same facts through the ops-api's fixed operation.
+    const facts = (await runOperation(db.stagePool, clock, { op: "trading.facts" })) as TradingFacts;
+    assert.deepEqual(facts, await readTradingFacts(db.stagePool));
     const report = tradingReport(facts, params);
     assert.equal(report.state, "reducing");
     assert.deepEqual(report.reasons, ["daily-loss-limit tripped (`opsctl trading`)"]);
