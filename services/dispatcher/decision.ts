@@ -150,8 +150,11 @@ export async function gate(conn: CommonQueryMethods, d: Decision, c: Claimed): P
   };
   const verdict = evaluateGates(facts);
   // Loss limits (issue 15): the peak moves with the equity seen, and a breach trips, in this
-  // transaction under the risk lock, whatever becomes of the recommendation.
-  await raisePeakEquity(conn, { account: c.account, equity: facts.risk.equityUsd, now: d.now });
+  // transaction under the risk lock, whatever becomes of the recommendation. The UPDATE is sent
+  // only when the equity is a new high of an existing account: most decisions need no write.
+  if (f.starting_cash !== null && facts.risk.equityUsd > facts.risk.peakEquityUsd) {
+    await raisePeakEquity(conn, { account: c.account, equity: facts.risk.equityUsd, now: d.now });
+  }
   if (verdict.trips.length > 0) {
     const ids = await recordTrips(conn, {
       account: c.account,
