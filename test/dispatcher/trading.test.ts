@@ -7,6 +7,7 @@ import { dispatchBatch } from "../../services/dispatcher/dispatcher.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import {
   deps,
+  FakeAlpaca,
   insertCandles,
   insertRecommendations,
   OPEN_NOW,
@@ -186,5 +187,36 @@ describe("trading states and loss limits, through the dispatcher and the simulat
       ],
     );
     assert.deepEqual(await trips(), [], "the cap refuses; it does not trip");
+  });
+
+  describe("at the broker", () => {
+    const alpaca = new FakeAlpaca();
+    before(() => alpaca.start());
+    after(() => alpaca.stop());
+
+    it("records the trip from the broker's gate transaction, against the paper account, and refuses the entry", async () => {
+      alpaca.orders.clear();
+      alpaca.fillPrice = "101.5";
+      await setParam(db.pool, "dry-run", false);
+      await setParam(db.pool, "max-daily-loss-usd", 10);
+      const broker = () => dispatchBatch(deps(db.stagePool, { clock, broker: alpaca.broker() }));
+      // 10 shares sized at the close of 100, filled at 101.5: 15 below cost at the next mark.
+      await recommend(0, { ticker: "AAPL" });
+      await broker();
+      await market(5, { AAPL: 100, MSFT: 100 });
+      await recommend(5, { ticker: "MSFT" });
+      await broker();
+      assert.deepEqual(
+        (await decided()).map((r) => [r.ticker, r.status, r.rejected_gate]),
+        [
+          ["AAPL", "EXECUTED", null],
+          ["MSFT", "REJECTED", "daily-loss-limit"],
+        ],
+      );
+      const [trip] = await trips();
+      assert.equal(trip?.account, "alpaca-paper");
+      assert.equal(trip?.kind, "daily-loss-limit");
+      assert.equal(alpaca.posts().length, 1, "no order left for the refused entry");
+    });
   });
 });
