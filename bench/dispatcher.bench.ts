@@ -84,7 +84,7 @@ async function slowBroker(): Promise<{ broker: Broker; close(): Promise<void> }>
 async function prepare(pool: DatabasePool, n = N): Promise<void> {
   await pool.query(sql.unsafe`
     TRUNCATE dispatch_fills, dispatch_orders, dispatch_broker_intents, dispatch_executions, dispatch_positions, dispatch_accounts,
-      dispatch_recommendations, lane_telemetry`);
+      dispatch_recommendations, lane_telemetry, dispatch_trading_audit, dispatch_trading_trips`);
   const names = Array.from({ length: n }, (_, i) => `B${String(i).padStart(5, "0")}`);
   const lastStart = new Date("2026-12-01T14:55:00Z");
   await insertCandles(
@@ -149,6 +149,8 @@ const db = await benchDatabase(4);
 const pools: DatabasePool[] = [];
 try {
   await postgresParameterStore(db.pool).set("max-trades-per-day", 1_000_000, { changedBy: "bench" });
+  // Every recommendation is an entry: the portfolio cap would stop them at its default.
+  await postgresParameterStore(db.pool).set("max-portfolio-notional", 1e12, { changedBy: "bench" });
   for (let i = 0; i < 3; i++) {
     pools.push(
       await connectDatabase({

@@ -12,6 +12,7 @@ import { ConfigError, describeCause, OperatorError } from "../../services/common
 import { ssmParameterStore } from "../../services/common/params/ssm.ts";
 import type { ParameterStore } from "../../services/common/params/store.ts";
 import type { LatencyReport } from "../../services/ops/latency.ts";
+import type { TradingFacts, TradingTrip } from "../../services/ops/trading.ts";
 import type { OpsRequest, OpsResponse } from "../../services/ops-api/operations.ts";
 import { awsClientConfig } from "./aws-config.ts";
 import type {
@@ -285,6 +286,16 @@ export async function openAwsBackend(context: CliContext, clock: Clock): Promise
         by: request.by,
         reason: request.reason,
       }),
+    // The trips are the database's (through the ops-api); the parameter and the kill switch SSM's.
+    async tradingReport() {
+      const [facts, params, { tradingReport }] = await Promise.all([
+        api.invoke<TradingFacts>({ op: "trading.facts" }),
+        store.getAll(),
+        import("../../services/ops/trading.ts"),
+      ]);
+      return tradingReport(facts, params);
+    },
+    acknowledgeTrips: (by, reason) => api.invoke<TradingTrip[]>({ op: "trading.acknowledge", by, reason }),
     async close() {
       ssm.destroy();
       opsApi.close();

@@ -17,6 +17,7 @@ import type {
 } from "../../services/ops/recs.ts";
 import type { ReplayReport } from "../../services/ops/replay.ts";
 import type { StatusSnapshot } from "../../services/ops/status.ts";
+import type { TradingReport, TradingTrip } from "../../services/ops/trading.ts";
 import type { CliContext } from "./context.ts";
 
 export type {
@@ -31,6 +32,8 @@ export type {
   ReconcileDifference,
   ReconcileReport,
   ReplayReport,
+  TradingReport,
+  TradingTrip,
 };
 
 /** What `opsctl replay` asks for; the rule's other parameters are the target's stored ones. */
@@ -78,6 +81,10 @@ export interface OpsBackend {
    * @throws OperatorError REC_NOT_FOUND, REC_ALREADY_DECIDED.
    */
   decideRecommendation(request: Omit<ApprovalRequest, "now">): Promise<ApprovalResult>;
+  /** The trading state in effect and why: the parameter, open trips and differences, the kill switch. */
+  tradingReport(): Promise<TradingReport>;
+  /** Acknowledges every open loss-limit trip as `who` (audited). Returns what was acknowledged. */
+  acknowledgeTrips(who: string, reason: string | null): Promise<TradingTrip[]>;
   close(): Promise<void>;
 }
 
@@ -224,6 +231,20 @@ async function openLocalBackend(
       explainMissingTables(async () =>
         (await import("../../services/ops/approvals.ts")).decideRecommendation(pool, {
           ...request,
+          now: stackClock.now(),
+        }),
+      ),
+    tradingReport: () =>
+      explainMissingTables(async () => {
+        const ops = await import("../../services/ops/trading.ts");
+        const [facts, params] = await Promise.all([ops.readTradingFacts(pool), rawStore.getAll()]);
+        return ops.tradingReport(facts, params);
+      }),
+    acknowledgeTrips: (who, reason) =>
+      explainMissingTables(async () =>
+        (await import("../../services/ops/trading.ts")).acknowledgeTrips(pool, {
+          who,
+          reason,
           now: stackClock.now(),
         }),
       ),

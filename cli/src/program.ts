@@ -17,6 +17,7 @@ import { recsCommand } from "./commands/recs.ts";
 import { replayCommand } from "./commands/replay.ts";
 import { statusCommand } from "./commands/status.ts";
 import { tickersCommand } from "./commands/tickers.ts";
+import { tradingCommand } from "./commands/trading.ts";
 import { preloadCliContext } from "./context.ts";
 import { EXIT, reportError } from "./output.ts";
 
@@ -54,6 +55,7 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
     reconcileCommand(),
     positionsCommand(),
     ordersCommand(),
+    tradingCommand(),
     costCommand(),
     completionCommand(),
   ]) {

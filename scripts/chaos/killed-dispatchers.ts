@@ -116,6 +116,11 @@ export async function killedDispatchers(
   await setParam(pool, "dry-run", false);
   await setParam(pool, "kill-switch-error-threshold", 1_000_000);
   await setParam(pool, "max-trades-per-day", 1_000_000);
+  // Every recommendation is an entry filled above its close: the loss limits and the portfolio cap
+  // would refuse most of them, and this experiment measures exactly-once execution, not risk.
+  await setParam(pool, "max-portfolio-notional", 1e12);
+  await setParam(pool, "max-daily-loss-usd", 1e12);
+  await setParam(pool, "max-drawdown-pct", 100);
   const symbols = tickers(options.recommendations, "C");
   await insertCandles(pool, symbols);
   await insertRecommendations(

@@ -6,14 +6,23 @@ import type { Logger } from "../common/logger.ts";
 import { exchangeTime } from "../common/market-calendar.ts";
 import type { Params } from "../common/params/definitions.ts";
 import { type DispatcherDeps, type Outcome, sharesFor } from "./deps.ts";
-import { evaluateGates, type GateFacts, type GateVerdict, type PlannedOrder } from "./gates.ts";
+import {
+  evaluateGates,
+  type GateFacts,
+  type GateVerdict,
+  type PlannedOrder,
+  type RiskFacts,
+} from "./gates.ts";
 import { type Autonomously, countExecutionError, resetIfOperatorDisengaged } from "./kill-switch.ts";
 import type { Account, AccountState } from "./portfolio.ts";
 import {
   type ClaimedRecommendation,
   claimRecommendation,
+  type DecisionFactsRow,
+  raisePeakEquity,
   readDecisionFacts,
   recordDecision,
+  recordTrips,
   selectRecentCloses,
 } from "./queries.ts";
 
@@ -76,8 +85,9 @@ export async function claim(tx: CommonQueryMethods, d: Decision): Promise<Claime
 
 /**
  * Step 3, gate (the caller holds the risk lock on `conn`): reads the facts, sizes the order at
- * the newest close and runs every gate (gates.ts). A tripped streak is first checked against a
- * fresh read of the parameter (an operator's reset).
+ * the newest close and runs every gate (gates.ts), then raises the account's peak equity and
+ * records any loss-limit trip on `conn`. A tripped streak is first checked against a fresh read
+ * of the parameter (an operator's reset).
  * @throws Error when the fresh parameters flipped dry-run under us (the next pass decides it).
  */
 export async function gate(conn: CommonQueryMethods, d: Decision, c: Claimed): Promise<Gated> {
@@ -147,8 +157,49 @@ export async function gate(conn: CommonQueryMethods, d: Decision, c: Claimed): P
       atMs: c.rec.approval_at,
       reason: c.rec.approval_reason,
     },
+    risk: riskFacts(f, c.account, d.deps.settings.startingCashUsd),
   };
-  return { order, verdict: evaluateGates(facts), state: { cash: f.cash, held: position } };
+  const verdict = evaluateGates(facts);
+  // Loss limits (issue 15): the peak moves with the equity seen, and a breach trips, in this
+  // transaction under the risk lock, whatever becomes of the recommendation. The UPDATE is sent
+  // only when the equity is a new high of an existing account: most decisions need no write.
+  if (f.starting_cash !== null && facts.risk.equityUsd > facts.risk.peakEquityUsd) {
+    await raisePeakEquity(conn, { account: c.account, equity: facts.risk.equityUsd, now: d.now });
+  }
+  if (verdict.trips.length > 0) {
+    const ids = await recordTrips(conn, {
+      account: c.account,
+      trips: verdict.trips,
+      recommendationId: c.rec.id,
+      by: `dispatcher:${d.deps.instance}`,
+      now: d.now,
+    });
+    for (const trip of verdict.trips) {
+      c.log.error(
+        { trip: trip.kind, tripIds: ids, values: trip.values },
+        `${trip.reason}: trading is reducing until an operator runs opsctl trading active`,
+      );
+    }
+  }
+  return { order, verdict, state: { cash: f.cash, held: position } };
+}
+
+/** The gates' view of the account's P&L, equity and exposure from the facts row. */
+function riskFacts(f: DecisionFactsRow, account: Account, startingCashUsd: number): RiskFacts {
+  const startingCash = f.starting_cash ?? startingCashUsd;
+  return {
+    account,
+    realisedTodayUsd: f.realised_today,
+    unrealisedUsd: f.unrealised,
+    equityUsd: (f.cash ?? startingCash) + f.market_value,
+    peakEquityUsd: f.peak_equity ?? startingCash,
+    portfolioNotionalUsd: f.market_value + f.in_flight_notional + f.open_orders_notional,
+    openTrips: f.open_trips.map((trip) => ({
+      id: trip.id,
+      kind: trip.kind,
+      trippedAt: new Date(trip.tripped_at).toISOString(),
+    })),
+  };
 }
 
 /** Counts an execution error toward the kill switch and records the recommendation FAILED. */

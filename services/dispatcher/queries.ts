@@ -2,7 +2,7 @@ import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../common/db.ts";
 import { EXCHANGE_TIME_ZONE } from "../common/market-calendar.ts";
 import type { ExecutionResult } from "./executors/types.ts";
-import type { GateDecision, PlannedOrder } from "./gates.ts";
+import { type GateDecision, type NewTrip, type PlannedOrder, TRIP_KINDS } from "./gates.ts";
 import type { Account, AccountState } from "./portfolio.ts";
 
 /**
@@ -83,6 +83,15 @@ const factsRow = z.object({
   candle_close: z.number().nullable(),
   candle_interval_sec: z.number().nullable(),
   open_differences: z.number(),
+  // Loss limits and the portfolio cap (issue 15).
+  starting_cash: z.number().nullable(),
+  peak_equity: z.number().nullable(),
+  realised_today: z.number(),
+  market_value: z.number(),
+  unrealised: z.number(),
+  in_flight_notional: z.number(),
+  open_orders_notional: z.number(),
+  open_trips: z.array(z.object({ id: z.number(), kind: z.enum(TRIP_KINDS), tripped_at: z.number() })),
 });
 export type DecisionFactsRow = z.infer<typeof factsRow>;
 
@@ -98,6 +107,12 @@ export type DecisionFactsRow = z.infer<typeof factsRow>;
  * enter (or both exit) one ticker while the first order is still on its way. The
  * recommendation being decided (`recommendationId`) is left out: its own intent is from an
  * earlier attempt whose order the broker said it never received.
+ *
+ * For the loss limits and the portfolio cap (issue 15): the account's realised P&L of the fills
+ * on the exchange day, its positions marked at each ticker's newest trusted close (at cost
+ * without one), its stored peak equity, the notional of every order in flight (at the price it
+ * was sized at) and of open orders' unfilled remainder (at the newest close), and its open
+ * trips. One probe of lane_telemetry's primary key per held ticker.
  */
 export async function readDecisionFacts(
   tx: CommonQueryMethods,
@@ -133,16 +148,86 @@ export async function readDecisionFacts(
         THEN coalesce(p.avg_cost, f.price, o.price, c.close) END AS held_avg_cost,
       a.cash, c.ts AS candle_ts, c.close AS candle_close, c.interval_sec AS candle_interval_sec,
       (SELECT count(*)::int FROM dispatch_reconcile_diffs
-       WHERE account = ${account} AND resolved_at IS NULL AND accepted_at IS NULL) AS open_differences
+       WHERE account = ${account} AND resolved_at IS NULL AND accepted_at IS NULL) AS open_differences,
+      a.starting_cash, a.peak_equity,
+      (SELECT coalesce(sum(realised_pnl), 0) FROM dispatch_fills
+       WHERE account = ${account} AND filled_at >= ${dayStart} AND filled_at < ${dayEnd}) AS realised_today,
+      m.market_value, m.unrealised,
+      (SELECT coalesce(sum(CASE WHEN order_request->>'side' = 'BUY' THEN 1 ELSE -1 END
+                           * (order_request->>'quantity')::float8 * (order_request->>'referencePrice')::float8), 0)
+       FROM in_flight) AS in_flight_notional,
+      (SELECT coalesce(sum(CASE WHEN d.side = 'BUY' THEN 1 ELSE -1 END * (d.quantity - d.filled_qty)
+                           * coalesce(oc.close, d.filled_notional / nullif(d.filled_qty, 0), 0)), 0)
+       FROM dispatch_orders d
+       LEFT JOIN LATERAL (
+         SELECT close FROM lane_telemetry
+         WHERE ticker = d.ticker AND ts <= ${sql.timestamp(options.now)} ORDER BY ts DESC LIMIT 1
+       ) oc ON true
+       WHERE d.account = ${account} AND NOT d.terminal) AS open_orders_notional,
+      (SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'kind', kind,
+                                 'tripped_at', floor(extract(epoch FROM tripped_at) * 1000)) ORDER BY id), '[]'::jsonb)
+       FROM dispatch_trading_trips WHERE account = ${account} AND acknowledged_at IS NULL) AS open_trips
     FROM dispatch_error_streak s
     CROSS JOIN in_flight_here f
     CROSS JOIN open_here o
+    CROSS JOIN (
+      SELECT coalesce(sum(pp.quantity * coalesce(pc.close, pp.avg_cost)), 0) AS market_value,
+             coalesce(sum(pp.quantity * (coalesce(pc.close, pp.avg_cost) - pp.avg_cost)), 0) AS unrealised
+      FROM dispatch_positions pp
+      LEFT JOIN LATERAL (
+        SELECT close FROM lane_telemetry
+        WHERE ticker = pp.ticker AND ts <= ${sql.timestamp(options.now)} ORDER BY ts DESC LIMIT 1
+      ) pc ON true
+      WHERE pp.account = ${account}
+    ) m
     LEFT JOIN dispatch_positions p ON p.account = ${account} AND p.ticker = ${ticker}
     LEFT JOIN dispatch_accounts a ON a.account = ${account}
     LEFT JOIN LATERAL (
       SELECT ts, close, interval_sec FROM lane_telemetry
       WHERE ticker = ${ticker} AND ts <= ${sql.timestamp(options.now)} ORDER BY ts DESC LIMIT 1
     ) c ON true`);
+}
+
+/**
+ * Raises the account's stored peak equity to `equity` when it is higher (the caller holds the
+ * risk lock). An account without a row yet has only its starting cash: nothing to raise.
+ */
+export async function raisePeakEquity(
+  tx: CommonQueryMethods,
+  options: { account: Account; equity: number; now: Date },
+): Promise<void> {
+  await tx.query(sql.unsafe`
+    UPDATE dispatch_accounts SET peak_equity = ${options.equity}, peak_equity_at = ${sql.timestamp(options.now)}
+    WHERE account = ${options.account} AND ${options.equity} > coalesce(peak_equity, starting_cash)`);
+}
+
+/**
+ * Records loss-limit trips and their audit rows in the caller's transaction (it holds the risk
+ * lock). A trip of a kind already open for the account is skipped by the open-trip unique
+ * index, so a breach that persists is one trip. Returns the ids of the trips written.
+ */
+export async function recordTrips(
+  tx: CommonQueryMethods,
+  options: { account: Account; trips: readonly NewTrip[]; recommendationId: number; by: string; now: Date },
+): Promise<number[]> {
+  const at = sql.timestamp(options.now);
+  const ids: number[] = [];
+  for (const trip of options.trips) {
+    const id = await tx.maybeOneFirst(sql.type(z.object({ id: z.number() }))`
+      WITH trip AS (
+        INSERT INTO dispatch_trading_trips (account, kind, reason, gate_values, recommendation_id, tripped_at, tripped_by)
+        VALUES (${options.account}, ${trip.kind}, ${trip.reason}, ${sql.jsonb(trip.values as never)},
+                ${options.recommendationId}, ${at}, ${options.by})
+        ON CONFLICT (account, kind) WHERE acknowledged_at IS NULL DO NOTHING
+        RETURNING id, reason, gate_values
+      ), audit AS (
+        INSERT INTO dispatch_trading_audit (trip_id, event, at, actor, reason, gate_values)
+        SELECT id, 'tripped', ${at}, ${options.by}, reason, gate_values FROM trip
+      )
+      SELECT id FROM trip`);
+    if (id !== null) ids.push(id);
+  }
+  return ids;
 }
 
 const accountStateRow = z.object({

@@ -13,6 +13,7 @@ import { POSITION_ACCOUNTS, readPositions } from "../ops/positions.ts";
 import { explainRecommendation, listRecommendations, RECOMMENDATION_STATUSES } from "../ops/recs.ts";
 import { replayRecommendations } from "../ops/replay.ts";
 import { readStatusSnapshot } from "../ops/status.ts";
+import { acknowledgeTrips, readTradingFacts } from "../ops/trading.ts";
 
 import type { FixedTasks } from "./tasks.ts";
 
@@ -86,6 +87,14 @@ export const opsRequestSchema = z.discriminatedUnion("op", [
   z.strictObject({
     op: z.enum(["recs.approve", "recs.reject"]),
     id: z.number().int().positive(),
+    by: z.string().min(1).max(200),
+    reason: z.string().max(500).nullable(),
+  }),
+  // Trading state (issue 15): the database's side; the trading-state parameter is SSM's, which
+  // the caller reads and sets itself. Acknowledging records the caller AWS established.
+  z.strictObject({ op: z.literal("trading.facts") }),
+  z.strictObject({
+    op: z.literal("trading.acknowledge"),
     by: z.string().min(1).max(200),
     reason: z.string().max(500).nullable(),
   }),
@@ -184,6 +193,14 @@ export async function runOperation(
         id: request.id,
         decision: request.op === "recs.approve" ? "approved" : "rejected",
         by: context.caller ?? `unverified:${request.by}`,
+        reason: request.reason,
+        now: clock.now(),
+      });
+    case "trading.facts":
+      return readTradingFacts(db);
+    case "trading.acknowledge":
+      return acknowledgeTrips(db, {
+        who: context.caller ?? `unverified:${request.by}`,
         reason: request.reason,
         now: clock.now(),
       });

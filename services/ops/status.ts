@@ -21,6 +21,7 @@ import { evaluateChecks, freshnessCheck, type Observations } from "../watchdog/c
 import { observe } from "../watchdog/observe.ts";
 import { DEFAULT_FRESHNESS, resolveFreshness } from "../watchdog/thresholds.ts";
 import { POSITION_ACCOUNTS, type PositionAccount, readPositions } from "./positions.ts";
+import { readTradingFacts, type TradingFacts, type TradingReport, tradingReport } from "./trading.ts";
 
 // The exchange-local day executions "today" count from (the max-trades-per-day gate's day).
 export { EXCHANGE_TIME_ZONE };
@@ -105,6 +106,8 @@ export interface StatusSnapshot {
   positions?: PositionsSnapshot;
   /** Issue 15: broker vs database reconciliation (absent from an older ops-api). */
   reconciliation?: ReconciliationSnapshot;
+  /** Open loss-limit trips and reconciliation differences (absent: an ops-api older than issue 15). */
+  trading?: TradingFacts;
 }
 
 /** One account's open positions and P&L today, as `opsctl status` shows them. */
@@ -246,6 +249,7 @@ export async function readStatusSnapshot(db: CommonQueryMethods, now: Date): Pro
     shadowComparison: await readShadowComparison(db, now),
     positions: await readPositionsSnapshot(db, now),
     reconciliation: await readReconciliationSnapshot(db),
+    trading: await readTradingFacts(db),
   };
 }
 
@@ -517,11 +521,13 @@ export interface StatusReport {
   killSwitch: Params["kill-switch"];
   /** The broker window (opsctl dry-run off --for): its end and the time left; null without one. */
   dryRunWindow?: DryRunWindow | null;
+  /** The trading state in effect and why (services/ops/trading.ts); null when the snapshot has no trading facts. */
+  trading: TradingReport | null;
 }
 
 export function buildStatusReport(
   snapshot: StatusSnapshot,
-  params: Pick<Params, "kill-switch" | "dry-run"> & Partial<Pick<Params, "dry-run-until">>,
+  params: Pick<Params, "kill-switch" | "dry-run"> & Partial<Pick<Params, "dry-run-until" | "trading-state">>,
   now: Date,
   target: "local" | "aws",
   freshness: Readonly<Record<WatchedStage, StageFreshness>> = DEFAULT_FRESHNESS,
@@ -536,6 +542,12 @@ export function buildStatusReport(
     dryRun: dryRunInEffect(windowed, now),
     killSwitch: params["kill-switch"],
     dryRunWindow: dryRunWindow(windowed, now),
+    trading: snapshot.trading
+      ? tradingReport(snapshot.trading, {
+          "trading-state": params["trading-state"] ?? "active",
+          "kill-switch": params["kill-switch"],
+        })
+      : null,
   };
 }
 

@@ -26,6 +26,11 @@ export interface Observations {
   quarantinedBars: { lastHour: number; open: number };
   /** Reconciliation differences (broker vs database) open: trading is reducing while any is. Absent: not observed. */
   reconcileDifferences?: ReadonlyArray<{ kind: string; subject: string }>;
+  /**
+   * Loss-limit trips not yet acknowledged (issue 15): the account is reducing while any is.
+   * Absent: not observed.
+   */
+  tradingTrips?: ReadonlyArray<TripObservation>;
   /** Classified rows per label: the last 24 h, and the 7 days before them. */
   labels: { lastDay: Readonly<Record<string, number>>; week: Readonly<Record<string, number>> };
   /**
@@ -33,6 +38,48 @@ export interface Observations {
    * (services/common/latency.ts); absent: not observed (a test's hand-made observations).
    */
   latency?: { storedToDecidedP95Ms: number | null; count: number };
+}
+
+/** An open loss-limit trip as the watchdog reads it (dispatch_trading_trips). */
+export interface TripObservation {
+  id: number;
+  account: string;
+  kind: string;
+  reason: string;
+  values: Readonly<Record<string, unknown>>;
+  trippedAt: number;
+}
+
+/**
+ * ERROR while any loss-limit trip is open, naming each trip and the values it tripped on; OK
+ * with none. The level changes only when the first trip opens or the last is acknowledged, so
+ * the existing transition machinery alerts once for each.
+ */
+export function tradingTripsCheck(trips: ReadonlyArray<TripObservation>): CheckResult {
+  const figures = (values: Readonly<Record<string, unknown>>) =>
+    Object.entries(values)
+      .filter(([, v]) => typeof v === "number")
+      .map(([k, v]) => `${k}=${Math.round((v as number) * 100) / 100}`)
+      .join(" ");
+  return {
+    key: "trading:trips",
+    kind: "trading",
+    subject: "loss-limits",
+    level: trips.length > 0 ? "ERROR" : "OK",
+    value: trips.length,
+    message:
+      trips.length === 0
+        ? "no loss limit tripped"
+        : `${trips
+            .slice(0, 5)
+            .map(
+              (t) =>
+                `${t.kind} tripped #${t.id} on ${t.account} at ${new Date(t.trippedAt).toISOString()}: ${t.reason} (${figures(t.values)})`,
+            )
+            .join(
+              "; ",
+            )}${trips.length > 5 ? "; …" : ""}; trading is reducing until an operator runs \`opsctl trading active\``,
+  };
 }
 
 /** Options of `evaluateChecks` that come from the parameter store. */
@@ -62,7 +109,15 @@ export function latencyCheck(latency: NonNullable<Observations["latency"]>, aler
   };
 }
 
-export type CheckKind = "freshness" | "backlog" | "feeds" | "runs" | "drift" | "latency" | "reconcile";
+export type CheckKind =
+  | "freshness"
+  | "backlog"
+  | "feeds"
+  | "runs"
+  | "drift"
+  | "latency"
+  | "reconcile"
+  | "trading";
 
 export interface CheckResult {
   /** Stable key of the check: the unit of alert state and deduplication. */
@@ -339,6 +394,7 @@ export function evaluateChecks(
               ", ",
             )}${differences.length > 5 ? ", …" : ""}); trading is reducing: see \`opsctl reconcile\``,
   });
+  if (observations.tradingTrips) results.push(tradingTripsCheck(observations.tradingTrips));
   results.push(driftCheck(observations.labels));
   if (observations.latency && options.latencyAlertMs !== undefined)
     results.push(latencyCheck(observations.latency, options.latencyAlertMs));

@@ -5,6 +5,14 @@ import type { Observations } from "./checks.ts";
 import { type SignalKind, WATCHED_STAGES, type WatchedStage } from "./thresholds.ts";
 
 const differenceRow = z.object({ kind: z.string(), subject: z.string() });
+const tripRow = z.object({
+  id: z.number(),
+  account: z.string(),
+  kind: z.string(),
+  reason: z.string(),
+  gate_values: z.record(z.string(), z.unknown()),
+  tripped_at: z.number(),
+});
 const DAY_MS = 86_400_000;
 
 const newestRow = z.object({
@@ -79,6 +87,9 @@ export async function observe(db: CommonQueryMethods, now: Date): Promise<Observ
   const differences = await db.any(sql.type(differenceRow)`
     SELECT kind, subject FROM dispatch_reconcile_diffs
     WHERE resolved_at IS NULL AND accepted_at IS NULL ORDER BY id LIMIT 100`);
+  const trips = await db.any(sql.type(tripRow)`
+    SELECT id, account, kind, reason, gate_values, tripped_at FROM dispatch_trading_trips
+    WHERE acknowledged_at IS NULL ORDER BY id LIMIT 100`);
   const labels = await db.any(sql.type(labelRow)`
     SELECT label,
       count(*) FILTER (WHERE classified_at > ${dayAgo}) AS last_day,
@@ -121,6 +132,14 @@ export async function observe(db: CommonQueryMethods, now: Date): Promise<Observ
     })),
     quarantinedBars: { lastHour: row.quarantined_last_hour, open: row.quarantined_open },
     reconcileDifferences: differences,
+    tradingTrips: trips.map((trip) => ({
+      id: trip.id,
+      account: trip.account,
+      kind: trip.kind,
+      reason: trip.reason,
+      values: trip.gate_values,
+      trippedAt: trip.tripped_at,
+    })),
     failingFeeds: feeds
       .filter((feed) => feed.consecutive_failures > 0)
       .map((feed) => ({ id: feed.id, name: feed.name, consecutiveFailures: feed.consecutive_failures })),

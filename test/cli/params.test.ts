@@ -13,30 +13,10 @@ import type { ParameterStore } from "../../services/common/params/store.ts";
 import { handleOperation } from "../../services/ops-api/operations.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 import { FAKE_AWS_ENV, type FakeAws, startFakeAws } from "./helpers/fake-aws.ts";
+import { stubBackend } from "./helpers/stub-backend.ts";
 
 function backendWith(store: ParameterStore, target: "local" | "aws" = "local"): OpsBackend {
-  const unused = () => Promise.reject(new Error("not used in this test"));
-  return {
-    target,
-    clock: new FakeClock("2026-11-24T15:00:00Z"),
-    statusSnapshot: unused,
-    listRecommendations: unused,
-    explainRecommendation: unused,
-    params: () => store,
-    paramAudit: unused,
-    listFeeds: unused,
-    addFeed: unused,
-    changeFeed: unused,
-    replay: unused,
-    listBackups: unused,
-    latency: unused,
-    reconcileReport: unused,
-    acceptReconcile: unused,
-    positions: unused,
-    orders: unused,
-    decideRecommendation: unused,
-    close: async () => undefined,
-  };
+  return stubBackend({ target, params: () => store });
 }
 
 function confirmer(options: {

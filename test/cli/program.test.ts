@@ -30,6 +30,7 @@ describe("opsctl program", () => {
       "orders",
       "recs approve",
       "recs reject",
+      "trading",
     ]) {
       assert.ok(names.includes(expected), `${expected} is registered`);
     }

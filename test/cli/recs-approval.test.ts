@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import type { OpsBackend } from "../../cli/src/backend.ts";
 import { decide, describeDecision } from "../../cli/src/commands/recs-approval.ts";
 import type { ConfirmEnvironment } from "../../cli/src/confirm.ts";
-import { FakeClock } from "../../services/common/clock.ts";
 import { OperatorError } from "../../services/common/errors.ts";
 import { defaultParams, type Params } from "../../services/common/params/definitions.ts";
 import type { ApprovalRequest } from "../../services/ops/approvals.ts";
 import type { RecommendationSummary } from "../../services/ops/recs.ts";
+import { stubBackend } from "./helpers/stub-backend.ts";
 
 const REC: RecommendationSummary = {
   id: 42,
@@ -29,31 +29,16 @@ const REC: RecommendationSummary = {
 
 /** A backend holding one PENDING recommendation; it records the decisions it is asked to make. */
 function backendWith(params: Partial<Params>): OpsBackend & { decided: Omit<ApprovalRequest, "now">[] } {
-  const unused = () => Promise.reject(new Error("not used in this test"));
   const decided: Omit<ApprovalRequest, "now">[] = [];
   const all = { ...defaultParams(), ...params };
-  return {
+  const unused = () => Promise.reject(new Error("not used in this test"));
+  return stubBackend({
     decided,
-    target: "local",
-    clock: new FakeClock("2026-11-24T15:00:00Z"),
-    statusSnapshot: unused,
     listRecommendations: async (query) => ({
       recommendations: query.afterId !== undefined && query.afterId < REC.id ? [REC] : [],
       total: 1,
     }),
-    explainRecommendation: unused,
     params: () => ({ kind: "postgres", getAll: async () => all, set: unused }),
-    paramAudit: unused,
-    listFeeds: unused,
-    addFeed: unused,
-    changeFeed: unused,
-    replay: unused,
-    listBackups: unused,
-    latency: unused,
-    reconcileReport: unused,
-    acceptReconcile: unused,
-    positions: unused,
-    orders: unused,
     decideRecommendation: async (request) => {
       decided.push(request);
       return {
@@ -67,8 +52,7 @@ function backendWith(params: Partial<Params>): OpsBackend & { decided: Omit<Appr
         status: request.decision === "approved" ? "PENDING" : "REJECTED",
       };
     },
-    close: async () => undefined,
-  };
+  });
 }
 
 function confirmer(options: { tty: boolean; answer?: string }): ConfirmEnvironment & { asked: string[] } {

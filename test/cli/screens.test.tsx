@@ -135,6 +135,32 @@ describe("opsctl screens (ink-testing-library frames)", () => {
     assert.match(frame, /ops-pipeline aws/);
   });
 
+  it("status shows the trading state in effect and why: reducing under an open loss-limit trip", () => {
+    const trip = {
+      id: 3,
+      account: "dry-run",
+      kind: "daily-loss-limit" as const,
+      reason: "today's P&L is -60.00 on 2026-11-24, past the loss limit of -50",
+      values: { dailyPnl: -60 },
+      recommendationId: 9,
+      trippedAt: "2026-11-24T15:00:00.000Z",
+      trippedBy: "dispatcher:h:1",
+    };
+    const tripped = { ...snapshot(), trading: { openTrips: [trip], openDifferences: 0 } };
+    const { lastFrame, unmount } = render(
+      <StatusScreen report={buildStatusReport(tripped, defaultParams(), new Date(NOW), "local")} />,
+    );
+    const frame = lastFrame() ?? "";
+    unmount();
+    assert.match(frame, /trading REDUCING \(daily-loss-limit tripped/);
+    const calm = { ...snapshot(), trading: { openTrips: [], openDifferences: 0 } };
+    const active = render(
+      <StatusScreen report={buildStatusReport(calm, defaultParams(), new Date(NOW), "local")} />,
+    );
+    assert.match(active.lastFrame() ?? "", /trading ACTIVE/);
+    active.unmount();
+  });
+
   it("status shows open positions, today's realised and unrealised P&L per account and the reconciliation state", () => {
     const withTrading: StatusSnapshot = {
       ...snapshot(),

@@ -35,6 +35,8 @@ describe("three dispatchers at once over 1,000 PENDING recommendations", () => {
     this.timeout(180_000);
     await resetDispatcherTables(db.pool);
     await setParam(db.pool, "max-trades-per-day", 100_000);
+    await setParam(db.pool, "max-portfolio-notional", 1e12);
+    await setParam(db.pool, "max-daily-loss-usd", 1e12);
     const names = tickers(1_000);
     await insertCandles(db.pool, names);
     const ids = await insertRecommendations(

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { defaultParams, type Params } from "../../services/common/params/definitions.ts";
-import { evaluateGates, GATE_ORDER, type GateFacts } from "../../services/dispatcher/gates.ts";
+import {
+  evaluateGates,
+  GATE_ORDER,
+  type GateFacts,
+  type RiskFacts,
+} from "../../services/dispatcher/gates.ts";
 
 const NOW = new Date("2026-12-01T15:00:00.000Z"); // Tuesday 10:00 New York
 
@@ -18,6 +23,21 @@ function facts(overrides: Partial<GateFacts> = {}, params: Partial<Params> = {})
     latestCandle: { tsMs: NOW.getTime() - 300_000, close: 100, intervalSec: 300 },
     recentCloses: Array.from({ length: 20 }, () => 100),
     order: { side: "BUY", quantity: 10, referencePrice: 100, notional: 1_000 },
+    risk: risk(),
+    ...overrides,
+  };
+}
+
+/** A flat paper account at its starting cash. */
+function risk(overrides: Partial<RiskFacts> = {}): RiskFacts {
+  return {
+    account: "dry-run",
+    realisedTodayUsd: 0,
+    unrealisedUsd: 0,
+    equityUsd: 100_000,
+    peakEquityUsd: 100_000,
+    portfolioNotionalUsd: 0,
+    openTrips: [],
     ...overrides,
   };
 }
@@ -298,6 +318,7 @@ describe("dispatcher gates", () => {
         parameter: "active",
         side: "BUY",
         openDifferences: 1,
+        openTrips: [],
       });
     });
 
@@ -317,6 +338,104 @@ describe("dispatcher gates", () => {
       );
       assert.equal(decision?.passed, true);
       assert.equal(decision?.values.state, "active");
+    });
+  });
+
+  describe("loss limits and the portfolio cap (issue 15)", () => {
+    const sell = {
+      recommendation: { id: 1, ticker: "AAPL", side: "SELL" as const, asOfMs: NOW.getTime() - 60_000 },
+      position: { quantity: 10, avgCost: 90 },
+      heldNotional: 1_000,
+      order: { side: "SELL" as const, quantity: 10, referencePrice: 100, notional: 1_000 },
+    };
+    const limits = { "max-daily-loss-usd": 500, "max-drawdown-pct": 5 };
+    const gateOf = (verdict: ReturnType<typeof evaluateGates>, gate: string) =>
+      verdict.decisions.find((d) => d.gate === gate);
+
+    it("passes a daily loss equal to the limit and trips one cent past it, refusing the entry", () => {
+      const at = evaluateGates(
+        facts({ risk: risk({ realisedTodayUsd: -300, unrealisedUsd: -200 }) }, limits),
+      );
+      assert.equal(at.rejectedGate, null);
+      assert.deepEqual(at.trips, []);
+      assert.equal(gateOf(at, "daily-loss-limit")?.values.dailyPnl, -500);
+
+      const past = evaluateGates(
+        facts({ risk: risk({ realisedTodayUsd: -300, unrealisedUsd: -200.01 }) }, limits),
+      );
+      assert.equal(past.rejectedGate, "daily-loss-limit");
+      assert.deepEqual(
+        past.trips.map((t) => t.kind),
+        ["daily-loss-limit"],
+      );
+      assert.deepEqual(gateOf(past, "daily-loss-limit")?.values, {
+        account: "dry-run",
+        exchangeDate: "2026-12-01",
+        realisedToday: -300,
+        unrealised: -200.01,
+        dailyPnl: -500.01,
+        maxDailyLossUsd: 500,
+        breached: true,
+        openTripId: null,
+      });
+    });
+
+    it("lets an exit through a breached loss limit (it still trips) and trips only once while a trip is open", () => {
+      const losing = risk({ realisedTodayUsd: -600 });
+      const exit = evaluateGates(facts({ ...sell, risk: losing }, limits));
+      assert.equal(exit.rejectedGate, null);
+      assert.deepEqual(
+        exit.trips.map((t) => t.kind),
+        ["daily-loss-limit"],
+      );
+      const open = risk({
+        realisedTodayUsd: -600,
+        openTrips: [{ id: 7, kind: "daily-loss-limit", trippedAt: NOW.toISOString() }],
+      });
+      const again = evaluateGates(facts({ risk: open }, limits));
+      assert.deepEqual(again.trips, [], "no second trip of an open kind");
+      assert.equal(again.rejectedGate, "trading-state", "the open trip makes trading reducing");
+      assert.match(gateOf(again, "trading-state")?.reason ?? "", /daily-loss-limit tripped/);
+    });
+
+    it("keeps trading reducing while a trip is open even once the loss has recovered", () => {
+      const open = risk({ openTrips: [{ id: 3, kind: "max-drawdown", trippedAt: NOW.toISOString() }] });
+      assert.equal(evaluateGates(facts({ risk: open }, limits)).rejectedGate, "trading-state");
+      assert.equal(evaluateGates(facts({ ...sell, risk: open }, limits)).rejectedGate, null);
+    });
+
+    it("measures the drawdown from the peak, inclusive at the limit", () => {
+      // 5% of a 120,000 peak is 6,000.
+      const at = evaluateGates(facts({ risk: risk({ peakEquityUsd: 120_000, equityUsd: 114_000 }) }, limits));
+      assert.equal(at.rejectedGate, null);
+      const past = evaluateGates(
+        facts({ risk: risk({ peakEquityUsd: 120_000, equityUsd: 113_999.99 }) }, limits),
+      );
+      assert.equal(past.rejectedGate, "max-drawdown");
+      const values = gateOf(past, "max-drawdown")?.values;
+      assert.equal(values?.peakEquity, 120_000);
+      assert.equal(values?.allowedDrawdown, 6_000);
+      assert.ok(Math.abs((values?.drawdown as number) - 6_000.01) < 1e-6);
+      // A peak below today's equity is today's equity: no drawdown.
+      const rising = evaluateGates(
+        facts({ risk: risk({ peakEquityUsd: 90_000, equityUsd: 100_000 }) }, limits),
+      );
+      assert.equal(gateOf(rising, "max-drawdown")?.values.drawdown, 0);
+    });
+
+    it("caps the notional held across tickers after a BUY, inclusive, and never holds back an exit", () => {
+      const cap = { "max-portfolio-notional": 10_000 };
+      assert.equal(
+        evaluateGates(facts({ risk: risk({ portfolioNotionalUsd: 9_000 }) }, cap)).rejectedGate,
+        null,
+      );
+      const over = evaluateGates(facts({ risk: risk({ portfolioNotionalUsd: 9_000.01 }) }, cap));
+      assert.equal(over.rejectedGate, "max-portfolio-notional");
+      assert.equal(gateOf(over, "max-portfolio-notional")?.values.portfolioNotionalAfter, 10_000.01);
+      assert.equal(
+        evaluateGates(facts({ ...sell, risk: risk({ portfolioNotionalUsd: 50_000 }) }, cap)).rejectedGate,
+        null,
+      );
     });
   });
 });

@@ -109,7 +109,8 @@ export function tickers(n: number, prefix = "T"): string[] {
 export async function resetDispatcherTables(pool: DatabasePool): Promise<void> {
   await pool.query(sql.unsafe`
     TRUNCATE dispatch_fills, dispatch_orders, dispatch_broker_intents, dispatch_executions, dispatch_positions, dispatch_accounts,
-      dispatch_recommendations, lane_telemetry, params, param_audit, stage_heartbeats`);
+      dispatch_recommendations, lane_telemetry, params, param_audit, stage_heartbeats,
+      dispatch_trading_audit, dispatch_trading_trips`);
   await pool.query(sql.unsafe`UPDATE dispatch_error_streak SET consecutive_errors = 0, tripped_at = NULL,
     last_error = NULL, last_error_at = NULL`);
 }

@@ -175,6 +175,8 @@ describe("several dispatchers sharing the risk limits", () => {
     this.timeout(120_000);
     await setParam(db.pool, "dry-run", false);
     await setParam(db.pool, "max-trades-per-day", 100_000);
+    await setParam(db.pool, "max-portfolio-notional", 1e12);
+    await setParam(db.pool, "max-daily-loss-usd", 1e12);
     const names = tickers(150);
     await insertCandles(db.pool, names);
     await insertRecommendations(

@@ -179,6 +179,45 @@ describe("watchdog checks (pure)", () => {
       "OK",
     );
   });
+
+  it("raises an ERROR while a loss-limit trip is open, naming it and its values, and alerts once per change", () => {
+    const now = new Date("2026-12-01T15:00:00Z");
+    const trip = {
+      id: 4,
+      account: "dry-run",
+      kind: "daily-loss-limit",
+      reason: "today's P&L is -50.01 on 2026-12-01, past the loss limit of -50",
+      values: { dailyPnl: -50.010000001, maxDailyLossUsd: 50, exchangeDate: "2026-12-01", breached: true },
+      trippedAt: now.getTime(),
+    };
+    const tripped = { ...healthy(now), tradingTrips: [trip] };
+    const result = evaluateChecks(tripped, resolveFreshness(undefined), now).find(
+      (r) => r.key === "trading:trips",
+    );
+    assert.equal(result?.level, "ERROR");
+    assert.equal(result?.value, 1);
+    assert.match(result?.message ?? "", /daily-loss-limit tripped #4 on dry-run/);
+    assert.match(result?.message ?? "", /dailyPnl=-50\.01 maxDailyLossUsd=50/);
+    assert.match(result?.message ?? "", /opsctl trading active/);
+    const calm = { ...healthy(now), tradingTrips: [] };
+    assert.equal(levelOf(calm, "trading:trips", now).level, "OK");
+
+    // One alert when it trips, none while it stays tripped, one when it is acknowledged.
+    const run = (o: Observations) => evaluateChecks(o, resolveFreshness(undefined), now);
+    const state = (level: "OK" | "ERROR") =>
+      new Map([["trading:trips", { checkKey: "trading:trips", level, since: 0 }]]);
+    const keyed = (ts: ReturnType<typeof computeTransitions>) =>
+      ts.filter((t) => t.checkKey === "trading:trips");
+    assert.deepEqual(
+      keyed(computeTransitions(state("OK"), run(tripped))).map((t) => [t.from, t.to]),
+      [["OK", "ERROR"]],
+    );
+    assert.deepEqual(keyed(computeTransitions(state("ERROR"), run(tripped))), []);
+    assert.deepEqual(
+      keyed(computeTransitions(state("ERROR"), run(calm))).map((t) => [t.from, t.to]),
+      [["ERROR", "OK"]],
+    );
+  });
 });
 
 describe("watchdog: services that run only in their window (stages.ts runsIn)", () => {

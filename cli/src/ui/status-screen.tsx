@@ -2,6 +2,8 @@ import { Box, Text } from "ink";
 import { type AccountFigures, formatAge, type StatusReport } from "../../../services/ops/status.ts";
 import { LEVEL_COLOR, LEVEL_MARK } from "./levels.ts";
 
+const TRADING_COLOR = { active: "green", reducing: "yellow", halted: "red" } as const;
+
 function age(nowMs: number, at: number | null): string {
   return at === null ? "never" : `${formatAge(nowMs - at)} ago`;
 }
@@ -39,6 +41,15 @@ export function StatusScreen({ report }: { report: StatusReport }) {
             : "off"}
         </Text>
       </Text>
+      {report.trading ? (
+        <Text>
+          trading{" "}
+          <Text bold color={TRADING_COLOR[report.trading.state]}>
+            {report.trading.state.toUpperCase()}
+          </Text>
+          {report.trading.reasons.length > 0 ? ` (${report.trading.reasons.join("; ")})` : ""}
+        </Text>
+      ) : null}
       <Box marginTop={1} flexDirection="column">
         <Text bold>stages</Text>
         {health.stages.map((stage) => (

@@ -49,6 +49,22 @@ export const PARAMETERS = {
     default: 5_000,
     doc: "USD held per ticker.",
   },
+  // Loss limits and the portfolio cap (issue 15): the loss limits trip trading to reducing.
+  "max-portfolio-notional": {
+    schema: z.number().positive(),
+    default: 50_000,
+    doc: "USD held across every ticker (positions and orders on their way, at the newest trusted close) after a BUY; half the default paper account.",
+  },
+  "max-daily-loss-usd": {
+    schema: z.number().positive(),
+    default: 1_000,
+    doc: "Today's (exchange-local day) realised P&L plus the open positions' unrealised P&L may fall to minus this, to the cent; past it the account trips to reducing until an operator runs `opsctl trading active`. 1% of the default paper account.",
+  },
+  "max-drawdown-pct": {
+    schema: z.number().positive().max(100),
+    default: 5,
+    doc: "Equity may drop this percentage below the account's peak equity; past it the account trips to reducing until an operator runs `opsctl trading active` (which restarts the peak from the equity then).",
+  },
   "max-order-shares": {
     schema: z.number().positive(),
     default: 10_000,
