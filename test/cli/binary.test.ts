@@ -122,6 +122,7 @@ describe("the built opsctl binary", function () {
       "schemaVersion",
       "snapshot",
       "target",
+      "trading",
     ]);
   });
 
