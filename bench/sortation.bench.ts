@@ -15,7 +15,10 @@
 //     Models: the committed tiny model, and a BERT-base-shaped one (FinBERT's architecture and
 //     size, random weights) generated into .ops/models/ by scripts/make-bert-model.py.
 //     SORTATION_BENCH_BASE=0 skips the base model (minutes on a busy 2-core machine);
-//     SORTATION_BENCH_ONLY=tickers runs parts 0 and 1 only (no model at all).
+//     SORTATION_BENCH_ONLY=tickers runs parts 0 and 1 only (no model at all);
+//     SORTATION_BENCH_ONLY=worker runs part 3 only (the 90% / 1.2x goals: on a busy machine the
+//     PyTorch baseline of the base model alone takes most of an hour);
+//     SORTATION_BENCH_TORCH=0 skips the PyTorch baseline.
 // Each ONNX configuration runs in its own child process so its peak RSS is its own.
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -582,9 +585,8 @@ async function inference(model: ModelUnderTest, databaseUrl: string) {
     );
     return;
   }
-  const torch = hasTorch() ? await torchBaseline(model) : undefined;
-  const fp32 = await runChild({ mode: "sweep", model, dtype: "fp32" });
-  const q8 = await runChild({ mode: "sweep", model, dtype: "q8" });
+  const workerOnly = process.env.SORTATION_BENCH_ONLY === "worker";
+  if (!workerOnly) await batchSizeSweeps(model);
   const batch = 32;
   const rows = model.headlines * 2;
   // As deployed (claim 32 = inference batch 32), and claiming 4 inference batches at once, which
@@ -599,49 +601,9 @@ async function inference(model: ModelUnderTest, databaseUrl: string) {
     batch,
   });
   const meanTokens = worker.ids.reduce((sum, row) => sum + row.length, 0) / Math.max(1, worker.ids.length);
-  if (torch) {
-    let maxDiff = 0;
-    torch.result.probabilities.forEach((row, i) => {
-      row.forEach((p, j) => {
-        maxDiff = Math.max(maxDiff, Math.abs(p - (fp32.probabilities[i]?.[j] ?? Number.NaN)));
-      });
-    });
-    console.log(
-      `\n# ${model.label}: ${meanTokens.toFixed(1)} tokens per headline on average (with [CLS]/[SEP]); ` +
-        `PyTorch ${torch.result.torch} on ${torch.result.threads} threads, onnxruntime ${THREADS} threads; ` +
-        `same model check: max |p_torch - p_onnx_fp32| = ${maxDiff.toExponential(2)}`,
-    );
-  } else {
-    console.log(
-      `\n# ${model.label}: ${meanTokens.toFixed(1)} tokens per headline on average (with [CLS]/[SEP]); ` +
-        `onnxruntime ${THREADS} threads; PyTorch baseline skipped (python3-torch not installed)`,
-    );
-  }
-  for (const bs of BATCH_SIZES) {
-    const torchRate = torch?.result.results.find((r) => r.batchSize === bs)?.headlinesPerSecond;
-    const fp32Rate: Measurement = {
-      label: "classifier fp32",
-      value: fp32.rates[bs] ?? Number.NaN,
-      unit: "headlines/s",
-      runs: [],
-    };
-    report(
-      `${model.label}, batch size ${bs}`,
-      COMMAND,
-      torchRate === undefined
-        ? fp32Rate
-        : { label: "PyTorch eager fp32", value: torchRate, unit: "headlines/s", runs: [] },
-      [
-        ...(torchRate === undefined ? [] : [fp32Rate]),
-        {
-          label: "classifier q8 (int8 MatMuls)",
-          value: q8.rates[bs] ?? Number.NaN,
-          unit: "headlines/s",
-          runs: [],
-        },
-      ],
-    );
-  }
+  console.log(
+    `\n# ${model.label}: ${meanTokens.toFixed(1)} tokens per headline on average in the worker's batches`,
+  );
   report(
     `${model.label}: worker end to end beside a raw onnxruntime session on its token ids (q8, batch ${batch}, ${worker.ids.length} headlines)`,
     COMMAND,
@@ -672,6 +634,57 @@ async function inference(model: ModelUnderTest, databaseUrl: string) {
       `peak RSS raw ${raw.peakRssMb.toFixed(0)} MB, worker q8 ${worker.peakRssMb.toFixed(0)} MB ` +
       `(${(worker.peakRssMb / raw.peakRssMb).toFixed(2)}x; goal <= 1.20x; the worker's includes a database pool)`,
   );
+}
+
+/** Part 2: headlines/s by batch size, fp32 and q8, beside PyTorch eager fp32 when installed. */
+async function batchSizeSweeps(model: ModelUnderTest): Promise<void> {
+  const torch =
+    process.env.SORTATION_BENCH_TORCH !== "0" && hasTorch() ? await torchBaseline(model) : undefined;
+  const fp32 = await runChild({ mode: "sweep", model, dtype: "fp32" });
+  const q8 = await runChild({ mode: "sweep", model, dtype: "q8" });
+  if (torch) {
+    let maxDiff = 0;
+    torch.result.probabilities.forEach((row, i) => {
+      row.forEach((p, j) => {
+        maxDiff = Math.max(maxDiff, Math.abs(p - (fp32.probabilities[i]?.[j] ?? Number.NaN)));
+      });
+    });
+    console.log(
+      `\n# ${model.label}: ${torch.meanTokens.toFixed(1)} tokens per headline on average (with [CLS]/[SEP]); ` +
+        `PyTorch ${torch.result.torch} on ${torch.result.threads} threads, onnxruntime ${THREADS} threads; ` +
+        `same model check: max |p_torch - p_onnx_fp32| = ${maxDiff.toExponential(2)}`,
+    );
+  } else {
+    console.log(
+      `\n# ${model.label}: onnxruntime ${THREADS} threads; PyTorch baseline skipped ` +
+        `(python3-torch not installed, or SORTATION_BENCH_TORCH=0)`,
+    );
+  }
+  for (const bs of BATCH_SIZES) {
+    const torchRate = torch?.result.results.find((r) => r.batchSize === bs)?.headlinesPerSecond;
+    const fp32Rate: Measurement = {
+      label: "classifier fp32",
+      value: fp32.rates[bs] ?? Number.NaN,
+      unit: "headlines/s",
+      runs: [],
+    };
+    report(
+      `${model.label}, batch size ${bs}`,
+      COMMAND,
+      torchRate === undefined
+        ? fp32Rate
+        : { label: "PyTorch eager fp32", value: torchRate, unit: "headlines/s", runs: [] },
+      [
+        ...(torchRate === undefined ? [] : [fp32Rate]),
+        {
+          label: "classifier q8 (int8 MatMuls)",
+          value: q8.rates[bs] ?? Number.NaN,
+          unit: "headlines/s",
+          runs: [],
+        },
+      ],
+    );
+  }
   console.log(
     `  peak RSS of the batch-size sweeps: ${torch ? `PyTorch ${torch.result.peakRssMb.toFixed(0)} MB, ` : ""}` +
       `classifier fp32 ${fp32.peakRssMb.toFixed(0)} MB, q8 ${q8.peakRssMb.toFixed(0)} MB; ` +
@@ -692,11 +705,12 @@ async function main() {
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return;
   }
-  const old = await mainExtractor();
-  await attributionSpeed(old);
+  const workerOnly = process.env.SORTATION_BENCH_ONLY === "worker";
+  const old = workerOnly ? null : await mainExtractor();
+  if (old) await attributionSpeed(old);
   const database = await benchDatabase(10);
   try {
-    await queueOverhead(database.pool, old);
+    if (old) await queueOverhead(database.pool, old);
     if (process.env.SORTATION_BENCH_ONLY === "tickers") {
       console.log("\n## inference: skipped (SORTATION_BENCH_ONLY=tickers)");
       return;
