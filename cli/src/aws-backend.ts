@@ -259,6 +259,12 @@ export async function openAwsBackend(context: CliContext, clock: Clock): Promise
     // The ops-api has no reconcile operation yet: say so rather than act on another stack.
     reconcileReport: () => Promise.reject(reconcileNotOnAws()),
     acceptReconcile: () => Promise.reject(reconcileNotOnAws()),
+    closePositions: () =>
+      Promise.reject(
+        new OperatorError("NOT_ON_AWS_YET", "opsctl close is not available for --target aws yet", {
+          hint: "the ops-api has no close operation; run it against the local stack, or insert into dispatch_exits through a tunnel to RDS",
+        }),
+      ),
     async close() {
       ssm.destroy();
       opsApi.close();

@@ -3,6 +3,7 @@ import type { Clock } from "../../services/common/clock.ts";
 import { OperatorError } from "../../services/common/errors.ts";
 import type { ParameterStore } from "../../services/common/params/store.ts";
 import type { BackupLine } from "../../services/ops/backup.ts";
+import type { CloseReport } from "../../services/ops/exits.ts";
 import type { FeedChange, FeedRow, NewFeed } from "../../services/ops/feeds.ts";
 import type { LatencyReport } from "../../services/ops/latency.ts";
 import type { AuditLine } from "../../services/ops/params.ts";
@@ -19,6 +20,7 @@ import type { CliContext } from "./context.ts";
 export type {
   AuditLine,
   BackupLine,
+  CloseReport,
   FeedChange,
   FeedRow,
   NewFeed,
@@ -33,6 +35,13 @@ export interface ReplayQuery {
   to: Date;
   /** Instead of the stored sentiment-threshold. */
   threshold?: number | undefined;
+}
+
+/** What `opsctl close` asks for. */
+export interface CloseQuery {
+  tickers: readonly string[] | "all";
+  reason: string | null;
+  who: string;
 }
 
 /**
@@ -62,6 +71,11 @@ export interface OpsBackend {
   reconcileReport(): Promise<ReconcileReport>;
   /** Adopts the broker's side of every open difference, recorded as accepted by `who`. */
   acceptReconcile(who: string): Promise<ReconcileDifference[]>;
+  /**
+   * Queues operator exit orders (`opsctl close`) in the account the dispatcher trades now.
+   * @throws OperatorError NOT_HELD, NOTHING_HELD.
+   */
+  closePositions(query: CloseQuery): Promise<CloseReport>;
   close(): Promise<void>;
 }
 
@@ -193,6 +207,16 @@ async function openLocalBackend(
           now: stackClock.now(),
         }),
       ),
+    closePositions: (query) =>
+      explainMissingTables(async () => {
+        const ops = await import("../../services/ops/exits.ts");
+        const dryRun = (await rawStore.getAll())["dry-run"];
+        return ops.requestClose(pool, {
+          ...query,
+          account: dryRun ? "dry-run" : "alpaca-paper",
+          now: stackClock.now(),
+        });
+      }),
     async close() {
       await pool.end();
       await database.release();

@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
 import { backupCommand } from "./commands/backup.ts";
+import { closeCommand } from "./commands/close.ts";
 import { completionCommand } from "./commands/completion.ts";
 import { costCommand } from "./commands/cost.ts";
 import { devCommand } from "./commands/dev.ts";
@@ -50,6 +51,7 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
     tickersCommand(),
     backupCommand(),
     reconcileCommand(),
+    closeCommand(),
     costCommand(),
     completionCommand(),
   ]) {

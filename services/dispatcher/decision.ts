@@ -5,6 +5,7 @@ import type { Logger } from "../common/logger.ts";
 import { exchangeTime } from "../common/market-calendar.ts";
 import type { Params } from "../common/params/definitions.ts";
 import { type DispatcherDeps, type Outcome, sharesFor } from "./deps.ts";
+import { entryExits, entryShares } from "./exits.ts";
 import { evaluateGates, type GateFacts, type GateVerdict, type PlannedOrder } from "./gates.ts";
 import { type Autonomously, countExecutionError, resetIfOperatorDisengaged } from "./kill-switch.ts";
 import type { Account, AccountState } from "./portfolio.ts";
@@ -106,10 +107,14 @@ export async function gate(conn: CommonQueryMethods, d: Decision, c: Claimed): P
       ? { tsMs: f.candle_ts, close: f.candle_close, intervalSec: f.candle_interval_sec }
       : null;
   const referencePrice = candle?.close ?? c.rec.close;
-  const quantity =
+  let quantity =
     c.rec.side === "BUY"
       ? sharesFor(d.deps.settings.orderNotionalUsd, referencePrice)
       : (position?.quantity ?? 0);
+  if (c.rec.side === "BUY" && c.account === "alpaca-paper") {
+    // A bracket needs whole shares (exits.ts entryShares).
+    quantity = entryShares(await entryExits(conn, c.rec.id, d.params), quantity);
+  }
   const order: PlannedOrder = {
     side: c.rec.side,
     quantity,

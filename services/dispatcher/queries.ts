@@ -103,6 +103,7 @@ export async function readDecisionFacts(
       SELECT coalesce(sum(CASE WHEN side = 'BUY' THEN 1 ELSE -1 END * (quantity - filled_qty)), 0) AS quantity,
              max(filled_notional / nullif(filled_qty, 0)) AS price
       FROM dispatch_orders WHERE account = ${account} AND ticker = ${ticker} AND NOT terminal
+        AND leg IS NULL -- a bracket's legs are the position's exits, not orders in flight
     )
     SELECT s.consecutive_errors, s.tripped_at,
       (SELECT count(*)::int FROM dispatch_executions WHERE executed_at >= ${dayStart} AND executed_at < ${dayEnd})

@@ -32,6 +32,7 @@ function backendWith(store: ParameterStore, target: "local" | "aws" = "local"): 
     latency: unused,
     reconcileReport: unused,
     acceptReconcile: unused,
+    closePositions: unused,
     close: async () => undefined,
   };
 }

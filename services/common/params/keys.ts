@@ -23,6 +23,9 @@ export const PARAM_KEYS = [
   "max-candle-age-seconds",
   "watchlist",
   "latency-alert-seconds",
+  "exit-stop-loss-pct",
+  "exit-take-profit-pct",
+  "exit-max-holding-minutes",
 ] as const;
 
 export type ParamKey = (typeof PARAM_KEYS)[number];
