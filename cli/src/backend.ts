@@ -186,7 +186,14 @@ async function openLocalBackend(
       explainMissingTables(async () => {
         const ops = await import("../../services/ops/replay.ts");
         const ruleParams = ops.replayParams(await rawStore.getAll(), query.threshold);
-        return ops.replayRecommendations(pool, { from: query.from, to: query.to, params: ruleParams });
+        const { orderNotionalUsd, slippageBps, feeBps, feePerOrderUsd } = config.dispatcher;
+        return ops.replayRecommendations(pool, {
+          from: query.from,
+          to: query.to,
+          params: ruleParams,
+          // The dry-run simulator's own size, slippage and fees: replayed P&L is what dry-run would make.
+          costs: { orderNotionalUsd, slippageBps, feeBps, feePerOrderUsd },
+        });
       }),
     latency: (since) =>
       explainMissingTables(async () =>
