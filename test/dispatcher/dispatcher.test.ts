@@ -437,7 +437,7 @@ describe("dispatcher", () => {
       alpaca.mode = "ok";
       await dispatchBatch(d);
       assert.equal((await recs())[0]?.status, "EXECUTED");
-      assert.equal(alpaca.orders.size, 1);
+      assert.equal(alpaca.placedOrders().length, 1);
       assert.equal((await executions()).length, 1);
     });
 

@@ -174,6 +174,11 @@ export class FakeAlpaca {
     return `http://127.0.0.1:${address.port}`;
   }
 
+  /** The orders placed, without bracket legs (which the broker creates with a bracket). */
+  placedOrders(): FakeOrder[] {
+    return [...this.orders.values()].filter((o) => o.type === undefined || o.type === "market");
+  }
+
   posts(): RecordedRequest[] {
     return this.requests.filter((r) => r.method === "POST");
   }

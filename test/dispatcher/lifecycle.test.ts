@@ -71,7 +71,9 @@ describe("an order followed to its terminal state (trade_updates stream + REST)"
       sql.type(fillRow)`SELECT execution_id, quantity, price, source FROM dispatch_fills ORDER BY id`,
     );
   const order = () =>
-    db.pool.one(sql.type(orderRow)`SELECT status, terminal, filled_qty FROM dispatch_orders`);
+    db.pool.one(
+      sql.type(orderRow)`SELECT status, terminal, filled_qty FROM dispatch_orders WHERE leg IS NULL`,
+    );
   const position = () =>
     db.pool.maybeOne(sql.type(positionRow)`
       SELECT quantity, avg_cost FROM dispatch_positions WHERE account = 'alpaca-paper' AND ticker = 'AAPL'`);
