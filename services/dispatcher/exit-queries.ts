@@ -39,6 +39,13 @@ export interface NewPositionExit {
 export async function insertPositionExit(tx: CommonQueryMethods, exit: NewPositionExit): Promise<void> {
   const at = sql.timestamp(exit.now);
   const { stopPrice, takeProfitPrice, expiresAtMs } = exit.levels;
+  // Exits left live by a position that went flat without a fill of ours (reconciliation adopting
+  // the broker's view, a row deleted by hand) are older than the position now held: they end here.
+  await tx.query(sql.unsafe`
+    UPDATE dispatch_position_exits e SET state = 'closed', closed_at = ${at}, closed_by = 'superseded'
+    FROM dispatch_positions p
+    WHERE e.account = ${exit.account} AND e.ticker = ${exit.ticker} AND e.state <> 'closed'
+      AND p.account = e.account AND p.ticker = e.ticker AND e.entered_at < p.opened_at`);
   await tx.query(sql.unsafe`
     INSERT INTO dispatch_position_exits
       (account, ticker, entry_recommendation_id, entry_price, entered_at, stop_price, take_profit_price,

@@ -224,6 +224,22 @@ describe("exits: stop-loss, take-profit, maximum holding time and an operator's 
     );
   });
 
+  it("supersedes exits a position left behind when it went flat without a fill of ours", async () => {
+    await enter({ exits: { stopLossPct: 2, takeProfitPct: 3, maxHoldingMinutes: 60 } });
+    // Reconciliation adopting a broker that holds nothing deletes the position, not its exits.
+    await db.pool.query(sql.unsafe`DELETE FROM dispatch_positions WHERE ticker = 'AAPL'`);
+    clock.set(at(1));
+    const [second] = await insertRecommendations(db.pool, [
+      recommendation({ ticker: "AAPL", asOf: at(0.5), inputs: {}, close: 100 }),
+    ]);
+    assert.equal((await pass()).executed, 1);
+    const live = await openPositionExits(db.stagePool);
+    assert.deepEqual(
+      live.map((e) => [e.entryRecommendationId, e.expiresAt]),
+      [[second, at(1 + 2_880).toISOString()]],
+    );
+  });
+
   it("refuses to queue a close of a ticker not held, and queues nothing", async () => {
     await enter();
     await assert.rejects(
