@@ -113,7 +113,7 @@ export async function gate(conn: CommonQueryMethods, d: Decision, c: Claimed): P
       : (position?.quantity ?? 0);
   if (c.rec.side === "BUY" && c.account === "alpaca-paper") {
     // A bracket needs whole shares (exits.ts entryShares).
-    quantity = entryShares(await entryExits(conn, c.rec.id, d.params), quantity);
+    quantity = entryShares(entryExits(c.rec, d.params), quantity);
   }
   const order: PlannedOrder = {
     side: c.rec.side,

@@ -40,7 +40,7 @@ async function recordBrokerExecution(
   decisions: readonly GateDecision[],
 ): Promise<ExecutionResult> {
   await takeRiskLock(tx);
-  const exits = order.side === "BUY" ? await entryExits(tx, c.rec.id, d.params) : null;
+  const exits = order.side === "BUY" ? entryExits(c.rec, d.params) : null;
   const result = await recordBrokerFill(tx, order, placed.order, {
     now: d.now,
     startingCashUsd: d.deps.settings.startingCashUsd,
@@ -125,7 +125,7 @@ export async function executeAtBroker(
     // the position's bracket legs (the broker holds the shares for them).
     let bracket: ReturnType<typeof bracketFor>;
     if (toFill.side === "BUY") {
-      const exits = await entryExits(tx, c.rec.id, d.params);
+      const exits = entryExits(c.rec, d.params);
       bracket = bracketFor(exitLevels(exits, toFill.referencePrice, d.now.getTime()), toFill.quantity);
     } else {
       await cancelOpenLegs(tx, broker, { account: c.account, ticker: toFill.ticker }, c.log);

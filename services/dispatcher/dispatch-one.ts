@@ -43,7 +43,7 @@ async function executeSimulated(
           ticker: c.rec.ticker,
           recommendationId: c.rec.id,
           entryPrice: executed.price,
-          exits: await entryExits(sp, c.rec.id, d.params),
+          exits: entryExits(c.rec, d.params),
           now: d.now,
           quantity: executed.quantity,
         });

@@ -1,6 +1,6 @@
 import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../common/db.ts";
-import { type ExitLevels, type ExitParams, type ExitReason, exitParams } from "../common/exits.ts";
+import type { ExitLevels, ExitParams, ExitReason } from "../common/exits.ts";
 import type { GateDecision } from "./gates.ts";
 import type { Account } from "./portfolio.ts";
 
@@ -9,17 +9,6 @@ import type { Account } from "./portfolio.ts";
  * the exit orders the dispatcher decides (dispatch_exits). Every query takes `now` from the
  * injected clock. Callers that write hold the dispatcher's risk lock.
  */
-
-/** The exit parameters a recommendation was made with (`inputs.exits`); null for one without. */
-export async function readRecommendationExits(
-  tx: CommonQueryMethods,
-  recommendationId: number,
-): Promise<ExitParams | null> {
-  const stored = await tx.maybeOneFirst(sql.type(z.object({ exits: z.unknown() }))`
-    SELECT inputs->'exits' AS exits FROM dispatch_recommendations WHERE id = ${recommendationId}`);
-  const parsed = exitParams.safeParse(stored);
-  return parsed.success ? parsed.data : null;
-}
 
 export interface NewPositionExit {
   account: Account;

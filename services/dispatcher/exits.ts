@@ -5,6 +5,7 @@ import {
   type ExitLevels,
   type ExitParams,
   exitLevels,
+  exitParams,
   exitParamsFrom,
   holdingExpired,
 } from "../common/exits.ts";
@@ -24,7 +25,6 @@ import {
   markBracketLeg,
   markChecked,
   openLegIds,
-  readRecommendationExits,
   recordExitDecision,
   selectClosedCandles,
 } from "./exit-queries.ts";
@@ -54,12 +54,9 @@ export const EXIT_RETRY_BACKOFF_MS = 300_000;
 const SWEEP_CANDLES = 2_000;
 
 /** The exits a recommendation's entry gets: its own stored copy, else the parameters in effect now. */
-export async function entryExits(
-  conn: CommonQueryMethods,
-  recommendationId: number,
-  params: Params,
-): Promise<ExitParams> {
-  return (await readRecommendationExits(conn, recommendationId)) ?? exitParamsFrom(params);
+export function entryExits(rec: { exits: unknown }, params: Params): ExitParams {
+  const stored = exitParams.safeParse(rec.exits);
+  return stored.success ? stored.data : exitParamsFrom(params);
 }
 
 /** The bracket for a broker BUY: both legs set and whole shares (Alpaca's bracket needs both). */

@@ -26,6 +26,8 @@ const claimedRow = z.object({
   side: z.enum(["BUY", "SELL"]),
   as_of: z.number(),
   close: z.number(),
+  /** The exit parameters stored with it (`inputs.exits`, issue 15); parsed by exits.ts. */
+  exits: z.unknown(),
 });
 export type ClaimedRecommendation = z.infer<typeof claimedRow>;
 
@@ -50,7 +52,7 @@ export async function claimRecommendation(
       ORDER BY c.id
       LIMIT 1
       FOR NO KEY UPDATE SKIP LOCKED)
-    RETURNING r.id, r.ticker, r.side, r.as_of, r.close`);
+    RETURNING r.id, r.ticker, r.side, r.as_of, r.close, r.inputs->'exits' AS exits`);
 }
 
 const factsRow = z.object({
