@@ -3,7 +3,7 @@ import { runBatchLoop } from "../common/runtime/batch-loop.ts";
 import { pollOnly, type WakeSource } from "../common/runtime/wakeups.ts";
 import type { DispatcherDeps, Outcome } from "./deps.ts";
 import { dispatchOne } from "./dispatch-one.ts";
-import { dispatchExits, type ExitOutcome } from "./exits.ts";
+import { dispatchExits, type ExitOutcome } from "./exit-orders.ts";
 
 /**
  * The dispatcher's loop (invariants 4-6): batches of decisions (dispatch-one.ts: claim, recover
