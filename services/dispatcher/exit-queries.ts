@@ -28,21 +28,26 @@ export interface NewPositionExit {
 export async function insertPositionExit(tx: CommonQueryMethods, exit: NewPositionExit): Promise<void> {
   const at = sql.timestamp(exit.now);
   const { stopPrice, takeProfitPrice, expiresAtMs } = exit.levels;
+  const insert = () =>
+    tx.maybeOneFirst(sql.type(z.object({ id: z.number() }))`
+      INSERT INTO dispatch_position_exits
+        (account, ticker, entry_recommendation_id, entry_price, entered_at, stop_price, take_profit_price,
+         expires_at, exit_params, stop_order_id, take_profit_order_id, checked_until)
+      VALUES (${exit.account}, ${exit.ticker}, ${exit.entryRecommendationId}, ${exit.entryPrice}, ${at},
+              ${stopPrice}, ${takeProfitPrice}, ${expiresAtMs === null ? null : sql.timestamp(new Date(expiresAtMs))},
+              ${sql.jsonb(exit.exits)}, ${exit.legs.stopOrderId}, ${exit.legs.takeProfitOrderId}, ${at})
+      ON CONFLICT (account, ticker) WHERE state <> 'closed' DO NOTHING
+      RETURNING id`);
+  if ((await insert()) !== null) return;
   // Exits left live by a position that went flat without a fill of ours (reconciliation adopting
-  // the broker's view, a row deleted by hand) are older than the position now held: they end here.
-  await tx.query(sql.unsafe`
+  // the broker's view, a row deleted by hand) are older than the position now held: they end
+  // here and this entry's take their place. Exits of the position still held are kept.
+  const superseded = await tx.query(sql.unsafe`
     UPDATE dispatch_position_exits e SET state = 'closed', closed_at = ${at}, closed_by = 'superseded'
     FROM dispatch_positions p
     WHERE e.account = ${exit.account} AND e.ticker = ${exit.ticker} AND e.state <> 'closed'
       AND p.account = e.account AND p.ticker = e.ticker AND e.entered_at < p.opened_at`);
-  await tx.query(sql.unsafe`
-    INSERT INTO dispatch_position_exits
-      (account, ticker, entry_recommendation_id, entry_price, entered_at, stop_price, take_profit_price,
-       expires_at, exit_params, stop_order_id, take_profit_order_id, checked_until)
-    VALUES (${exit.account}, ${exit.ticker}, ${exit.entryRecommendationId}, ${exit.entryPrice}, ${at},
-            ${stopPrice}, ${takeProfitPrice}, ${expiresAtMs === null ? null : sql.timestamp(new Date(expiresAtMs))},
-            ${sql.jsonb(exit.exits)}, ${exit.legs.stopOrderId}, ${exit.legs.takeProfitOrderId}, ${at})
-    ON CONFLICT (account, ticker) WHERE state <> 'closed' DO NOTHING`);
+  if (superseded.rowCount > 0) await insert();
 }
 
 /**
