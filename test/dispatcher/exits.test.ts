@@ -376,6 +376,38 @@ describe("exits at the broker: a bracket order's legs", () => {
     assert.deepEqual(fill, { side: "SELL", price: 94.9, source: "stream" });
   });
 
+  it("sends an operator's close to the broker as exit-<id> after canceling the legs, once", async () => {
+    await enterBracket();
+    const report = await requestClose(db.pool, {
+      tickers: ["AAPL"],
+      account: "alpaca-paper",
+      who: "ops@test",
+      reason: null,
+      now: clock.now(),
+    });
+    const exitId = report.requested[0]?.exitId;
+    const summary = await dispatchBatch(deps(db.stagePool, { clock, broker: alpaca.broker() }));
+    assert.deepEqual(
+      summary.exits.map((e) => [e.exitId, e.reason, e.status]),
+      [[exitId, "operator", "EXECUTED"]],
+    );
+    const deletes = alpaca.requests.filter((r) => r.method === "DELETE").map((r) => r.path);
+    assert.deepEqual(deletes.sort(), ["/v2/orders/order-1-sl", "/v2/orders/order-1-tp"]);
+    const sell = alpaca.posts()[1]?.body as Record<string, unknown>;
+    assert.deepEqual(
+      [sell.client_order_id, sell.side, sell.qty, sell.type, sell.order_class],
+      [`exit-${exitId}`, "sell", "10", "market", undefined],
+    );
+    assert.equal(await position(), null);
+    assert.deepEqual(await openPositionExits(db.stagePool), []);
+    const linked = await db.pool.oneFirst(sql.type(z.object({ exit_id: z.number() }))`
+      SELECT exit_id FROM dispatch_orders WHERE client_order_id = ${`exit-${exitId}`}`);
+    assert.equal(linked, exitId);
+    // A second pass finds nothing to do: the exit was decided once.
+    assert.deepEqual((await dispatchBatch(deps(db.stagePool, { clock, broker: alpaca.broker() }))).exits, []);
+    assert.equal(alpaca.posts().length, 2);
+  });
+
   it("cancels the legs before the engine's SELL, which closes the position and its exits", async () => {
     await enterBracket();
     await insertRecommendations(db.pool, [recommendation({ ticker: "AAPL", side: "SELL", asOf: at(-0.5) })]);
