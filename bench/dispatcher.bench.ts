@@ -83,7 +83,7 @@ async function slowBroker(): Promise<{ broker: Broker; close(): Promise<void> }>
 
 async function prepare(pool: DatabasePool, n = N): Promise<void> {
   await pool.query(sql.unsafe`
-    TRUNCATE dispatch_fills, dispatch_orders, dispatch_broker_intents, dispatch_executions, dispatch_positions, dispatch_accounts,
+    TRUNCATE dispatch_fills, dispatch_orders, dispatch_exits, dispatch_position_exits, dispatch_broker_intents, dispatch_executions, dispatch_positions, dispatch_accounts,
       dispatch_recommendations, lane_telemetry, dispatch_trading_audit, dispatch_trading_trips`);
   const names = Array.from({ length: n }, (_, i) => `B${String(i).padStart(5, "0")}`);
   const lastStart = new Date("2026-12-01T14:55:00Z");

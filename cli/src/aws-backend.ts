@@ -296,6 +296,12 @@ export async function openAwsBackend(context: CliContext, clock: Clock): Promise
       return tradingReport(facts, params);
     },
     acknowledgeTrips: (by, reason) => api.invoke<TradingTrip[]>({ op: "trading.acknowledge", by, reason }),
+    closePositions: () =>
+      Promise.reject(
+        new OperatorError("NOT_ON_AWS_YET", "opsctl close is not available for --target aws yet", {
+          hint: "the ops-api has no close operation; run it against the local stack, or insert into dispatch_exits through a tunnel to RDS",
+        }),
+      ),
     async close() {
       ssm.destroy();
       opsApi.close();

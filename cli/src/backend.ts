@@ -4,6 +4,7 @@ import { OperatorError } from "../../services/common/errors.ts";
 import type { ParameterStore } from "../../services/common/params/store.ts";
 import type { ApprovalRequest, ApprovalResult } from "../../services/ops/approvals.ts";
 import type { BackupLine } from "../../services/ops/backup.ts";
+import type { CloseReport } from "../../services/ops/exits.ts";
 import type { FeedChange, FeedRow, NewFeed } from "../../services/ops/feeds.ts";
 import type { LatencyReport } from "../../services/ops/latency.ts";
 import type { ListOrdersQuery, OrderList } from "../../services/ops/orders.ts";
@@ -24,6 +25,7 @@ export type {
   ApprovalResult,
   AuditLine,
   BackupLine,
+  CloseReport,
   FeedChange,
   FeedRow,
   NewFeed,
@@ -42,6 +44,13 @@ export interface ReplayQuery {
   to: Date;
   /** Instead of the stored sentiment-threshold. */
   threshold?: number | undefined;
+}
+
+/** What `opsctl close` asks for. */
+export interface CloseQuery {
+  tickers: readonly string[] | "all";
+  reason: string | null;
+  who: string;
 }
 
 /**
@@ -85,6 +94,11 @@ export interface OpsBackend {
   tradingReport(): Promise<TradingReport>;
   /** Acknowledges every open loss-limit trip as `who` (audited). Returns what was acknowledged. */
   acknowledgeTrips(who: string, reason: string | null): Promise<TradingTrip[]>;
+  /**
+   * Queues operator exit orders (`opsctl close`) in the account the dispatcher trades now.
+   * @throws OperatorError NOT_HELD, NOTHING_HELD.
+   */
+  closePositions(query: CloseQuery): Promise<CloseReport>;
   close(): Promise<void>;
 }
 
@@ -195,7 +209,14 @@ async function openLocalBackend(
       explainMissingTables(async () => {
         const ops = await import("../../services/ops/replay.ts");
         const ruleParams = ops.replayParams(await rawStore.getAll(), query.threshold);
-        return ops.replayRecommendations(pool, { from: query.from, to: query.to, params: ruleParams });
+        const { orderNotionalUsd, slippageBps, feeBps, feePerOrderUsd } = config.dispatcher;
+        return ops.replayRecommendations(pool, {
+          from: query.from,
+          to: query.to,
+          params: ruleParams,
+          // The dry-run simulator's own size, slippage and fees: replayed P&L is what dry-run would make.
+          costs: { orderNotionalUsd, slippageBps, feeBps, feePerOrderUsd },
+        });
       }),
     latency: (since) =>
       explainMissingTables(async () =>
@@ -248,6 +269,18 @@ async function openLocalBackend(
           now: stackClock.now(),
         }),
       ),
+    closePositions: (query) =>
+      explainMissingTables(async () => {
+        const ops = await import("../../services/ops/exits.ts");
+        const { dryRunInEffect } = await import("../../services/common/dry-run-window.ts");
+        // The account the dispatcher trades now: dry-run also once a broker window has ended.
+        const dryRun = dryRunInEffect(await rawStore.getAll(), stackClock.now());
+        return ops.requestClose(pool, {
+          ...query,
+          account: dryRun ? "dry-run" : "alpaca-paper",
+          now: stackClock.now(),
+        });
+      }),
     async close() {
       await pool.end();
       await database.release();

@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
 import { backupCommand } from "./commands/backup.ts";
+import { closeCommand } from "./commands/close.ts";
 import { completionCommand } from "./commands/completion.ts";
 import { costCommand } from "./commands/cost.ts";
 import { devCommand } from "./commands/dev.ts";
@@ -56,6 +57,7 @@ export function buildProgram(argv: readonly string[] = process.argv): Command {
     positionsCommand(),
     ordersCommand(),
     tradingCommand(),
+    closeCommand(),
     costCommand(),
     completionCommand(),
   ]) {

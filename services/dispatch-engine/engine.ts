@@ -1,5 +1,6 @@
 import type { Clock } from "../common/clock.ts";
 import type { CommonQueryMethods, DatabasePool } from "../common/db.ts";
+import { exitParamsFrom } from "../common/exits.ts";
 import type { Logger } from "../common/logger.ts";
 import type { Params } from "../common/params/definitions.ts";
 import { insertEvaluation, insertRecommendations, selectSnapshots } from "./queries.ts";
@@ -21,6 +22,7 @@ export function ruleParamsFrom(params: Params): RuleParams {
     lookbackMinutes: params["lookback-minutes"],
     cooldownMinutes: params["cooldown-minutes"],
     maxCandleAgeSeconds: params["max-candle-age-seconds"],
+    exits: exitParamsFrom(params),
   };
 }
 

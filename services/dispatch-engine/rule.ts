@@ -1,3 +1,5 @@
+import type { ExitParams } from "../common/exits.ts";
+
 /**
  * The signal rule, pure: the live engine, `opsctl replay` and the tests all decide through
  * `decide`, and a recommendation's stored `inputs` hold everything it reads (invariant 6).
@@ -24,6 +26,11 @@ export interface RuleParams {
   cooldownMinutes: number;
   /** `max-candle-age-seconds`: the newest candle must have closed at most this long before the tick. */
   maxCandleAgeSeconds: number;
+  /**
+   * The exits in effect (issue 15), stored with each recommendation (`inputs.exits`) so the
+   * dispatcher and replay apply the recommendation's own. Absent: none stored.
+   */
+  exits?: ExitParams;
 }
 
 /** Recency half-life: a story at the far edge of the window weighs a quarter of a fresh one. */
@@ -250,6 +257,8 @@ export interface StoredInputs {
   params: RuleParams & { halfLifeMinutes: number };
   snapshot: TickerSnapshot;
   decision: { side: "BUY" | "SELL"; reason: string };
+  /** The exit parameters in effect when it was made; null when none were given. */
+  exits: ExitParams | null;
 }
 
 export interface Recommendation {
@@ -278,6 +287,7 @@ export function toRecommendation(
   params: RuleParams,
   asOf: Date,
 ): Recommendation {
+  const { exits, ...rule } = params;
   return {
     ticker: snapshot.ticker,
     side: decision.side,
@@ -291,9 +301,10 @@ export function toRecommendation(
     inputs: {
       ruleVersion: RULE_VERSION,
       asOf: asOf.toISOString(),
-      params: { ...params, halfLifeMinutes: halfLifeMinutes(params) },
+      params: { ...rule, halfLifeMinutes: halfLifeMinutes(params) },
       snapshot,
       decision,
+      exits: exits ?? null,
     },
   };
 }

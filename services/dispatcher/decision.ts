@@ -6,6 +6,7 @@ import type { Logger } from "../common/logger.ts";
 import { exchangeTime } from "../common/market-calendar.ts";
 import type { Params } from "../common/params/definitions.ts";
 import { type DispatcherDeps, type Outcome, sharesFor } from "./deps.ts";
+import { entryExits, entryShares } from "./exits.ts";
 import {
   evaluateGates,
   type GateFacts,
@@ -121,10 +122,14 @@ export async function gate(conn: CommonQueryMethods, d: Decision, c: Claimed): P
       ? { tsMs: f.candle_ts, close: f.candle_close, intervalSec: f.candle_interval_sec }
       : null;
   const referencePrice = candle?.close ?? c.rec.close;
-  const quantity =
+  let quantity =
     c.rec.side === "BUY"
       ? sharesFor(d.deps.settings.orderNotionalUsd, referencePrice)
       : (position?.quantity ?? 0);
+  if (c.rec.side === "BUY" && c.account === "alpaca-paper") {
+    // A bracket needs whole shares (exits.ts entryShares).
+    quantity = entryShares(entryExits(c.rec, d.params), quantity);
+  }
   const order: PlannedOrder = {
     side: c.rec.side,
     quantity,
@@ -185,7 +190,7 @@ export async function gate(conn: CommonQueryMethods, d: Decision, c: Claimed): P
 }
 
 /** The gates' view of the account's P&L, equity and exposure from the facts row. */
-function riskFacts(f: DecisionFactsRow, account: Account, startingCashUsd: number): RiskFacts {
+export function riskFacts(f: DecisionFactsRow, account: Account, startingCashUsd: number): RiskFacts {
   const startingCash = f.starting_cash ?? startingCashUsd;
   return {
     account,

@@ -1,5 +1,6 @@
 import type { CommonQueryMethods, DatabaseTransactionConnection } from "../common/db.ts";
 import { describeCause } from "../common/errors.ts";
+import { exitLevels } from "../common/exits.ts";
 import { assertBrokerWindowOpen } from "./broker-window.ts";
 import {
   brokerActive,
@@ -18,6 +19,7 @@ import {
   type ExecutionResult,
   isDefinitiveRefusal,
 } from "./executors/types.ts";
+import { bracketFor, cancelOpenLegs, entryExits, recordEntryExits } from "./exits.ts";
 import type { GateDecision, PlannedOrder } from "./gates.ts";
 import { readBrokerIntent, recordBrokerIntent, recordExecuted, takeRiskLock } from "./queries.ts";
 import { recordShadowFill } from "./shadow.ts";
@@ -40,6 +42,7 @@ async function recordBrokerExecution(
   decisions: readonly GateDecision[],
 ): Promise<ExecutionResult> {
   await takeRiskLock(tx);
+  const exits = order.side === "BUY" ? entryExits(c.rec, d.params) : null;
   const result = await recordBrokerFill(tx, order, placed.order, {
     now: d.now,
     startingCashUsd: d.deps.settings.startingCashUsd,
@@ -48,6 +51,20 @@ async function recordBrokerExecution(
     recommendationId: c.rec.id,
     logger: c.log,
   });
+  if (exits) {
+    // Exits at entry (issue 15), at the levels the bracket was sent with (the reference price);
+    // its legs become orders the stream follows. Without legs the dispatcher sweeps them itself.
+    await recordEntryExits(tx, {
+      account: "alpaca-paper",
+      ticker: order.ticker,
+      recommendationId: c.rec.id,
+      entryPrice: order.referencePrice,
+      exits,
+      now: d.now,
+      brokerOrder: placed.order,
+      quantity: order.quantity,
+    });
+  }
   await recordExecuted(tx, c.rec, result, decisions, d.now);
   // The shadow portfolio (issue 15): the same order simulated, never sent, in its own account.
   await recordShadowFill(
@@ -119,7 +136,16 @@ export async function executeAtBroker(
   // The intent stays (the next broker window's recovery asks the broker, which has no order).
   assertBrokerWindowOpen(d.deps, d.params);
   try {
-    placed = await placeOrFindOrder(broker, { ...toFill, clientOrderId: String(c.rec.id) });
+    // Exits (issue 15): a BUY goes as a bracket when its exits allow one; a SELL first cancels
+    // the position's bracket legs (the broker holds the shares for them).
+    let bracket: ReturnType<typeof bracketFor>;
+    if (toFill.side === "BUY") {
+      const exits = entryExits(c.rec, d.params);
+      bracket = bracketFor(exitLevels(exits, toFill.referencePrice, d.now.getTime()), toFill.quantity);
+    } else {
+      await cancelOpenLegs(tx, broker, { account: c.account, ticker: toFill.ticker }, c.log);
+    }
+    placed = await placeOrFindOrder(broker, { ...toFill, clientOrderId: String(c.rec.id), bracket });
   } catch (error) {
     if (!isDefinitiveRefusal(error)) {
       // The order may exist at the broker: FAILED would be a lie nobody reconciles. The error

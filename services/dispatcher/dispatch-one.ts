@@ -13,6 +13,7 @@ import {
 import type { DispatcherDeps, Outcome } from "./deps.ts";
 import { executeAtBroker, gateAndRecordIntent, recoverIntent } from "./dispatch-broker.ts";
 import { simulateFill } from "./executors/dry-run.ts";
+import { entryExits, recordEntryExits } from "./exits.ts";
 import { autonomousScope, countExecutionError } from "./kill-switch.ts";
 import { recordExecuted, takeRiskLock } from "./queries.ts";
 
@@ -36,6 +37,18 @@ async function executeSimulated(
         d.now,
         c.log,
       );
+      if (c.rec.side === "BUY") {
+        // Exits at entry (issue 15), from the fill's price: the dry-run sweep watches them (exits.ts).
+        await recordEntryExits(sp, {
+          account: "dry-run",
+          ticker: c.rec.ticker,
+          recommendationId: c.rec.id,
+          entryPrice: executed.price,
+          exits: entryExits(c.rec, d.params),
+          now: d.now,
+          quantity: executed.quantity,
+        });
+      }
       await recordExecuted(sp, c.rec, executed, g.verdict.decisions, d.now);
       await d.deps.beforeCommit?.(c.rec.id);
       return executed;

@@ -3,6 +3,7 @@ import { runBatchLoop } from "../common/runtime/batch-loop.ts";
 import { pollOnly, type WakeSource } from "../common/runtime/wakeups.ts";
 import type { DispatcherDeps, Outcome } from "./deps.ts";
 import { dispatchOne } from "./dispatch-one.ts";
+import { dispatchExits, type ExitOutcome } from "./exit-orders.ts";
 
 /**
  * The dispatcher's loop (invariants 4-6): batches of decisions (dispatch-one.ts: claim, recover
@@ -28,6 +29,8 @@ export interface BatchSummary {
   rejected: number;
   failed: number;
   outcomes: Outcome[];
+  /** Exit orders decided this batch (exits.ts), before any recommendation. */
+  exits: ExitOutcome[];
 }
 
 /**
@@ -36,7 +39,9 @@ export interface BatchSummary {
  */
 export async function dispatchBatch(deps: DispatcherDeps, signal?: AbortSignal): Promise<BatchSummary> {
   const params = await deps.params.getAll();
-  const summary: BatchSummary = { decided: 0, executed: 0, rejected: 0, failed: 0, outcomes: [] };
+  const summary: BatchSummary = { decided: 0, executed: 0, rejected: 0, failed: 0, outcomes: [], exits: [] };
+  // Exits first: they reduce risk, and a recommendation must see the position they leave.
+  summary.exits = await dispatchExits(deps, params, deps.settings.batchSize);
   while (summary.decided < deps.settings.batchSize && !signal?.aborted) {
     const outcome = await dispatchOne(deps, params);
     if (!outcome) break;

@@ -1,6 +1,7 @@
 import type { CommonQueryMethods } from "../common/db.ts";
 import type { Logger } from "../common/logger.ts";
 import type { BrokerOrder } from "./executors/types.ts";
+import { closePositionExits } from "./exit-queries.ts";
 import { fillRecorded, insertFill, lockOrder, setOrderStatus } from "./fill-queries.ts";
 import { applyFill } from "./portfolio.ts";
 import { readAccountState } from "./queries.ts";
@@ -123,6 +124,16 @@ export async function applyOrderUpdate(
         source: update.source,
         now: options.now,
       });
+      if (order.side === "SELL" && (state.held?.quantity ?? 0) - delta <= EPSILON) {
+        // Flat, by whichever path sold (a bracket leg, an exit, the engine's SELL): the position's
+        // exits end with it. A bracket's other leg is canceled by the broker itself (OCO).
+        await closePositionExits(tx, {
+          account: order.account,
+          ticker: order.ticker,
+          now: options.now,
+          by: `order:${order.broker_order_id}`,
+        });
+      }
       outcome = { kind: "applied", quantity: delta, price, realisedPnl };
       log.info({ quantity: delta, price, filledQty: target }, "fill recorded");
     }

@@ -510,3 +510,31 @@ export function evaluateOrderGates(
   );
   return decisions;
 }
+
+// Exits (issue 15) ------------------------------------------------------------------------------
+
+/**
+ * Gates an exit order never answers to: selling a held position adds no trade risk to count, and
+ * an exit is no recommendation to approve (a stop-loss must not wait for a person; an operator's
+ * close is itself the operator's decision).
+ */
+export const EXIT_WAIVED_GATES: readonly GateName[] = ["max-trades-per-day", "approval"];
+
+/**
+ * The gates for an exit order (a triggered stop-loss / take-profit, a maximum holding time, an
+ * operator's close): the same gates as a SELL, so the kill switch and halted refuse it and
+ * reducing lets it through, and holding, order-quantity, reference-band, stale candles and
+ * market hours apply; the daily trade count does not (an exit must not be trapped by it).
+ * `facts.recommendation` describes the exit (side SELL, asOfMs: when it was requested).
+ */
+export function evaluateExitGates(facts: GateFacts): GateVerdict {
+  const verdict = evaluateGates(facts);
+  const decisions = verdict.decisions.map(
+    (d): GateDecision =>
+      EXIT_WAIVED_GATES.includes(d.gate) && !d.passed
+        ? { gate: d.gate, passed: true, values: { ...d.values, waivedForExit: true } }
+        : d,
+  );
+  const rejected = GATE_ORDER.find((gate) => decisions.some((d) => d.gate === gate && !d.passed)) ?? null;
+  return { ...verdict, rejectedGate: rejected, decisions };
+}

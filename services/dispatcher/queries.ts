@@ -31,6 +31,8 @@ const claimedRow = z.object({
   approval_by: z.string().nullable(),
   approval_at: z.number().nullable(),
   approval_reason: z.string().nullable(),
+  /** The exit parameters stored with it (`inputs.exits`, issue 15); parsed by exits.ts. */
+  exits: z.unknown(),
 });
 export type ClaimedRecommendation = z.infer<typeof claimedRow>;
 
@@ -69,7 +71,8 @@ export async function claimRecommendation(
       ORDER BY c.id
       LIMIT 1
       FOR NO KEY UPDATE SKIP LOCKED)
-    RETURNING r.id, r.ticker, r.side, r.as_of, r.close, r.approval, r.approval_by, r.approval_at, r.approval_reason`);
+    RETURNING r.id, r.ticker, r.side, r.as_of, r.close, r.approval, r.approval_by, r.approval_at, r.approval_reason,
+              r.inputs->'exits' AS exits`);
 }
 
 const factsRow = z.object({
@@ -137,6 +140,7 @@ export async function readDecisionFacts(
       SELECT coalesce(sum(CASE WHEN side = 'BUY' THEN 1 ELSE -1 END * (quantity - filled_qty)), 0) AS quantity,
              max(filled_notional / nullif(filled_qty, 0)) AS price
       FROM dispatch_orders WHERE account = ${account} AND ticker = ${ticker} AND NOT terminal
+        AND leg IS NULL -- a bracket's legs are the position's exits, not orders in flight
     )
     SELECT s.consecutive_errors, s.tripped_at,
       (SELECT count(*)::int FROM dispatch_executions WHERE executed_at >= ${dayStart} AND executed_at < ${dayEnd})

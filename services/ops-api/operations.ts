@@ -2,6 +2,7 @@ import * as z from "zod";
 import type { Clock } from "../common/clock.ts";
 import type { DatabasePool } from "../common/db.ts";
 import { OperatorError } from "../common/errors.ts";
+import { exitParams } from "../common/exits.ts";
 import { recordParamAudit } from "../common/params/postgres.ts";
 import { decideRecommendation } from "../ops/approvals.ts";
 import { listBackupLines } from "../ops/backup.ts";
@@ -73,6 +74,8 @@ export const opsRequestSchema = z.discriminatedUnion("op", [
       lookbackMinutes: z.number().positive(),
       cooldownMinutes: z.number().min(0),
       maxCandleAgeSeconds: z.number().positive(),
+      // The exits in effect (issue 15): replay applies them to the replayed trades.
+      exits: exitParams.optional(),
     }),
   }),
   z.object({ op: z.literal("backups.list"), limit: z.number().int().min(1).max(1_000) }),

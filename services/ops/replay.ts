@@ -2,6 +2,13 @@ import type { CommonQueryMethods } from "../common/db.ts";
 import type { Params } from "../common/params/definitions.ts";
 import { ruleParamsFrom } from "../dispatch-engine/engine.ts";
 import { replay } from "../dispatch-engine/replay.ts";
+import {
+  DEFAULT_REPLAY_COSTS,
+  type ReplayCosts,
+  type ReplayPnl,
+  type ReplayTrade,
+  replayTrades,
+} from "../dispatch-engine/replay-trades.ts";
 import type { RuleParams } from "../dispatch-engine/rule.ts";
 
 /**
@@ -10,12 +17,14 @@ import type { RuleParams } from "../dispatch-engine/rule.ts";
  * own store and passed in, so the ops-api never reads parameters itself and both targets replay
  * with the values the live engine uses.
  */
-export type { RuleParams };
+export type { ReplayCosts, ReplayPnl, ReplayTrade, RuleParams };
 
 export interface ReplayRequest {
   from: Date;
   to: Date;
   params: RuleParams;
+  /** The dry-run simulator's size, slippage and fees (the target's dispatcher configuration); absent: the defaults. */
+  costs?: ReplayCosts | undefined;
 }
 
 /** What `opsctl replay --json` prints; plain JSON, so it travels through the ops-api unchanged. */
@@ -37,6 +46,10 @@ export interface ReplayReport {
     cooldownUntil: string;
     eventIds: number[];
   }>;
+  /** The trades those recommendations would have made, exits applied (replay-trades.ts). */
+  trades: ReplayTrade[];
+  pnl: ReplayPnl;
+  costs: ReplayCosts;
 }
 
 /** The rule parameters of a stored parameter set, with an optional threshold instead of the stored one. */
@@ -54,7 +67,15 @@ export async function replayRecommendations(
   request: ReplayRequest,
 ): Promise<ReplayReport> {
   const result = await replay(db, request);
+  const costs = request.costs ?? DEFAULT_REPLAY_COSTS;
+  const { trades, pnl } = await replayTrades(db, result.recommendations, {
+    toMs: new Date(result.to).getTime(),
+    costs,
+  });
   return {
+    trades,
+    pnl,
+    costs,
     from: result.from,
     to: result.to,
     ticks: result.ticks,

@@ -3,8 +3,9 @@ import pg from "pg";
 import { FakeClock } from "../../services/common/clock.ts";
 import { closeDatabase, connectDatabase, sql } from "../../services/common/db.ts";
 import { createLogger } from "../../services/common/logger.ts";
+import { defaultParams } from "../../services/common/params/definitions.ts";
 import { STAGE_ROLES } from "../../services/common/roles.ts";
-import { runDispatchEngine } from "../../services/dispatch-engine/engine.ts";
+import { ruleParamsFrom, runDispatchEngine } from "../../services/dispatch-engine/engine.ts";
 import { selectSnapshots, selectTickersInWindow } from "../../services/dispatch-engine/queries.ts";
 import { replay } from "../../services/dispatch-engine/replay.ts";
 import {
@@ -195,6 +196,26 @@ describe("dispatch-engine against the database", () => {
       decide(inputs.snapshot, { ...inputs.params, threshold: sentiment + 0.01 }, row.as_of).side,
       null,
     );
+  });
+
+  it("stores the exit parameters in effect with the rule version (issue 15), from the parameter store", async () => {
+    await bullish("ACME");
+    const stored = {
+      ...defaultParams(),
+      "exit-stop-loss-pct": 3,
+      "exit-take-profit-pct": 7,
+      "exit-max-holding-minutes": 90,
+    };
+    await runDispatchEngine({
+      db: db.stagePool,
+      clock: new FakeClock(T),
+      logger,
+      params: ruleParamsFrom(stored),
+    });
+    const [row] = await recRow(db.pool);
+    assert.equal(row?.inputs.ruleVersion, RULE_VERSION);
+    assert.deepEqual(row?.inputs.exits, { stopLossPct: 3, takeProfitPct: 7, maxHoldingMinutes: 90 });
+    assert.equal("exits" in (row?.inputs.params ?? {}), false, "the rule's own parameters stay the rule's");
   });
 
   it("keeps the cooldown per ticker and side: a second run inside it adds nothing, one after it adds one", async () => {

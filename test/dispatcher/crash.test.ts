@@ -132,7 +132,7 @@ describe("a dispatcher killed mid-execution and restarted", () => {
     assert.equal(after.status, "EXECUTED");
     assert.equal(after.executions, 1);
     assert.equal(alpaca.posts().length, 1, "no second broker order");
-    assert.equal(alpaca.orders.size, 1);
+    assert.equal(alpaca.placedOrders().length, 1);
     const details = await db.pool.oneFirst(sql.unsafe`
       SELECT details FROM dispatch_executions WHERE recommendation_id = ${id ?? 0}`);
     assert.equal((details as { recovered: boolean }).recovered, true);

@@ -362,7 +362,7 @@ describe("dispatcher", () => {
       assert.equal(alpaca.requests.length, 0);
     });
 
-    it("places one market order with client_order_id = recommendation id when dry-run is off", async () => {
+    it("places one market bracket order with client_order_id = recommendation id when dry-run is off", async () => {
       await setParam(db.pool, "dry-run", false);
       await insertCandles(db.pool, ["AAPL"], { close: 100 });
       const [id] = await insertRecommendations(db.pool, [{ ticker: "AAPL" }]);
@@ -375,8 +375,12 @@ describe("dispatcher", () => {
         qty: "10",
         side: "buy",
         type: "market",
-        time_in_force: "day",
+        time_in_force: "gtc",
         client_order_id: String(id),
+        // The position's exits (issue 15) from the default exit parameters: 5% stop, 8% take-profit.
+        order_class: "bracket",
+        take_profit: { limit_price: "108" },
+        stop_loss: { stop_price: "95" },
       });
       assert.equal(posts[0]?.headers["apca-api-key-id"], "test-key-id");
       const [exec] = await executions();
@@ -433,7 +437,7 @@ describe("dispatcher", () => {
       alpaca.mode = "ok";
       await dispatchBatch(d);
       assert.equal((await recs())[0]?.status, "EXECUTED");
-      assert.equal(alpaca.orders.size, 1);
+      assert.equal(alpaca.placedOrders().length, 1);
       assert.equal((await executions()).length, 1);
     });
 

@@ -108,7 +108,7 @@ export function tickers(n: number, prefix = "T"): string[] {
 /** Clears dispatcher state between tests that share a database. */
 export async function resetDispatcherTables(pool: DatabasePool): Promise<void> {
   await pool.query(sql.unsafe`
-    TRUNCATE dispatch_fills, dispatch_orders, dispatch_broker_intents, dispatch_executions, dispatch_positions, dispatch_accounts,
+    TRUNCATE dispatch_fills, dispatch_orders, dispatch_exits, dispatch_position_exits, dispatch_broker_intents, dispatch_executions, dispatch_positions, dispatch_accounts,
       dispatch_recommendations, lane_telemetry, params, param_audit, stage_heartbeats,
       dispatch_trading_audit, dispatch_trading_trips`);
   await pool.query(sql.unsafe`UPDATE dispatch_error_streak SET consecutive_errors = 0, tripped_at = NULL,
@@ -126,6 +126,10 @@ export interface FakeOrder {
   status: string;
   filled_qty: string;
   filled_avg_price: string | null;
+  /** "market" for the pipeline's orders; a bracket's legs are "limit" (take-profit) and "stop". */
+  type?: string;
+  order_class?: string;
+  legs?: FakeOrder[] | null;
 }
 
 export interface RecordedRequest {
@@ -169,6 +173,11 @@ export class FakeAlpaca {
     const address = this.#server?.address() as AddressInfo | null;
     if (!address) throw new Error("fake broker not started");
     return `http://127.0.0.1:${address.port}`;
+  }
+
+  /** The orders placed, without bracket legs (which the broker creates with a bracket). */
+  placedOrders(): FakeOrder[] {
+    return [...this.orders.values()].filter((o) => o.type === undefined || o.type === "market");
   }
 
   posts(): RecordedRequest[] {
@@ -361,6 +370,17 @@ export class FakeAlpaca {
       const order = [...this.orders.values()].find((o) => o.id === id);
       return order ? send(200, order) : send(404, { code: 40410000, message: "order not found" });
     }
+    if (req.method === "DELETE" && url.pathname.startsWith("/v2/orders/")) {
+      const id = decodeURIComponent(url.pathname.slice("/v2/orders/".length));
+      const order = [...this.orders.values()].find((o) => o.id === id);
+      if (!order) return send(404, { code: 40410000, message: "order not found" });
+      if (TERMINAL.has(order.status))
+        return send(422, { code: 42210000, message: "order is not cancelable" });
+      order.status = "canceled";
+      res.writeHead(204);
+      res.end();
+      return;
+    }
     if (req.method === "GET" && url.pathname === "/v2/orders:by_client_order_id") {
       const order = this.orders.get(url.searchParams.get("client_order_id") ?? "");
       return order ? send(200, order) : send(404, { code: 40410000, message: "order not found" });
@@ -383,13 +403,47 @@ export class FakeAlpaca {
       send(403, { code: 40310000, message: "insufficient buying power" });
       return;
     }
-    const order = body as { client_order_id: string; symbol: string; side: string; qty: string };
+    const order = body as {
+      client_order_id: string;
+      symbol: string;
+      side: string;
+      qty: string;
+      order_class?: string;
+      take_profit?: { limit_price: string };
+      stop_loss?: { stop_price: string };
+    };
     if (this.orders.has(order.client_order_id)) {
       send(422, { code: 40010001, message: "client_order_id must be unique" });
       return;
     }
+    if (order.order_class === "bracket" && !Number.isInteger(Number(order.qty))) {
+      // Alpaca: fractional orders must be simple orders.
+      send(422, { code: 42210000, message: "fractional orders must be simple orders" });
+      return;
+    }
+    // A bracket's legs, as Alpaca answers them: sell orders held until the entry fills.
+    const parentId = `order-${this.orders.size + 1}`;
+    const legs: FakeOrder[] | null =
+      order.order_class === "bracket"
+        ? [
+            { type: "limit", suffix: "tp" },
+            { type: "stop", suffix: "sl" },
+          ].map(({ type, suffix }) => ({
+            id: `${parentId}-${suffix}`,
+            client_order_id: `${order.client_order_id}-${suffix}`,
+            symbol: order.symbol,
+            side: "sell",
+            qty: order.qty,
+            status: "held",
+            filled_qty: "0",
+            filled_avg_price: null,
+            type,
+            order_class: "bracket",
+          }))
+        : null;
+    for (const leg of legs ?? []) this.orders.set(leg.client_order_id, leg);
     const placed: FakeOrder = {
-      id: `order-${this.orders.size + 1}`,
+      id: parentId,
       client_order_id: order.client_order_id,
       symbol: order.symbol,
       side: order.side,
@@ -397,6 +451,8 @@ export class FakeAlpaca {
       status: this.fillPrice ? "filled" : "accepted",
       filled_qty: this.fillPrice ? order.qty : "0",
       filled_avg_price: this.fillPrice,
+      type: "market",
+      ...(legs ? { order_class: "bracket", legs } : {}),
     };
     this.orders.set(order.client_order_id, placed);
     for (const waiter of this.#postWaiters.splice(0)) waiter();

@@ -74,7 +74,9 @@ describe("an order followed to its terminal state (trade_updates stream + REST)"
     );
   const order = () =>
     db.pool.one(
-      sql.type(orderRow)`SELECT status, terminal, filled_qty FROM dispatch_orders WHERE account <> 'shadow'`,
+      sql.type(
+        orderRow,
+      )`SELECT status, terminal, filled_qty FROM dispatch_orders WHERE account <> 'shadow' AND leg IS NULL`,
     );
   const position = () =>
     db.pool.maybeOne(sql.type(positionRow)`

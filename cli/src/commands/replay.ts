@@ -41,7 +41,9 @@ export function replayCommand(): Command {
       `
 The other parameters (min-events, lookback-minutes, cooldown-minutes, max-candle-age-seconds)
 are the target's stored ones (the params table locally, SSM with --target aws). The cooldown is
-applied in memory, starting cold at --from.
+applied in memory, starting cold at --from. Each BUY is then traded as dry-run would: its exits
+(exit-stop-loss-pct, exit-take-profit-pct, exit-max-holding-minutes) applied to the candles after
+it, a SELL closing it, with the simulator's slippage and fees; the P&L is printed (JSON: trades, pnl).
 
 Examples:
   opsctl replay --from 2026-11-24T14:30Z --to 2026-11-24T21:00Z
@@ -72,6 +74,23 @@ Examples:
             `${recommendations.length} recommendation(s) over ${report.ticks} tick(s); ` +
               `${report.cooledDown} suppressed by the cooldown; nothing written`,
           );
+          if (report.trades.length > 0) {
+            // The trades they would have made, exits applied, with the simulator's slippage and fees.
+            for (const t of report.trades) {
+              lines.push(
+                `trade ${t.ticker.padEnd(8)} ${t.entryAt} @ ${t.entryPrice.toFixed(2)} -> ${t.exitAt} @ ${t.exitPrice.toFixed(2)} ` +
+                  `${t.exitReason.padEnd(11)} P&L ${t.pnl.toFixed(2)}`,
+              );
+            }
+            const byReason = Object.entries(report.pnl.exits)
+              .map(([reason, n]) => `${n} ${reason}`)
+              .join(", ");
+            lines.push(
+              `P&L: realised ${report.pnl.realisedPnl.toFixed(2)}, unrealised ${report.pnl.unrealisedPnl.toFixed(2)}, ` +
+                `fees ${report.pnl.fees.toFixed(2)} over ${report.pnl.trades} trade(s)${byReason ? ` (exits: ${byReason})` : ""}; ` +
+                `slippage ${report.costs.slippageBps} bps`,
+            );
+          }
           return lines.join("\n");
         });
       } finally {

@@ -143,6 +143,23 @@ export const PARAMETERS = {
     default: false,
     doc: "When true a recommendation waits PENDING for `opsctl recs approve|reject ID`; unapproved past max-recommendation-age-seconds it is rejected (gate approval).",
   },
+  // Exits (issue 15): fixed on each position at entry from its recommendation's stored copy.
+  "exit-stop-loss-pct": {
+    schema: z.number().min(0).max(100),
+    default: 5,
+    doc: "A position is sold once the price falls this percentage below its entry (0: no stop-loss).",
+  },
+  "exit-take-profit-pct": {
+    schema: z.number().min(0).max(1_000),
+    // Below reference-band-pct (10): a take-profit triggered at its level must pass that band.
+    default: 8,
+    doc: "A position is sold once the price rises this percentage above its entry (0: no take-profit). Keep it below reference-band-pct, or the band refuses the exit at its level.",
+  },
+  "exit-max-holding-minutes": {
+    schema: z.number().int().min(0).max(525_600),
+    default: 2_880,
+    doc: "A position still open this long after entry is sold at the newest close (0: no limit).",
+  },
 } as const;
 
 // keys.ts lists the same keys as PARAMETERS (both directions, checked by tsc).

@@ -28,6 +28,9 @@ export const PARAM_KEYS = [
   "latency-alert-seconds",
   "dry-run-until",
   "require-approval",
+  "exit-stop-loss-pct",
+  "exit-take-profit-pct",
+  "exit-max-holding-minutes",
 ] as const;
 
 export type ParamKey = (typeof PARAM_KEYS)[number];

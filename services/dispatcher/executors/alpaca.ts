@@ -7,6 +7,15 @@ import { type Broker, BrokerError, DuplicateClientOrderError } from "./types.ts"
  * needs. The key pair travels only in request headers; no error or log line carries it.
  */
 
+const alpacaLeg = z.object({
+  id: z.string(),
+  client_order_id: z.string(),
+  status: z.string(),
+  symbol: z.string(),
+  side: z.string(),
+  type: z.string().nullable().optional(),
+  qty: z.string().nullable().optional(),
+});
 export const alpacaOrder = z.object({
   id: z.string(),
   client_order_id: z.string(),
@@ -16,6 +25,8 @@ export const alpacaOrder = z.object({
   qty: z.string().nullable().optional(),
   filled_qty: z.string().nullable().optional(),
   filled_avg_price: z.string().nullable().optional(),
+  // A bracket order's legs (order_class "bracket"); null or absent for a simple order.
+  legs: z.array(alpacaLeg).nullable().optional(),
 });
 export type AlpacaOrder = z.infer<typeof alpacaOrder>;
 const alpacaPosition = z.object({ symbol: z.string(), qty: z.string(), avg_entry_price: z.string() });
@@ -42,7 +53,7 @@ export function alpacaBroker(options: AlpacaOptions): Broker {
     accept: "application/json",
   };
 
-  async function call(method: "GET" | "POST", path: string, body?: unknown): Promise<Response> {
+  async function call(method: "GET" | "POST" | "DELETE", path: string, body?: unknown): Promise<Response> {
     try {
       return await doFetch(`${base}${path}`, {
         method,
@@ -118,8 +129,17 @@ export function alpacaBroker(options: AlpacaOptions): Broker {
         qty: String(order.quantity),
         side: order.side === "BUY" ? "buy" : "sell",
         type: "market",
-        time_in_force: "day",
+        // A bracket's legs share its time in force: "gtc", so the exits outlive the session.
+        time_in_force: order.bracket ? "gtc" : "day",
         client_order_id: order.clientOrderId,
+        // A bracket (whole shares only): Alpaca holds both exit legs and cancels one when the other fills.
+        ...(order.bracket
+          ? {
+              order_class: "bracket",
+              take_profit: { limit_price: String(order.bracket.takeProfitPrice) },
+              stop_loss: { stop_price: String(order.bracket.stopPrice) },
+            }
+          : {}),
       });
       if (response.status === 422) {
         const text = await response.text().catch(() => "");
@@ -130,6 +150,17 @@ export function alpacaBroker(options: AlpacaOptions): Broker {
       }
       if (!response.ok) throw await refusal(response, "POST /v2/orders");
       return parseOrder(response, "POST /v2/orders");
+    },
+    async cancelOrder(brokerOrderId) {
+      const response = await call("DELETE", `/v2/orders/${encodeURIComponent(brokerOrderId)}`);
+      // 404: no such order; 422: no longer cancelable (filled or canceled already).
+      if (response.status === 404 || response.status === 422) {
+        await response.body?.cancel();
+        return false;
+      }
+      if (!response.ok) throw await refusal(response, "DELETE /v2/orders/{id}");
+      await response.body?.cancel();
+      return true;
     },
     async getOrderByClientOrderId(clientOrderId) {
       const path = `/v2/orders:by_client_order_id?client_order_id=${encodeURIComponent(clientOrderId)}`;

@@ -14,7 +14,11 @@ import { type Broker, type BrokerOrder, DuplicateClientOrderError, type Executio
  */
 export async function placeOrFindOrder(
   broker: Broker,
-  order: PlannedOrder & { ticker: string; clientOrderId: string },
+  order: PlannedOrder & {
+    ticker: string;
+    clientOrderId: string;
+    bracket?: { takeProfitPrice: number; stopPrice: number } | undefined;
+  },
 ): Promise<{ order: BrokerOrder; placedNow: boolean }> {
   const existing = await broker.getOrderByClientOrderId(order.clientOrderId);
   if (existing) return { order: existing, placedNow: false };
@@ -24,6 +28,7 @@ export async function placeOrFindOrder(
       symbol: order.ticker,
       side: order.side,
       quantity: order.quantity,
+      bracket: order.bracket,
     });
     return { order: placed, placedNow: true };
   } catch (error) {

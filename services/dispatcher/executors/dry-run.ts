@@ -25,7 +25,7 @@ export interface SimulatorSettings {
  */
 export async function simulateFill(
   tx: CommonQueryMethods,
-  order: PlannedOrder & { ticker: string; clientOrderId: string; recommendationId: number },
+  order: PlannedOrder & { ticker: string; clientOrderId: string; recommendationId: number | null },
   settings: SimulatorSettings,
   now: Date,
   logger: Logger,

@@ -28,6 +28,20 @@ export interface BrokerOrder {
   qty?: string | null | undefined;
   filled_qty?: string | null | undefined;
   filled_avg_price?: string | null | undefined;
+  /** A bracket order's exit legs (Alpaca: the take-profit limit and the stop-loss stop order). */
+  legs?: readonly BrokerOrderLeg[] | null | undefined;
+}
+
+/** One leg of a bracket order as the broker reports it. */
+export interface BrokerOrderLeg {
+  id: string;
+  client_order_id: string;
+  status: string;
+  symbol: string;
+  side: string;
+  /** "limit" for the take-profit, "stop" (or "stop_limit") for the stop-loss. */
+  type?: string | null | undefined;
+  qty?: string | null | undefined;
 }
 
 /** A position as the broker reports it (Alpaca's field names; quantities are decimal strings). */
@@ -46,8 +60,10 @@ export interface OrderRequest {
   clientOrderId: string;
   symbol: string;
   side: "BUY" | "SELL";
-  /** Shares; fractional shares are allowed for market day orders. */
+  /** Shares; fractional shares are allowed for market day orders (a bracket needs whole shares). */
   quantity: number;
+  /** A BUY's exits as a bracket (issue 15): the broker holds the stop-loss and take-profit legs. */
+  bracket?: { takeProfitPrice: number; stopPrice: number } | undefined;
 }
 
 /** The broker port the executor uses. */
@@ -84,6 +100,12 @@ export interface Broker {
    * @throws BrokerError on refusal, timeout or network failure.
    */
   getAccount(): Promise<BrokerAccount>;
+  /**
+   * Cancels an open order (Alpaca: DELETE /v2/orders/{id}); true when canceled, false when the
+   * broker says it is gone or no longer cancelable (filled, canceled already).
+   * @throws BrokerError on any other refusal, timeout or network failure.
+   */
+  cancelOrder(brokerOrderId: string): Promise<boolean>;
   /** Where the broker's order-update stream is, and its first (authentication) message. */
   readonly tradeStream: { url: string; authMessage(): string };
 }

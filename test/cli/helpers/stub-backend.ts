@@ -33,6 +33,7 @@ export function stubBackend<Extra extends object = object>(
     decideRecommendation: unused,
     tradingReport: unused,
     acknowledgeTrips: unused,
+    closePositions: unused,
     close: async () => undefined,
   };
   return { ...base, ...overrides };
