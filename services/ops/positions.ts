@@ -1,5 +1,6 @@
 import * as z from "zod";
 import { type CommonQueryMethods, sql } from "../common/db.ts";
+import { openPositionExits } from "../dispatcher/exits.ts";
 
 /**
  * Open positions as operators read them (`opsctl positions`, the ops-api `positions.list`): each
@@ -19,15 +20,26 @@ export interface PositionExits {
 }
 
 /**
- * MERGE HOOK (issue 15 deliverable 4, branch `exits`): reads the exits of the given positions,
- * keyed `${account}:${ticker}`. The exits module owns its table; until it is wired in here (set
- * `readPositionExits` to its reader) every position's `exits` is null and opsctl shows "-".
+ * Reads the exits of the given positions, keyed `${account}:${ticker}`: the dispatcher's
+ * `dispatch_position_exits` rows still open or triggered (services/dispatcher/exits.ts owns the
+ * table). A position without a live row (entered before exits existed) has none: "-".
  */
 export type PositionExitsReader = (
   db: CommonQueryMethods,
   positions: readonly { account: PositionAccount; ticker: string }[],
 ) => Promise<ReadonlyMap<string, PositionExits>>;
-export const readPositionExits: PositionExitsReader | null = null;
+export const readPositionExits: PositionExitsReader = async (db, positions) => {
+  const wanted = new Set(positions.map((p) => `${p.account}:${p.ticker}`));
+  const exits = await openPositionExits(db);
+  return new Map(
+    exits
+      .filter((exit) => wanted.has(`${exit.account}:${exit.ticker}`))
+      .map((exit) => [
+        `${exit.account}:${exit.ticker}`,
+        { stopLoss: exit.stopPrice, takeProfit: exit.takeProfitPrice, expiresAt: exit.expiresAt },
+      ]),
+  );
+};
 
 export interface PositionLine {
   account: PositionAccount;
@@ -43,7 +55,7 @@ export interface PositionLine {
   /** unrealisedPnl / costBasis × 100. */
   unrealisedPct: number;
   openedAt: string;
-  /** Null until the exits module is wired in (readPositionExits), or when the position has none. */
+  /** Null when the position has no live exits row (entered before exits existed). */
   exits: PositionExits | null;
 }
 

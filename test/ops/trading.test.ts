@@ -86,7 +86,17 @@ describe("ops: positions and orders as operators read them (opsctl positions, or
     ]);
   });
 
-  it("reads one account with --account, and has no exits until the exits module is wired in", async () => {
+  it("shows the exits the dispatcher set at entry (stop-loss, take-profit, holding limit) by default", async () => {
+    const report = await readPositions(db.stagePool, { now: at(2 * FIVE_MIN), account: "dry-run" });
+    const acme = report.positions.find((p) => p.ticker === "ACME");
+    assert.ok(acme?.exits, "the dry-run entry got its exits");
+    // Entered at 100 with no slippage; the defaults: 5% stop, 8% take-profit, 2,880 minutes.
+    assert.ok(Math.abs((acme.exits.stopLoss ?? 0) - 95) < 1e-6, String(acme.exits.stopLoss));
+    assert.ok(Math.abs((acme.exits.takeProfit ?? 0) - 108) < 1e-6, String(acme.exits.takeProfit));
+    assert.equal(acme.exits.expiresAt, new Date(Date.parse(OPEN_NOW) + 2_880 * 60_000).toISOString());
+  });
+
+  it("reads one account with --account; a position without an exits row has none", async () => {
     const report = await readPositions(db.stagePool, { now: at(2 * FIVE_MIN), account: "alpaca-paper" });
     assert.deepEqual(
       report.positions.map((p) => [p.account, p.ticker, p.exits]),
