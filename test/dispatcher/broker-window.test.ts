@@ -182,12 +182,15 @@ describe("a bounded broker window (opsctl dry-run off --for) and its shadow port
     const [sellId] = await insertRecommendations(db.pool, [{ ticker: "AAPL", side: "SELL" }]);
     await dispatchBatch(deps(db.stagePool, { clock, broker: alpaca.broker() }));
 
-    // One look-up and one order per recommendation: the shadow adds no request.
+    // One look-up and one order per recommendation (and, before the SELL, the entry's bracket
+    // legs canceled): the shadow adds no request.
     assert.deepEqual(
       alpaca.requests.map((r) => `${r.method} ${r.path}`),
       [
         "GET /v2/orders:by_client_order_id",
         "POST /v2/orders",
+        "DELETE /v2/orders/order-1-tp",
+        "DELETE /v2/orders/order-1-sl",
         "GET /v2/orders:by_client_order_id",
         "POST /v2/orders",
       ],

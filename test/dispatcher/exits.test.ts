@@ -113,6 +113,20 @@ describe("exits: stop-loss, take-profit, maximum holding time and an operator's 
     assert.ok(Math.abs(realised - entry.quantity * (stop * (1 - SLIP / 10_000) - entry.price)) < 1e-6);
   });
 
+  it("does not wait for an operator's approval: with require-approval on, a stop-loss still sells", async () => {
+    const entry = await enter();
+    await setParam(db.pool, "require-approval", true);
+    const stop = Math.round(entry.price * 0.95 * 100) / 100;
+    await bar(0, { open: 99, high: 99.5, low: stop - 0.5, close: 97 });
+    clock.set(at(5.5));
+    const summary = await pass();
+    assert.deepEqual(
+      summary.exits.map((e) => [e.reason, e.status]),
+      [["stop-loss", "EXECUTED"]],
+    );
+    assert.equal(await position(), null);
+  });
+
   it("sells at the open when the candle gapped below the stop", async () => {
     const entry = await enter();
     await bar(0, { open: 90, high: 91, low: 89, close: 90.5 });

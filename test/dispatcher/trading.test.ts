@@ -70,6 +70,11 @@ describe("trading states and loss limits, through the dispatcher and the simulat
     await resetDispatcherTables(db.pool);
     clock.set(OPEN_NOW);
     await insertCandles(db.pool, ["AAPL", "MSFT", "NVDA", "TSLA", "AMD"], { close: 100 });
+    // The loss limits are measured on positions no exit closes: a 5% stop-loss would sell the
+    // marked-down position first (exits have their own tests, test/dispatcher/exits.test.ts).
+    for (const key of ["exit-stop-loss-pct", "exit-take-profit-pct", "exit-max-holding-minutes"] as const) {
+      await setParam(db.pool, key, 0);
+    }
   });
 
   /** Buys 10 AAPL at 100, then marks it down so the day's loss is one cent past 50: the limit trips. */

@@ -54,6 +54,11 @@ describe("the trading state as operators see it, and acknowledging loss-limit tr
     await resetDispatcherTables(db.pool);
     clock.set(OPEN_NOW);
     await insertCandles(db.pool, ["AAPL", "MSFT", "NVDA"], { close: 100 });
+    // The loss limits are measured on positions no exit closes: a 5% stop-loss would sell the
+    // marked-down position first (exits have their own tests, test/dispatcher/exits.test.ts).
+    for (const key of ["exit-stop-loss-pct", "exit-take-profit-pct", "exit-max-holding-minutes"] as const) {
+      await setParam(db.pool, key, 0);
+    }
   });
 
   it("an operator's acknowledgement returns trading to active, recorded with who and why", async () => {
