@@ -1,4 +1,6 @@
 import { type Level, levelFor, type Threshold, worstLevel as worst } from "../common/health.ts";
+import { exchangeTime } from "../common/market-calendar.ts";
+import { NYSE_CALENDAR } from "../common/nyse-calendar.ts";
 import type { ServiceWindow } from "../common/stages.ts";
 import { openMarketMsBetween, windowMsBetween } from "./market-hours.ts";
 import {
@@ -82,6 +84,37 @@ export function tradingTripsCheck(trips: ReadonlyArray<TripObservation>): CheckR
   };
 }
 
+/** Days before the NYSE calendar's last covered day from which the watchdog warns. */
+export const CALENDAR_WARN_DAYS = 90;
+
+/**
+ * The exchange calendar's horizon (services/common/nyse-calendar.ts keeps holidays as data and
+ * never guesses a year): WARN within CALENDAR_WARN_DAYS of its last covered day, ERROR once the
+ * exchange year has none, since from then the market-hours gate rejects every order with
+ * "no calendar for YYYY". A new year's dates are published by NYSE well before it starts.
+ */
+export function calendarCheck(
+  now: Date,
+  calendar: Readonly<Record<number, unknown>> = NYSE_CALENDAR,
+): CheckResult {
+  const year = exchangeTime(now).year;
+  const lastYear = Math.max(...Object.keys(calendar).map(Number));
+  const endMs = Date.UTC(lastYear + 1, 0, 1);
+  const daysLeft = Math.floor((endMs - now.getTime()) / 86_400_000);
+  const covered = year in calendar;
+  const level: Level = !covered ? "ERROR" : daysLeft <= CALENDAR_WARN_DAYS ? "WARN" : "OK";
+  return {
+    key: "calendar:nyse",
+    kind: "calendar",
+    subject: "nyse",
+    level,
+    value: daysLeft,
+    message: !covered
+      ? `no NYSE holiday calendar for ${year}: the market-hours gate rejects every order; add the year to services/common/nyse-calendar.ts`
+      : `NYSE holiday calendar covers through ${lastYear}-12-31 (${daysLeft} days left${level === "WARN" ? `; add ${lastYear + 1} to services/common/nyse-calendar.ts` : ""})`,
+  };
+}
+
 /** Options of `evaluateChecks` that come from the parameter store. */
 export interface CheckOptions {
   /** The `latency-alert-seconds` parameter, in ms: WARN above it, ERROR above 5x. */
@@ -117,7 +150,8 @@ export type CheckKind =
   | "drift"
   | "latency"
   | "reconcile"
-  | "trading";
+  | "trading"
+  | "calendar";
 
 export interface CheckResult {
   /** Stable key of the check: the unit of alert state and deduplication. */
@@ -395,6 +429,7 @@ export function evaluateChecks(
             )}${differences.length > 5 ? ", …" : ""}); trading is reducing: see \`opsctl reconcile\``,
   });
   if (observations.tradingTrips) results.push(tradingTripsCheck(observations.tradingTrips));
+  results.push(calendarCheck(now));
   results.push(driftCheck(observations.labels));
   if (observations.latency && options.latencyAlertMs !== undefined)
     results.push(latencyCheck(observations.latency, options.latencyAlertMs));

@@ -288,9 +288,17 @@ describe("ticker snapshot", () => {
         ),
       ),
     );
-    // Same source bytes (hash) give the same rows: the shipped file is derived, not edited.
-    if (shipped.sourceSha256 === derived.sourceSha256) assert.deepEqual(shipped.companies, derived.companies);
     assert.ok(derived.companies.length > 5_000);
     assert.ok(!derived.companies.some(([, exchange]) => exchange === "OTC"));
+    if (shipped.sourceSha256 !== derived.sourceSha256) {
+      // Another copy of the SEC list than the one the snapshot was derived from: nothing to
+      // compare row for row. Said, and counted as pending, rather than passed without checking.
+      console.log(
+        `    (skipped: the corpus list hashes ${derived.sourceSha256.slice(0, 12)}, the shipped snapshot was derived from ${shipped.sourceSha256.slice(0, 12)}; opsctl tickers refresh re-derives it)`,
+      );
+      this.skip();
+    }
+    // Same source bytes (hash) give the same rows: the shipped file is derived, not edited.
+    assert.deepEqual(shipped.companies, derived.companies);
   });
 });

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../../services/common/errors.ts";
-import { computeTransitions, evaluateChecks, type Observations } from "../../services/watchdog/checks.ts";
+import {
+  calendarCheck,
+  computeTransitions,
+  evaluateChecks,
+  type Observations,
+} from "../../services/watchdog/checks.ts";
 import { isMarketOpen, openMarketMsBetween } from "../../services/watchdog/market-hours.ts";
 import { resolveFreshness, WATCHED_STAGES, type WatchedStage } from "../../services/watchdog/thresholds.ts";
 
@@ -254,5 +259,29 @@ describe("watchdog: services that run only in their window (stages.ts runsIn)", 
     const late = new Date("2026-12-01T12:00:00Z"); // 07:00 New York: sortation has run an hour
     assert.equal(levelOf(observations, "backlog:unclassified", late).level, "ERROR");
     assert.equal(levelOf(observations, "backlog:pending-recommendations", late).level, "OK");
+  });
+
+  describe("watchdog: the NYSE calendar's horizon", () => {
+    it("is OK well inside the covered years, WARN within 90 days of the last, ERROR in a year without one", () => {
+      const calendar = { 2026: {}, 2027: {} };
+      const ok = calendarCheck(new Date("2027-06-01T15:00:00Z"), calendar);
+      assert.equal(ok.level, "OK");
+      assert.equal(ok.value, 213);
+      const soon = calendarCheck(new Date("2027-10-10T15:00:00Z"), calendar);
+      assert.equal(soon.level, "WARN");
+      assert.match(soon.message, /add 2028 to services\/common\/nyse-calendar\.ts/);
+      const none = calendarCheck(new Date("2028-01-03T15:00:00Z"), calendar);
+      assert.equal(none.level, "ERROR");
+      assert.match(
+        none.message,
+        /no NYSE holiday calendar for 2028: the market-hours gate rejects every order/,
+      );
+      // New York's year, not UTC's: 2027-12-31 19:30 New York is 2028 in UTC.
+      assert.equal(calendarCheck(new Date("2028-01-01T00:30:00Z"), calendar).level, "WARN");
+    });
+
+    it("reads the shipped calendar by default", () => {
+      assert.equal(calendarCheck(new Date("2026-12-02T15:00:00Z")).level, "OK");
+    });
   });
 });

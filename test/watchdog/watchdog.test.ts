@@ -395,8 +395,8 @@ describe("the registered watchdog stage", () => {
     });
     // A fresh database: every stage is never seen (WARN), nothing waits.
     // 11, then runs:failing and backlog:quarantined-bars (issue 17), latency:stored-to-decided (issue 16),
-    // reconcile:differences and trading:trips (issue 15)
-    assert.equal(result?.checks, 16);
+    // reconcile:differences and trading:trips (issue 15), calendar:nyse
+    assert.equal(result?.checks, 17);
     assert.deepEqual(
       [...((result?.notOk as string[] | undefined) ?? [])].sort(),
       WATCHED_STAGES.map((s) => `freshness:${s}=WARN`).sort(),
