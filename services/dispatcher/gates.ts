@@ -1,5 +1,20 @@
 import { nyseSession } from "../common/market-calendar.ts";
 import type { Params } from "../common/params/definitions.ts";
+import { evaluateOrderGates } from "./order-gates.ts";
+import { effectiveTradingState, evaluateRiskGates, type NewTrip, type RiskFacts } from "./risk-gates.ts";
+
+// The loss limits and trading states (risk-gates.ts) and the order's own gates (order-gates.ts)
+// are re-exported here: gates.ts is the one entry point for the dispatcher's gates.
+export { evaluateOrderGates } from "./order-gates.ts";
+export {
+  effectiveTradingState,
+  type NewTrip,
+  type OpenTrip,
+  type RiskFacts,
+  TRIP_KINDS,
+  type TradingState,
+  type TripKind,
+} from "./risk-gates.ts";
 
 /** The gates, in the order they run; `rejected_gate` names the first that rejects. */
 export const GATE_ORDER = [
@@ -78,79 +93,6 @@ export interface GateFacts {
   /** The account's P&L, equity and exposure (issue 15: loss limits and the portfolio cap). */
   risk: RiskFacts;
 }
-
-/** The loss limits that trip trading to reducing (dispatch_trading_trips.kind). */
-export const TRIP_KINDS = ["daily-loss-limit", "max-drawdown"] as const;
-export type TripKind = (typeof TRIP_KINDS)[number];
-
-/** A trip an operator has not acknowledged yet (dispatch_trading_trips). */
-export interface OpenTrip {
-  id: number;
-  kind: TripKind;
-  trippedAt: string;
-}
-
-/**
- * The account's risk picture, read under the risk lock (queries.ts readDecisionFacts). Money is
- * USD. Unrealised P&L marks each position at its newest trusted close at or before `now` (at
- * cost without one).
- */
-export interface RiskFacts {
-  account: string;
-  /** Realised P&L (fees included) of the fills on `exchangeDate`. */
-  realisedTodayUsd: number;
-  /** The open positions' unrealised P&L. */
-  unrealisedUsd: number;
-  /** Cash + positions at the newest close (= starting cash + realised + unrealised). */
-  equityUsd: number;
-  /** The highest equity recorded at an earlier decision (the starting cash before any). */
-  peakEquityUsd: number;
-  /**
-   * Notional across every ticker, this one included: positions, orders in flight and open
-   * orders' unfilled remainder, at the newest close (BUYs add, SELLs remove).
-   */
-  portfolioNotionalUsd: number;
-  /** Loss-limit trips of this account not yet acknowledged: trading is reducing while any is. */
-  openTrips: readonly OpenTrip[];
-}
-
-/** A loss limit this decision found breached with no open trip of its kind: the dispatcher records it. */
-export interface NewTrip {
-  kind: TripKind;
-  reason: string;
-  values: Record<string, unknown>;
-}
-
-export type TradingState = "active" | "reducing" | "halted";
-
-/**
- * The trading state in effect and why: the `trading-state` parameter, made at least reducing by
- * open reconciliation differences and open loss-limit trips, and halted by the kill switch
- * (engaged, or tripped by the error streak). Shared by the gate and by `opsctl trading`/`status`.
- */
-export function effectiveTradingState(inputs: {
-  parameter: TradingState;
-  openDifferences: number;
-  openTrips: readonly { kind: string }[];
-  killSwitchEngaged?: boolean;
-}): { state: TradingState; reasons: string[] } {
-  const reasons: string[] = [];
-  if (inputs.killSwitchEngaged === true) reasons.push("kill switch engaged");
-  if (inputs.parameter !== "active") reasons.push(`trading-state parameter is ${inputs.parameter}`);
-  if (inputs.openDifferences > 0)
-    reasons.push(`${inputs.openDifferences} reconciliation difference(s) open (\`opsctl reconcile\`)`);
-  for (const trip of inputs.openTrips) reasons.push(`${trip.kind} tripped (\`opsctl trading\`)`);
-  const state: TradingState =
-    inputs.killSwitchEngaged === true || inputs.parameter === "halted"
-      ? "halted"
-      : inputs.parameter === "reducing" || inputs.openDifferences > 0 || inputs.openTrips.length > 0
-        ? "reducing"
-        : "active";
-  return { state, reasons };
-}
-
-/** Money compared to the cent, so a loss equal to its limit passes and one cent past it trips. */
-const cents = (usd: number) => Math.round(usd * 100);
 
 export interface GateVerdict {
   /** The first rejecting gate in GATE_ORDER, or null when every gate passed. */
@@ -333,182 +275,6 @@ export function evaluateGates(facts: GateFacts): GateVerdict {
 
   const rejected = GATE_ORDER.find((gate) => decisions.some((d) => d.gate === gate && !d.passed)) ?? null;
   return { rejectedGate: rejected, decisions, executor: dryRun ? "dry-run" : "broker", trips };
-}
-
-/**
- * The portfolio cap and the loss limits (issue 15). The cap bounds new risk: only a BUY is held
- * to it. A breached loss limit refuses entries at once and trips (returned, recorded by the
- * dispatcher) unless a trip of its kind is already open; an exit always passes, since selling
- * only reduces the loss at risk. Money is compared to the cent, inclusive on the allowed side.
- * - `daily-loss-limit`: today's realised P&L plus the open positions' unrealised P&L against
- *   minus `max-daily-loss-usd` (conservative: a loss carried overnight counts in full).
- * - `max-drawdown`: equity's drop below the peak (the stored peak or this equity, whichever is
- *   higher) against `max-drawdown-pct` of the peak.
- */
-function evaluateRiskGates(
-  facts: GateFacts,
-  decide: (gate: GateName, passed: boolean, values: Record<string, unknown>, reason: string) => void,
-): NewTrip[] {
-  const { params, order, risk } = facts;
-  const trips: NewTrip[] = [];
-  const entry = order.side === "BUY";
-
-  const maxPortfolio = params["max-portfolio-notional"];
-  const portfolioAfter = entry ? risk.portfolioNotionalUsd + order.notional : risk.portfolioNotionalUsd;
-  decide(
-    "max-portfolio-notional",
-    !entry || portfolioAfter <= maxPortfolio,
-    {
-      side: order.side,
-      account: risk.account,
-      portfolioNotional: risk.portfolioNotionalUsd,
-      orderNotional: order.notional,
-      portfolioNotionalAfter: portfolioAfter,
-      maxPortfolioNotional: maxPortfolio,
-    },
-    `portfolio would hold ${portfolioAfter.toFixed(2)}, limit ${maxPortfolio}`,
-  );
-
-  const open = (kind: TripKind) => risk.openTrips.find((trip) => trip.kind === kind) ?? null;
-  const limitGate = (kind: TripKind, breached: boolean, values: Record<string, unknown>, reason: string) => {
-    const alreadyOpen = open(kind);
-    const all = { ...values, breached, openTripId: alreadyOpen?.id ?? null };
-    decide(kind, !breached || !entry, all, `${reason}: entries refused, exits pass`);
-    if (breached && alreadyOpen === null) trips.push({ kind, reason, values: all });
-  };
-
-  const maxLoss = params["max-daily-loss-usd"];
-  const dailyPnl = risk.realisedTodayUsd + risk.unrealisedUsd;
-  limitGate(
-    "daily-loss-limit",
-    cents(-dailyPnl) > cents(maxLoss),
-    {
-      account: risk.account,
-      exchangeDate: facts.exchangeDate,
-      realisedToday: risk.realisedTodayUsd,
-      unrealised: risk.unrealisedUsd,
-      dailyPnl,
-      maxDailyLossUsd: maxLoss,
-    },
-    `today's P&L is ${dailyPnl.toFixed(2)} on ${facts.exchangeDate}, past the loss limit of -${maxLoss}`,
-  );
-
-  const maxDrawdownPct = params["max-drawdown-pct"];
-  const peak = Math.max(risk.peakEquityUsd, risk.equityUsd);
-  const drawdown = peak - risk.equityUsd;
-  const drawdownPct = peak > 0 ? (drawdown / peak) * 100 : 0;
-  const allowed = (peak * maxDrawdownPct) / 100;
-  limitGate(
-    "max-drawdown",
-    cents(drawdown) > cents(allowed),
-    {
-      account: risk.account,
-      equity: risk.equityUsd,
-      peakEquity: peak,
-      drawdown,
-      drawdownPct,
-      allowedDrawdown: allowed,
-      maxDrawdownPct,
-    },
-    `equity ${risk.equityUsd.toFixed(2)} is ${drawdownPct.toFixed(2)}% below its peak ${peak.toFixed(2)}, limit ${maxDrawdownPct}%`,
-  );
-  return trips;
-}
-
-function median(values: readonly number[]): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
-/**
- * Gates on the order itself (invariant 10: the dispatcher re-checks price and quantity before
- * anything leaves), whatever the data behind it said:
- * - `order-quantity`: a positive number of shares (a zero-share order is rejected here, never
- *   sent to the database's check or counted as an execution error), and for a BUY at most
- *   `max-order-shares`;
- * - `min-price`: a BUY's reference price at least `min-order-price-usd`;
- * - `reference-band`: the reference price within `reference-band-pct` of the median of the last
- *   `reference-closes` trusted closes (both sides: a SELL recorded at an absurd price is as
- *   wrong as a BUY);
- * - `sane-notional`: a BUY's notional recomputed at that median (not at the reference price,
- *   which is what a bad price distorts: 515,789,473,684 shares at $1.94e-9 "cost" $1,000) within
- *   `max-notional-per-trade`.
- * Exits are never trapped by the BUY-only limits: selling a held position only reduces risk.
- */
-export function evaluateOrderGates(
-  order: PlannedOrder,
-  recentCloses: readonly number[],
-  params: Pick<
-    Params,
-    | "max-order-shares"
-    | "min-order-price-usd"
-    | "reference-band-pct"
-    | "reference-closes"
-    | "max-notional-per-trade"
-  >,
-): GateDecision[] {
-  const decisions: GateDecision[] = [];
-  const decide = (gate: GateName, passed: boolean, values: Record<string, unknown>, reason: string) =>
-    decisions.push(passed ? { gate, passed, values } : { gate, passed, reason, values });
-
-  const maxShares = params["max-order-shares"];
-  const positive = Number.isFinite(order.quantity) && order.quantity > 0;
-  decide(
-    "order-quantity",
-    positive && (order.side === "SELL" || order.quantity <= maxShares),
-    { side: order.side, quantity: order.quantity, maxOrderShares: maxShares },
-    positive ? `${order.quantity} shares exceeds ${maxShares}` : `order of ${order.quantity} shares`,
-  );
-
-  const minPrice = params["min-order-price-usd"];
-  decide(
-    "min-price",
-    order.side === "SELL" || order.referencePrice >= minPrice,
-    { side: order.side, referencePrice: order.referencePrice, minOrderPriceUsd: minPrice },
-    `reference price ${order.referencePrice} below ${minPrice}`,
-  );
-
-  const closes = recentCloses.slice(0, params["reference-closes"]);
-  const sane = median(closes);
-  const bandPct = params["reference-band-pct"];
-  const deviationPct = sane === null ? null : Math.abs(order.referencePrice / sane - 1) * 100;
-  decide(
-    "reference-band",
-    deviationPct !== null && deviationPct <= bandPct,
-    {
-      referencePrice: order.referencePrice,
-      medianClose: sane,
-      closes: closes.length,
-      referenceCloses: params["reference-closes"],
-      deviationPct,
-      referenceBandPct: bandPct,
-    },
-    deviationPct === null
-      ? "no recent trusted close to check the reference price against"
-      : `reference price ${order.referencePrice} is ${deviationPct.toFixed(1)}% from the median close ${sane}, limit ${bandPct}%`,
-  );
-
-  const maxPerTrade = params["max-notional-per-trade"];
-  const recomputed = sane === null ? null : order.quantity * sane;
-  decide(
-    "sane-notional",
-    order.side === "SELL" || (recomputed !== null && recomputed <= maxPerTrade),
-    {
-      side: order.side,
-      quantity: order.quantity,
-      medianClose: sane,
-      recomputedNotional: recomputed,
-      maxNotionalPerTrade: maxPerTrade,
-    },
-    recomputed === null
-      ? "no recent trusted close to recompute the notional at"
-      : `notional at the median close is ${recomputed.toFixed(2)}, limit ${maxPerTrade}`,
-  );
-  return decisions;
 }
 
 // Exits (issue 15) ------------------------------------------------------------------------------
