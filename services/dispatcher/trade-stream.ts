@@ -84,17 +84,20 @@ export async function recordUpdate(
 
 /**
  * One REST pass: the broker's open orders, then each order still open here that the broker no
- * longer lists (it reached a terminal state while nobody listened). Returns the broker's open
- * orders this pipeline does not know (placed by hand: reconciliation's business).
+ * longer lists (it reached a terminal state while nobody listened, or it is a bracket leg the
+ * broker holds: Alpaca's open-orders listing can leave "held" legs out). Returns the broker's
+ * open orders this pipeline does not know (placed by hand: reconciliation's business), and the
+ * orders the broker, asked one by one, said it holds (reconciliation does not count those).
  * @throws BrokerError when the broker cannot be asked (nothing is recorded then).
  */
 export async function syncFromRest(
   deps: OrderFollowerDeps,
-): Promise<{ checked: number; unknownOpen: string[] }> {
+): Promise<{ checked: number; unknownOpen: string[]; heldUnlisted: string[] }> {
   const open = await deps.broker.listOpenOrders();
   const ours = new Set(await openOrderIds(deps.db, "alpaca-paper"));
   const now = deps.clock.now();
   const unknownOpen: string[] = [];
+  const heldUnlisted: string[] = [];
   let checked = 0;
   for (const order of open) {
     if (!ours.has(order.id)) {
@@ -115,12 +118,13 @@ export async function syncFromRest(
       );
       continue;
     }
+    if (order.status === "held") heldUnlisted.push(id);
     await recordUpdate(deps, updateFromRestOrder(order, "rest", now));
   }
   if (unknownOpen.length > 0) {
     deps.logger.warn({ unknownOpen }, "open orders at the broker that this pipeline did not place");
   }
-  return { checked, unknownOpen };
+  return { checked, unknownOpen, heldUnlisted };
 }
 
 /**

@@ -150,6 +150,12 @@ export class FakeAlpaca {
   readonly orders = new Map<string, FakeOrder>();
   mode: "ok" | "refuse-403" | "error-500" = "ok";
   holdPosts = false;
+  /**
+   * False: GET /v2/orders?status=open leaves out orders the broker holds (a bracket's legs
+   * waiting on the entry or on the other leg), as Alpaca was reported to do
+   * (alpacahq/alpaca-trade-api-python#322, alpacahq/alpaca-trade-api-js#87); GET by id still has them.
+   */
+  listHeldLegs = true;
   /** When > 0, POST answers wait until this many POSTs are outstanding together (0: answer at once). */
   postBarrier = 0;
   fillPrice: string | null = "101.5";
@@ -370,7 +376,9 @@ export class FakeAlpaca {
       });
     }
     if (req.method === "GET" && url.pathname === "/v2/orders") {
-      const open = [...this.orders.values()].filter((o) => !TERMINAL.has(o.status));
+      const open = [...this.orders.values()].filter(
+        (o) => !TERMINAL.has(o.status) && (this.listHeldLegs || o.status !== "held"),
+      );
       return send(200, url.searchParams.get("status") === "open" ? open : [...this.orders.values()]);
     }
     if (req.method === "GET" && url.pathname.startsWith("/v2/orders/")) {
