@@ -19,10 +19,13 @@ import type {
   ApprovalResult,
   AuditLine,
   BackupLine,
+  CloseReport,
   FeedRow,
   OpsBackend,
   OrderList,
   PositionsReport,
+  ReconcileDifference,
+  ReconcileReport,
   ReplayReport,
 } from "./backend.ts";
 import type { CliContext } from "./context.ts";
@@ -266,9 +269,9 @@ export async function openAwsBackend(context: CliContext, clock: Clock): Promise
       });
     },
     listBackups: (limit) => api.invoke<BackupLine[]>({ op: "backups.list", limit }),
-    // The ops-api has no reconcile operation yet: say so rather than act on another stack.
-    reconcileReport: () => Promise.reject(reconcileNotOnAws()),
-    acceptReconcile: () => Promise.reject(reconcileNotOnAws()),
+    reconcileReport: () => api.invoke<ReconcileReport>({ op: "reconcile.report" }),
+    // Audited: the ops-api records the caller AWS verified on each row, else `unverified:<by>`.
+    acceptReconcile: (who) => api.invoke<ReconcileDifference[]>({ op: "reconcile.accept", by: who }),
     positions: (account) =>
       api.invoke<PositionsReport>({ op: "positions.list", ...(account ? { account } : {}) }),
     orders: (query) =>
@@ -296,12 +299,19 @@ export async function openAwsBackend(context: CliContext, clock: Clock): Promise
       return tradingReport(facts, params);
     },
     acknowledgeTrips: (by, reason) => api.invoke<TradingTrip[]>({ op: "trading.acknowledge", by, reason }),
-    closePositions: () =>
-      Promise.reject(
-        new OperatorError("NOT_ON_AWS_YET", "opsctl close is not available for --target aws yet", {
-          hint: "the ops-api has no close operation; run it against the local stack, or insert into dispatch_exits through a tunnel to RDS",
-        }),
-      ),
+    // The account the dispatcher trades now is judged here from SSM (dry-run, dry-run-until) at
+    // the stack's now, as locally; the ops-api reads no parameter and takes it as sent.
+    async closePositions(query) {
+      const { dryRunInEffect } = await import("../../services/common/dry-run-window.ts");
+      const dryRun = dryRunInEffect(await store.getAll(), clock.now());
+      return api.invoke<CloseReport>({
+        op: "exits.close",
+        tickers: query.tickers === "all" ? "all" : [...query.tickers],
+        account: dryRun ? "dry-run" : "alpaca-paper",
+        by: query.who,
+        reason: query.reason,
+      });
+    },
     async close() {
       ssm.destroy();
       opsApi.close();
@@ -330,10 +340,4 @@ function ssmErrorsAsOperatorErrors(store: ParameterStore): ParameterStore {
     getAll: () => wrap(() => store.getAll()),
     set: (key, value, who) => wrap(() => store.set(key, value, who)),
   };
-}
-
-function reconcileNotOnAws(): OperatorError {
-  return new OperatorError("NOT_ON_AWS_YET", "opsctl reconcile is not available for --target aws yet", {
-    hint: "the ops-api has no reconcile operation; run it against the local stack, or read dispatch_reconcile_diffs through a tunnel to RDS",
-  });
 }

@@ -100,6 +100,16 @@ export async function setOrderStatus(
     WHERE broker_order_id = ${brokerOrderId} AND NOT terminal`);
 }
 
+/** Which of `ids` this pipeline has registered (whatever their state). */
+export async function registeredOrderIds(
+  tx: CommonQueryMethods,
+  ids: readonly string[],
+): Promise<readonly string[]> {
+  if (ids.length === 0) return [];
+  return tx.anyFirst(sql.type(z.object({ broker_order_id: z.string() }))`
+    SELECT broker_order_id FROM dispatch_orders WHERE broker_order_id = ANY(${sql.array(ids, "text")})`);
+}
+
 /** The broker order ids this pipeline still follows (not yet terminal) for an account. */
 export async function openOrderIds(tx: CommonQueryMethods, account: Account): Promise<readonly string[]> {
   return tx.anyFirst(sql.type(z.object({ broker_order_id: z.string() }))`

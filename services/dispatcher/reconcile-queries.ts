@@ -15,6 +15,15 @@ export async function pipelinePositions(
     SELECT ticker, quantity, avg_cost FROM dispatch_positions WHERE account = ${account} ORDER BY ticker`);
 }
 
+/** The bracket legs registered here and not yet terminal (a position's exits at the broker). */
+export async function pipelineOpenLegIds(
+  db: CommonQueryMethods,
+  account: Account,
+): Promise<readonly string[]> {
+  return db.anyFirst(sql.type(z.object({ broker_order_id: z.string() }))`
+    SELECT broker_order_id FROM dispatch_orders WHERE account = ${account} AND leg IS NOT NULL AND NOT terminal`);
+}
+
 export async function pipelineCash(db: CommonQueryMethods, account: Account): Promise<number | null> {
   return db.maybeOneFirst(sql.type(z.object({ cash: z.number() }))`
     SELECT cash FROM dispatch_accounts WHERE account = ${account}`);

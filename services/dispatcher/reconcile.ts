@@ -6,7 +6,13 @@ import { alpacaSymbol } from "../common/symbols.ts";
 import type { Broker, BrokerAccount, BrokerOrder, BrokerPosition } from "./executors/types.ts";
 import { openOrderIds } from "./fill-queries.ts";
 import { takeRiskLock } from "./queries.ts";
-import { pipelineCash, pipelinePositions, recordDifferences, recordFailedRun } from "./reconcile-queries.ts";
+import {
+  pipelineCash,
+  pipelineOpenLegIds,
+  pipelinePositions,
+  recordDifferences,
+  recordFailedRun,
+} from "./reconcile-queries.ts";
 import { syncFromRest } from "./trade-stream.ts";
 
 /**
@@ -26,12 +32,20 @@ export interface Difference {
 export interface PipelineSnapshot {
   positions: readonly { ticker: string; quantity: number; avg_cost: number }[];
   openOrderIds: readonly string[];
+  /** Of openOrderIds, the bracket legs (dispatch_orders.leg) registered here. */
+  openLegIds: readonly string[];
   cash: number | null;
 }
 
 export interface BrokerSnapshot {
   positions: readonly BrokerPosition[];
   openOrders: readonly BrokerOrder[];
+  /**
+   * Orders the open-orders listing left out that the broker, asked for each by id (the REST
+   * pass before the comparison), said it holds: Alpaca reports a bracket's leg waiting on its
+   * parent or on the other leg as "held" and may leave it out of GET /v2/orders?status=open.
+   */
+  heldUnlisted: readonly string[];
   account: BrokerAccount;
 }
 
@@ -74,8 +88,14 @@ export function compareWithBroker(broker: BrokerSnapshot, pipeline: PipelineSnap
       pipeline: null,
     });
   }
-  for (const id of ours)
+  // A leg registered here that the broker holds is the position's exit, in place: no difference.
+  // Anything else open here and not at the broker is one (a leg the broker does not know included).
+  const legs = new Set(pipeline.openLegIds);
+  const held = new Set(broker.heldUnlisted);
+  for (const id of ours) {
+    if (legs.has(id) && held.has(id)) continue;
     differences.push({ kind: "open_order", subject: id, broker: null, pipeline: { open: true } });
+  }
   const cash = Number(broker.account.cash);
   if (
     pipeline.cash === null ||
@@ -109,7 +129,7 @@ export interface ReconcileDeps {
 export async function reconcileOnce(deps: ReconcileDeps): Promise<Difference[] | null> {
   const account = "alpaca-paper" as const;
   try {
-    await syncFromRest(deps);
+    const { heldUnlisted } = await syncFromRest(deps);
     const [positions, openOrders, brokerAccount] = await Promise.all([
       deps.broker.listPositions(),
       deps.broker.listOpenOrders(),
@@ -120,9 +140,13 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<Difference[] |
       const pipeline: PipelineSnapshot = {
         positions: await pipelinePositions(tx, account),
         openOrderIds: await openOrderIds(tx, account),
+        openLegIds: await pipelineOpenLegIds(tx, account),
         cash: await pipelineCash(tx, account),
       };
-      const found = compareWithBroker({ positions, openOrders, account: brokerAccount }, pipeline);
+      const found = compareWithBroker(
+        { positions, openOrders, heldUnlisted, account: brokerAccount },
+        pipeline,
+      );
       await recordDifferences(tx, account, found, deps.clock.now());
       return found;
     });

@@ -5,7 +5,7 @@ import type { DatabasePool } from "../common/db.ts";
 import { describeCause } from "../common/errors.ts";
 import type { Logger } from "../common/logger.ts";
 import type { Broker } from "./executors/types.ts";
-import { openOrderIds } from "./fill-queries.ts";
+import { openOrderIds, registeredOrderIds } from "./fill-queries.ts";
 import { applyOrderUpdate, type OrderUpdate, type UpdateOutcome, updateFromRestOrder } from "./fills.ts";
 import { takeRiskLock } from "./queries.ts";
 import { parseStreamMessage, updateFromStream } from "./stream-messages.ts";
@@ -16,6 +16,12 @@ import { parseStreamMessage, updateFromStream } from "./stream-messages.ts";
  * GET /v2/orders/{id} for each order still open here) when the stream starts listening, after
  * every reconnect, every `pollIntervalMs` as a fallback, and while the stream is down. Every
  * update goes through fills.ts, so the two sources cannot count a fill twice.
+ *
+ * A fill can reach the stream before the dispatcher has registered its order (the POST's answer
+ * is recorded after it returns): fills.ts leaves it unknown. Rather than wait for the fallback
+ * poll, the follower then runs a REST pass `earlyRestDelayMs` later (one pass for every such fill
+ * that arrived meanwhile), and again up to EARLY_REST_ATTEMPTS times while the order is still
+ * not registered; an order never registered (placed by hand) is then left to reconciliation.
  */
 
 export interface OrderFollowerDeps {
@@ -32,14 +38,24 @@ export interface TradeStreamOptions {
   reconnectDelayMs: number;
   /** A stream silent this long (no message, no pong) is treated as dead and reopened. */
   heartbeatMs: number;
+  /** After a fill for an order not (yet) registered: the REST pass that records it. */
+  earlyRestDelayMs?: number;
 }
 
-/** REST every 30 s as the fallback, a reconnect 5 s after a drop, a stream silent 45 s is dead. */
-export const DEFAULT_STREAM_OPTIONS: TradeStreamOptions = {
+/**
+ * REST every 30 s as the fallback, a reconnect 5 s after a drop, a stream silent 45 s is dead,
+ * a REST pass 1.5 s after a fill for an order not yet registered (a placement is recorded within
+ * tens of milliseconds of its answer: bench, docs/dispatcher.md).
+ */
+export const DEFAULT_STREAM_OPTIONS: Required<TradeStreamOptions> = {
   pollIntervalMs: 30_000,
   reconnectDelayMs: 5_000,
   heartbeatMs: 45_000,
+  earlyRestDelayMs: 1_500,
 };
+
+/** Early REST passes for one unregistered order before it is left to the fallback poll. */
+export const EARLY_REST_ATTEMPTS = 3;
 
 /** Records one update under the risk lock in a transaction of its own; logs (never throws) a failure. */
 export async function recordUpdate(
@@ -68,17 +84,20 @@ export async function recordUpdate(
 
 /**
  * One REST pass: the broker's open orders, then each order still open here that the broker no
- * longer lists (it reached a terminal state while nobody listened). Returns the broker's open
- * orders this pipeline does not know (placed by hand: reconciliation's business).
+ * longer lists (it reached a terminal state while nobody listened, or it is a bracket leg the
+ * broker holds: Alpaca's open-orders listing can leave "held" legs out). Returns the broker's
+ * open orders this pipeline does not know (placed by hand: reconciliation's business), and the
+ * orders the broker, asked one by one, said it holds (reconciliation does not count those).
  * @throws BrokerError when the broker cannot be asked (nothing is recorded then).
  */
 export async function syncFromRest(
   deps: OrderFollowerDeps,
-): Promise<{ checked: number; unknownOpen: string[] }> {
+): Promise<{ checked: number; unknownOpen: string[]; heldUnlisted: string[] }> {
   const open = await deps.broker.listOpenOrders();
   const ours = new Set(await openOrderIds(deps.db, "alpaca-paper"));
   const now = deps.clock.now();
   const unknownOpen: string[] = [];
+  const heldUnlisted: string[] = [];
   let checked = 0;
   for (const order of open) {
     if (!ours.has(order.id)) {
@@ -99,17 +118,19 @@ export async function syncFromRest(
       );
       continue;
     }
+    if (order.status === "held") heldUnlisted.push(id);
     await recordUpdate(deps, updateFromRestOrder(order, "rest", now));
   }
   if (unknownOpen.length > 0) {
     deps.logger.warn({ unknownOpen }, "open orders at the broker that this pipeline did not place");
   }
-  return { checked, unknownOpen };
+  return { checked, unknownOpen, heldUnlisted };
 }
 
 /**
  * The follower: events "listening" (authorized and subscribed), "synced" (a REST pass ended),
- * "update" (a stream message was recorded), "disconnected".
+ * "update" (a stream message was recorded), "early-synced" (an early REST pass for unregistered
+ * orders ended, with those now registered), "disconnected".
  */
 export class TradeStream extends EventEmitter {
   #ws: WebSocket | null = null;
@@ -117,6 +138,9 @@ export class TradeStream extends EventEmitter {
   #stopped = false;
   #run: Promise<void> | null = null;
   #wake: (() => void) | null = null;
+  /** Orders whose stream fill arrived before they were registered: id → early passes run. */
+  #unregistered = new Map<string, number>();
+  #earlyTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly deps: OrderFollowerDeps,
@@ -131,6 +155,8 @@ export class TradeStream extends EventEmitter {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    if (this.#earlyTimer) clearTimeout(this.#earlyTimer);
+    this.#earlyTimer = null;
     this.#ws?.terminate();
     this.#wake?.();
     await this.#run;
@@ -234,7 +260,53 @@ export class TradeStream extends EventEmitter {
       return;
     }
     const outcome = await recordUpdate(this.deps, update);
+    if (outcome?.kind === "unknown-order" && (update.fill !== null || update.filledQty > 0)) {
+      this.#scheduleEarlySync(update.brokerOrderId);
+    }
     this.emit("update", outcome);
+  }
+
+  /** Coalesced: one timer at a time, whatever number of unknown fills arrive before it fires. */
+  #scheduleEarlySync(brokerOrderId: string): void {
+    if (!this.#unregistered.has(brokerOrderId)) this.#unregistered.set(brokerOrderId, 0);
+    if (this.#earlyTimer || this.#stopped) return;
+    this.#earlyTimer = setTimeout(() => {
+      this.#earlyTimer = null;
+      this.#enqueue(() => this.#earlySync());
+    }, this.options.earlyRestDelayMs ?? DEFAULT_STREAM_OPTIONS.earlyRestDelayMs);
+  }
+
+  async #earlySync(): Promise<void> {
+    if (this.#stopped) return;
+    const waiting = [...this.#unregistered.keys()];
+    await this.sync();
+    let registered: ReadonlySet<string>;
+    try {
+      registered = new Set(await registeredOrderIds(this.deps.db, waiting));
+    } catch (error) {
+      this.deps.logger.warn(
+        { error: describeCause(error) },
+        "early REST pass: orders not read; the fallback poll follows",
+      );
+      registered = new Set(waiting);
+    }
+    for (const id of waiting) {
+      const attempts = (this.#unregistered.get(id) ?? 0) + 1;
+      if (registered.has(id)) {
+        this.#unregistered.delete(id);
+      } else if (attempts >= EARLY_REST_ATTEMPTS) {
+        this.#unregistered.delete(id);
+        this.deps.logger.warn(
+          { brokerOrderId: id, attempts },
+          "a stream fill's order is still not registered here: left to the fallback poll and reconciliation",
+        );
+      } else {
+        this.#unregistered.set(id, attempts);
+      }
+    }
+    this.emit("early-synced", { registered: waiting.filter((id) => registered.has(id)) });
+    const next = this.#unregistered.keys().next();
+    if (!next.done) this.#scheduleEarlySync(next.value);
   }
 
   #enqueue(task: () => Promise<void>): void {

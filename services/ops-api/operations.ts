@@ -6,11 +6,13 @@ import { exitParams } from "../common/exits.ts";
 import { recordParamAudit } from "../common/params/postgres.ts";
 import { decideRecommendation } from "../ops/approvals.ts";
 import { listBackupLines } from "../ops/backup.ts";
+import { requestClose } from "../ops/exits.ts";
 import { addFeed, changeFeed, FEED_CHANGES, listFeeds } from "../ops/feeds.ts";
 import { latencyReport } from "../ops/latency.ts";
 import { listOrders } from "../ops/orders.ts";
 import { listAuditLines } from "../ops/params.ts";
 import { POSITION_ACCOUNTS, readPositions } from "../ops/positions.ts";
+import { acceptDifferences, readReconcileReport } from "../ops/reconcile.ts";
 import { explainRecommendation, listRecommendations, RECOMMENDATION_STATUSES } from "../ops/recs.ts";
 import { replayRecommendations } from "../ops/replay.ts";
 import { readStatusSnapshot } from "../ops/status.ts";
@@ -101,6 +103,26 @@ export const opsRequestSchema = z.discriminatedUnion("op", [
     by: z.string().min(1).max(200),
     reason: z.string().max(500).nullable(),
   }),
+  // Operator exits (`opsctl close`): the account is the caller's, judged from SSM's dry-run and
+  // dry-run-until at the stack's now (the function reads no parameter), and must be one the
+  // dispatcher trades. An audited write: the exit records the caller AWS established.
+  z.strictObject({
+    op: z.literal("exits.close"),
+    tickers: z.union([
+      z.literal("all"),
+      z
+        .array(z.string().regex(/^[A-Z][A-Z0-9.-]{0,15}$/))
+        .min(1)
+        .max(100),
+    ]),
+    account: z.enum(["dry-run", "alpaca-paper"]),
+    by: z.string().min(1).max(200),
+    reason: z.string().max(500).nullable(),
+  }),
+  // Reconciliation (`opsctl reconcile [--accept]`): accepting adopts the broker's side and
+  // records the caller AWS established on each row (dispatch_reconcile_diffs has no reason column).
+  z.strictObject({ op: z.literal("reconcile.report") }),
+  z.strictObject({ op: z.literal("reconcile.accept"), by: z.string().min(1).max(200) }),
   // The two tasks it may start, with their own fixed commands: strict, so a request carrying a
   // command, an override or anything else is refused rather than silently stripped.
   z.strictObject({ op: z.literal("backup.start") }),
@@ -207,6 +229,18 @@ export async function runOperation(
         reason: request.reason,
         now: clock.now(),
       });
+    case "exits.close":
+      return requestClose(db, {
+        tickers: request.tickers,
+        account: request.account,
+        who: context.caller ?? `unverified:${request.by}`,
+        reason: request.reason,
+        now: clock.now(),
+      });
+    case "reconcile.report":
+      return readReconcileReport(db);
+    case "reconcile.accept":
+      return acceptDifferences(db, { who: context.caller ?? `unverified:${request.by}`, now: clock.now() });
     case "backup.start":
     case "migrate.start": {
       const tasks = requireTasks(context);

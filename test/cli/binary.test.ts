@@ -445,6 +445,64 @@ describe("the built opsctl binary", function () {
       for (const op of ["positions.list", "orders.list", "recs.approve"]) assert.ok(ops.includes(op), op);
     });
 
+    it("close and reconcile go through the ops-api, the account judged from SSM's dry-run window", async () => {
+      const at = sql.timestamp(new Date());
+      await pool.query(sql.unsafe`
+        INSERT INTO dispatch_accounts (account, starting_cash, cash, created_at, updated_at)
+        VALUES ('alpaca-paper', 1000, 1000, ${at}, ${at}), ('dry-run', 1000, 1000, ${at}, ${at})
+        ON CONFLICT (account) DO NOTHING`);
+      await pool.query(sql.unsafe`
+        INSERT INTO dispatch_positions (account, ticker, quantity, avg_cost, opened_at, updated_at)
+        VALUES ('alpaca-paper', 'AWSC', 4, 50, ${at}, ${at}), ('dry-run', 'AWSD', 2, 60, ${at}, ${at})`);
+      // dry-run off in SSM, no window: the broker account.
+      aws.parameters.set("/ops-pipeline/test/dry-run", "false");
+      const live = await opsctl(["close", "AWSC", "--yes", "--json", "--target", "aws"], awsEnv());
+      assert.equal(live.code, 0, live.stderr);
+      assert.equal(json(live).account, "alpaca-paper");
+      assert.match(String(json(live).by), /^unverified:.+@/);
+      // A broker window that has ended: dry-run is in effect, whatever dry-run still says.
+      aws.parameters.set("/ops-pipeline/test/dry-run-until", JSON.stringify("2020-01-01T00:00:00.000Z"));
+      const windowEnded = await opsctl(["close", "AWSD", "--yes", "--json", "--target", "aws"], awsEnv());
+      aws.parameters.delete("/ops-pipeline/test/dry-run-until");
+      assert.equal(windowEnded.code, 0, windowEnded.stderr);
+      assert.deepEqual(
+        [json(windowEnded).account, (json(windowEnded).requested as { ticker: string }[])[0]?.ticker],
+        ["dry-run", "AWSD"],
+      );
+      const notHeld = await opsctl(["close", "AWSD", "--yes", "--json", "--target", "aws"], awsEnv());
+      assert.equal(notHeld.code, 2);
+      assert.equal((json(notHeld).error as { code: string }).code, "NOT_HELD");
+      assert.deepEqual(
+        await pool.anyFirst(sql.unsafe`
+          SELECT account || ':' || ticker FROM dispatch_exits WHERE ticker IN ('AWSC', 'AWSD') ORDER BY ticker`),
+        ["alpaca-paper:AWSC", "dry-run:AWSD"],
+      );
+
+      await pool.query(sql.unsafe`
+        INSERT INTO dispatch_reconcile_diffs (account, kind, subject, broker, pipeline, found_at, last_seen_at)
+        VALUES ('alpaca-paper', 'open_order', 'awsb-1', NULL, ${sql.jsonb({ ticker: "AWSC" })}, ${at}, ${at})`);
+      const report = await opsctl(["reconcile", "--json", "--target", "aws"], awsEnv());
+      assert.equal(report.code, 0, report.stderr);
+      assert.equal(json(report).tradingState, "reducing");
+      assert.ok((json(report).differences as { subject: string }[]).some((d) => d.subject === "awsb-1"));
+      const accepted = await opsctl(["reconcile", "--accept", "--json", "--target", "aws"], awsEnv());
+      assert.equal(accepted.code, 0, accepted.stderr);
+      assert.ok((json(accepted).accepted as { subject: string }[]).some((d) => d.subject === "awsb-1"));
+      assert.match(
+        String(
+          await pool.oneFirst(
+            sql.unsafe`SELECT accepted_by FROM dispatch_reconcile_diffs WHERE subject = 'awsb-1'`,
+          ),
+        ),
+        /^unverified:.+@/,
+      );
+      const ops = aws.calls
+        .filter((call) => call.target === "Lambda.Invoke:ops-pipeline-test-ops-api")
+        .map((call) => (call.body as { op: string }).op);
+      for (const op of ["exits.close", "reconcile.report", "reconcile.accept"])
+        assert.ok(ops.includes(op), op);
+    });
+
     it("refuses commands that act on this machine only, saying what to do instead", async () => {
       const run = await opsctl(["tickers", "refresh", "--from", "x.json", "--target", "aws"], awsEnv());
       assert.equal(run.code, 2);

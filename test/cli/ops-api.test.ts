@@ -5,9 +5,11 @@ import { FakeClock } from "../../services/common/clock.ts";
 import { sql } from "../../services/common/db.ts";
 import { STAGE_ROLES } from "../../services/common/roles.ts";
 import type { ApprovalResult } from "../../services/ops/approvals.ts";
+import type { CloseReport } from "../../services/ops/exits.ts";
 import type { FeedRow } from "../../services/ops/feeds.ts";
 import type { OrderList } from "../../services/ops/orders.ts";
 import type { PositionsReport } from "../../services/ops/positions.ts";
+import type { ReconcileDifference, ReconcileReport } from "../../services/ops/reconcile.ts";
 import type { RecommendationExplanation, RecommendationList } from "../../services/ops/recs.ts";
 import type { ReplayReport } from "../../services/ops/replay.ts";
 import type { StatusSnapshot } from "../../services/ops/status.ts";
@@ -213,6 +215,115 @@ describe("ops-api: the fixed operation set behind the Lambda", () => {
         reason: null,
         sql: "1",
       }),
+      OpsRequestError,
+    );
+  });
+
+  it("queues operator exits in the account it is sent, recorded with the caller, as its own role", async () => {
+    const api = opsApiClient(lambda, "ops-api");
+    const at = sql.timestamp(clock.now());
+    await db.pool.query(sql.unsafe`
+      INSERT INTO dispatch_accounts (account, starting_cash, cash, created_at, updated_at)
+      VALUES ('alpaca-paper', 100000, 99000, ${at}, ${at}) ON CONFLICT (account) DO NOTHING`);
+    await db.pool.query(sql.unsafe`
+      INSERT INTO dispatch_positions (account, ticker, quantity, avg_cost, opened_at, updated_at)
+      VALUES ('alpaca-paper', 'ZETA', 5, 20, ${at}, ${at}), ('alpaca-paper', 'YOTA', 3, 30, ${at}, ${at})`);
+    const caller = "arn:aws:iam::123456789012:user/alice";
+    const one = await handleOperation(
+      db.stagePool,
+      clock,
+      { op: "exits.close", tickers: ["ZETA"], account: "alpaca-paper", by: "mallory", reason: "earnings" },
+      { caller },
+    );
+    assert.ok(one.ok, JSON.stringify(one));
+    const first = one.result as CloseReport;
+    assert.deepEqual(
+      [first.account, first.by, first.requested.map((r) => [r.ticker, r.quantity])],
+      ["alpaca-paper", caller, [["ZETA", 5]]],
+    );
+    // Through Invoke: the claim, unverified; ZETA's exit already waits and stands.
+    const all = await api.invoke<CloseReport>({
+      op: "exits.close",
+      tickers: "all",
+      account: "alpaca-paper",
+      by: "bob@desk",
+      reason: null,
+    });
+    assert.deepEqual(
+      [all.by, all.requested.map((r) => r.ticker), all.alreadyPending.map((p) => p.ticker)],
+      ["unverified:bob@desk", ["YOTA"], ["ZETA"]],
+    );
+    const rows = await db.pool.any(sql.unsafe`
+      SELECT ticker, account, reason, requested_by, note FROM dispatch_exits
+      WHERE account = 'alpaca-paper' ORDER BY ticker`);
+    assert.deepEqual(rows, [
+      {
+        ticker: "YOTA",
+        account: "alpaca-paper",
+        reason: "operator",
+        requested_by: "unverified:bob@desk",
+        note: null,
+      },
+      { ticker: "ZETA", account: "alpaca-paper", reason: "operator", requested_by: caller, note: "earnings" },
+    ]);
+    await assert.rejects(
+      api.invoke({ op: "exits.close", tickers: ["NOPE"], account: "alpaca-paper", by: "bob", reason: null }),
+      (error: unknown) => error instanceof OpsApiError && error.code === "NOT_HELD",
+    );
+    // Only an account the dispatcher trades, tickers as the pipeline spells them, nothing extra.
+    for (const request of [
+      { op: "exits.close", tickers: "all", account: "live", by: "bob", reason: null },
+      { op: "exits.close", tickers: ["zeta"], account: "alpaca-paper", by: "bob", reason: null },
+      { op: "exits.close", tickers: [], account: "alpaca-paper", by: "bob", reason: null },
+      { op: "exits.close", tickers: "all", by: "bob", reason: null },
+      { op: "exits.close", tickers: "all", account: "dry-run", by: "bob", reason: null, quantity: 1 },
+    ]) {
+      await assert.rejects(
+        runOperation(db.stagePool, clock, request),
+        OpsRequestError,
+        JSON.stringify(request),
+      );
+    }
+  });
+
+  it("reports reconciliation differences and accepts them with the caller, as its own role", async () => {
+    const api = opsApiClient(lambda, "ops-api");
+    const at = sql.timestamp(clock.now());
+    await db.pool.query(sql.unsafe`
+      INSERT INTO dispatch_positions (account, ticker, quantity, avg_cost, opened_at, updated_at)
+      VALUES ('alpaca-paper', 'RECO', 5, 10, ${at}, ${at})`);
+    await db.pool.query(sql.unsafe`
+      INSERT INTO dispatch_reconcile_diffs (account, kind, subject, broker, pipeline, found_at, last_seen_at)
+      VALUES ('alpaca-paper', 'position', 'RECO', ${sql.jsonb({ quantity: 7, avgEntryPrice: 11 })},
+              ${sql.jsonb({ quantity: 5, avgEntryPrice: 10 })}, ${at}, ${at})`);
+    const report = await api.invoke<ReconcileReport>({ op: "reconcile.report" });
+    assert.deepEqual(
+      [report.tradingState, report.differences.map((d) => [d.kind, d.subject, d.broker?.quantity])],
+      ["reducing", [["position", "RECO", 7]]],
+    );
+    const caller = "arn:aws:iam::123456789012:user/alice";
+    const accepted = await handleOperation(
+      db.stagePool,
+      clock,
+      { op: "reconcile.accept", by: "mallory" },
+      { caller },
+    );
+    assert.ok(accepted.ok, JSON.stringify(accepted));
+    assert.deepEqual(
+      (accepted.result as ReconcileDifference[]).map((d) => d.subject),
+      ["RECO"],
+    );
+    assert.deepEqual(
+      await db.pool.one(sql.unsafe`
+        SELECT d.accepted_by, p.quantity, p.avg_cost FROM dispatch_reconcile_diffs d
+        JOIN dispatch_positions p ON p.account = d.account AND p.ticker = d.subject WHERE d.subject = 'RECO'`),
+      { accepted_by: caller, quantity: 7, avg_cost: 11 },
+    );
+    assert.equal((await api.invoke<ReconcileReport>({ op: "reconcile.report" })).tradingState, "active");
+    // Invoke: nothing left to accept; the claim would be recorded unverified.
+    assert.deepEqual(await api.invoke<ReconcileDifference[]>({ op: "reconcile.accept", by: "bob" }), []);
+    await assert.rejects(
+      runOperation(db.stagePool, clock, { op: "reconcile.accept", by: "bob", reason: "x" }),
       OpsRequestError,
     );
   });

@@ -143,13 +143,19 @@ export interface RecordedRequest {
  * A local HTTP server speaking the two Alpaca order endpoints the dispatcher uses, with
  * Alpaca's answers: 200 + order, 404 for an unknown client_order_id, 422 "client_order_id must
  * be unique", 401 without the key pair. `mode` injects failures; `holdPosts` records a POSTed
- * order but never answers (a dispatcher killed while waiting).
+ * order but never answers (a dispatcher killed while waiting), until releaseHeldPosts().
  */
 export class FakeAlpaca {
   readonly requests: RecordedRequest[] = [];
   readonly orders = new Map<string, FakeOrder>();
   mode: "ok" | "refuse-403" | "error-500" = "ok";
   holdPosts = false;
+  /**
+   * False: GET /v2/orders?status=open leaves out orders the broker holds (a bracket's legs
+   * waiting on the entry or on the other leg), as Alpaca was reported to do
+   * (alpacahq/alpaca-trade-api-python#322, alpacahq/alpaca-trade-api-js#87); GET by id still has them.
+   */
+  listHeldLegs = true;
   /** When > 0, POST answers wait until this many POSTs are outstanding together (0: answer at once). */
   postBarrier = 0;
   fillPrice: string | null = "101.5";
@@ -158,7 +164,7 @@ export class FakeAlpaca {
   keyId = "test-key-id";
   secretKey = "test-secret-key";
   #server: http.Server | undefined;
-  #held: http.ServerResponse[] = [];
+  #held: { res: http.ServerResponse; answer: string }[] = [];
   #barrier: (() => void)[] = [];
   #postWaiters: (() => void)[] = [];
 
@@ -270,6 +276,14 @@ export class FakeAlpaca {
     return order;
   }
 
+  /** Answers every held POST now, with the order as it was when placed (holdPosts stays as set). */
+  releaseHeldPosts(): void {
+    for (const { res, answer } of this.#held.splice(0)) {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(answer);
+    }
+  }
+
   /** Ends the stream: every connection closes and, while streamUp is false, none is accepted. */
   dropStream(): void {
     this.streamUp = false;
@@ -327,7 +341,7 @@ export class FakeAlpaca {
   async stop(): Promise<void> {
     for (const ws of this.#wss?.clients ?? []) ws.terminate();
     this.#wss?.close();
-    for (const res of this.#held) res.destroy();
+    for (const { res } of this.#held) res.destroy();
     this.#held = [];
     this.#server?.closeAllConnections();
     await new Promise<void>((resolve) => this.#server?.close(() => resolve()) ?? resolve());
@@ -362,7 +376,9 @@ export class FakeAlpaca {
       });
     }
     if (req.method === "GET" && url.pathname === "/v2/orders") {
-      const open = [...this.orders.values()].filter((o) => !TERMINAL.has(o.status));
+      const open = [...this.orders.values()].filter(
+        (o) => !TERMINAL.has(o.status) && (this.listHeldLegs || o.status !== "held"),
+      );
       return send(200, url.searchParams.get("status") === "open" ? open : [...this.orders.values()]);
     }
     if (req.method === "GET" && url.pathname.startsWith("/v2/orders/")) {
@@ -457,7 +473,8 @@ export class FakeAlpaca {
     this.orders.set(order.client_order_id, placed);
     for (const waiter of this.#postWaiters.splice(0)) waiter();
     if (this.holdPosts) {
-      this.#held.push(res);
+      // The answer as it was when the order was placed: a fill meanwhile is not in it.
+      this.#held.push({ res, answer: JSON.stringify(placed) });
       return;
     }
     send(200, placed);

@@ -47,11 +47,11 @@ describe("an order followed to its terminal state (trade_updates stream + REST)"
     for (const s of streams.splice(0)) await s.stop();
   });
 
-  function follower(): TradeStream {
+  function follower(options: { earlyRestDelayMs?: number } = {}): TradeStream {
     const s = new TradeStream(
       { db: db.stagePool, clock, logger: silentLogger, broker: alpaca.broker(), startingCashUsd: 100_000 },
       // Long enough that no fallback poll runs unasked during a test: each test says when REST runs.
-      { pollIntervalMs: 60_000, reconnectDelayMs: 20, heartbeatMs: 60_000 },
+      { pollIntervalMs: 60_000, reconnectDelayMs: 20, heartbeatMs: 60_000, ...options },
     );
     streams.push(s);
     return s;
@@ -115,6 +115,76 @@ describe("an order followed to its terminal state (trade_updates stream + REST)"
     ]);
     assert.deepEqual(await position(), { quantity: qty / 2, avg_cost: 99 });
     assert.deepEqual(await order(), { status: "canceled", terminal: true, filled_qty: qty / 2 });
+  });
+
+  it("records a fill that arrives before its order is registered by an early REST pass, once", async () => {
+    const s = follower({ earlyRestDelayMs: 100 });
+    s.start();
+    await once(s, "listening");
+    // The broker has the order and fills it, but its POST answer is still on the way.
+    alpaca.holdPosts = true;
+    const [id] = await insertRecommendations(db.pool, [{ ticker: "AAPL" }]);
+    const posted = alpaca.nextPost();
+    const batch = dispatchBatch(deps(db.stagePool, { clock, broker: alpaca.broker() }));
+    await posted;
+    const clientOrderId = String(id);
+    const qty = Number(alpaca.orders.get(clientOrderId)?.qty);
+    const early = alpaca.fill(clientOrderId, qty, 101);
+    const [outcome] = (await once(s, "update")) as [{ kind: string }];
+    assert.equal(outcome.kind, "unknown-order");
+    const unknownAt = Date.now();
+    const before = alpaca.requests.length;
+    alpaca.releaseHeldPosts();
+    alpaca.holdPosts = false;
+    assert.equal((await batch).executed, 1);
+    // The POST's answer said "accepted": the placement moved nothing.
+    assert.equal(await position(), null);
+    // No fallback poll runs in this test (60 s): only the early pass can record it, in well under that.
+    for (;;) {
+      const [{ registered }] = (await once(s, "early-synced")) as [{ registered: string[] }];
+      if (registered.length > 0) break;
+    }
+    const waitedMs = Date.now() - unknownAt;
+    assert.ok(waitedMs < 5_000, `recorded ${waitedMs} ms after the fill`);
+    // REST read the order (GET /v2/orders/{id}: it is no longer open at the broker).
+    const orderId = alpaca.orders.get(clientOrderId)?.id;
+    assert.ok(alpaca.requests.slice(before).some((r) => r.path === `/v2/orders/${orderId}`));
+    assert.deepEqual(
+      (await fills()).map((f) => [f.quantity, f.price, f.source]),
+      [[qty, 101, "rest"]],
+    );
+    assert.deepEqual(await position(), { quantity: qty, avg_cost: 101 });
+    assert.deepEqual(await order(), { status: "filled", terminal: true, filled_qty: qty });
+    // The broker's message again, and a later poll: still counted once.
+    alpaca.sendRaw(early);
+    await once(s, "update");
+    await s.sync();
+    assert.equal((await fills()).length, 1);
+    assert.deepEqual(await position(), { quantity: qty, avg_cost: 101 });
+  });
+
+  it("coalesces early REST passes and gives up on an order that is never registered", async () => {
+    const s = follower({ earlyRestDelayMs: 50 });
+    s.start();
+    await once(s, "listening");
+    const byHand = [alpaca.placeByHand("MSFT", 1, null), alpaca.placeByHand("NVDA", 1, null)];
+    const listsBefore = alpaca.requests.filter((r) => r.path === "/v2/orders").length;
+    const passes: string[][] = [];
+    s.on("early-synced", ({ registered }: { registered: string[] }) => passes.push(registered));
+    const third = new Promise<void>((resolve) =>
+      s.on("early-synced", () => {
+        if (passes.length === 3) resolve();
+      }),
+    );
+    for (const o of byHand) alpaca.fill(o.client_order_id, 1, 300);
+    await third;
+    // Ten more delays: no fourth pass comes.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Two unknown fills, one pass per attempt, three attempts, then none.
+    assert.deepEqual(passes, [[], [], []]);
+    const lists = alpaca.requests.filter((r) => r.path === "/v2/orders").length - listsBefore;
+    assert.equal(lists, 3);
+    assert.deepEqual(await fills(), []);
   });
 
   it("finds by REST on reconnect an order filled while the stream was down, and counts the late message once", async () => {

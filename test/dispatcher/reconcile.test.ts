@@ -35,6 +35,7 @@ describe("reconciliation of the broker's positions, open orders and account with
     await resetDispatcherTables(db.pool);
     await db.pool.query(sql.unsafe`TRUNCATE dispatch_reconcile_diffs, dispatch_reconcile_runs`);
     alpaca.orders.clear();
+    alpaca.listHeldLegs = true;
     alpaca.fillPrice = "101.5";
     await setParam(db.pool, "dry-run", false);
     await insertCandles(db.pool, ["AAPL", "MSFT"], { close: 100 });
@@ -117,9 +118,11 @@ describe("reconciliation of the broker's positions, open orders and account with
         openOrders: [
           { id: "b-1", client_order_id: "x", status: "new", symbol: "MSFT", side: "buy", qty: "1" },
         ],
+        // Held at the broker but not a bracket leg here: still a difference.
+        heldUnlisted: ["ours-1"],
         account: { cash: "10" },
       },
-      { positions: [], openOrderIds: ["ours-1"], cash: 10 },
+      { positions: [], openOrderIds: ["ours-1"], openLegIds: [], cash: 10 },
     );
     assert.deepEqual(
       found.map((d) => [d.kind, d.subject, d.broker === null, d.pipeline === null]),
@@ -128,5 +131,64 @@ describe("reconciliation of the broker's positions, open orders and account with
         ["open_order", "ours-1", true, false],
       ],
     );
+  });
+
+  describe("a bracket's legs", () => {
+    beforeEach(() => {
+      alpaca.fillPrice = "100";
+    });
+
+    async function enterBracket(): Promise<string> {
+      const [id] = await insertRecommendations(db.pool, [
+        { ticker: "AAPL", asOf: "2026-12-01T14:59:00.000Z" },
+      ]);
+      const summary = await dispatchBatch(deps(db.stagePool, { clock, broker: alpaca.broker() }));
+      assert.equal(summary.executed, 1);
+      const legs = await db.pool.anyFirst(sql.unsafe`
+        SELECT leg FROM dispatch_orders WHERE leg IS NOT NULL AND NOT terminal ORDER BY leg`);
+      assert.deepEqual(legs, ["stop-loss", "take-profit"]);
+      alpaca.cash = String(await cash());
+      // As at Alpaca once the entry has filled: the take-profit works ("new"), the stop waits ("held").
+      const tp = alpaca.orders.get(`${id}-tp`);
+      assert.ok(tp);
+      tp.status = "new";
+      return String(id);
+    }
+
+    for (const listed of [true, false]) {
+      it(`finds no difference for registered legs the broker holds (held legs ${listed ? "listed" : "left out of the listing"})`, async () => {
+        await enterBracket();
+        alpaca.listHeldLegs = listed;
+        assert.deepEqual(await reconcileOnce(reconcileDeps()), []);
+        assert.equal((await readReconcileReport(db.pool)).tradingState, "active");
+      });
+    }
+
+    it("names a held leg it does not know, and a registered leg the broker no longer has", async () => {
+      const id = await enterBracket();
+      alpaca.listHeldLegs = true;
+      alpaca.orders.set("stray-sl", {
+        id: "stray-sl",
+        client_order_id: "stray-sl",
+        symbol: "AAPL",
+        side: "sell",
+        qty: "3",
+        status: "held",
+        filled_qty: "0",
+        filled_avg_price: null,
+        type: "stop",
+        order_class: "bracket",
+      });
+      const stop = alpaca.orders.get(`${id}-sl`);
+      alpaca.orders.delete(`${id}-sl`);
+      const found = await reconcileOnce(reconcileDeps());
+      assert.deepEqual(
+        found?.map((d) => [d.kind, d.subject, d.broker?.status ?? null, d.pipeline]),
+        [
+          ["open_order", "stray-sl", "held", null],
+          ["open_order", stop?.id, null, { open: true }],
+        ],
+      );
+    });
   });
 });
