@@ -172,7 +172,8 @@ export class OpsStack extends pulumi.ComponentResource {
     );
     const scheduleGroup = new aws.scheduler.ScheduleGroup(`${name}-schedules`, { name: physical }, parent);
 
-    // What every stage may read: its parameters (by path) and the database secret.
+    // What every stage may read: its parameters (by path). Database logins are IAM tokens
+    // (connectAsRole); only the migrator reads the master secret, injected by ECS.
     const paramArn = (suffix: string) =>
       pulumi.interpolate`arn:aws:ssm:${region}:${accountId}:parameter${paramPrefix}${suffix}`;
     const readParams: Statement = {

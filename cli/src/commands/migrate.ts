@@ -45,7 +45,7 @@ Examples:
           });
         }
         // The database is private: the ops-api starts the migrator task (`opsctl migrate` in the
-        // image, which also sets the stage roles' passwords) and opsctl follows it.
+        // image) and opsctl follows it.
         const { fixedTaskApi, runFixedTask } = await import("../fixed-task.ts");
         const { api, close } = await fixedTaskApi(config);
         try {
@@ -82,8 +82,9 @@ Examples:
           connectionString: database.url,
           onApply: (file, index, total) => out.note(`applying ${file.filename} (${index + 1}/${total})`),
         });
-        // On AWS the migrator task holds every stage role's secret: set the roles' passwords from
-        // them, so a rotated secret takes effect (services/common/roles.ts).
+        // Stage roles with password secrets (OPS_DB_ROLE_SECRETS; none on the stack, where stages
+        // log in with IAM tokens, sql/0113): set their passwords, so a rotated secret takes effect
+        // (services/common/roles.ts).
         const rolesWithPassword =
           Object.keys(config.database.roleSecretIds).length === 0
             ? []
