@@ -48,7 +48,7 @@ describe("opsctl feeds interval and add --interval (issue 16.3), local target", 
     const set = await opsctl(db.url, ["feeds", "interval", String(feed.id), "30s"]);
     assert.equal(set.code, 0, set.stderr);
     assert.match(set.stdout, /polled every 30s \(operator\)/);
-    assert.match(set.stdout, /only takes effect on a local stack: on AWS ingest runs once every 1m/);
+    assert.match(set.stdout, /below 1m only takes effect on a local stack: on AWS ingest runs every 1m/);
     assert.equal(await setting(url), 30_000);
 
     // The list shows what the last fetch scheduled with, and a setting the next fetch will use.

@@ -35,7 +35,8 @@ const AWS_INGEST_EVERY_MS =
 /** What an interval below the AWS schedule means there, or null when it holds on both targets. */
 function awsCaveat(intervalMs: number): string | null {
   if (intervalMs >= AWS_INGEST_EVERY_MS) return null;
-  return `below a minute only takes effect on a local stack: on AWS ingest runs once every ${formatPollDuration(AWS_INGEST_EVERY_MS)}, so there the feed is polled once a minute`;
+  const every = formatPollDuration(AWS_INGEST_EVERY_MS);
+  return `an interval below ${every} only takes effect on a local stack: on AWS ingest runs every ${every}, so there this feed is polled every ${every}`;
 }
 
 /** The interval the feed's next fetch is scheduled with and why, and an operator setting not yet used. */
