@@ -20,6 +20,7 @@ import type {
   AuditLine,
   BackupLine,
   CloseReport,
+  FeedIntervalChange,
   FeedRow,
   OpsBackend,
   OrderList,
@@ -254,9 +255,18 @@ export async function openAwsBackend(context: CliContext, clock: Clock): Promise
     addFeed: (feed) =>
       api.invoke<FeedRow>({
         op: "feeds.add",
-        feed: { url: feed.url, name: feed.name, tags: [...(feed.tags ?? [])], terms: feed.terms ?? null },
+        feed: {
+          url: feed.url,
+          name: feed.name,
+          tags: [...(feed.tags ?? [])],
+          terms: feed.terms ?? null,
+          // Only when given, so a stack older than the field still takes a plain add.
+          ...(feed.pollIntervalMs != null ? { pollIntervalMs: feed.pollIntervalMs } : {}),
+        },
       }),
     changeFeed: (change, id) => api.invoke<FeedRow>({ op: "feeds.change", change, id }),
+    setFeedInterval: (id, intervalMs) =>
+      api.invoke<FeedIntervalChange>({ op: "feeds.interval", id, intervalMs }),
     async replay(query) {
       // The stack's stored parameters are in SSM, which the ops-api does not read: send them along.
       const { replayParams } = await import("../../services/ops/replay.ts");

@@ -5,7 +5,7 @@ import type { ParameterStore } from "../../services/common/params/store.ts";
 import type { ApprovalRequest, ApprovalResult } from "../../services/ops/approvals.ts";
 import type { BackupLine } from "../../services/ops/backup.ts";
 import type { CloseReport } from "../../services/ops/exits.ts";
-import type { FeedChange, FeedRow, NewFeed } from "../../services/ops/feeds.ts";
+import type { FeedChange, FeedIntervalChange, FeedRow, NewFeed } from "../../services/ops/feeds.ts";
 import type { LatencyReport } from "../../services/ops/latency.ts";
 import type { ListOrdersQuery, OrderList } from "../../services/ops/orders.ts";
 import type { AuditLine } from "../../services/ops/params.ts";
@@ -27,6 +27,7 @@ export type {
   BackupLine,
   CloseReport,
   FeedChange,
+  FeedIntervalChange,
   FeedRow,
   NewFeed,
   OrderList,
@@ -67,10 +68,16 @@ export interface OpsBackend {
   params(): ParameterStore;
   paramAudit(limit: number): Promise<AuditLine[]>;
   listFeeds(): Promise<readonly FeedRow[]>;
-  /** @throws OperatorError FEED_INVALID, FEED_EXISTS. */
+  /** @throws OperatorError FEED_INVALID, FEED_EXISTS, FEED_INTERVAL_INVALID (outside the target's poll bounds). */
   addFeed(feed: NewFeed): Promise<FeedRow>;
   /** @throws OperatorError FEED_NOT_FOUND. */
   changeFeed(change: FeedChange, id: number): Promise<FeedRow>;
+  /**
+   * Sets (ms) or clears (null) a feed's own poll interval, checked against the target's poll
+   * bounds (its ingest's config), and says what its next fetch will use.
+   * @throws OperatorError FEED_NOT_FOUND, FEED_INTERVAL_INVALID.
+   */
+  setFeedInterval(id: number, intervalMs: number | null): Promise<FeedIntervalChange>;
   /** The rule over stored history with the target's stored parameters. @throws OperatorError REPLAY_RANGE. */
   replay(query: ReplayQuery): Promise<ReplayReport>;
   listBackups(limit: number): Promise<BackupLine[]>;
@@ -200,7 +207,15 @@ async function openLocalBackend(
     listFeeds: () =>
       explainMissingTables(async () => (await import("../../services/ops/feeds.ts")).listFeeds(pool)),
     addFeed: (feed) =>
-      explainMissingTables(async () => (await import("../../services/ops/feeds.ts")).addFeed(pool, feed)),
+      explainMissingTables(async () => {
+        const ops = await import("../../services/ops/feeds.ts");
+        return ops.addFeed(pool, feed, ops.pollBoundsOf(config));
+      }),
+    setFeedInterval: (id, intervalMs) =>
+      explainMissingTables(async () => {
+        const ops = await import("../../services/ops/feeds.ts");
+        return ops.setFeedInterval(pool, id, intervalMs, ops.pollBoundsOf(config), stackClock.now());
+      }),
     changeFeed: (change, id) =>
       explainMissingTables(async () =>
         (await import("../../services/ops/feeds.ts")).changeFeed(pool, change, id, clock.now()),

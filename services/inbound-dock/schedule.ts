@@ -58,6 +58,26 @@ export function pollIntervalOf(hints: PollHints, bounds: PollBounds): PollInterv
   return { intervalMs: ms, source: "default", clamped };
 }
 
+const DURATION_UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000 } as const;
+
+/**
+ * An operator's poll interval as typed: whole seconds, minutes or hours (`30s`, `2m`, `1h`).
+ * Returns null for anything else; the bounds are the deployment's, checked where it is set.
+ */
+export function parsePollDuration(text: string): number | null {
+  const match = /^([1-9]\d{0,6})(s|m|h)$/.exec(text.trim().toLowerCase());
+  if (!match) return null;
+  return Number(match[1]) * DURATION_UNIT_MS[match[2] as keyof typeof DURATION_UNIT_MS];
+}
+
+/** An interval the way an operator types it back: `30s`, `2m`, `1h`, `90s` (whole units, else seconds; ms below 1 s). */
+export function formatPollDuration(ms: number): string {
+  if (ms % 3_600_000 === 0 && ms > 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;
+  if (ms % 1_000 === 0 && ms > 0) return `${ms / 1_000}s`;
+  return `${ms}ms`;
+}
+
 /** RSS 2.0 `<ttl>`: whole minutes. Anything else (negative, text, absurd) is no hint. */
 export function ttlMsOf(text: string | undefined): number | null {
   if (text === undefined) return null;

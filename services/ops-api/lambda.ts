@@ -1,4 +1,5 @@
 import { type OpenedContext, openStageContext } from "../common/adapters.ts";
+import { pollBoundsOf } from "../ops/feeds.ts";
 import { handleOperation, type OpsResponse } from "./operations.ts";
 import type { FixedTasks } from "./tasks.ts";
 
@@ -63,6 +64,7 @@ export async function handler(event: unknown): Promise<OpsResponse | { statusCod
   const caller = callerIdentity(event);
   const response = await handleOperation(context.db, context.clock, request, {
     tasks,
+    pollBounds: pollBoundsOf(context.config),
     ...(caller ? { caller } : {}),
   });
   context.logger.info(

@@ -1,5 +1,6 @@
 import * as z from "zod";
 import type { Clock } from "../common/clock.ts";
+import { loadConfig } from "../common/config.ts";
 import type { DatabasePool } from "../common/db.ts";
 import { OperatorError } from "../common/errors.ts";
 import { exitParams } from "../common/exits.ts";
@@ -7,7 +8,15 @@ import { recordParamAudit } from "../common/params/postgres.ts";
 import { decideRecommendation } from "../ops/approvals.ts";
 import { listBackupLines } from "../ops/backup.ts";
 import { requestClose } from "../ops/exits.ts";
-import { addFeed, changeFeed, FEED_CHANGES, listFeeds } from "../ops/feeds.ts";
+import {
+  addFeed,
+  changeFeed,
+  FEED_CHANGES,
+  listFeeds,
+  type PollBounds,
+  pollBoundsOf,
+  setFeedInterval,
+} from "../ops/feeds.ts";
 import { latencyReport } from "../ops/latency.ts";
 import { listOrders } from "../ops/orders.ts";
 import { listAuditLines } from "../ops/params.ts";
@@ -62,9 +71,18 @@ export const opsRequestSchema = z.discriminatedUnion("op", [
       name: z.string().min(1).max(200),
       tags: z.array(z.string().max(100)).max(50),
       terms: z.string().max(2_000).nullable(),
+      // Optional, so an older opsctl's request stays valid; checked against this stack's bounds.
+      pollIntervalMs: z.number().int().positive().nullable().optional(),
     }),
   }),
   z.object({ op: z.literal("feeds.change"), change: z.enum(FEED_CHANGES), id: z.number().int().positive() }),
+  // A feed's own poll interval (ms), or null to clear it; the bounds are this stack's (its inbound
+  // config is the ingest function's), so opsctl's own environment cannot widen them.
+  z.strictObject({
+    op: z.literal("feeds.interval"),
+    id: z.number().int().positive(),
+    intervalMs: z.number().int().positive().nullable(),
+  }),
   // The rule's parameters come from the caller, read from SSM: the function reads no parameter.
   z.object({
     op: z.literal("replay"),
@@ -149,6 +167,8 @@ export interface OpsContext {
    * request says; absent, the request's own claim is recorded marked `unverified:`.
    */
   caller?: string;
+  /** The poll bounds of this stack's ingest (its inbound config); absent, the configuration's defaults. */
+  pollBounds?: PollBounds;
 }
 
 /**
@@ -197,9 +217,11 @@ export async function runOperation(
     case "feeds.list":
       return listFeeds(db);
     case "feeds.add":
-      return addFeed(db, request.feed);
+      return addFeed(db, request.feed, boundsOf(context));
     case "feeds.change":
       return changeFeed(db, request.change, request.id, clock.now());
+    case "feeds.interval":
+      return setFeedInterval(db, request.id, request.intervalMs, boundsOf(context), clock.now());
     case "replay":
       return replayRecommendations(db, {
         from: new Date(request.from),
@@ -250,6 +272,10 @@ export async function runOperation(
     case "task.describe":
       return requireTasks(context).describe(request.taskArn);
   }
+}
+
+function boundsOf(context: OpsContext): PollBounds {
+  return context.pollBounds ?? pollBoundsOf(loadConfig({}));
 }
 
 function requireTasks(context: OpsContext): FixedTasks {

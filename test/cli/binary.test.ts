@@ -421,6 +421,40 @@ describe("the built opsctl binary", function () {
       assert.equal(ops.find((call) => call.op === "replay")?.params?.threshold, 0.9);
     });
 
+    it("feeds add --interval and feeds interval go through the ops-api, held to the stack's bounds", async () => {
+      const added = await opsctl(
+        [
+          "feeds",
+          "add",
+          "https://example.com/aws-interval.rss",
+          "--interval",
+          "2m",
+          "--json",
+          "--target",
+          "aws",
+        ],
+        awsEnv(),
+      );
+      assert.equal(added.code, 0, added.stderr);
+      const id = (json(added).feed as { id: number; operator_interval_ms: number }).id;
+      // opsctl's own environment does not widen the stack's floor: the ops-api checks with its own.
+      const tooFast = await opsctl(["feeds", "interval", String(id), "5s", "--target", "aws"], {
+        ...awsEnv(),
+        OPS_INBOUND_POLL_FLOOR_MS: "1000",
+      });
+      assert.equal(tooFast.code, 2);
+      assert.match(tooFast.stderr, /from 10s to 1h/);
+      const set = await opsctl(["feeds", "interval", String(id), "30s", "--target", "aws"], awsEnv());
+      assert.equal(set.code, 0, set.stderr);
+      assert.match(set.stdout, /polled every 30s \(operator\)[\s\S]*on AWS ingest runs every 1m/);
+      const stored = await pool.oneFirst(sql.unsafe`SELECT poll_interval_ms FROM feeds WHERE id = ${id}`);
+      assert.equal(stored, 30_000);
+      const ops = aws.calls
+        .filter((call) => call.target === "Lambda.Invoke:ops-pipeline-test-ops-api")
+        .map((call) => call.body as { op: string; intervalMs?: number | null });
+      assert.ok(ops.some((call) => call.op === "feeds.interval" && call.intervalMs === 30_000));
+    });
+
     it("positions, orders and recs approve go through the ops-api, the approval recorded with the caller", async () => {
       const positions = await opsctl(["positions", "--json", "--target", "aws"], awsEnv());
       assert.equal(positions.code, 0, positions.stderr);

@@ -6,7 +6,7 @@ import { sql } from "../../services/common/db.ts";
 import { STAGE_ROLES } from "../../services/common/roles.ts";
 import type { ApprovalResult } from "../../services/ops/approvals.ts";
 import type { CloseReport } from "../../services/ops/exits.ts";
-import type { FeedRow } from "../../services/ops/feeds.ts";
+import type { FeedIntervalChange, FeedRow } from "../../services/ops/feeds.ts";
 import type { OrderList } from "../../services/ops/orders.ts";
 import type { PositionsReport } from "../../services/ops/positions.ts";
 import type { ReconcileDifference, ReconcileReport } from "../../services/ops/reconcile.ts";
@@ -100,6 +100,76 @@ describe("ops-api: the fixed operation set behind the Lambda", () => {
     await assert.rejects(
       api.invoke({ op: "feeds.change", change: "resume", id: 999_999 }),
       (error: unknown) => error instanceof OpsApiError && error.code === "FEED_NOT_FOUND",
+    );
+  });
+
+  it("sets and clears a feed's poll interval as the ops-api role, within the stack's own bounds", async () => {
+    const api = opsApiClient(lambda, "ops-api");
+    const added = await api.invoke<FeedRow>({
+      op: "feeds.add",
+      feed: {
+        url: "https://example.com/ops-api-interval.rss",
+        name: "interval",
+        tags: [],
+        terms: null,
+        pollIntervalMs: 120_000,
+      },
+    });
+    assert.equal(added.operator_interval_ms, 120_000);
+    const set = await api.invoke<FeedIntervalChange>({
+      op: "feeds.interval",
+      id: added.id,
+      intervalMs: 30_000,
+    });
+    assert.deepEqual(set.effective, { intervalMs: 30_000, source: "operator" });
+    assert.equal(set.feed.operator_interval_ms, 30_000);
+    const cleared = await api.invoke<FeedIntervalChange>({
+      op: "feeds.interval",
+      id: added.id,
+      intervalMs: null,
+    });
+    assert.equal(cleared.feed.operator_interval_ms, null);
+    assert.equal(cleared.effective.source, "default");
+    await assert.rejects(
+      api.invoke({ op: "feeds.interval", id: added.id, intervalMs: 1_000 }),
+      (error: unknown) =>
+        error instanceof OpsApiError &&
+        error.code === "FEED_INTERVAL_INVALID" &&
+        /10s to 1h/.test(error.message),
+    );
+    await assert.rejects(
+      api.invoke({ op: "feeds.interval", id: 999_999, intervalMs: 30_000 }),
+      (error: unknown) => error instanceof OpsApiError && error.code === "FEED_NOT_FOUND",
+    );
+    // The bounds are the stack's (the ingest function's config), not the caller's.
+    const stackBounds = { pollBounds: { defaultMs: 120_000, floorMs: 60_000, ceilingMs: 600_000 } };
+    const refused = await handleOperation(
+      db.stagePool,
+      clock,
+      { op: "feeds.interval", id: added.id, intervalMs: 30_000 },
+      stackBounds,
+    );
+    assert.equal(refused.ok ? null : refused.error.code, "FEED_INTERVAL_INVALID");
+    assert.match(refused.ok ? "" : refused.error.message, /from 1m to 10m/);
+    const usesDefault = await handleOperation(
+      db.stagePool,
+      clock,
+      { op: "feeds.interval", id: added.id, intervalMs: null },
+      stackBounds,
+    );
+    assert.deepEqual(usesDefault.ok ? (usesDefault.result as FeedIntervalChange).effective : null, {
+      intervalMs: 120_000,
+      source: "default",
+    });
+    // Strict: a request carrying anything else is refused, not stripped.
+    await assert.rejects(
+      runOperation(db.stagePool, clock, {
+        op: "feeds.interval",
+        id: added.id,
+        intervalMs: 30_000,
+        floorMs: 1,
+      }),
+      OpsRequestError,
     );
   });
 

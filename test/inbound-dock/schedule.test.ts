@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as z from "zod";
 import { FakeClock } from "../../services/common/clock.ts";
 import { sql } from "../../services/common/db.ts";
+import { setFeedInterval } from "../../services/inbound-dock/feeds.ts";
 import { type IngestOptions, runIngest } from "../../services/inbound-dock/ingest.ts";
 import {
   HostGate,
@@ -212,6 +213,39 @@ describe("a feed's own poll interval (issue 16.3)", () => {
       );
       // The default feed still follows its own minute, whatever the tick.
       assert.equal(normal.fetches.length, 3);
+    });
+
+    it("polls a <ttl>-of-an-hour feed every 30 s from when the operator sets it (opsctl feeds interval), and by its <ttl> once cleared", async () => {
+      const clock = new FakeClock("2026-01-05T12:00:00Z");
+      const hourly = feedRoute("/hourly", "<ttl>60</ttl>");
+      hourly.install(clock);
+      const id = await insertFeed(db.pool, `${server.base}/hourly`);
+      const bounds = {
+        defaultMs: TEST_INGEST.feedIntervalMs,
+        floorMs: TEST_INGEST.pollFloorMs,
+        ceilingMs: TEST_INGEST.pollCeilingMs,
+      };
+      await runEvery(clock, 10 * SECOND, 6, TEST_INGEST); // one minute: fetched once, next in an hour
+      assert.equal(hourly.fetches.length, 1);
+      const start = hourly.fetches[0] ?? 0;
+      const set = await setFeedInterval(db.pool, id, 30 * SECOND, bounds, clock.now());
+      assert.deepEqual(set.effective, { intervalMs: 30 * SECOND, source: "operator" });
+      // Its next fetch moved from an hour away to 30 s after the last one, already passed: due now.
+      await runEvery(clock, 10 * SECOND, 12, TEST_INGEST);
+      assert.deepEqual(
+        hourly.fetches.map((t) => t - start),
+        [0, 60, 90, 120, 150, 180].map((s) => s * SECOND),
+      );
+      const state = await db.pool.one(
+        sql.type(z.object({ poll_interval_ms: z.number(), poll_interval_source: z.string() }))`
+          SELECT poll_interval_ms, poll_interval_source FROM feed_state WHERE feed_id = ${id}`,
+      );
+      assert.deepEqual(state, { poll_interval_ms: 30 * SECOND, poll_interval_source: "operator" });
+      const cleared = await setFeedInterval(db.pool, id, null, bounds, clock.now());
+      assert.deepEqual(cleared.effective, { intervalMs: 60 * MINUTE, source: "ttl" });
+      await runEvery(clock, 10 * SECOND, 12, TEST_INGEST);
+      // The fetch already scheduled (30 s on) goes; after it the <ttl>'s hour holds again.
+      assert.equal(hourly.fetches.length, 7);
     });
 
     it("asks one host at most once per spacing, however many workers fetch its feeds", async () => {

@@ -23,6 +23,7 @@ export function stubBackend<Extra extends object = object>(
     listFeeds: unused,
     addFeed: unused,
     changeFeed: unused,
+    setFeedInterval: unused,
     replay: unused,
     listBackups: unused,
     latency: unused,
