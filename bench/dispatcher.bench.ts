@@ -367,7 +367,8 @@ async function streamSection(admin: DatabasePool, pool: DatabasePool): Promise<v
     clearInterval(filler);
     await drain([pool], alpaca.broker(30_000), N_STREAM);
     lags = [];
-    for (const order of [...alpaca.orders.values()]) {
+    // The entries only: each BUY is a bracket, and its legs (held by the broker) never fill here.
+    for (const order of alpaca.placedOrders()) {
       sent.push(performance.now());
       alpaca.fill(order.client_order_id, Number(order.qty), 100);
       await untilApplied(applied + 1, 10_000);
