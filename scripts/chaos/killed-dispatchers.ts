@@ -176,7 +176,10 @@ export async function killedDispatchers(
   for (const p of posts) postsPerId.set(p.client_order_id, (postsPerId.get(p.client_order_id) ?? 0) + 1);
   const ordersPerId = new Map<string, number>();
   const ordersPerSymbol = new Map<string, number>();
-  for (const o of alpaca.orders.values()) {
+  // The orders the dispatchers placed: each BUY is a bracket (issue 15), whose two legs the
+  // broker creates itself; they are exits of the entry, not orders of their own.
+  const placed = alpaca.placedOrders();
+  for (const o of placed) {
     ordersPerId.set(o.client_order_id, (ordersPerId.get(o.client_order_id) ?? 0) + 1);
     ordersPerSymbol.set(o.symbol, (ordersPerSymbol.get(o.symbol) ?? 0) + 1);
   }
@@ -195,12 +198,12 @@ export async function killedDispatchers(
     kills,
     faults: { ...proxy.faults },
     orderPosts: posts.length,
-    brokerOrders: alpaca.orders.size,
+    brokerOrders: placed.length,
     maxPostsPerClientOrderId: max(postsPerId),
     maxOrdersPerClientOrderId: max(ordersPerId),
     maxOrdersPerRecommendation: max(ordersPerSymbol),
     executions: executions.length,
-    brokerOrdersWithoutExecution: [...alpaca.orders.keys()].filter((id) => !executedIds.has(id)).length,
+    brokerOrdersWithoutExecution: placed.filter((o) => !executedIds.has(o.client_order_id)).length,
     executionsWithoutBrokerOrder: executions.filter(
       (e) => e.client_order_id === null || !alpaca.orders.has(e.client_order_id),
     ).length,
