@@ -19,7 +19,7 @@ import {
   type ExecutionResult,
   isDefinitiveRefusal,
 } from "./executors/types.ts";
-import { bracketFor, cancelOpenLegs, entryExits, recordEntryExits } from "./exits.ts";
+import { bracketFor, cancelOpenLegs, entryExits, LegNotCancelableError, recordEntryExits } from "./exits.ts";
 import type { GateDecision, PlannedOrder } from "./gates.ts";
 import { readBrokerIntent, recordBrokerIntent, recordExecuted, takeRiskLock } from "./queries.ts";
 import { recordShadowFill } from "./shadow.ts";
@@ -147,6 +147,12 @@ export async function executeAtBroker(
     }
     placed = await placeOrFindOrder(broker, { ...toFill, clientOrderId: String(c.rec.id), bracket });
   } catch (error) {
+    if (error instanceof LegNotCancelableError) {
+      // Nothing was sent for this SELL: roll back (the intent stays, and recovery finds no order
+      // at the broker), count nothing, decide again once the leg's fill is recorded.
+      c.log.warn({ legs: error.legs }, error.message);
+      throw error;
+    }
     if (!isDefinitiveRefusal(error)) {
       // The order may exist at the broker: FAILED would be a lie nobody reconciles. The error
       // counts; the transaction aborts; the recommendation stays PENDING with its intent and

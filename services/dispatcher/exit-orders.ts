@@ -3,7 +3,7 @@ import { withDryRunWindow } from "../common/dry-run-window.ts";
 import { describeCause } from "../common/errors.ts";
 import { exchangeTime } from "../common/market-calendar.ts";
 import type { Params } from "../common/params/definitions.ts";
-import { assertBrokerWindowOpen } from "./broker-window.ts";
+import { assertBrokerWindowOpen, BrokerWindowClosedError } from "./broker-window.ts";
 import { riskFacts } from "./decision.ts";
 import type { DispatcherDeps } from "./deps.ts";
 import { placeOrFindOrder } from "./executors/broker.ts";
@@ -11,7 +11,7 @@ import { simulateFill } from "./executors/dry-run.ts";
 import { type BrokerOrder, isDefinitiveRefusal } from "./executors/types.ts";
 import { type ClaimedExit, claimExit, recordExitDecision } from "./exit-queries.ts";
 import { sweepExits } from "./exit-sweep.ts";
-import { cancelOpenLegs } from "./exits.ts";
+import { cancelOpenLegs, LegNotCancelableError } from "./exits.ts";
 import { registerOrder } from "./fill-queries.ts";
 import { applyOrderUpdate, updateFromRestOrder } from "./fills.ts";
 import { evaluateExitGates, type GateFacts, type GateVerdict, type PlannedOrder } from "./gates.ts";
@@ -219,11 +219,22 @@ export async function dispatchExits(
   params: Params,
   limit: number,
 ): Promise<ExitOutcome[]> {
-  const account: Account = params["dry-run"] === false && deps.broker ? "alpaca-paper" : "dry-run";
+  // The account the dispatcher trades now: dry-run also once a broker window has ended.
+  const effective = withDryRunWindow(params, deps.clock.now());
+  const account: Account = effective["dry-run"] === false && deps.broker ? "alpaca-paper" : "dry-run";
   await sweepExits(deps, account);
   const outcomes: ExitOutcome[] = [];
   while (outcomes.length < limit) {
-    const outcome = await dispatchExitOne(deps, params);
+    let outcome: ExitOutcome | null;
+    try {
+      outcome = await dispatchExitOne(deps, params);
+    } catch (error) {
+      // The exit stays PENDING (its transaction rolled back) and is decided on the next pass;
+      // the recommendations of this batch still get theirs.
+      if (!(error instanceof LegNotCancelableError || error instanceof BrokerWindowClosedError)) throw error;
+      deps.logger.warn({ err: error }, "exit order left PENDING for the next pass");
+      break;
+    }
     if (!outcome) break;
     outcomes.push(outcome);
   }

@@ -95,8 +95,24 @@ export async function recordEntryExits(
 }
 
 /**
+ * A bracket leg could not be canceled (the broker says it is gone or no longer cancelable: it
+ * filled, or is filling). The position may already be sold; the SELL sized from the database
+ * must not leave. The decision is rolled back and taken again once the leg's fill is recorded
+ * (the stream, its early REST pass or the poll), when the holding gate sees the position as it is.
+ */
+export class LegNotCancelableError extends Error {
+  override readonly name = "LegNotCancelableError";
+  constructor(readonly legs: readonly string[]) {
+    super(
+      `bracket leg(s) ${legs.join(", ")} could not be canceled (filled or gone): the position may have changed; no SELL sent, decided again once the fill is recorded`,
+    );
+  }
+}
+
+/**
  * Cancels a position's open bracket legs at the broker before any other SELL of it (the broker
  * holds the shares for them: a SELL beside them is refused). Never under the risk lock.
+ * @throws LegNotCancelableError when a leg is no longer cancelable (the SELL must not be sent).
  * @throws BrokerError when the broker cannot be reached.
  */
 export async function cancelOpenLegs(
@@ -105,8 +121,11 @@ export async function cancelOpenLegs(
   position: { account: Account; ticker: string },
   logger: Logger,
 ): Promise<void> {
+  const gone: string[] = [];
   for (const id of await openLegIds(conn, position)) {
     const canceled = await broker.cancelOrder(id);
     logger.info({ brokerOrderId: id, canceled }, "bracket leg canceled before selling the position");
+    if (!canceled) gone.push(id);
   }
+  if (gone.length > 0) throw new LegNotCancelableError(gone);
 }

@@ -167,7 +167,9 @@ export async function readDecisionFacts(
          SELECT close FROM lane_telemetry
          WHERE ticker = d.ticker AND ts <= ${sql.timestamp(options.now)} ORDER BY ts DESC LIMIT 1
        ) oc ON true
-       WHERE d.account = ${account} AND NOT d.terminal) AS open_orders_notional,
+       WHERE d.account = ${account} AND NOT d.terminal
+         -- a bracket's legs are the position's exits, not orders that change its exposure
+         AND d.leg IS NULL) AS open_orders_notional,
       (SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'kind', kind,
                                  'tripped_at', floor(extract(epoch FROM tripped_at) * 1000)) ORDER BY id), '[]'::jsonb)
        FROM dispatch_trading_trips WHERE account = ${account} AND acknowledged_at IS NULL) AS open_trips

@@ -57,7 +57,8 @@ const currentRow = z.object({
 /**
  * Records an operator's approval or rejection. An approval wakes the dispatchers (NOTIFY on
  * the recommendations channel, delivered at commit).
- * @throws OperatorError REC_NOT_FOUND (no such id), REC_ALREADY_DECIDED (not PENDING, or an
+ * @throws OperatorError REC_NOT_FOUND (no such id), REC_IN_FLIGHT (a reject of one whose broker
+ *   order may exist: the dispatcher recovers it), REC_ALREADY_DECIDED (not PENDING, or an
  *   approval or rejection is recorded already: nothing changes).
  */
 export async function decideRecommendation(
@@ -91,6 +92,8 @@ export async function decideRecommendation(
                 },
               ])}
             WHERE id = ${request.id} AND status = 'PENDING' AND approval IS NULL
+              -- An order may be at the broker: the dispatcher recovers it (asks the broker first).
+              AND NOT EXISTS (SELECT 1 FROM dispatch_broker_intents i WHERE i.recommendation_id = ${request.id})
             RETURNING id, ticker, side, status, approval, approval_by, approval_at, approval_reason`);
     if (!row) throw await whyUndecidable(tx, request.id);
     if (row.approval === "approved") {
@@ -116,6 +119,14 @@ async function whyUndecidable(tx: Pick<DatabasePool, "maybeOne">, id: number): P
     return new OperatorError("REC_NOT_FOUND", `no recommendation #${id}`, {
       hint: "list those waiting with opsctl recs --pending",
     });
+  }
+  if (current.status === "PENDING" && current.approval === null) {
+    // Only a committed broker intent leaves an undecided PENDING row unrejectable.
+    return new OperatorError(
+      "REC_IN_FLIGHT",
+      `recommendation #${id} has an order on its way to the broker: the dispatcher decides it (it asks the broker first); nothing changed`,
+      { hint: `see what happened: opsctl recs show ${id}, opsctl orders --open` },
+    );
   }
   const when = current.approval_at === null ? "" : ` at ${new Date(current.approval_at).toISOString()}`;
   const message =

@@ -202,6 +202,20 @@ describe("dispatcher: require-approval (a human in the loop)", () => {
     assert.deepEqual([row.status, row.approval], ["EXECUTED", null]);
   });
 
+  it("refuses to reject one whose broker order may exist (a committed intent): the dispatcher recovers it", async () => {
+    const [id] = await insertRecommendations(db.pool, [{ ticker: "AAPL" }]);
+    await db.pool.query(sql.unsafe`
+      INSERT INTO dispatch_broker_intents (recommendation_id, client_order_id, executor, instance, created_at, order_request, gate_decisions)
+      VALUES (${id as number}, ${String(id)}, 'alpaca-paper', 'test', now(), '{}'::jsonb, '[]'::jsonb)`);
+    await assert.rejects(
+      decide(id as number, "rejected"),
+      (error: unknown) => error instanceof OperatorError && error.code === "REC_IN_FLIGHT",
+    );
+    const status = await db.pool.oneFirst(sql.type(z.object({ status: z.string() }))`
+      SELECT status FROM dispatch_recommendations WHERE id = ${id as number}`);
+    assert.equal(status, "PENDING", "left to the dispatcher's recovery");
+  });
+
   it("says which recommendation does not exist", async () => {
     await assert.rejects(decide(424242, "approved"), isCode("REC_NOT_FOUND"));
   });

@@ -5,7 +5,7 @@ import { FakeClock } from "../../services/common/clock.ts";
 import { closeDatabase, connectDatabase, type DatabasePool, sql } from "../../services/common/db.ts";
 import { STAGE_ROLES } from "../../services/common/roles.ts";
 import { dispatchBatch } from "../../services/dispatcher/dispatcher.ts";
-import { openPositionExits } from "../../services/dispatcher/exits.ts";
+import { LegNotCancelableError, openPositionExits } from "../../services/dispatcher/exits.ts";
 import { TradeStream } from "../../services/dispatcher/trade-stream.ts";
 import { requestClose } from "../../services/ops/exits.ts";
 import {
@@ -420,6 +420,29 @@ describe("exits at the broker: a bracket order's legs", () => {
     // A second pass finds nothing to do: the exit was decided once.
     assert.deepEqual((await dispatchBatch(deps(db.stagePool, { clock, broker: alpaca.broker() }))).exits, []);
     assert.equal(alpaca.posts().length, 2);
+  });
+
+  it("sends no SELL when a leg can no longer be canceled (it filled at the broker first)", async () => {
+    await enterBracket();
+    // The stop leg filled at the broker; its fill has not reached the database yet.
+    const stopLeg = [...alpaca.orders.values()].find((o) => o.id === "order-1-sl");
+    assert.ok(stopLeg);
+    stopLeg.status = "filled";
+    const [sellId] = await insertRecommendations(db.pool, [
+      recommendation({ ticker: "AAPL", side: "SELL", asOf: at(-0.5) }),
+    ]);
+    await assert.rejects(
+      dispatchBatch(deps(db.stagePool, { clock, broker: alpaca.broker() })),
+      (error: unknown) => error instanceof LegNotCancelableError && error.legs.includes("order-1-sl"),
+    );
+    assert.equal(
+      alpaca.posts().length,
+      1,
+      "only the entry was ever sent: no second SELL beside the filled leg",
+    );
+    const status = await db.pool.oneFirst(sql.type(z.object({ status: z.string() }))`
+      SELECT status FROM dispatch_recommendations WHERE id = ${sellId as number}`);
+    assert.equal(status, "PENDING", "decided again once the leg's fill is recorded");
   });
 
   it("cancels the legs before the engine's SELL, which closes the position and its exits", async () => {
