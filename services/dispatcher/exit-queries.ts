@@ -79,12 +79,12 @@ export async function markBracketLeg(
 }
 
 /** The bracket legs at the broker still open for a position (canceled before any other SELL). */
-export async function openLegIds(
+export async function openLegs(
   tx: CommonQueryMethods,
   options: { account: Account; ticker: string },
-): Promise<readonly string[]> {
-  return tx.anyFirst(sql.type(z.object({ broker_order_id: z.string() }))`
-    SELECT broker_order_id FROM dispatch_orders
+): Promise<readonly { broker_order_id: string; client_order_id: string }[]> {
+  return tx.any(sql.type(z.object({ broker_order_id: z.string(), client_order_id: z.string() }))`
+    SELECT broker_order_id, client_order_id FROM dispatch_orders
     WHERE account = ${options.account} AND ticker = ${options.ticker} AND leg IS NOT NULL AND NOT terminal
     ORDER BY created_at`);
 }
@@ -96,11 +96,14 @@ const watchedRow = z.object({
   take_profit_price: z.number().nullable(),
   expires_at: z.number().nullable(),
   checked_until: z.number(),
+  /** The broker holds its stop-loss and take-profit as bracket legs: only the holding time is ours. */
+  bracketed: z.boolean(),
 });
 export type WatchedExit = z.infer<typeof watchedRow>;
 
 /**
- * Open exits the dispatcher itself watches (no bracket at the broker) on positions still held
+ * Open exits the dispatcher itself watches on positions still held (all three levels without a
+ * bracket at the broker; with one, only the maximum holding time)
  * that a new closed candle or the clock may have triggered, locked so two dispatchers never
  * sweep one twice (one statement when nothing changed: the sweep costs nothing between candles). A position whose last exit was refused less
  * than `backoffMs` ago waits (a refused max-holding exit is not re-queued every pass).
@@ -110,15 +113,24 @@ export async function lockWatchedExits(
   options: { account: Account; now: Date; backoffMs: number },
 ): Promise<readonly WatchedExit[]> {
   return tx.any(sql.type(watchedRow)`
-    SELECT e.id, e.ticker, e.stop_price, e.take_profit_price, e.expires_at, e.checked_until
+    SELECT e.id, e.ticker, e.stop_price, e.take_profit_price, e.expires_at, e.checked_until, b.bracketed
     FROM dispatch_position_exits e
     JOIN dispatch_positions p ON p.account = e.account AND p.ticker = e.ticker
+    -- Bracketed while a leg is still working at the broker; once its legs are canceled (before a
+    -- SELL that then did not go, or by hand) the dispatcher watches the levels itself.
+    CROSS JOIN LATERAL (
+      SELECT EXISTS (
+        SELECT 1 FROM dispatch_orders o
+        WHERE o.broker_order_id IN (e.stop_order_id, e.take_profit_order_id) AND NOT o.terminal
+      ) AS bracketed
+    ) b
     WHERE e.account = ${options.account} AND e.state = 'open'
-      AND e.stop_order_id IS NULL AND e.take_profit_order_id IS NULL
-      -- Only what can have changed: a candle closed since the last check, or the holding time up.
-      AND (e.expires_at <= ${sql.timestamp(options.now)} OR EXISTS (
+      -- Only what can have changed: the holding time up (a bracketed position too: the broker
+      -- watches its levels, not its age), or for one without working legs a candle closed since the last check.
+      AND (e.expires_at <= ${sql.timestamp(options.now)} OR (
+        NOT b.bracketed AND EXISTS (
         SELECT 1 FROM lane_telemetry c WHERE c.ticker = e.ticker AND c.ts >= e.checked_until
-          AND c.ts + make_interval(secs => c.interval_sec) <= ${sql.timestamp(options.now)}))
+          AND c.ts + make_interval(secs => c.interval_sec) <= ${sql.timestamp(options.now)})))
       AND NOT EXISTS (
         SELECT 1 FROM dispatch_exits x WHERE x.position_exit_id = e.id AND x.status IN ('REJECTED', 'FAILED')
           AND x.decided_at > ${sql.timestamp(new Date(options.now.getTime() - options.backoffMs))})

@@ -27,17 +27,20 @@ export async function sweepExits(deps: DispatcherDeps, account: Account): Promis
     const watched = await lockWatchedExits(tx, { account, now, backoffMs: EXIT_RETRY_BACKOFF_MS });
     let queued = 0;
     for (const exit of watched) {
+      // A bracketed position's stop-loss and take-profit are the broker's legs: only its age is ours.
       const levels: ExitLevels = {
-        stopPrice: exit.stop_price,
-        takeProfitPrice: exit.take_profit_price,
+        stopPrice: exit.bracketed ? null : exit.stop_price,
+        takeProfitPrice: exit.bracketed ? null : exit.take_profit_price,
         expiresAtMs: exit.expires_at,
       };
-      const candles = await selectClosedCandles(tx, {
-        ticker: exit.ticker,
-        fromMs: exit.checked_until,
-        now,
-        limit: SWEEP_CANDLES,
-      });
+      const candles = exit.bracketed
+        ? []
+        : await selectClosedCandles(tx, {
+            ticker: exit.ticker,
+            fromMs: exit.checked_until,
+            now,
+            limit: SWEEP_CANDLES,
+          });
       let checkedUntil = exit.checked_until;
       let trigger = null;
       for (const candle of candles) {

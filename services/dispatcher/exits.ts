@@ -3,7 +3,7 @@ import { type ExitLevels, type ExitParams, exitLevels, exitParams, exitParamsFro
 import type { Logger } from "../common/logger.ts";
 import type { Params } from "../common/params/definitions.ts";
 import type { Broker, BrokerOrder } from "./executors/types.ts";
-import { insertPositionExit, markBracketLeg, openLegIds } from "./exit-queries.ts";
+import { insertPositionExit, markBracketLeg, openLegs } from "./exit-queries.ts";
 import { registerOrder } from "./fill-queries.ts";
 import type { Account } from "./portfolio.ts";
 
@@ -122,10 +122,21 @@ export async function cancelOpenLegs(
   logger: Logger,
 ): Promise<void> {
   const gone: string[] = [];
-  for (const id of await openLegIds(conn, position)) {
-    const canceled = await broker.cancelOrder(id);
-    logger.info({ brokerOrderId: id, canceled }, "bracket leg canceled before selling the position");
-    if (!canceled) gone.push(id);
+  for (const leg of await openLegs(conn, position)) {
+    const canceled = await broker.cancelOrder(leg.broker_order_id);
+    logger.info(
+      { brokerOrderId: leg.broker_order_id, canceled },
+      "bracket leg canceled before selling the position",
+    );
+    if (canceled) continue;
+    // Not cancelable: canceled already (by an earlier attempt whose decision rolled back, before
+    // the follower recorded it) is fine; anything that filled, even in part, is not.
+    const seen = await broker.getOrderByClientOrderId(leg.client_order_id);
+    const unfilledEnd =
+      seen !== null &&
+      ["canceled", "expired", "rejected"].includes(seen.status) &&
+      Number(seen.filled_qty ?? 0) === 0;
+    if (!unfilledEnd) gone.push(leg.broker_order_id);
   }
   if (gone.length > 0) throw new LegNotCancelableError(gone);
 }

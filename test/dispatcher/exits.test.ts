@@ -338,6 +338,7 @@ describe("exits at the broker: a bracket order's legs", () => {
     alpaca.requests.length = 0;
     alpaca.streamUp = true;
     alpaca.fillPrice = "100";
+    clock.set(new Date(OPEN_NOW));
     await setParam(db.pool, "dry-run", false);
     await insertCandleRows(db.pool, candles("AAPL", { lastStart: at(-5), closes: Array(20).fill(100) }));
   });
@@ -420,6 +421,55 @@ describe("exits at the broker: a bracket order's legs", () => {
     // A second pass finds nothing to do: the exit was decided once.
     assert.deepEqual((await dispatchBatch(deps(db.stagePool, { clock, broker: alpaca.broker() }))).exits, []);
     assert.equal(alpaca.posts().length, 2);
+  });
+
+  it("sells a bracketed position at its maximum holding time: the legs canceled, then a market SELL", async () => {
+    await insertRecommendations(db.pool, [
+      recommendation({
+        ticker: "AAPL",
+        asOf: at(-1),
+        inputs: { exits: { stopLossPct: 5, takeProfitPct: 8, maxHoldingMinutes: 60 } },
+      }),
+    ]);
+    assert.equal((await dispatchBatch(deps(db.stagePool, { clock, broker: alpaca.broker() }))).executed, 1);
+    const [exit] = await openPositionExits(db.stagePool, { account: "alpaca-paper" });
+    assert.equal(exit?.watchedBy, "broker-bracket");
+    // An hour on, a fresh bar: neither leg touched, the holding time is up.
+    await insertCandleRows(db.pool, [
+      { ticker: "AAPL", ts: at(55), open: 100, high: 101, low: 99, close: 100, volume: 1000, source: "test" },
+    ]);
+    clock.set(at(61));
+    const summary = await dispatchBatch(deps(db.stagePool, { clock, broker: alpaca.broker() }));
+    assert.deepEqual(
+      summary.exits.map((e) => [e.reason, e.status]),
+      [["max-holding", "EXECUTED"]],
+    );
+    const deletes = alpaca.requests.filter((r) => r.method === "DELETE").map((r) => r.path);
+    assert.deepEqual(deletes.sort(), ["/v2/orders/order-1-sl", "/v2/orders/order-1-tp"]);
+    const sell = alpaca.posts()[1]?.body as { side: string; order_class?: string; client_order_id: string };
+    assert.equal(sell.side, "sell");
+    assert.equal(sell.order_class, undefined);
+    assert.match(sell.client_order_id, /^exit-\d+$/);
+  });
+
+  it("watches a bracketed position's levels itself once its legs are canceled without a SELL", async () => {
+    await enterBracket();
+    // Both legs canceled (by hand, or before a SELL the broker then refused): no stop at the broker.
+    for (const order of alpaca.orders.values()) if (order.status === "held") order.status = "canceled";
+    await db.pool.query(sql.unsafe`
+      UPDATE dispatch_orders SET status = 'canceled', terminal = true WHERE leg IS NOT NULL`);
+    await insertCandleRows(db.pool, [
+      { ticker: "AAPL", ts: at(0), open: 99, high: 99.5, low: 94, close: 94.5, volume: 1000, source: "test" },
+    ]);
+    clock.set(at(5.5));
+    const summary = await dispatchBatch(deps(db.stagePool, { clock, broker: alpaca.broker() }));
+    assert.deepEqual(
+      summary.exits.map((e) => [e.reason, e.status]),
+      [["stop-loss", "EXECUTED"]],
+    );
+    const sell = alpaca.posts()[1]?.body as { side: string; client_order_id: string };
+    assert.equal(sell.side, "sell");
+    assert.match(sell.client_order_id, /^exit-\d+$/);
   });
 
   it("sends no SELL when a leg can no longer be canceled (it filled at the broker first)", async () => {
