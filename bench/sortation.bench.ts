@@ -434,12 +434,18 @@ function stdin(): AsyncGenerator<string> {
 }
 
 /** Serves rounds until "end": prints the ready line, one line per round, then the peak RSS. */
-async function serve(ready: unknown, round: () => Promise<RoundResult>, close: () => Promise<void>) {
+async function serve(
+  ready: unknown,
+  round: (only: string | undefined) => Promise<RoundResult>,
+  close: () => Promise<void>,
+) {
   process.stdout.write(`${JSON.stringify(ready)}\n`);
   for (;;) {
     const line = await stdin().next();
     if (line.done || line.value === "end") break;
-    process.stdout.write(`${JSON.stringify(await round())}\n`);
+    // "round" runs everything; "round NAME" one batching of the raw session.
+    const only = line.value.startsWith("round ") ? line.value.slice("round ".length) : undefined;
+    process.stdout.write(`${JSON.stringify(await round(only))}\n`);
   }
   await close();
   // Exit once the line is out: stdin stays open, so the process would otherwise linger.
@@ -510,9 +516,10 @@ async function rawChild(request: RawRequest): Promise<void> {
   );
   await serve(
     {},
-    async () => {
+    async (only) => {
       const rates: Record<string, number> = {};
       for (const [name, batches] of Object.entries(padded)) {
+        if (only && name !== only) continue;
         const t0 = performance.now();
         for (const batch of batches) {
           const dims = [batch.rows, batch.width];
@@ -730,16 +737,20 @@ async function inference(model: ModelUnderTest, databaseUrl: string) {
   const workerRates: number[][] = configs.map(() => []);
   // Interleaved round by round (BENCHMARKING.md): raw, then each worker, WARMUP + rounds times,
   // so a change in the machine's load falls on every configuration alike.
+  // Each raw batching runs right before a worker, so each raw figure is as long as a worker's
+  // round and measured next to one (one long raw round met more of other sessions' bursts).
+  const names = Object.keys(batchings);
   for (let round = 0; round < WARMUP + rounds; round++) {
-    raw.send("round");
-    const r = (await raw.next()) as { rates: Record<string, number> };
     for (const [i, w] of workers.entries()) {
+      const name = names[i] ?? "all rows sorted";
+      raw.send(`round ${name}`);
+      const r = (await raw.next()) as { rates: Record<string, number> };
       w.send("round");
       const { rate } = (await w.next()) as { rate: number };
-      if (round >= WARMUP) workerRates[i]?.push(rate);
+      if (round < WARMUP) continue;
+      workerRates[i]?.push(rate);
+      rawRates[name] = [...(rawRates[name] ?? []), r.rates[name] ?? Number.NaN];
     }
-    if (round < WARMUP) continue;
-    for (const [name, rate] of Object.entries(r.rates)) rawRates[name] = [...(rawRates[name] ?? []), rate];
   }
   const ends = [raw, ...workers].map((child) => {
     child.send("end");
