@@ -30,7 +30,7 @@ import { HEADLINES_CSV, parseCsv } from "../eval/lib/ticker-set.ts";
 import { FakeClock } from "../services/common/clock.ts";
 import { closeDatabase, connectDatabase, type DatabasePool, sql } from "../services/common/db.ts";
 import { silentLogger } from "../services/common/logger.ts";
-import { lengthSortedBatches, padBatch } from "../services/sortation/batching.ts";
+import { lengthSortedBatches, padBatch, paddingOf } from "../services/sortation/batching.ts";
 import type { Classifier } from "../services/sortation/classifier.ts";
 import { loadFinbert } from "../services/sortation/finbert.ts";
 import {
@@ -40,7 +40,7 @@ import {
   TickerSnapshot,
   type TickerUniverse,
 } from "../services/sortation/tickers.ts";
-import { processBatch, type SortationDeps } from "../services/sortation/worker.ts";
+import { processBatch, type SortationDeps, sortationPipeline } from "../services/sortation/worker.ts";
 import { insertRawEvents, rawEvent } from "../test/helpers/builders.ts";
 import { benchDatabase, type Measurement, median, report, timeIt } from "./lib.ts";
 
@@ -56,6 +56,8 @@ interface ModelUnderTest {
   dir: string;
   id: string;
   headlines: number;
+  /** Headlines queued for the worker-vs-raw part: several claims of 128, so the pipeline overlaps. */
+  e2eRows: number;
 }
 
 const MODELS: ModelUnderTest[] = [
@@ -65,6 +67,7 @@ const MODELS: ModelUnderTest[] = [
     dir: path.join(ROOT, "services/sortation/test-model"),
     id: "ops-pipeline/tiny-finbert",
     headlines: 128,
+    e2eRows: 512,
   },
   {
     label: "BERT-base-shaped (FinBERT size, 12x768)",
@@ -72,6 +75,7 @@ const MODELS: ModelUnderTest[] = [
     dir: path.join(ROOT, ".ops/models"),
     id: "ops-pipeline/finbert-shaped",
     headlines: 64,
+    e2eRows: 512,
   },
 ];
 const BATCH_SIZES = [1, 8, 16, 32];
@@ -325,7 +329,7 @@ interface ChildRequest {
   model: ModelUnderTest;
   dtype: "fp32" | "q8";
 }
-/** The worker alone, q8, end to end on a queue of `rows` headlines. */
+/** The worker alone, q8, end to end on a queue of `rows` headlines, one round per "round" line. */
 interface WorkerRequest {
   mode: "worker";
   model: ModelUnderTest;
@@ -335,26 +339,28 @@ interface WorkerRequest {
   batch: number;
   /** Rows claimed at once (OPS_SORTATION_BATCH_SIZE): one claim and one write per claim. */
   claim: number;
+  /** OPS_SORTATION_PIPELINE_DEPTH: 2 overlaps a batch's write with the next one's inference. */
+  depth: 1 | 2;
 }
-interface WorkerResult {
-  rowsPerSecond: number;
-  peakRssMb: number;
-  /** The token ids the worker's classifier fed the model, one row per queued headline. */
+/** What a worker child says once loaded: the token ids its classifier fed the model. */
+interface WorkerReady {
   ids: number[][];
   padId: number;
 }
-/** A raw onnxruntime-node session on given token ids: no transformers.js in the process. */
+/**
+ * A raw onnxruntime-node session on given token ids (no transformers.js, no database), one round
+ * per "round" line: each named batching of the ids in turn.
+ */
 interface RawRequest {
   mode: "raw";
   modelFile: string;
   ids: number[][];
   padId: number;
-  batch: number;
+  /** Named batchings: index lists into `ids`, each padded to its longest row. */
+  batchings: Record<string, number[][]>;
 }
-interface RawResult {
-  rowsPerSecond: number;
-  peakRssMb: number;
-}
+/** One round: headlines/s (a worker) or headlines/s per batching (the raw session). */
+type RoundResult = { rate: number } | { rates: Record<string, number> };
 interface ChildResult {
   rates: Record<string, number>;
   probabilities: number[][];
@@ -408,7 +414,45 @@ async function child(request: ChildRequest): Promise<ChildResult> {
   return { rates, probabilities, peakRssMb: peakRssMb(), loadMs };
 }
 
-async function workerChild(request: WorkerRequest): Promise<WorkerResult> {
+/** Reads stdin line by line: the parent drives a served child's rounds. */
+async function* stdinLines(): AsyncGenerator<string> {
+  let buffered = "";
+  for await (const chunk of process.stdin) {
+    buffered += (chunk as Buffer).toString();
+    for (let at = buffered.indexOf("\n"); at >= 0; at = buffered.indexOf("\n")) {
+      yield buffered.slice(0, at);
+      buffered = buffered.slice(at + 1);
+    }
+  }
+  if (buffered) yield buffered;
+}
+let input: AsyncGenerator<string> | undefined;
+/** The one reader of stdin (a second `for await` over it would find it consumed). */
+function stdin(): AsyncGenerator<string> {
+  input ??= stdinLines();
+  return input;
+}
+
+/** Serves rounds until "end": prints the ready line, one line per round, then the peak RSS. */
+async function serve(
+  ready: unknown,
+  round: (only: string | undefined) => Promise<RoundResult>,
+  close: () => Promise<void>,
+) {
+  process.stdout.write(`${JSON.stringify(ready)}\n`);
+  for (;;) {
+    const line = await stdin().next();
+    if (line.done || line.value === "end") break;
+    // "round" runs everything; "round NAME" one batching of the raw session.
+    const only = line.value.startsWith("round ") ? line.value.slice("round ".length) : undefined;
+    process.stdout.write(`${JSON.stringify(await round(only))}\n`);
+  }
+  await close();
+  // Exit once the line is out: stdin stays open, so the process would otherwise linger.
+  process.stdout.write(`${JSON.stringify({ peakRssMb: peakRssMb() })}\n`, () => process.exit(0));
+}
+
+async function workerChild(request: WorkerRequest): Promise<void> {
   const classifier = await loadFinbert({
     modelDir: request.model.dir,
     modelId: request.model.id,
@@ -426,56 +470,120 @@ async function workerChild(request: WorkerRequest): Promise<WorkerResult> {
     maximumPoolSize: 4,
   });
   const texts = headlines(request.rows);
-  const deps = await workerDeps(pool, "bench-e2e", classifier, request.claim);
-  const runs: number[] = [];
-  for (let i = 0; i < WARMUP + REPEAT; i++) {
-    await resetQueue(pool, request.rows, texts);
-    const t0 = performance.now();
-    const done = await drain(deps);
-    if (done !== request.rows) throw new Error(`end to end classified ${done} of ${request.rows}`);
-    if (i >= WARMUP) runs.push(request.rows / ((performance.now() - t0) / 1000));
-  }
-  await closeDatabase(pool);
+  const deps = await workerDeps(pool, `bench-e2e-${process.pid}`, classifier, request.claim);
   // The worker scores the headline (the title, trimmed): the same strings as queued here.
   const ids = classifier.tokenIds(texts.map((text) => text.trim()));
-  const padId = classifier.padTokenId;
-  await classifier.close();
-  return { rowsPerSecond: median(runs), peakRssMb: peakRssMb(), ids, padId };
+  await serve(
+    { ids, padId: classifier.padTokenId } satisfies WorkerReady,
+    async () => {
+      await resetQueue(pool, request.rows, texts);
+      const pipeline = sortationPipeline(deps, request.depth);
+      const t0 = performance.now();
+      let done = 0;
+      for (;;) {
+        const result = await pipeline.round();
+        done += result.classified;
+        if (result.claimed === 0) break;
+      }
+      const rate = request.rows / ((performance.now() - t0) / 1000);
+      if (done !== request.rows) throw new Error(`end to end classified ${done} of ${request.rows}`);
+      return { rate };
+    },
+    async () => {
+      await closeDatabase(pool);
+      await classifier.close();
+    },
+  );
 }
 
-async function rawChild(request: RawRequest): Promise<RawResult> {
+async function rawChild(request: RawRequest): Promise<void> {
   const ort = await import("onnxruntime-node");
   const session = await ort.InferenceSession.create(request.modelFile, {
     intraOpNumThreads: THREADS,
     interOpNumThreads: 1,
   });
   const wantsTypes = session.inputNames.includes("token_type_ids");
-  // The same length-sorted batches the worker runs (the shared pure planner, batching.ts).
-  const batches = lengthSortedBatches(
-    request.ids.map((row) => row.length),
-    request.batch,
-  ).map((indices) =>
-    padBatch(
-      indices.map((i) => request.ids[i] ?? []),
-      request.padId,
-    ),
+  const padded = Object.fromEntries(
+    Object.entries(request.batchings).map(([name, batches]) => [
+      name,
+      batches.map((indices) =>
+        padBatch(
+          indices.map((i) => request.ids[i] ?? []),
+          request.padId,
+        ),
+      ),
+    ]),
   );
-  const { medianMs } = await timeIt(
-    async () => {
-      for (const batch of batches) {
-        const dims = [batch.rows, batch.width];
-        const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
-          input_ids: new ort.Tensor("int64", batch.inputIds, dims),
-          attention_mask: new ort.Tensor("int64", batch.attentionMask, dims),
-        };
-        if (wantsTypes) feeds.token_type_ids = new ort.Tensor("int64", batch.tokenTypeIds, dims);
-        await session.run(feeds);
+  await serve(
+    {},
+    async (only) => {
+      const rates: Record<string, number> = {};
+      for (const [name, batches] of Object.entries(padded)) {
+        if (only && name !== only) continue;
+        const t0 = performance.now();
+        for (const batch of batches) {
+          const dims = [batch.rows, batch.width];
+          const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
+            input_ids: new ort.Tensor("int64", batch.inputIds, dims),
+            attention_mask: new ort.Tensor("int64", batch.attentionMask, dims),
+          };
+          if (wantsTypes) feeds.token_type_ids = new ort.Tensor("int64", batch.tokenTypeIds, dims);
+          await session.run(feeds);
+        }
+        rates[name] = request.ids.length / ((performance.now() - t0) / 1000);
       }
+      return { rates };
     },
-    { warmup: WARMUP, repeat: REPEAT },
+    () => session.release(),
   );
-  await session.release();
-  return { rowsPerSecond: request.ids.length / (medianMs / 1000), peakRssMb: peakRssMb() };
+}
+
+/** A child process that serves rounds (workerChild, rawChild): one line in, one line out. */
+interface Served {
+  next(): Promise<unknown>;
+  send(line: string): void;
+  /** Ends the child's stdin. */
+  close(): void;
+}
+function spawnServed(request: WorkerRequest | RawRequest): Served {
+  const proc = spawn(process.execPath, ["--import", "tsx", import.meta.filename, "--child"], {
+    env: process.env,
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const lines: string[] = [];
+  const waiting: ((line: string) => void)[] = [];
+  let buffered = "";
+  let failed: Error | undefined;
+  const fail: ((error: Error) => void)[] = [];
+  proc.stdout.on("data", (chunk: Buffer) => {
+    buffered += chunk.toString();
+    for (let at = buffered.indexOf("\n"); at >= 0; at = buffered.indexOf("\n")) {
+      const line = buffered.slice(0, at);
+      buffered = buffered.slice(at + 1);
+      const waiter = waiting.shift();
+      fail.shift();
+      if (waiter) waiter(line);
+      else lines.push(line);
+    }
+  });
+  proc.on("close", (code) => {
+    if (code === 0) return;
+    failed = new Error(`bench child (${request.mode}) exited with ${code}`);
+    for (const reject of fail.splice(0)) reject(failed);
+  });
+  proc.stdin.write(`${JSON.stringify(request)}\n`);
+  return {
+    next: () =>
+      new Promise((resolve, reject) => {
+        const line = lines.shift();
+        if (line !== undefined) return resolve(JSON.parse(line) as unknown);
+        if (failed) return reject(failed);
+        waiting.push((l) => resolve(JSON.parse(l) as unknown));
+        fail.push(reject);
+      }),
+    send: (line) => proc.stdin.write(`${line}\n`),
+    close: () => proc.stdin.end(),
+  };
 }
 
 function runProcess(command: string, args: string[], input: string, env: NodeJS.ProcessEnv): Promise<string> {
@@ -493,17 +601,14 @@ function runProcess(command: string, args: string[], input: string, env: NodeJS.
   });
 }
 
-async function runChild(request: ChildRequest): Promise<ChildResult>;
-async function runChild(request: WorkerRequest): Promise<WorkerResult>;
-async function runChild(request: RawRequest): Promise<RawResult>;
-async function runChild(request: ChildRequest | WorkerRequest | RawRequest): Promise<unknown> {
+async function runChild(request: ChildRequest): Promise<ChildResult> {
   const out = await runProcess(
     process.execPath,
     ["--import", "tsx", import.meta.filename, "--child"],
     JSON.stringify(request),
     process.env,
   );
-  return JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as unknown;
+  return JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as ChildResult;
 }
 
 interface TorchResult {
@@ -588,52 +693,117 @@ async function inference(model: ModelUnderTest, databaseUrl: string) {
   const workerOnly = process.env.SORTATION_BENCH_ONLY === "worker";
   if (!workerOnly) await batchSizeSweeps(model);
   const batch = 32;
-  const rows = model.headlines * 2;
-  // As deployed (claim 32 = inference batch 32), and claiming 4 inference batches at once, which
-  // spreads the claim and the write over more inference.
-  const worker = await runChild({ mode: "worker", model, databaseUrl, rows, batch, claim: batch });
-  const worker4 = await runChild({ mode: "worker", model, databaseUrl, rows, batch, claim: 4 * batch });
-  const raw = await runChild({
+  const rows = model.e2eRows;
+  // The old default (claim 32, one stage after another), claiming 4 inference batches at once,
+  // and the new default: claim 128 with the write overlapped with the next batch (depth 2).
+  const configs: { name: string; claim: number; depth: 1 | 2 }[] = [
+    { name: "claim 32, depth 1 (the old default)", claim: batch, depth: 1 },
+    { name: "claim 128, depth 1", claim: 4 * batch, depth: 1 },
+    { name: "claim 128, depth 2 (the default)", claim: 4 * batch, depth: 2 },
+  ];
+  const workers = configs.map((config) =>
+    spawnServed({ mode: "worker", model, databaseUrl, rows, batch, ...config }),
+  );
+  const readies = (await Promise.all(workers.map((w) => w.next()))) as WorkerReady[];
+  const { ids, padId } = readies[0] ?? { ids: [], padId: 0 };
+  // The raw session's batchings: every row length-sorted at once (the best any worker could
+  // do), and the batches each claim size makes (claims of consecutive ids, sorted within).
+  const perClaim = (claim: number) =>
+    batchesOf(
+      ids.map((_, i) => i),
+      claim,
+    ).flatMap((chunk) =>
+      lengthSortedBatches(
+        chunk.map((i) => ids[i]?.length ?? 0),
+        batch,
+      ).map((b) => b.map((k) => chunk[k] ?? 0)),
+    );
+  const lengths = ids.map((row) => row.length);
+  const batchings: Record<string, number[][]> = {
+    "all rows sorted": lengthSortedBatches(lengths, batch),
+    "claim 32's batches": perClaim(batch),
+    "claim 128's batches": perClaim(4 * batch),
+  };
+  const raw = spawnServed({
     mode: "raw",
     modelFile: path.join(model.dir, model.id, "onnx", "model_quantized.onnx"),
-    ids: worker.ids,
-    padId: worker.padId,
-    batch,
+    ids,
+    padId,
+    batchings,
   });
-  const meanTokens = worker.ids.reduce((sum, row) => sum + row.length, 0) / Math.max(1, worker.ids.length);
+  await raw.next();
+  const rounds = Number(process.env.SORTATION_BENCH_ROUNDS ?? 5);
+  const rawRates: Record<string, number[]> = {};
+  const workerRates: number[][] = configs.map(() => []);
+  // Interleaved round by round (BENCHMARKING.md): raw, then each worker, WARMUP + rounds times,
+  // so a change in the machine's load falls on every configuration alike.
+  // Each raw batching runs right before a worker, so each raw figure is as long as a worker's
+  // round and measured next to one (one long raw round met more of other sessions' bursts).
+  const names = Object.keys(batchings);
+  for (let round = 0; round < WARMUP + rounds; round++) {
+    for (const [i, w] of workers.entries()) {
+      const name = names[i] ?? "all rows sorted";
+      raw.send(`round ${name}`);
+      const r = (await raw.next()) as { rates: Record<string, number> };
+      w.send("round");
+      const { rate } = (await w.next()) as { rate: number };
+      if (round < WARMUP) continue;
+      workerRates[i]?.push(rate);
+      rawRates[name] = [...(rawRates[name] ?? []), r.rates[name] ?? Number.NaN];
+    }
+  }
+  const ends = [raw, ...workers].map((child) => {
+    child.send("end");
+    child.close();
+    return child.next() as Promise<{ peakRssMb: number }>;
+  });
+  const [rawEnd, ...workerEnds] = await Promise.all(ends);
+  const meanTokens = lengths.reduce((sum, n) => sum + n, 0) / Math.max(1, lengths.length);
+  const padding = Object.entries(batchings)
+    .map(([name, b]) => `${name} ${paddingOf(lengths, b)}`)
+    .join(", ");
   console.log(
-    `\n# ${model.label}: ${meanTokens.toFixed(1)} tokens per headline on average in the worker's batches`,
+    `\n# ${model.label}: ${meanTokens.toFixed(1)} tokens per headline on average, ${lengths.reduce((a, n) => a + n, 0)} in all; ` +
+      `padded positions: ${padding}; median of ${rounds} interleaved rounds after ${WARMUP} warm-up`,
   );
+  const rawBest = median(rawRates["all rows sorted"] ?? []);
+  const fmt = (values: readonly number[]) => values.map((v) => v.toFixed(1)).join(" ");
   report(
-    `${model.label}: worker end to end beside a raw onnxruntime session on its token ids (q8, batch ${batch}, ${worker.ids.length} headlines)`,
+    `${model.label}: worker end to end beside a raw onnxruntime session on its token ids (q8, batch ${batch}, ${rows} headlines)`,
     COMMAND,
     {
-      label: "raw onnxruntime-node session (infer only)",
-      value: raw.rowsPerSecond,
+      label: "raw session, all rows sorted (infer only)",
+      value: rawBest,
       unit: "headlines/s",
-      runs: [],
+      runs: rawRates["all rows sorted"] ?? [],
     },
     [
-      {
-        label: `worker (claim+tokenise+infer+write), claim ${batch}`,
-        value: worker.rowsPerSecond,
+      ...Object.entries(rawRates)
+        .filter(([name]) => name !== "all rows sorted")
+        .map(([name, values]) => ({
+          label: `raw session, ${name}`,
+          value: median(values),
+          unit: "headlines/s",
+          runs: values,
+        })),
+      ...configs.map((config, i) => ({
+        label: `worker (claim+tokenise+infer+write), ${config.name}`,
+        value: median(workerRates[i] ?? []),
         unit: "headlines/s",
-        runs: [],
-      },
-      {
-        label: `worker, claim ${4 * batch}`,
-        value: worker4.rowsPerSecond,
-        unit: "headlines/s",
-        runs: [],
-      },
+        runs: workerRates[i] ?? [],
+      })),
     ],
   );
-  console.log(
-    `  goal: worker >= 0.90x raw: ${(worker.rowsPerSecond / raw.rowsPerSecond).toFixed(2)}x ` +
-      `(claim ${4 * batch}: ${(worker4.rowsPerSecond / raw.rowsPerSecond).toFixed(2)}x); ` +
-      `peak RSS raw ${raw.peakRssMb.toFixed(0)} MB, worker q8 ${worker.peakRssMb.toFixed(0)} MB ` +
-      `(${(worker.peakRssMb / raw.peakRssMb).toFixed(2)}x; goal <= 1.20x; the worker's includes a database pool)`,
-  );
+  for (const [i, config] of configs.entries()) {
+    const own = median(rawRates[config.claim === batch ? "claim 32's batches" : "claim 128's batches"] ?? []);
+    const rate = median(workerRates[i] ?? []);
+    console.log(
+      `  ${config.name}: ${(rate / rawBest).toFixed(2)}x raw (all rows sorted), ${(rate / own).toFixed(2)}x raw on its own batches; ` +
+        `rounds ${fmt(workerRates[i] ?? [])}; peak RSS ${(workerEnds[i]?.peakRssMb ?? 0).toFixed(0)} MB ` +
+        `(${((workerEnds[i]?.peakRssMb ?? 0) / (rawEnd?.peakRssMb ?? 1)).toFixed(2)}x raw's ${(rawEnd?.peakRssMb ?? 0).toFixed(0)} MB)`,
+    );
+  }
+  console.log(`  goal: worker >= 0.90x raw, peak RSS <= 1.20x (the worker's includes a database pool)`);
 }
 
 /** Part 2: headlines/s by batch size, fp32 and q8, beside PyTorch eager fp32 when installed. */
@@ -694,15 +864,11 @@ async function batchSizeSweeps(model: ModelUnderTest): Promise<void> {
 
 async function main() {
   if (process.argv.includes("--child")) {
-    const input = readFileSync(0, "utf8");
-    const request = JSON.parse(input) as ChildRequest | WorkerRequest | RawRequest;
-    const result =
-      request.mode === "raw"
-        ? await rawChild(request)
-        : request.mode === "worker"
-          ? await workerChild(request)
-          : await child(request);
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    const first = await stdin().next();
+    const request = JSON.parse(first.done ? "{}" : first.value) as ChildRequest | WorkerRequest | RawRequest;
+    if (request.mode === "raw") return rawChild(request);
+    if (request.mode === "worker") return workerChild(request);
+    process.stdout.write(`${JSON.stringify(await child(request))}\n`);
     return;
   }
   const workerOnly = process.env.SORTATION_BENCH_ONLY === "worker";

@@ -275,6 +275,7 @@ export const sortationStage: LoopStage = {
           engineWaker,
           settings: {
             claimBatchSize: config.claimBatchSize,
+            pipelineDepth: config.pipelineDepth,
             leaseMs: config.leaseMs,
             maxAttempts: config.maxAttempts,
             pollIntervalMs: config.pollIntervalMs,

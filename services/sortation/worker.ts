@@ -39,6 +39,11 @@ export interface SortationDeps {
     leaseMs: number;
     maxAttempts: number;
     pollIntervalMs: number;
+    /**
+     * 2 (default): a full batch's write overlaps the next batch's claim and inference
+     * (sortationPipeline); 1: claim, classify, write, one after another.
+     */
+    pipelineDepth?: 1 | 2;
   };
 }
 
@@ -198,19 +203,10 @@ async function settleBatch(
   return out;
 }
 
-/**
- * One round: park rows that exhausted their attempts, claim a batch, classify it, write the
- * results. If `signal` is already aborted once the batch is claimed, the batch is released
- * instead (a stopping worker gives its rows back rather than sitting on them until the lease).
- * @throws database errors before the batch is classified (its rows, if any were claimed, return
- * when the lease expires); after it is classified, writing it is retried while the database
- * does not answer (settleBatch), and only a stop gives up on it.
- */
-export async function processBatch(deps: SortationDeps, signal?: AbortSignal): Promise<BatchResult> {
+/** What the claim stage got: rows swept to parking first, then the rows claimed. */
+async function claimStage(deps: SortationDeps): Promise<{ parked: number; rows: ClaimedRow[] }> {
   const { db, clock, settings, worker } = deps;
-  const result: BatchResult = { claimed: 0, classified: 0, failed: 0, parked: 0, released: 0 };
   const swept = await parkExhausted(db, { now: clock.now(), maxAttempts: settings.maxAttempts });
-  result.parked += swept.length;
   if (swept.length > 0) {
     deps.logger.warn({ ids: swept }, "parked rows whose lease expired on their last attempt");
   }
@@ -220,12 +216,14 @@ export async function processBatch(deps: SortationDeps, signal?: AbortSignal): P
     leaseMs: settings.leaseMs,
     limit: settings.claimBatchSize,
   });
-  result.claimed = rows.length;
-  if (rows.length === 0) return result;
-  if (signal?.aborted) {
-    result.released = await releaseRows(db, { worker, ids: rows.map((row) => row.id) });
-    return result;
-  }
+  return { parked: swept.length, rows };
+}
+
+/** The classify stage: sentiment (tokenise + infer for FinBERT) and tickers, ready to write. */
+async function classifyStage(
+  deps: SortationDeps,
+  rows: readonly ClaimedRow[],
+): Promise<{ classified: ClassifiedRow[]; failed: ReadonlyMap<number, string> }> {
   const { ok, failed } = await classifyRows(deps.classifier, rows);
   const classified: ClassifiedRow[] = [];
   for (const row of rows) {
@@ -243,13 +241,139 @@ export async function processBatch(deps: SortationDeps, signal?: AbortSignal): P
       tickerEvidence: evidence,
     });
   }
-  const settled = await settleBatch(deps, classified, failed, signal);
+  return { classified, failed };
+}
+
+type Written = Pick<BatchResult, "classified" | "failed" | "parked">;
+
+/** The write stage: the batch's transaction, then (after the commit) the engine is woken. */
+async function writeStage(
+  deps: SortationDeps,
+  stage: { classified: readonly ClassifiedRow[]; failed: ReadonlyMap<number, string> },
+  signal?: AbortSignal,
+): Promise<Written> {
+  const settled = await settleBatch(deps, stage.classified, stage.failed, signal);
   // After the commit, so the engine reads the rows; the waker never throws nor waits on AWS.
   if (settled.tickers.size > 0) await deps.engineWaker?.classified([...settled.tickers].sort());
-  result.classified = settled.classified;
-  result.failed = settled.failed;
-  result.parked += settled.parked;
-  return result;
+  return { classified: settled.classified, failed: settled.failed, parked: settled.parked };
+}
+
+/**
+ * The classify stage threw (not the classifier, whose errors classifyRows turns into failed
+ * rows; something around it): the rows are failed with the error, lease cleared and attempt
+ * counted, instead of sitting leased until the lease expires.
+ */
+async function failStage(deps: SortationDeps, rows: readonly ClaimedRow[], error: unknown): Promise<Written> {
+  const message = `${deps.classifier.kind}: ${describeCause(error)}`;
+  deps.logger.error({ err: error, rows: rows.length }, "could not classify a batch; failing its rows");
+  return writeStage(deps, { classified: [], failed: new Map(rows.map((row) => [row.id, message])) });
+}
+
+/** A promise's outcome, so a stage running in the background never rejects unobserved. */
+type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
+const outcome = <T>(promise: Promise<T>): Promise<Outcome<T>> =>
+  promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+
+/**
+ * One round: park rows that exhausted their attempts, claim a batch, classify it, write the
+ * results. If `signal` is already aborted once the batch is claimed, the batch is released
+ * instead (a stopping worker gives its rows back rather than sitting on them until the lease).
+ * @throws database errors before the batch is classified (its rows, if any were claimed, return
+ * when the lease expires); after it is classified, writing it is retried while the database
+ * does not answer (settleBatch), and only a stop gives up on it.
+ */
+export async function processBatch(deps: SortationDeps, signal?: AbortSignal): Promise<BatchResult> {
+  const pipeline = sortationPipeline(deps, 1);
+  return pipeline.round(signal);
+}
+
+/** The worker's rounds, one after another; `flush` waits for the write still in flight. */
+export interface SortationPipeline {
+  round(signal?: AbortSignal): Promise<BatchResult>;
+  /** Waits for the last batch's write (depth 2); what it wrote. */
+  flush(): Promise<Written>;
+}
+
+/**
+ * The rounds of one worker, with the database overlapped with inference (depth 2): a full
+ * batch's write (its transaction, then the engine waker) runs in the background while the next
+ * round parks, claims and classifies, and is awaited before the next write starts. So writes
+ * commit in claim order, at most one is in flight, and at most two batches are leased to this
+ * worker: one being written, one being classified. Each batch is still one transaction (a
+ * worker killed at any point leaves both batches to their leases, nothing half-written), and a
+ * batch that was not full is written before its round returns, so an idle worker holds nothing.
+ * Depth 1 is the sequential round of processBatch. A failed background write is thrown by the
+ * next round once that round's own batch is classified and its write started (the loop logs
+ * it; the rows of the failed write return at their lease, as with a sequential write).
+ */
+export function sortationPipeline(deps: SortationDeps, depth: 1 | 2): SortationPipeline {
+  let writing: Promise<Outcome<Written>> | undefined;
+  const take = async (): Promise<Outcome<Written> | undefined> => {
+    const pending = writing;
+    writing = undefined;
+    return pending ? await pending : undefined;
+  };
+  const add = (result: BatchResult, written: Written) => {
+    result.classified += written.classified;
+    result.failed += written.failed;
+    result.parked += written.parked;
+  };
+  /** Adds a finished background write to `result`; its error is returned to be thrown later. */
+  const collect = (result: BatchResult, done: Outcome<Written> | undefined): unknown => {
+    if (!done) return undefined;
+    if (done.ok) {
+      add(result, done.value);
+      return undefined;
+    }
+    return done.error ?? new Error("the previous batch's write failed");
+  };
+  return {
+    async round(signal) {
+      const result: BatchResult = { claimed: 0, classified: 0, failed: 0, parked: 0, released: 0 };
+      // The previous batch's write runs on while this claim is made (another pool connection).
+      // A failed claim leaves the write in flight to the next round (or flush).
+      const claimed = await claimStage(deps);
+      result.parked += claimed.parked;
+      const { rows } = claimed;
+      result.claimed = rows.length;
+      if (rows.length === 0 || signal?.aborted) {
+        const previousError = collect(result, await take());
+        if (rows.length > 0) {
+          result.released = await releaseRows(deps.db, {
+            worker: deps.worker,
+            ids: rows.map((row) => row.id),
+          });
+        }
+        if (previousError) throw previousError;
+        return result;
+      }
+      // Inference starts now; the previous write finishes beside it, before this batch's starts.
+      const classifying = outcome(classifyStage(deps, rows));
+      const previousError = collect(result, await take());
+      const stage = await classifying;
+      const write = outcome(
+        stage.ok ? writeStage(deps, stage.value, signal) : failStage(deps, rows, stage.error),
+      );
+      if (depth === 1 || rows.length < deps.settings.claimBatchSize) {
+        const done = await write;
+        if (!done.ok) throw done.error;
+        add(result, done.value);
+      } else {
+        writing = write;
+      }
+      if (previousError) throw previousError;
+      return result;
+    },
+    async flush() {
+      const result: BatchResult = { claimed: 0, classified: 0, failed: 0, parked: 0, released: 0 };
+      const error = collect(result, await take());
+      if (error) throw error;
+      return { classified: result.classified, failed: result.failed, parked: result.parked };
+    },
+  };
 }
 
 /**
@@ -264,44 +388,60 @@ export async function runSortation(
   options: { wakeups?: WakeSource; heartbeatStage?: string; heartbeatEveryMs?: number } = {},
 ): Promise<void> {
   const totals = { classified: 0, failed: 0, parked: 0 };
-  await runBatchLoop<BatchResult>({
-    signal,
-    wakeups: options.wakeups ?? pollOnly(),
-    pollIntervalMs: deps.settings.pollIntervalMs,
-    logger: deps.logger,
-    batch: (batchSignal) => processBatch(deps, batchSignal),
-    isFull: (result) => result.claimed >= deps.settings.claimBatchSize && result.released === 0,
-    afterBatch: (outcome) => {
-      if (!outcome.ok) return;
-      totals.classified += outcome.result.classified;
-      totals.failed += outcome.result.failed;
-      totals.parked += outcome.result.parked;
-      if (outcome.result.claimed > 0) deps.logger.debug(outcome.result, "batch done");
-    },
-    onFailure: "its rows return when the lease expires; retrying",
-    ...(options.heartbeatStage
-      ? {
-          heartbeat: {
-            db: deps.db,
-            clock: deps.clock,
-            stage: options.heartbeatStage,
-            instance: deps.worker,
-            everyMs: options.heartbeatEveryMs ?? 30_000,
-            details: () => ({
-              // `opsctl status` shows which classifier is active from here.
-              classifier: deps.classifier.kind,
-              modelId: deps.classifier.modelId,
-              modelRevision: deps.classifier.modelRevision,
-              modelDtype: deps.classifier.modelDtype,
-              classifierFallback: deps.classifier.fallbackReason ?? null,
-              ...totals,
-              ...(deps.engineWaker
-                ? { engineWaker: { kind: deps.engineWaker.kind, ...deps.engineWaker.stats() } }
-                : {}),
-            }),
-          },
-        }
-      : {}),
-  });
+  const pipeline = sortationPipeline(deps, deps.settings.pipelineDepth ?? 2);
+  try {
+    await runBatchLoop<BatchResult>({
+      signal,
+      wakeups: options.wakeups ?? pollOnly(),
+      pollIntervalMs: deps.settings.pollIntervalMs,
+      logger: deps.logger,
+      batch: (batchSignal) => pipeline.round(batchSignal),
+      isFull: (result) => result.claimed >= deps.settings.claimBatchSize && result.released === 0,
+      afterBatch: (outcome) => {
+        if (!outcome.ok) return;
+        totals.classified += outcome.result.classified;
+        totals.failed += outcome.result.failed;
+        totals.parked += outcome.result.parked;
+        if (outcome.result.claimed > 0) deps.logger.debug(outcome.result, "batch done");
+      },
+      onFailure: "its rows return when the lease expires; retrying",
+      ...(options.heartbeatStage
+        ? {
+            heartbeat: {
+              db: deps.db,
+              clock: deps.clock,
+              stage: options.heartbeatStage,
+              instance: deps.worker,
+              everyMs: options.heartbeatEveryMs ?? 30_000,
+              details: () => ({
+                // `opsctl status` shows which classifier is active from here.
+                classifier: deps.classifier.kind,
+                modelId: deps.classifier.modelId,
+                modelRevision: deps.classifier.modelRevision,
+                modelDtype: deps.classifier.modelDtype,
+                classifierFallback: deps.classifier.fallbackReason ?? null,
+                ...totals,
+                ...(deps.engineWaker
+                  ? { engineWaker: { kind: deps.engineWaker.kind, ...deps.engineWaker.stats() } }
+                  : {}),
+              }),
+            },
+          }
+        : {}),
+    });
+  } finally {
+    // Stopping: the batch whose write is still in flight is written (or, the database gone,
+    // left to its lease) before the stage returns.
+    const last = await pipeline.flush().catch((error: unknown) => {
+      deps.logger.error(
+        { err: error },
+        `could not write the last batch: ${describeCause(error)}; its rows return when the lease expires`,
+      );
+      return { classified: 0, failed: 0, parked: 0 };
+    });
+    totals.classified += last.classified;
+    totals.failed += last.failed;
+    totals.parked += last.parked;
+  }
   deps.logger.info(totals, "sortation stopped");
 }
