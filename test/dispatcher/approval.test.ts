@@ -180,6 +180,7 @@ describe("dispatcher: require-approval (a human in the loop)", () => {
     const [id] = (await insertRecommendations(db.pool, [{ ticker: "ACME" }])) as [number];
     let rejection: Promise<unknown> | undefined;
     let settledInside = false;
+    let settledBeforeCommit: boolean | null = null;
     const d = deps(db.stagePool, {
       clock,
       beforeCommit: async () => {
@@ -189,10 +190,13 @@ describe("dispatcher: require-approval (a human in the loop)", () => {
         });
         rejection.catch(() => undefined);
         await new Promise((resolve) => setTimeout(resolve, 300));
+        // Read here, just before COMMIT: once the dispatcher commits, the rejection may finish
+        // while dispatchBatch is still looking for the next recommendation.
+        settledBeforeCommit = settledInside;
       },
     });
     const summary = await dispatchBatch(d);
-    assert.equal(settledInside, false, "the rejection waited for the dispatcher's transaction");
+    assert.equal(settledBeforeCommit, false, "the rejection waited for the dispatcher's transaction");
     assert.deepEqual(
       summary.outcomes.map((o) => o.status),
       ["EXECUTED"],
