@@ -163,8 +163,16 @@ export function startLocalRuntime(options: LocalRuntimeOptions): LocalRuntime {
     done,
     async stop() {
       controller.abort();
-      const grace = delay(options.shutdownGraceMs, "timeout" as const, { ref: false });
-      if ((await Promise.race([done.then(() => "done" as const), grace])) === "timeout") {
+      // The grace timer keeps the process alive (ref'd) and is canceled once the stages are done:
+      // unref'd, a stage whose wait has no handle of its own left Node nothing to run, and it
+      // exited with 13 ("unsettled top-level await") instead of the command's own exit code.
+      const graceOver = new AbortController();
+      const grace = delay(options.shutdownGraceMs, "timeout" as const, { signal: graceOver.signal }).catch(
+        () => "done" as const,
+      );
+      const outcome = await Promise.race([done.then(() => "done" as const), grace]);
+      graceOver.abort();
+      if (outcome === "timeout") {
         options.logger.warn(
           { graceMs: options.shutdownGraceMs },
           "stages did not stop in time; leaving their leases to expire",
