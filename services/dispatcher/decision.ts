@@ -113,14 +113,8 @@ export async function gate(conn: CommonQueryMethods, d: Decision, c: Claimed): P
   if (brokerActive(d) !== (c.account === "alpaca-paper")) {
     throw new Error("dry-run changed while deciding; retrying");
   }
-  const position =
-    f.held_quantity !== null && f.held_avg_cost !== null
-      ? { quantity: f.held_quantity, avgCost: f.held_avg_cost }
-      : null;
-  const candle =
-    f.candle_ts !== null && f.candle_close !== null && f.candle_interval_sec !== null
-      ? { tsMs: f.candle_ts, close: f.candle_close, intervalSec: f.candle_interval_sec }
-      : null;
+  const position = heldPosition(f);
+  const candle = latestCandle(f);
   const referencePrice = candle?.close ?? c.rec.close;
   let quantity =
     c.rec.side === "BUY"
@@ -187,6 +181,20 @@ export async function gate(conn: CommonQueryMethods, d: Decision, c: Claimed): P
     }
   }
   return { order, verdict, state: { cash: f.cash, held: position } };
+}
+
+/** The held position in the facts row, or null when flat. */
+export function heldPosition(f: DecisionFactsRow): GateFacts["position"] {
+  return f.held_quantity !== null && f.held_avg_cost !== null
+    ? { quantity: f.held_quantity, avgCost: f.held_avg_cost }
+    : null;
+}
+
+/** The ticker's newest trusted candle in the facts row, or null without one. */
+export function latestCandle(f: DecisionFactsRow): GateFacts["latestCandle"] {
+  return f.candle_ts !== null && f.candle_close !== null && f.candle_interval_sec !== null
+    ? { tsMs: f.candle_ts, close: f.candle_close, intervalSec: f.candle_interval_sec }
+    : null;
 }
 
 /** The gates' view of the account's P&L, equity and exposure from the facts row. */

@@ -4,7 +4,7 @@ import { describeCause } from "../common/errors.ts";
 import { exchangeTime } from "../common/market-calendar.ts";
 import type { Params } from "../common/params/definitions.ts";
 import { assertBrokerWindowOpen, BrokerWindowClosedError } from "./broker-window.ts";
-import { riskFacts } from "./decision.ts";
+import { heldPosition, latestCandle, riskFacts } from "./decision.ts";
 import type { DispatcherDeps } from "./deps.ts";
 import { placeOrFindOrder } from "./executors/broker.ts";
 import { simulateFill } from "./executors/dry-run.ts";
@@ -47,14 +47,8 @@ async function gateExit(
     exchangeDate,
     recommendationId: 0,
   });
-  const position =
-    f.held_quantity !== null && f.held_avg_cost !== null
-      ? { quantity: f.held_quantity, avgCost: f.held_avg_cost }
-      : null;
-  const candle =
-    f.candle_ts !== null && f.candle_close !== null && f.candle_interval_sec !== null
-      ? { tsMs: f.candle_ts, close: f.candle_close, intervalSec: f.candle_interval_sec }
-      : null;
+  const position = heldPosition(f);
+  const candle = latestCandle(f);
   // A triggered stop or take-profit sells at its own price; a market exit at the newest close.
   const referencePrice = exit.trigger_price ?? candle?.close ?? position?.avgCost ?? 0;
   const quantity = position?.quantity ?? 0;

@@ -97,6 +97,13 @@ export function insertCandles(
   );
 }
 
+/** Turns the exits off (stop-loss, take-profit, holding time): for tests of what an exit would pre-empt. */
+export async function withoutExits(pool: DatabasePool): Promise<void> {
+  for (const key of ["exit-stop-loss-pct", "exit-take-profit-pct", "exit-max-holding-minutes"]) {
+    await setParam(pool, key, 0);
+  }
+}
+
 export async function setParam(pool: DatabasePool, key: string, value: unknown): Promise<void> {
   await postgresParameterStore(pool).set(key as never, value as never, { changedBy: "test-operator" });
 }

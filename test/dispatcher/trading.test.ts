@@ -13,6 +13,7 @@ import {
   OPEN_NOW,
   resetDispatcherTables,
   setParam,
+  withoutExits,
 } from "./helpers.ts";
 
 const recRow = z.object({
@@ -72,9 +73,7 @@ describe("trading states and loss limits, through the dispatcher and the simulat
     await insertCandles(db.pool, ["AAPL", "MSFT", "NVDA", "TSLA", "AMD"], { close: 100 });
     // The loss limits are measured on positions no exit closes: a 5% stop-loss would sell the
     // marked-down position first (exits have their own tests, test/dispatcher/exits.test.ts).
-    for (const key of ["exit-stop-loss-pct", "exit-take-profit-pct", "exit-max-holding-minutes"] as const) {
-      await setParam(db.pool, key, 0);
-    }
+    await withoutExits(db.pool);
   });
 
   /** Buys 10 AAPL at 100, then marks it down so the day's loss is one cent past 50: the limit trips. */

@@ -20,6 +20,7 @@ import {
   OPEN_NOW,
   resetDispatcherTables,
   setParam,
+  withoutExits,
 } from "../dispatcher/helpers.ts";
 import { useTestDatabase } from "../helpers/db.ts";
 
@@ -56,9 +57,7 @@ describe("the trading state as operators see it, and acknowledging loss-limit tr
     await insertCandles(db.pool, ["AAPL", "MSFT", "NVDA"], { close: 100 });
     // The loss limits are measured on positions no exit closes: a 5% stop-loss would sell the
     // marked-down position first (exits have their own tests, test/dispatcher/exits.test.ts).
-    for (const key of ["exit-stop-loss-pct", "exit-take-profit-pct", "exit-max-holding-minutes"] as const) {
-      await setParam(db.pool, key, 0);
-    }
+    await withoutExits(db.pool);
   });
 
   it("an operator's acknowledgement returns trading to active, recorded with who and why", async () => {
